@@ -1,0 +1,1 @@
+//! The VPT action space: camera quantizer, hierarchical button/camera mapping, action head.
