@@ -1,0 +1,30 @@
+//! How key names written in macro arguments resolve to key types.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+/// Latent keys built into `mine_dsl::latent`.
+pub const BUILTIN_KEYS: &[&str] = &["pi_logits", "vpred", "posterior_dist", "prior_dist"];
+
+/// The type path of a key: built-in names resolve to `::mine_dsl::latent::<name>`, anything else
+/// is a key type in scope (declared with `latent_key!`).
+pub fn key_type(path: &syn::Path) -> TokenStream {
+    match path.get_ident() {
+        Some(ident) if BUILTIN_KEYS.contains(&ident.to_string().as_str()) => {
+            quote_spanned!(ident.span()=> ::mine_dsl::latent::#ident)
+        }
+        _ => quote!(#path),
+    }
+}
+
+/// A statement that fails to compile, at the key's span, unless the key is a `LatentKey`.
+pub fn assert_is_key(path: &syn::Path) -> TokenStream {
+    let ty = key_type(path);
+    quote_spanned! {path.span()=>
+        const _: () = {
+            fn __mine_dsl_assert_latent_key<K: ::mine_dsl::latent::LatentKey>() {}
+            let _ = __mine_dsl_assert_latent_key::<#ty>;
+        };
+    }
+}
