@@ -1,1 +1,3 @@
+//! Trainer runtime for mine-dsl experiments.
 
+pub mod optim;
