@@ -1,1 +1,23 @@
+//! # minestudio-rs
+//!
+//! Offline training of Minecraft agent policies (VPT, GROOT) whose wiring is checked by the
+//! compiler. This facade re-exports the crates of the workspace:
+//!
+//! - [`dsl`] (`mine-dsl`): latent keys, `#[policy]`, `#[objective]`, the VPT action space and
+//!   the built-in objectives;
+//! - [`runtime`] (`mine-runtime`): optimizer, trainer, data pipeline, policies.
+//!
+//! Most programs start with `use minestudio_rs::prelude::*;`.
 
+pub use mine_dsl as dsl;
+pub use mine_runtime as runtime;
+
+/// The names most experiments use.
+pub mod prelude {
+    pub use mine_dsl::prelude::*;
+}
+
+/// The README's code, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -28,3 +28,40 @@ pub fn assert_is_key(path: &syn::Path) -> TokenStream {
         };
     }
 }
+
+/// A syn error when a single-word key is a near miss of a built-in key (`pi_logit`): almost
+/// surely a typo. A user key that deliberately resembles a built-in is written as a path
+/// (`self::pi_logit`), which this check leaves alone.
+pub fn near_miss(path: &syn::Path) -> Option<syn::Error> {
+    let ident = path.get_ident()?.to_string();
+    if BUILTIN_KEYS.contains(&ident.as_str()) {
+        return None;
+    }
+    let closest = BUILTIN_KEYS
+        .iter()
+        .find(|key| edit_distance(key, &ident) <= 2)?;
+    Some(syn::Error::new_spanned(
+        path,
+        format!(
+            "unknown latent key `{ident}`; did you mean the built-in `{closest}`? \
+             (a key of your own named `{ident}` is declared with `latent_key!` and written as a path, like `self::{ident}`)"
+        ),
+    ))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}

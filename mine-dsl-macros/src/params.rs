@@ -149,9 +149,13 @@ fn source_of(
                     ty,
                     format!(
                         "latent parameter `{ident}` must be a reference, like `&{}`",
-                        quote::quote!(#ty)
+                        compact(ty)
                     ),
                 );
+                return None;
+            }
+            if let Some(error) = crate::keys::near_miss(&key) {
+                errors.push(error);
                 return None;
             }
             Some(Source::Latent(key))
@@ -236,4 +240,13 @@ fn is_option(ty: &Type) -> bool {
         Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Option"),
         _ => false,
     }
+}
+
+/// A type as source text, without the spaces token printing puts around `<` and `>`.
+fn compact(ty: &Type) -> String {
+    quote::quote!(#ty)
+        .to_string()
+        .replace(" < ", "<")
+        .replace(" <", "<")
+        .replace(" >", ">")
 }

@@ -8,7 +8,7 @@ use syn::{Ident, Item, ItemStruct, Path, Token, Type};
 
 use crate::args::{ArgValue, first_time, parse_args, value_as};
 use crate::errors::{Errors, into_tokens, item_keyword};
-use crate::keys::{assert_is_key, key_type};
+use crate::keys::{assert_is_key, key_type, near_miss};
 
 const KNOWN: &str = "`produces(..)`, `memory = Type`, `latents = Name`";
 
@@ -83,7 +83,9 @@ fn parse_policy_args(args: TokenStream, errors: &mut Errors) -> PolicyArgs {
                         }
                         for path in paths {
                             let field = field_name(&path);
-                            if out.produces.iter().any(|p| field_name(p) == field) {
+                            if let Some(error) = near_miss(&path) {
+                                errors.push(error);
+                            } else if out.produces.iter().any(|p| field_name(p) == field) {
                                 errors.at(&path, format!("duplicate key `{field}` in `produces(..)`"));
                             } else {
                                 out.produces.push(path);

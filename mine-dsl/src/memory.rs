@@ -22,7 +22,7 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 /// let initial = Tensor::<2>::zeros([3, 2], &device);
 /// // Row 1 starts a new episode: it goes back to the initial memory.
 /// let memory = carried.reset_rows(&[false, true, false], &initial);
-/// let rows: Vec<f32> = memory.into_data().to_vec().unwrap();
+/// let rows: Vec<f32> = memory.into_data().try_into_vec::<f32>().unwrap();
 /// assert_eq!(rows, [1.0, 1.0, 0.0, 0.0, 1.0, 1.0]);
 /// ```
 #[diagnostic::on_unimplemented(

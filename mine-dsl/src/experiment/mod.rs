@@ -28,24 +28,39 @@ use wired::{Checked, WiredObjective};
 /// is read.
 ///
 /// ```
-/// # use burn::module::Module;
-/// # use burn::nn::{Linear, LinearConfig};
-/// # use burn::tensor::{Device, Tensor};
+/// use burn::module::Module;
+/// use burn::nn::{Linear, LinearConfig};
+/// use burn::tensor::{Device, Tensor};
+/// use mine_dsl::objectives::KlDivergence;
 /// use mine_dsl::prelude::*;
-/// use mine_dsl::objectives::BehaviorClone;
 ///
-/// #[policy(produces(pi_logits))]
+/// /// Encodes the mask into a posterior; the prior is a standard normal.
+/// #[policy(produces(posterior_dist, prior_dist))]
 /// #[derive(Module, Debug)]
-/// pub struct Tiny { head: Linear }
-/// # impl Policy for Tiny {
-/// #     fn initial_memory(&self, _: usize, _: &Device) {}
-/// #     fn forward(&self, _: &Batch, m: ()) -> (TinyLatents, ()) { unimplemented!() }
-/// # }
+/// pub struct Encoder {
+///     mu: Linear,
+/// }
+///
+/// impl Policy for Encoder {
+///     fn initial_memory(&self, _batch_size: usize, _device: &Device) {}
+///
+///     fn forward(&self, batch: &Batch, memory: ()) -> (EncoderLatents, ()) {
+///         let mu = self.mu.forward(batch.mask.clone().expect("a mask"));
+///         let zeros = mu.zeros_like();
+///         let posterior_dist = DiagGaussian { mu: mu.clone(), log_var: zeros.clone(), z: mu };
+///         let prior_dist = DiagGaussian { mu: zeros.clone(), log_var: zeros.clone(), z: zeros };
+///         (EncoderLatents { posterior_dist, prior_dist }, memory)
+///     }
+/// }
 ///
 /// let device = Device::flex();
-/// let policy = Tiny { head: LinearConfig::new(4, 4).init(&device) };
-/// let experiment = Experiment::new(policy).objective(BehaviorClone::default());
-/// assert_eq!(experiment.objective_names(), ["behavior_clone"]);
+/// let policy = Encoder { mu: LinearConfig::new(4, 3).init(&device) };
+/// let experiment = Experiment::new(policy).objective(KlDivergence::default());
+/// assert_eq!(experiment.objective_names(), ["kl_divergence"]);
+///
+/// let batch = Batch { mask: Some(Tensor::ones([2, 4], &device)), ..Batch::default() };
+/// let (losses, ()) = experiment.forward(batch, (), &StepContext::train(0, 0)).unwrap();
+/// assert!(losses.metric_values()["kl_div"] >= 0.0);
 /// ```
 pub struct Experiment<P: Policy> {
     policy: P,

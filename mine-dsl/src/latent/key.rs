@@ -51,7 +51,7 @@ impl std::fmt::Display for KeyInfo {
 
 /// Declares latent keys: one line per key, `visibility name: ValueType`.
 ///
-/// The key becomes a zero-sized type of that name implementing [`LatentKey`], usable in
+/// The key becomes an uninhabited type of that name implementing [`LatentKey`], usable in
 /// `#[policy(produces(..))]` and as an `#[objective]` `#[latent]` parameter name.
 ///
 /// ```
@@ -73,9 +73,12 @@ macro_rules! latent_key {
     ($($(#[$attr:meta])* $vis:vis $name:ident : $value:ty);+ $(;)?) => {
         $(
             $(#[$attr])*
+            ///
+            /// A latent key (an uninhabited type: it names the key and never holds a value, so a
+            /// parameter of the same name still binds normally).
             #[allow(non_camel_case_types)]
-            #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-            $vis struct $name;
+            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+            $vis enum $name {}
 
             impl $crate::latent::LatentKey for $name {
                 type Value = $value;

@@ -2,4 +2,4 @@
 
 mod kl;
 
-pub use kl::{KlDivergence, kl_divergence};
+pub use kl::{KlDivergence, diag_gaussian_kl, kl_divergence};
