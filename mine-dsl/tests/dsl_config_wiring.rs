@@ -105,7 +105,7 @@ fn unknown_objectives_and_bad_hyperparameters_are_named() {
     let err = Experiment::from_specs(policy(&device), &specs, &registry())
         .err()
         .unwrap();
-    assert!(err.to_string().starts_with("unknown objective `value_maen` in the experiment config; known objectives: kl_divergence, value_mean, value_square"), "{err}");
+    assert!(err.to_string().starts_with("unknown objective `value_maen` in the experiment config; known objectives: behavior_clone, kl_divergence, value_mean, value_square"), "{err}");
 
     let specs = [ObjectiveSpec::new("value_mean").with("wieght", 2.0)];
     let err = Experiment::from_specs(policy(&device), &specs, &registry())

@@ -42,7 +42,9 @@ impl<P: PolicyDecl> ObjectiveRegistry<P> {
     /// A registry with the built-in objectives.
     pub fn builtin() -> Self {
         let mut registry = Self::empty();
-        registry.register::<crate::objectives::KlDivergence>();
+        registry
+            .register::<crate::objectives::BehaviorClone>()
+            .register::<crate::objectives::KlDivergence>();
         registry
     }
 
