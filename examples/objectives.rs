@@ -6,51 +6,12 @@
 
 use std::path::PathBuf;
 
-use burn::module::Module;
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
 use minestudio_rs::dsl::objectives::{BehaviorClone, KlDivergence};
 use minestudio_rs::prelude::*;
-use serde_json::Value;
 
-/// Replays latents recorded from a real VPT action head.
-#[policy(produces(pi_logits, posterior_dist, prior_dist))]
-#[derive(Module, Debug)]
-pub struct Recorded {}
-
-impl Policy for Recorded {
-    fn initial_memory(&self, _batch_size: usize, _device: &Device) {}
-
-    fn forward(&self, _batch: &Batch, _memory: ()) -> (RecordedLatents, ()) {
-        unreachable!("this example evaluates objectives on recorded latents")
-    }
-}
-
-fn numbers(value: &Value) -> Vec<f64> {
-    match value {
-        Value::Array(items) => items.iter().flat_map(numbers).collect(),
-        other => other.as_f64().into_iter().collect(),
-    }
-}
-
-fn float<const D: usize>(value: &Value, shape: [usize; D], device: &Device) -> Tensor<D> {
-    let data: Vec<f32> = numbers(value).into_iter().map(|v| v as f32).collect();
-    Tensor::from_data(TensorData::new(data, shape), device)
-}
-
-fn int<const D: usize>(value: &Value, shape: [usize; D], device: &Device) -> Tensor<D, Int> {
-    let data: Vec<i64> = numbers(value).into_iter().map(|v| v as i64).collect();
-    Tensor::from_data(TensorData::new(data, shape), device)
-}
-
-fn gaussian(mu: &Value, log_var: &Value, device: &Device) -> DiagGaussian {
-    let mu = float(mu, [2, 8], device);
-    DiagGaussian {
-        z: mu.clone(),
-        mu,
-        log_var: float(log_var, [2, 8], device),
-    }
-}
+/// The recorded inputs as our types, shared with the golden tests.
+#[path = "../mine-dsl/tests/common/callbacks.rs"]
+mod callbacks;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args_os()
@@ -65,40 +26,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!("cannot read the reference inputs {}: {e}; pass the path to callbacks.json as the first argument", path.display())
     })?;
-    let golden: Value = serde_json::from_str(&text)?;
-    let device = Device::flex();
-    let (inputs, kl) = (&golden["inputs"], &golden["kl_inputs"]);
-
-    let latents = RecordedLatents {
-        pi_logits: PiLogits {
-            buttons: log_softmax(
-                float(&inputs["raw_logits_buttons"], [2, 4, 1, 8641], &device),
-                3,
-            ),
-            camera: log_softmax(
-                float(&inputs["raw_logits_camera"], [2, 4, 1, 121], &device),
-                3,
-            ),
-        },
-        posterior_dist: gaussian(&kl["q_mu"], &kl["q_log_var"], &device),
-        prior_dist: gaussian(&kl["p_mu"], &kl["p_log_var"], &device),
-    };
-    let batch = Batch {
-        agent_action: Some(AgentAction {
-            buttons: int(&inputs["agent_action_buttons"], [2, 4, 1], &device),
-            camera: int(&inputs["agent_action_camera"], [2, 4, 1], &device),
-        }),
-        mask: Some(float(&inputs["mask"], [2, 4], &device)),
-        ..Batch::default()
-    };
-
-    // The compiler checked that `Recorded` produces every latent both objectives consume.
-    let experiment = Experiment::new(Recorded {})
+    let golden: serde_json::Value = serde_json::from_str(&text)?;
+    let device = burn::tensor::Device::flex();
+    let recorded = callbacks::recorded(&golden, &device, true);
+    // The compiler checked that `Replay` produces every latent both objectives consume.
+    let experiment = Experiment::new(callbacks::Replay {})
         .objective(BehaviorClone { weight: 1.0 })
         .objective(KlDivergence { weight: 0.01 });
-    let losses = experiment
-        .objectives()
-        .evaluate(&latents, &batch, &StepContext::train(0, 0))?;
+    let losses = experiment.objectives().evaluate(
+        &recorded.latents(),
+        &recorded.batch,
+        &StepContext::train(0, 0),
+    )?;
 
     let reference = &golden["minelightning_combined_result_bc_mask_plus_kl"];
     println!(

@@ -1,7 +1,9 @@
 //! The VPT action head: log-probabilities and entropies against MineStudio
 //! (golden/callbacks.json `intermediate`), gradients, and sampling.
 
-use std::path::PathBuf;
+mod common;
+
+use common::golden;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -13,20 +15,6 @@ use mine_dsl::latent::PiLogits;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::Value;
-
-fn golden(name: &str) -> Value {
-    let dir = std::env::var("MINE_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
-    let path = dir.join("golden").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; set MINE_SHARED_DIR to the shared/ directory",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).expect("golden file is valid JSON")
-}
 
 /// Flattens nested JSON arrays of numbers into f64 values.
 fn flat(v: &Value, out: &mut Vec<f64>) {

@@ -1,27 +1,15 @@
 //! VPT action space parity with MineStudio 1.1.6 (golden/vpt_action_mapping.json and
 //! golden/vpt_action_tables.json), plus the tie rules and configuration checks.
 
-use std::path::PathBuf;
+mod common;
+
+use common::golden;
 
 use mine_dsl::action::{
     ActionError, ActionSpace, ActionSpaceConfig, AgentActionFrame, BUTTONS_ALL, EnvActionFrame,
     FactoredActionFrame, QuantizationScheme, button_index,
 };
 use serde_json::Value;
-
-fn golden(name: &str) -> Value {
-    let dir = std::env::var("MINE_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
-    let path = dir.join("golden").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; set MINE_SHARED_DIR to the shared/ directory",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).expect("golden file is valid JSON")
-}
 
 fn u32_of(v: &Value) -> u32 {
     v.as_u64().expect("unsigned integer") as u32

@@ -7,7 +7,6 @@ mod wired;
 mod wiring_error;
 
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
 pub use losses::StepLosses;
 pub use registry::ObjectiveRegistry;
@@ -18,7 +17,7 @@ use crate::batch::Batch;
 use crate::latent::KeyInfo;
 use crate::objective::{MetricValue, Objective, ObjectiveError, StepContext};
 use crate::policy::{Policy, PolicyDecl};
-use wired::{Checked, WiredObjective};
+use wired::{Wired, WiredObjective};
 
 /// A policy and the objectives that train it.
 ///
@@ -81,7 +80,7 @@ impl<P: Policy> Experiment<P> {
     pub fn objective<O: Objective<P>>(mut self, objective: O) -> Self {
         self.objectives
             .list
-            .push(Box::new(Checked::<O, P>(objective, PhantomData)));
+            .push(Box::new(Wired::<O, P>::checked(objective)));
         self
     }
 

@@ -1,13 +1,12 @@
 //! Objectives by name, for experiments assembled from configuration files.
 
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
 use crate::latent::KeyInfo;
 use crate::objective::ObjectiveDecl;
 use crate::policy::PolicyDecl;
 
-use super::wired::{Validated, WiredObjective};
+use super::wired::{Wired, WiredObjective};
 use super::wiring_error::WiringError;
 
 type Build<P> = fn(serde_json::Value) -> Result<Box<dyn WiredObjective<P>>, WiringError>;
@@ -59,7 +58,7 @@ impl<P: PolicyDecl> ObjectiveRegistry<P> {
                     source,
                 }
             })?;
-            Ok(Box::new(Validated::<O, P>(objective, PhantomData)))
+            Ok(Box::new(Wired::<O, P>::validated(objective)))
         }
         self.entries.insert(
             O::NAME,

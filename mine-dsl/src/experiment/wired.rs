@@ -1,7 +1,5 @@
 //! Objectives wired to one policy type, behind one object-safe trait.
 
-use std::marker::PhantomData;
-
 use crate::batch::Batch;
 use crate::latent::KeyInfo;
 use crate::objective::{Objective, ObjectiveDecl, ObjectiveError, ObjectiveOutput, StepContext};
@@ -21,58 +19,64 @@ pub(crate) trait WiredObjective<P: PolicyDecl>: Send + Sync {
     ) -> Result<ObjectiveOutput, ObjectiveError>;
 }
 
-/// Wiring checked by the compiler: latents are read by field access.
-pub(crate) struct Checked<O, P>(pub O, pub PhantomData<fn(&P)>);
+type Compute<O, P> = fn(
+    &O,
+    &<P as PolicyDecl>::Latents,
+    &Batch,
+    &StepContext,
+) -> Result<ObjectiveOutput, ObjectiveError>;
 
-/// Wiring validated at startup against the policy's declared keys: latents are looked up by name.
-pub(crate) struct Validated<O, P>(pub O, pub PhantomData<fn(&P)>);
-
-fn hyperparameters_of<O: ObjectiveDecl>(objective: &O) -> serde_json::Value {
-    serde_json::to_value(objective).unwrap_or(serde_json::Value::Null)
+/// An objective with the way it reads latents: by field access when the compiler checked the
+/// wiring, by name when it was validated at startup against the policy's declared keys.
+pub(crate) struct Wired<O, P: PolicyDecl> {
+    objective: O,
+    compute: Compute<O, P>,
 }
 
-impl<P: PolicyDecl, O: Objective<P>> WiredObjective<P> for Checked<O, P> {
+impl<O: ObjectiveDecl, P: PolicyDecl> Wired<O, P> {
+    /// Wiring checked by the compiler (`O: Objective<P>`): latents are fields.
+    pub(crate) fn checked(objective: O) -> Self
+    where
+        O: Objective<P>,
+    {
+        Self {
+            objective,
+            compute: <O as Objective<P>>::compute,
+        }
+    }
+
+    /// Wiring validated at startup: latents are looked up by name.
+    pub(crate) fn validated(objective: O) -> Self {
+        Self {
+            objective,
+            compute: |o, latents, batch, ctx| o.compute_by_name(latents, batch, ctx),
+        }
+    }
+}
+
+impl<O: ObjectiveDecl, P: PolicyDecl> WiredObjective<P> for Wired<O, P> {
     fn name(&self) -> &'static str {
         O::NAME
     }
+
     fn consumes(&self) -> Vec<KeyInfo> {
         O::consumes()
     }
+
     fn hyperparameters(&self) -> serde_json::Value {
-        hyperparameters_of(&self.0)
+        serde_json::to_value(&self.objective).unwrap_or(serde_json::Value::Null)
     }
+
     fn before_step(&self, batch: Batch, ctx: &StepContext) -> Result<Batch, ObjectiveError> {
-        self.0.before_step(batch, ctx)
+        self.objective.before_step(batch, ctx)
     }
+
     fn compute(
         &self,
         latents: &P::Latents,
         batch: &Batch,
         ctx: &StepContext,
     ) -> Result<ObjectiveOutput, ObjectiveError> {
-        Objective::<P>::compute(&self.0, latents, batch, ctx)
-    }
-}
-
-impl<P: PolicyDecl, O: ObjectiveDecl> WiredObjective<P> for Validated<O, P> {
-    fn name(&self) -> &'static str {
-        O::NAME
-    }
-    fn consumes(&self) -> Vec<KeyInfo> {
-        O::consumes()
-    }
-    fn hyperparameters(&self) -> serde_json::Value {
-        hyperparameters_of(&self.0)
-    }
-    fn before_step(&self, batch: Batch, ctx: &StepContext) -> Result<Batch, ObjectiveError> {
-        self.0.before_step(batch, ctx)
-    }
-    fn compute(
-        &self,
-        latents: &P::Latents,
-        batch: &Batch,
-        ctx: &StepContext,
-    ) -> Result<ObjectiveOutput, ObjectiveError> {
-        self.0.compute_by_name(latents, batch, ctx)
+        (self.compute)(&self.objective, latents, batch, ctx)
     }
 }

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub mod callbacks;
+
 /// `$MINE_SHARED_DIR`, or the `shared/` directory beside the repository.
 pub fn shared_dir() -> PathBuf {
     std::env::var_os("MINE_SHARED_DIR")
@@ -26,12 +28,4 @@ pub fn assert_close(actual: f64, expected: f64, rel: f64, what: &str) {
         (actual - expected).abs() <= tolerance,
         "{what}: got {actual}, expected {expected} (tolerance {tolerance})"
     );
-}
-
-/// A JSON array of numbers (nested to any depth) flattened.
-pub fn flat_f64(value: &serde_json::Value) -> Vec<f64> {
-    match value {
-        serde_json::Value::Array(items) => items.iter().flat_map(flat_f64).collect(),
-        other => vec![other.as_f64().expect("numbers only")],
-    }
 }
