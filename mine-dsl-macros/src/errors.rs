@@ -21,18 +21,29 @@ impl Errors {
         self.push(syn::Error::new_spanned(tokens, message));
     }
 
+    /// All recorded errors combined, followed by one more (for an item that cannot be expanded).
+    pub fn fail_with(self, tokens: impl ToTokens, message: impl std::fmt::Display) -> syn::Error {
+        let last = syn::Error::new_spanned(tokens, message);
+        let combined = self.list.into_iter().reduce(|mut all, e| {
+            all.combine(e);
+            all
+        });
+        match combined {
+            Some(mut all) => {
+                all.combine(last);
+                all
+            }
+            None => last,
+        }
+    }
+
     /// `Err` with all recorded errors combined, or `Ok` when there are none.
     pub fn finish(self) -> Result<(), syn::Error> {
-        let mut iter = self.list.into_iter();
-        match iter.next() {
-            None => Ok(()),
-            Some(mut first) => {
-                for e in iter {
-                    first.combine(e);
-                }
-                Err(first)
-            }
-        }
+        let combined = self.list.into_iter().reduce(|mut all, e| {
+            all.combine(e);
+            all
+        });
+        combined.map_or(Ok(()), Err)
     }
 }
 

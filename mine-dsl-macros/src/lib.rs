@@ -3,6 +3,8 @@
 //! Use them through `mine_dsl` (`use mine_dsl::prelude::*;`); the generated code refers to
 //! `::mine_dsl` paths. Misuse is reported with spanned errors, all of an item's at once.
 
+#![warn(missing_docs)]
+
 use proc_macro::TokenStream;
 
 mod args;

@@ -35,7 +35,7 @@ fn expand_inner(item: TokenStream) -> syn::Result<TokenStream> {
             .named
             .iter()
             .map(|f| {
-                let name = f.ident.as_ref().expect("named field");
+                let name = &f.ident;
                 quote!(#name)
             })
             .collect(),

@@ -29,11 +29,10 @@ fn expand_inner(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream
     let mut func = match syn::parse2::<Item>(item)? {
         Item::Fn(f) => f,
         other => {
-            errors.at(
+            return Err(errors.fail_with(
                 item_keyword(&other),
                 "`#[objective]` applies to a function: `#[objective] fn my_loss(#[latent] pi_logits: &PiLogits, ..) -> ObjectiveOutput`",
-            );
-            return Err(errors.finish().expect_err("an error was recorded"));
+            ));
         }
     };
     check_signature(&func, &mut errors);
@@ -249,6 +248,8 @@ fn generate(func: &ItemFn, params: &[Param], args: ObjectiveArgs) -> TokenStream
     };
 
     quote! {
+        // Objectives take one parameter per source by design.
+        #[allow(clippy::too_many_arguments)]
         #func
 
         #[doc = #struct_doc]

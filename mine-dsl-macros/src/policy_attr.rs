@@ -26,27 +26,20 @@ fn expand_inner(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream
     let mut errors = Errors::default();
     let parsed = parse_policy_args(args, &mut errors);
     let item: Item = syn::parse2(item)?;
-    let strukt = match item {
-        Item::Struct(s) => Some(s),
-        other => {
-            errors.at(
-                item_keyword(&other),
-                "`#[policy]` applies to a struct (a burn `Module`); put it on the policy's struct definition",
-            );
-            None
-        }
+    let Item::Struct(strukt) = item else {
+        return Err(errors.fail_with(
+            item_keyword(&item),
+            "`#[policy]` applies to a struct (a burn `Module`); put it on the policy's struct definition",
+        ));
     };
-    if let Some(s) = &strukt {
-        if !s.generics.params.is_empty() {
-            errors.at(
-                &s.generics,
-                "`#[policy]` structs cannot be generic: burn 0.22 modules need no backend parameter, \
-                 and the compile-time wiring check needs one concrete policy type",
-            );
-        }
+    if !strukt.generics.params.is_empty() {
+        errors.at(
+            &strukt.generics,
+            "`#[policy]` structs cannot be generic: burn 0.22 modules need no backend parameter, \
+             and the compile-time wiring check needs one concrete policy type",
+        );
     }
     errors.finish()?;
-    let strukt = strukt.expect("checked above");
     Ok(generate(&strukt, parsed))
 }
 

@@ -57,7 +57,9 @@ fn scale_mask(
     Ok(batch)
 }
 
-/// Squared goal plus the scaled value prediction; fails on an empty label.
+/// Squared goal plus the scaled value prediction; fails on an empty label. (The explicit
+/// lifetime checks that objectives may name lifetimes.)
+#[allow(clippy::needless_lifetimes)]
 #[objective(name = "goal_norm", before_step = scale_mask)]
 pub fn goal_norm<'a>(
     #[latent] goal: &'a Tensor<2>,

@@ -189,7 +189,7 @@ impl<P: PolicyDecl> Objectives<P> {
             for (name, value) in output.metrics {
                 let name = name.into_owned();
                 let merged = match metrics.remove(&name) {
-                    Some(previous) => previous.add(value),
+                    Some(previous) => previous + value,
                     None => value,
                 };
                 metrics.insert(name, merged);

@@ -5,6 +5,8 @@ use std::borrow::Cow;
 use burn::tensor::Tensor;
 
 /// A logged value: a (detached) one-element tensor or a plain number.
+// Metrics are few per step; boxing the tensor would cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum MetricValue {
     /// A one-element tensor, detached from the graph; read back only when logged.
@@ -21,9 +23,13 @@ impl MetricValue {
             MetricValue::Scalar(v) => *v,
         }
     }
+}
 
-    /// The sum of two values logged under the same name by different objectives.
-    pub fn add(self, other: MetricValue) -> MetricValue {
+/// The sum of two values logged under the same name by different objectives.
+impl std::ops::Add for MetricValue {
+    type Output = MetricValue;
+
+    fn add(self, other: MetricValue) -> MetricValue {
         match (self, other) {
             (MetricValue::Scalar(a), MetricValue::Scalar(b)) => MetricValue::Scalar(a + b),
             (MetricValue::Tensor(a), MetricValue::Tensor(b)) => MetricValue::Tensor(a + b),
