@@ -265,7 +265,7 @@ fn mismatched_weights_are_listed() {
     let path = temp_path("mismatched.safetensors");
     write_safetensors(&path, &tensors);
 
-    let err = load(&path).err().expect("a mismatched file is refused");
+    let err = load(&path).expect_err("a mismatched file is refused");
     let VptImportError::Mismatch {
         missing,
         unexpected,
@@ -320,8 +320,7 @@ fn wrong_config_and_bad_files_are_reported() {
     let err = VptPolicy::new(&VptConfig::small_cpu(), &Device::flex())
         .unwrap()
         .load_weights(golden_weights())
-        .err()
-        .expect("weights of another size are refused");
+        .expect_err("weights of another size are refused");
     assert!(matches!(&err, VptImportError::Mismatch { mis_shaped, .. } if !mis_shaped.is_empty()));
 
     let missing = temp_path("does-not-exist.pt");
@@ -329,7 +328,7 @@ fn wrong_config_and_bad_files_are_reported() {
 
     let garbage = temp_path("garbage.pt");
     std::fs::write(&garbage, b"this is not a checkpoint at all").unwrap();
-    let err = load(&garbage).err().expect("garbage is refused");
+    let err = load(&garbage).expect_err("garbage is refused");
     assert!(matches!(err, VptImportError::Read { .. }), "{err}");
     let _ = std::fs::remove_file(garbage);
 }

@@ -111,7 +111,7 @@ impl Report {
         let bad: Vec<_> = self
             .rows
             .iter()
-            .filter(|(_, e)| !(*e <= self.tol))
+            .filter(|(_, e)| e.is_nan() || *e > self.tol)
             .collect();
         assert!(bad.is_empty(), "{title}: beyond {:e}: {bad:?}", self.tol);
     }

@@ -267,7 +267,7 @@ impl VptConfig {
         }
         if self.hidsize == 0
             || self.attention_heads == 0
-            || self.hidsize % self.attention_heads != 0
+            || !self.hidsize.is_multiple_of(self.attention_heads)
         {
             return invalid(format!(
                 "hidsize {} must be a non-zero multiple of attention_heads {}",
@@ -311,7 +311,7 @@ impl VptConfig {
             ),
         ] {
             if let Some(groups) = groups
-                && (groups == 0 || channels.iter().any(|c| c % groups != 0))
+                && (groups == 0 || channels.iter().any(|c| !c.is_multiple_of(groups)))
             {
                 return invalid(format!(
                     "{name} = {groups} must divide every normalized channel count {channels:?}"

@@ -222,7 +222,7 @@ fn read_all<S: ModuleStore>(
 ) -> Result<BTreeMap<String, PackTensor>, VptImportError> {
     store
         .get_all_tensors()
-        .map(|all| all.clone())
+        .cloned()
         .map_err(|e| VptImportError::Read {
             path: path.to_path_buf(),
             format,

@@ -84,11 +84,10 @@ impl VptPolicy {
     /// Like MineStudio's `VPTPolicy.forward`, no frame is treated as an episode start: reset
     /// memory rows with [`VptMemory::reset_rows`] before a batch that starts episodes.
     ///
-    /// On an autodiff device every call records a graph that lives until `backward` (or until
-    /// the outputs and the returned memory are dropped); [`VptMemory::detach`] the memory
-    /// between training steps, and run validation or inference on the
-    /// [`valid`](burn::module::Module::valid) form of the network or a plain device, otherwise
-    /// repeated forwards keep their graphs alive.
+    /// On an autodiff device every call records a graph that burn frees only when a backward
+    /// pass runs: [`VptMemory::detach`] the memory between training steps, and run validation
+    /// or inference on the [`valid`](burn::module::Module::valid) form of the network (or on a
+    /// plain device), otherwise repeated forwards without backward keep their graphs alive.
     ///
     /// # Panics
     ///
