@@ -1,5 +1,4 @@
-//! # mine-runtime
-//!
-//! Trainer, data pipeline, checkpoints and the policy networks for mine-dsl experiments.
+//! Trainer runtime for mine-dsl experiments: optimizer and the policy networks.
 
+pub mod optim;
 pub mod policies;

@@ -1,0 +1,109 @@
+//! Helpers shared by the optimizer integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use burn::module::Param;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// `../shared` beside the workspace, or `$MINE_SHARED_DIR`.
+pub fn shared_dir() -> PathBuf {
+    std::env::var_os("MINE_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
+}
+
+/// Parses a golden JSON file.
+pub fn golden(name: &str) -> serde_json::Value {
+    let path = shared_dir().join("golden").join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {} (set MINE_SHARED_DIR): {e}", path.display()));
+    serde_json::from_str(&text).expect("golden file is valid JSON")
+}
+
+/// A JSON array of numbers as `f32`s.
+pub fn floats(value: &serde_json::Value) -> Vec<f32> {
+    value
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v.as_f64().expect("number") as f32)
+        .collect()
+}
+
+/// A JSON matrix (array of rows) flattened row-major, with its shape.
+pub fn matrix(value: &serde_json::Value) -> (Vec<f32>, [usize; 2]) {
+    let rows = value.as_array().expect("array of rows");
+    let cols = rows[0].as_array().expect("row").len();
+    let data = rows.iter().flat_map(floats).collect();
+    (data, [rows.len(), cols])
+}
+
+/// Transposes a row-major `[rows, cols]` matrix.
+pub fn transpose(data: &[f32], [rows, cols]: [usize; 2]) -> Vec<f32> {
+    (0..cols)
+        .flat_map(|c| (0..rows).map(move |r| data[r * cols + c]))
+        .collect()
+}
+
+/// A burn `Linear` holding PyTorch's `W: [out, in]` (stored transposed, `[in, out]`) and `b`.
+pub fn linear_from_torch(
+    weight: &[f32],
+    [out, inp]: [usize; 2],
+    bias: &[f32],
+    device: &Device,
+) -> Linear {
+    let mut linear = LinearConfig::new(inp, out).init(device);
+    let w = Tensor::<2>::from_data(
+        TensorData::new(transpose(weight, [out, inp]), [inp, out]),
+        device,
+    );
+    linear.weight = Param::from_tensor(w);
+    let b = Tensor::<1>::from_data(TensorData::new(bias.to_vec(), [out]), device);
+    linear.bias = Some(Param::from_tensor(b));
+    linear
+}
+
+/// A row-major `[rows, cols]` tensor.
+pub fn tensor2(data: &[f32], shape: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(data.to_vec(), shape), device)
+}
+
+/// The values of a tensor.
+pub fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.try_into_vec_as::<f32>().expect("f32 tensor")
+}
+
+/// PyTorch-layout weight `[out, in]` (row-major) and bias of a burn `Linear`.
+pub fn torch_params(linear: &Linear) -> (Vec<f32>, Vec<f32>) {
+    let [inp, out] = linear.weight.val().dims();
+    let w = transpose(&values(linear.weight.val()), [inp, out]);
+    let b = values(linear.bias.as_ref().expect("bias").val());
+    (w, b)
+}
+
+/// `mean((x W + b - y)^2)` over all elements (`F.mse_loss`).
+pub fn mse(linear: &Linear, x: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
+    (linear.forward(x) - y).square().mean()
+}
+
+/// Largest relative error of `actual` against `expected`, with an absolute floor of `floor`
+/// for entries near zero.
+pub fn max_rel_err(actual: &[f32], expected: &[f32], floor: f64) -> f64 {
+    assert_eq!(actual.len(), expected.len(), "length mismatch");
+    actual
+        .iter()
+        .zip(expected)
+        .map(|(&a, &e)| (f64::from(a) - f64::from(e)).abs() / f64::from(e).abs().max(floor))
+        .fold(0.0, f64::max)
+}
+
+/// Asserts `actual` matches `expected` within `rel` relative error (floor 1e-3 on the scale).
+pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], rel: f64) {
+    let err = max_rel_err(actual, expected, 1e-3);
+    assert!(
+        err <= rel,
+        "{what}: max relative error {err:e} > {rel:e}\n actual   {actual:?}\n expected {expected:?}"
+    );
+}
