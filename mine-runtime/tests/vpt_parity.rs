@@ -1,10 +1,13 @@
-//! Parity of the VPT network with MineStudio 1.1.6 on the tiny golden policy
+//! Parity of the VPT network (and, for the training steps, the optimizer) with MineStudio
+//! 1.1.6 on the tiny golden policy
 //! (`golden/tiny_vpt_weights.safetensors` + `golden/tiny_vpt_train.json`).
 
 use std::path::PathBuf;
 
 use burn::optim::GradientsParams;
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, bridge};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use mine_runtime::optim::{OptimStep, OptimizerConfig};
 use mine_runtime::policies::vpt::{
     BlockMemory, TorchParameter, VptConfig, VptMemory, VptOutput, VptPolicy, torch_parameters,
 };
@@ -268,6 +271,48 @@ fn bc_loss(out: &VptOutput, inputs: &Value, device: &Device) -> [Tensor<1>; 4] {
     [loss, camera_loss, button_loss, entropy]
 }
 
+/// Per-parameter (`param_grad_norms_before_clip`) and global gradient norms.
+///
+/// PyTorch sums the squares of a gradient in float32, so for the 8641x32 button weight its
+/// norm drops the many tiny softmax terms (~5e-5 relative); ours accumulates in float64.
+fn compare_grad_norms(
+    report: &mut Report,
+    step: &Value,
+    policy: &VptPolicy,
+    grads: &GradientsParams,
+) {
+    let s = step["step"].as_u64().unwrap();
+    // Per-parameter norms are recorded for step 0 only; the global norm for every step.
+    let want = step["param_grad_norms_before_clip"].as_object();
+    let mut total = 0.0;
+    let mut seen = 0;
+    for param in torch_parameters(policy) {
+        let got = grad_norm(grads, &param);
+        total += got.map_or(0.0, |g| g * g);
+        let Some(want) = want else { continue };
+        match (got, want.get(&param.name)) {
+            (Some(got), Some(w)) => {
+                seen += 1;
+                report.check(
+                    &format!("step {s} grad norm {}", param.name),
+                    &[got],
+                    &[w.as_f64().unwrap()],
+                );
+            }
+            (None, None) => {}
+            (got, w) => panic!("step {s} {}: gradient {got:?} but golden {w:?}", param.name),
+        }
+    }
+    if let Some(want) = want {
+        assert_eq!(seen, want.len(), "every golden gradient has a parameter");
+    }
+    report.check(
+        &format!("step {s} global grad norm"),
+        &[total.sqrt()],
+        &[step["grad_global_norm_before_clip"].as_f64().unwrap()],
+    );
+}
+
 /// Euclidean norm of the gradient of `param`, if it has one.
 fn grad_norm(grads: &GradientsParams, param: &TorchParameter) -> Option<f64> {
     fn norm<const D: usize>(g: Option<Tensor<D>>) -> Option<f64> {
@@ -325,30 +370,8 @@ fn single_step_forward_and_gradients_match_minestudio() {
     forward.finish("single forward (step 0)");
 
     let grads = GradientsParams::from_grads(loss.backward(), &policy);
-    let want = step["param_grad_norms_before_clip"].as_object().unwrap();
-    // PyTorch sums the squares of a gradient in float32, so for the 8641x32 button weight its
-    // norm drops the many tiny softmax terms (~5e-5 relative); ours accumulates in float64.
     let mut grads_report = Report::new(1e-4);
-    let mut total = 0.0;
-    for param in torch_parameters(&policy) {
-        match (grad_norm(&grads, &param), want.get(&param.name)) {
-            (Some(got), Some(w)) => {
-                total += got * got;
-                grads_report.check(
-                    &format!("grad norm {}", param.name),
-                    &[got],
-                    &[w.as_f64().unwrap()],
-                );
-            }
-            (None, None) => {}
-            (got, w) => panic!("{}: gradient {got:?} but golden {w:?}", param.name),
-        }
-    }
-    grads_report.check(
-        "global grad norm",
-        &[total.sqrt()],
-        &[step["grad_global_norm_before_clip"].as_f64().unwrap()],
-    );
+    compare_grad_norms(&mut grads_report, step, &policy, &grads);
     grads_report.finish("gradients (step 0)");
 }
 
@@ -403,4 +426,108 @@ fn memory_reset_matches_minestudio() {
         previous.reset_rows(&[true]).is_err(),
         "one flag per row is required"
     );
+}
+
+/// The three golden training steps: memory carried (detached) between steps and reset for row 1
+/// at its episode start, BC loss, backward, global-norm clipping to 1, PyTorch AdamW with
+/// LambdaLR warmup; every step's memory, outputs, losses and gradient norms, then the
+/// parameters after the third step.
+#[test]
+fn three_training_steps_match_minestudio() {
+    let golden = golden();
+    let device = Device::flex().autodiff();
+    let mut policy = load_policy(&device);
+    let hparams = &golden["hparams"];
+    let mut optim = OptimStep::new(
+        OptimizerConfig {
+            learning_rate: hparams["learning_rate"].as_f64().unwrap(),
+            weight_decay: hparams["weight_decay"].as_f64().unwrap(),
+            warmup_steps: hparams["warmup_steps"].as_u64().unwrap() as usize,
+            gradient_clip_val: Some(hparams["grad_clip_norm"].as_f64().unwrap()),
+            ..OptimizerConfig::default()
+        },
+        None,
+    )
+    .unwrap();
+    let resets = episode_resets(&golden);
+    let mut report = Report::new(1e-4);
+    let mut memory = policy.initial_memory(2);
+    for (s, (step, inputs)) in golden["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(golden["inputs"].as_array().unwrap())
+        .enumerate()
+    {
+        memory = memory.reset_rows(&resets[s]).unwrap();
+        compare_memory(&mut report, s, "memory_in", &memory, &step["memory_in"]);
+        let image: Tensor<5> = float(&inputs["image_uint8_BTHWC"], &device);
+        let (out, next) = policy.forward(image, memory);
+        compare_memory(&mut report, s, "memory_out", &next, &step["memory_out"]);
+        compare_outputs(&mut report, step, inputs, &out, &device);
+        let [loss, camera_loss, button_loss, entropy] = bc_loss(&out, inputs, &device);
+        for (name, t) in [
+            ("loss", &loss),
+            ("camera_loss", &camera_loss),
+            ("button_loss", &button_loss),
+            ("entropy", &entropy),
+        ] {
+            let want = step[name].as_f64().unwrap();
+            report.check(&format!("step {s} {name}"), &values(t.clone()), &[want]);
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &policy);
+        compare_grad_norms(&mut report, step, &policy, &grads);
+        let (updated, stepped) = optim.step_params(policy, grads);
+        policy = updated;
+        let stepped = stepped.expect("one batch per optimizer step");
+        report.check(
+            &format!("step {s} lr"),
+            &[stepped.lr],
+            &[step["lr"].as_f64().unwrap()],
+        );
+        report.check(
+            &format!("step {s} grad norm before clip (optimizer)"),
+            &[stepped.grad_norm_before_clip],
+            &[step["grad_global_norm_before_clip"].as_f64().unwrap()],
+        );
+        memory = next.detach();
+    }
+
+    // Parameters after the third step, by sum and norm. A sum can be near zero, so its error is
+    // taken relative to the largest sum the same norm allows (`sqrt(numel) * norm`).
+    let want = golden["params_after_3_steps"].as_object().unwrap();
+    let tensors = policy.collect(None, Some(Box::new(BurnToPyTorchAdapter)), false);
+    assert_eq!(
+        tensors.len(),
+        want.len(),
+        "every golden parameter is in the network"
+    );
+    for tensor in tensors {
+        let w = want
+            .get(&tensor.name)
+            .unwrap_or_else(|| panic!("{} not in golden", tensor.name));
+        let data = bridge::to_data(&tensor)
+            .unwrap()
+            .try_into_vec_as::<f64>()
+            .unwrap();
+        let sum: f64 = data.iter().sum();
+        let norm = data.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let (want_sum, want_norm) = (w["sum"].as_f64().unwrap(), w["norm"].as_f64().unwrap());
+        report.check(
+            &format!("after 3 steps norm {}", tensor.name),
+            &[norm],
+            &[want_norm],
+        );
+        let scale = (data.len() as f64).sqrt() * want_norm;
+        let sum_err = if scale > 0.0 {
+            (sum - want_sum).abs() / scale
+        } else {
+            (sum - want_sum).abs()
+        };
+        report.rows.push((
+            format!("after 3 steps sum {} (of sqrt(n)*norm)", tensor.name),
+            sum_err,
+        ));
+    }
+    report.finish("three training steps");
 }
