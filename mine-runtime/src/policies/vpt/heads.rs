@@ -97,9 +97,9 @@ impl NormalizeEwma {
 
     /// Debiased mean and variance (variance clamped to at least 0.01), each `[1]`.
     pub fn mean_var(&self) -> (Tensor<1>, Tensor<1>) {
-        let debias = self.debiasing_term.value().clamp_min(self.epsilon);
-        let mean = self.running_mean.value().div(debias.clone());
-        let mean_sq = self.running_mean_sq.value().div(debias);
+        let debias = self.debiasing_term.value_sync().clamp_min(self.epsilon);
+        let mean = self.running_mean.value_sync().div(debias.clone());
+        let mean_sq = self.running_mean_sq.value_sync().div(debias);
         let var = (mean_sq - mean.clone().square()).clamp_min(1e-2);
         (mean, var)
     }
@@ -114,11 +114,11 @@ impl NormalizeEwma {
         let batch_sq_mean = flat.square().mean_dim(0).reshape([c]);
         let w = self.beta;
         let ewma = |state: &RunningState<Tensor<1>>, x: Tensor<1>| {
-            state.update(state.value().mul_scalar(w) + x.mul_scalar(1.0 - w));
+            state.update(state.value_sync().mul_scalar(w) + x.mul_scalar(1.0 - w));
         };
         ewma(&self.running_mean, batch_mean);
         ewma(&self.running_mean_sq, batch_sq_mean);
-        let debias = self.debiasing_term.value();
+        let debias = self.debiasing_term.value_sync();
         self.debiasing_term
             .update(debias.mul_scalar(w).add_scalar(1.0 - w));
     }
@@ -158,5 +158,36 @@ impl ValueHead {
     /// `[B, T, hidsize]` latent to `[B, T, 1]` normalized value predictions.
     pub fn forward(&self, latent: Tensor<3>) -> Tensor<3> {
         self.linear.forward(latent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar(t: Tensor<1>) -> f64 {
+        t.into_data().try_into_vec_as::<f64>().unwrap()[0]
+    }
+
+    #[test]
+    fn ewma_statistics_debias_and_clamp() {
+        let device = Device::flex();
+        let norm = NormalizeEwma::new(&device);
+        // Empty statistics: mean 0, variance clamped to 0.01.
+        let (mean, var) = norm.mean_var();
+        assert_eq!((scalar(mean), scalar(var)), (0.0, 0.01f32 as f64));
+
+        let targets = Tensor::<3>::from_data(
+            burn::tensor::TensorData::new(vec![1.0f32, 2.0, 3.0, 6.0], [2, 2, 1]),
+            &device,
+        );
+        norm.update(targets.clone());
+        // One update: the debiased statistics are the batch's own.
+        let (mean, var) = norm.mean_var();
+        assert!((scalar(mean) - 3.0).abs() < 1e-3, "mean");
+        assert!((scalar(var) - 3.5).abs() < 1e-2, "var = 12.5 - 9");
+        let round_trip = norm.denormalize(norm.normalize(targets.clone()));
+        let diff = (round_trip - targets).abs().max();
+        assert!(scalar(diff.reshape([1])) < 1e-4);
     }
 }
