@@ -181,17 +181,18 @@ impl VptPolicy {
 
 /// Reads every tensor of the file, unwrapping a Lightning/MineStudio prefix.
 fn read_state_dict(path: &Path) -> Result<BTreeMap<String, PackTensor>, VptImportError> {
-    let mut head = [0u8; 9];
-    let mut file = std::fs::File::open(path).map_err(|source| VptImportError::Io {
+    let io = |source| VptImportError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    let read = file.read(&mut head).map_err(|source| VptImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    };
+    let mut head = Vec::with_capacity(9);
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(9)
+        .read_to_end(&mut head)
+        .map_err(io)?;
     // safetensors: an 8-byte little-endian header length, then a JSON object.
-    let is_safetensors = read == 9 && head[8] == b'{';
+    let is_safetensors = head.len() == 9 && head[8] == b'{';
     let all = if is_safetensors {
         let mut store = SafetensorsStore::from_file(path);
         read_all(&mut store, path, "safetensors")?
