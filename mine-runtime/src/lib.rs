@@ -1,3 +1,4 @@
-//! Trainer runtime for mine-dsl experiments.
+//! Trainer runtime for mine-dsl experiments: optimizer and the policy networks.
 
 pub mod optim;
+pub mod policies;
