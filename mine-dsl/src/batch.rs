@@ -60,7 +60,41 @@ pub struct BatchInfo {
     pub progress: Vec<String>,
 }
 
+/// A batch lacks a field that a policy or objective needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the batch has no `{field}`; enable the dataset modality that provides it (image, action, ...) in the data config"
+)]
+pub struct MissingField {
+    /// The batch field's name.
+    pub field: &'static str,
+}
+
+fn require<'a, T>(value: &'a Option<T>, field: &'static str) -> Result<&'a T, MissingField> {
+    value.as_ref().ok_or(MissingField { field })
+}
+
 impl Batch {
+    /// The frames, `[B, T, H, W, C]`, or an error naming the missing field.
+    pub fn image(&self) -> Result<&Tensor<5>, MissingField> {
+        require(&self.image, "image")
+    }
+
+    /// The agent actions, or an error naming the missing field.
+    pub fn agent_action(&self) -> Result<&AgentAction, MissingField> {
+        require(&self.agent_action, "agent_action")
+    }
+
+    /// The environment actions, or an error naming the missing field.
+    pub fn env_action(&self) -> Result<&EnvAction, MissingField> {
+        require(&self.env_action, "env_action")
+    }
+
+    /// The padding mask, `[B, T]`, or an error naming the missing field.
+    pub fn mask(&self) -> Result<&Tensor<2>, MissingField> {
+        require(&self.mask, "mask")
+    }
+
     /// The batch size `B`, taken from the first tensor present (or from the host info).
     pub fn batch_size(&self) -> Option<usize> {
         if let Some(image) = &self.image {

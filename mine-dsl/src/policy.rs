@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::tensor::Device;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, MissingField};
 use crate::latent::{KeyInfo, LatentKey, LatentSet};
 use crate::memory::Memory;
 
@@ -41,19 +41,22 @@ pub trait PolicyDecl: Module + Sized + 'static {
 /// impl Policy for ValueOnly {
 ///     fn initial_memory(&self, _batch_size: usize, _device: &Device) {}
 ///
-///     fn forward(&self, batch: &Batch, memory: ()) -> (ValueOnlyLatents, ()) {
-///         let image = batch.image.clone().expect("example batches carry images");
+///     fn forward(&self, batch: &Batch, memory: ()) -> Forward<Self> {
+///         let image = batch.image()?.clone();
 ///         let [b, t, h, w, c] = image.dims();
 ///         let flat = image.reshape([b, t, h * w * c]);
 ///         let vpred = self.value.forward(flat);
-///         (ValueOnlyLatents { vpred }, memory)
+///         Ok((ValueOnlyLatents { vpred }, memory))
 ///     }
 /// }
 ///
 /// let device = Device::flex();
 /// let policy = ValueOnly { value: LinearConfig::new(12, 1).init(&device) };
 /// let batch = Batch { image: Some(Tensor::zeros([2, 3, 2, 2, 3], &device)), ..Batch::default() };
-/// let (latents, ()) = policy.forward(&batch, policy.initial_memory(2, &device));
+/// let (latents, ()) = policy.forward(&batch, policy.initial_memory(2, &device)).unwrap();
+/// // A batch without frames is an error, not a panic.
+/// let err = policy.forward(&Batch::default(), ()).unwrap_err();
+/// assert!(err.to_string().starts_with("the batch has no `image`"));
 /// assert_eq!(latents.vpred.dims(), [2, 3, 1]);
 /// assert_eq!(ValueOnly::produces()[0].name, "vpred");
 /// ```
@@ -63,7 +66,22 @@ pub trait Policy: PolicyDecl {
 
     /// Runs the policy on a batch (`[B, T, ..]` tensors) with the memory carried from the
     /// previous batch, returning the produced latents and the memory for the next batch.
-    fn forward(&self, batch: &Batch, memory: Self::Memory) -> (Self::Latents, Self::Memory);
+    fn forward(&self, batch: &Batch, memory: Self::Memory) -> Forward<Self>;
+}
+
+/// What [`Policy::forward`] returns: the latents and the next memory, or why the batch could
+/// not be processed.
+pub type Forward<P> = Result<(<P as PolicyDecl>::Latents, <P as PolicyDecl>::Memory), PolicyError>;
+
+/// A policy could not process a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The batch lacks an input the policy reads.
+    #[error(transparent)]
+    MissingField(#[from] MissingField),
+    /// The batch does not fit the policy (shape, size, ...), with the policy's explanation.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Evidence that policy `Self` produces latent `K`, used by objective `O`.

@@ -15,15 +15,15 @@ pub struct ValuePolicy {
 impl Policy for ValuePolicy {
     fn initial_memory(&self, _batch_size: usize, _device: &Device) {}
 
-    fn forward(&self, batch: &Batch, memory: ()) -> (ValuePolicyLatents, ()) {
-        let mask = batch.mask.clone().expect("test batches have a mask");
+    fn forward(&self, batch: &Batch, memory: ()) -> Forward<Self> {
+        let mask = batch.mask()?.clone();
         let [b, t] = mask.dims();
-        (
+        Ok((
             ValuePolicyLatents {
                 vpred: self.value.forward(mask.reshape([b, t, 1])),
             },
             memory,
-        )
+        ))
     }
 }
 
@@ -148,7 +148,7 @@ fn configured_objectives_run_and_same_named_metrics_are_summed() {
         )),
         ..Batch::default()
     };
-    let (latents, ()) = experiment.policy().forward(&batch, ());
+    let (latents, ()) = experiment.policy().forward(&batch, ()).unwrap();
     let vpred: Vec<f32> = latents
         .vpred
         .clone()

@@ -29,22 +29,23 @@ impl Policy for GoalPolicy {
         }
     }
 
-    fn forward(&self, batch: &Batch, memory: Recurrent) -> (Out, Recurrent) {
-        let mask = batch.mask.clone().expect("test batches have a mask");
+    fn forward(&self, batch: &Batch, memory: Recurrent) -> Forward<Self> {
+        let mask = batch.mask()?.clone();
         let [b, t] = mask.dims();
         let vpred = self.value.forward(mask.reshape([b, t, 1]));
         let goal = memory.hidden.clone().add_scalar(1.0);
         let seen = memory.seen.0.add_scalar(1.0);
-        (
-            Out {
-                vpred,
-                goal: goal.clone(),
-            },
+        let latents = Out {
+            vpred,
+            goal: goal.clone(),
+        };
+        Ok((
+            latents,
             Recurrent {
                 hidden: goal,
                 seen: (seen, ()),
             },
-        )
+        ))
     }
 }
 

@@ -3,6 +3,7 @@
 mod losses;
 mod registry;
 mod spec;
+mod step_error;
 mod wired;
 mod wiring_error;
 
@@ -11,6 +12,7 @@ use std::collections::BTreeMap;
 pub use losses::StepLosses;
 pub use registry::ObjectiveRegistry;
 pub use spec::ObjectiveSpec;
+pub use step_error::StepError;
 pub use wiring_error::{MissingLatent, WiringError};
 
 use crate::batch::Batch;
@@ -43,12 +45,12 @@ use wired::{Wired, WiredObjective};
 /// impl Policy for Encoder {
 ///     fn initial_memory(&self, _batch_size: usize, _device: &Device) {}
 ///
-///     fn forward(&self, batch: &Batch, memory: ()) -> (EncoderLatents, ()) {
-///         let mu = self.mu.forward(batch.mask.clone().expect("a mask"));
+///     fn forward(&self, batch: &Batch, memory: ()) -> Forward<Self> {
+///         let mu = self.mu.forward(batch.mask()?.clone());
 ///         let zeros = mu.zeros_like();
 ///         let posterior_dist = DiagGaussian { mu: mu.clone(), log_var: zeros.clone(), z: mu };
 ///         let prior_dist = DiagGaussian { mu: zeros.clone(), log_var: zeros.clone(), z: zeros };
-///         (EncoderLatents { posterior_dist, prior_dist }, memory)
+///         Ok((EncoderLatents { posterior_dist, prior_dist }, memory))
 ///     }
 /// }
 ///
@@ -129,7 +131,7 @@ impl<P: Policy> Experiment<P> {
         batch: Batch,
         memory: P::Memory,
         ctx: &StepContext,
-    ) -> Result<(StepLosses, P::Memory), ObjectiveError> {
+    ) -> Result<(StepLosses, P::Memory), StepError> {
         self.objectives.forward(&self.policy, batch, memory, ctx)
     }
 }
@@ -221,12 +223,18 @@ impl<P: PolicyDecl> Objectives<P> {
         batch: Batch,
         memory: P::Memory,
         ctx: &StepContext,
-    ) -> Result<(StepLosses, P::Memory), ObjectiveError>
+    ) -> Result<(StepLosses, P::Memory), StepError>
     where
         P: Policy,
     {
         let batch = self.before_step(batch, ctx)?;
-        let (latents, memory) = policy.forward(&batch, memory);
+        let (latents, memory) =
+            policy
+                .forward(&batch, memory)
+                .map_err(|source| StepError::Policy {
+                    policy: P::NAME,
+                    source,
+                })?;
         let losses = self.evaluate(&latents, &batch, ctx)?;
         Ok((losses, memory))
     }

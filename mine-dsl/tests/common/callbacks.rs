@@ -16,7 +16,7 @@ pub struct Replay {}
 impl Policy for Replay {
     fn initial_memory(&self, _batch_size: usize, _device: &Device) {}
 
-    fn forward(&self, _batch: &Batch, _memory: ()) -> (ReplayLatents, ()) {
+    fn forward(&self, _batch: &Batch, _memory: ()) -> Forward<Self> {
         unreachable!("Replay's latents come from `Recorded::latents`, not from a forward")
     }
 }

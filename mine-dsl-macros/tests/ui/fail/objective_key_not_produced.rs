@@ -14,10 +14,10 @@ pub struct ValuePolicy {
 impl Policy for ValuePolicy {
     fn initial_memory(&self, _batch_size: usize, _device: &Device) {}
 
-    fn forward(&self, batch: &Batch, memory: ()) -> (ValuePolicyLatents, ()) {
-        let image = batch.image.clone().unwrap();
+    fn forward(&self, batch: &Batch, memory: ()) -> Forward<Self> {
+        let image = batch.image()?.clone();
         let [b, t, h, w, c] = image.dims();
-        (ValuePolicyLatents { vpred: self.value.forward(image.reshape([b, t, h * w * c])) }, memory)
+        Ok((ValuePolicyLatents { vpred: self.value.forward(image.reshape([b, t, h * w * c])) }, memory))
     }
 }
 

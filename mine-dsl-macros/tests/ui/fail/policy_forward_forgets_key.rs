@@ -13,10 +13,10 @@ pub struct P {
 impl Policy for P {
     fn initial_memory(&self, _batch_size: usize, _device: &Device) {}
 
-    fn forward(&self, batch: &Batch, memory: ()) -> (PLatents, ()) {
-        let image = batch.image.clone().unwrap();
+    fn forward(&self, batch: &Batch, memory: ()) -> Forward<Self> {
+        let image = batch.image()?.clone();
         let [b, t, h, w, c] = image.dims();
-        (PLatents { vpred: self.value.forward(image.reshape([b, t, h * w * c])) }, memory)
+        Ok((PLatents { vpred: self.value.forward(image.reshape([b, t, h * w * c])) }, memory))
     }
 }
 

@@ -13,9 +13,9 @@ pub struct P {
 impl Policy for P {
     fn initial_memory(&self, _batch_size: usize, _device: &Device) {}
 
-    fn forward(&self, batch: &Batch, memory: ()) -> (PLatents, ()) {
-        let mask = batch.mask.clone().unwrap();
-        (PLatents { vpred: mask }, memory)
+    fn forward(&self, batch: &Batch, memory: ()) -> Forward<Self> {
+        let mask = batch.mask()?.clone();
+        Ok((PLatents { vpred: mask }, memory))
     }
 }
 

@@ -21,9 +21,9 @@ pub struct GoalPolicy {
 impl Policy for GoalPolicy {
     fn initial_memory(&self, _batch_size: usize, _device: &Device) {}
 
-    fn forward(&self, batch: &Batch, memory: ()) -> (GoalPolicyLatents, ()) {
-        let mask = batch.mask.clone().unwrap();
-        (GoalPolicyLatents { goal: self.value.forward(mask) }, memory)
+    fn forward(&self, batch: &Batch, memory: ()) -> Forward<Self> {
+        let mask = batch.mask()?.clone();
+        Ok((GoalPolicyLatents { goal: self.value.forward(mask) }, memory))
     }
 }
 
