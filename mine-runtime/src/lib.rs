@@ -1,1 +1,5 @@
+//! # mine-runtime
+//!
+//! Trainer, data pipeline and checkpoints for mine-dsl experiments.
 
+pub mod data;
