@@ -144,6 +144,20 @@ impl LmdbPart {
         Ok(value.map(<[u8]>::to_vec))
     }
 
+    /// Whether `key` is present (the value is not copied).
+    pub fn contains(&self, key: &str, at: &Location) -> DataResult<bool> {
+        let lmdb_err = |e: heed::Error| DataError::Lmdb {
+            at: at.clone(),
+            message: e.to_string(),
+        };
+        let rtxn = self.env.read_txn().map_err(lmdb_err)?;
+        Ok(self
+            .db
+            .get(&rtxn, key.as_bytes())
+            .map_err(lmdb_err)?
+            .is_some())
+    }
+
     /// The value under `key`, or an error naming the missing key.
     pub fn require(&self, key: &str, at: &Location) -> DataResult<Vec<u8>> {
         self.get(key, at)?.ok_or_else(|| DataError::MissingKey {
