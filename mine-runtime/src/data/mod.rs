@@ -16,6 +16,7 @@ pub mod modality;
 pub mod pickle;
 pub mod pyrandom;
 pub mod sample;
+pub mod sampler;
 pub mod video;
 pub mod window;
 
