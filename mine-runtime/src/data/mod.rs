@@ -7,10 +7,12 @@
 
 pub mod action;
 pub mod agent;
+pub mod collate;
 pub mod config;
 pub mod dataset;
 pub mod error;
 pub mod lmdb;
+pub mod loader;
 pub mod meta;
 pub mod modality;
 pub mod pickle;
@@ -23,5 +25,6 @@ pub mod window;
 pub use config::{Bias, DatasetConfig, ErrorPolicy, Split};
 pub use dataset::{EpisodeItems, RawDataset};
 pub use error::{DataError, DataResult, Location};
+pub use loader::DataLoader;
 pub use modality::Modality;
 pub use sample::Sample;
