@@ -60,7 +60,7 @@ fn continuous_batches_carry_the_samples_of_their_indices() {
                 .slice([row..row + 1])
                 .into_data()
                 .convert::<i64>()
-                .to_vec()
+                .try_to_vec::<i64>()
                 .unwrap();
             let want: Vec<i64> = s
                 .action
