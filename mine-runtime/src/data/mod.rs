@@ -21,6 +21,7 @@ pub mod sample;
 pub mod sampler;
 pub mod video;
 pub mod window;
+pub mod writer;
 
 pub use config::{Bias, DatasetConfig, ErrorPolicy, Split};
 pub use dataset::{EpisodeItems, RawDataset};
