@@ -9,6 +9,7 @@ pub mod action;
 pub mod agent;
 pub mod collate;
 pub mod config;
+pub mod convert;
 pub mod dataset;
 pub mod error;
 pub mod lmdb;

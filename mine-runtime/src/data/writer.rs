@@ -83,10 +83,14 @@ impl LmdbWriter {
 }
 
 /// Writes one modality part: chunks of `chunk_size` frames plus the four meta keys.
+///
+/// Episodes are written chunk by chunk (`begin_episode`, `push_chunk`, `end_episode`); an
+/// episode without a single chunk takes no index, like MineStudio's converter.
 pub struct PartWriter {
     lmdb: LmdbWriter,
     chunk_size: usize,
     infos: Vec<ChunkInfo>,
+    current: Option<(String, usize)>,
 }
 
 impl PartWriter {
@@ -96,28 +100,71 @@ impl PartWriter {
             lmdb: LmdbWriter::open(path)?,
             chunk_size,
             infos: Vec::new(),
+            current: None,
         })
     }
 
-    /// Adds an episode given its chunk values in order (each holding `chunk_size` frames).
-    pub fn add_episode(&mut self, episode: &str, chunks: &[Vec<u8>]) -> DataResult<()> {
-        if chunks.is_empty() {
-            return Ok(());
-        }
-        let idx = self.infos.len() as i64;
-        for (i, value) in chunks.iter().enumerate() {
-            self.lmdb.put(&chunk_key(idx, i * self.chunk_size), value)?;
-        }
-        self.infos.push(ChunkInfo {
-            episode: episode.to_string(),
-            episode_idx: idx,
-            num_frames: chunks.len() * self.chunk_size,
-        });
+    /// Starts an episode (ending any open one first).
+    pub fn begin_episode(&mut self, episode: &str) -> DataResult<()> {
+        self.end_episode()?;
+        self.current = Some((episode.to_string(), 0));
         Ok(())
     }
 
+    /// Appends the next chunk (holding `chunk_size` frames) of the open episode.
+    pub fn push_chunk(&mut self, value: &[u8]) -> DataResult<()> {
+        let idx = self.infos.len() as i64;
+        let Some((_, chunks)) = self.current.as_mut() else {
+            return Err(DataError::Config("push_chunk outside an episode".into()));
+        };
+        self.lmdb
+            .put(&chunk_key(idx, *chunks * self.chunk_size), value)?;
+        *chunks += 1;
+        Ok(())
+    }
+
+    /// Chunks written so far for the open episode.
+    pub fn open_chunks(&self) -> usize {
+        self.current.as_ref().map_or(0, |c| c.1)
+    }
+
+    /// Closes the open episode, recording it when it has chunks.
+    pub fn end_episode(&mut self) -> DataResult<()> {
+        if let Some((episode, chunks)) = self.current.take()
+            && chunks > 0
+        {
+            self.infos.push(ChunkInfo {
+                episode_idx: self.infos.len() as i64,
+                episode,
+                num_frames: chunks * self.chunk_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Drops the open episode and removes its chunks.
+    pub fn abort_episode(&mut self) -> DataResult<()> {
+        if let Some((_, chunks)) = self.current.take() {
+            let idx = self.infos.len() as i64;
+            for c in 0..chunks {
+                self.lmdb.delete(&chunk_key(idx, c * self.chunk_size))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a whole episode given its chunk values in order.
+    pub fn add_episode(&mut self, episode: &str, chunks: &[Vec<u8>]) -> DataResult<()> {
+        self.begin_episode(episode)?;
+        for c in chunks {
+            self.push_chunk(c)?;
+        }
+        self.end_episode()
+    }
+
     /// Writes the meta keys and closes the part.
-    pub fn finish(self) -> DataResult<()> {
+    pub fn finish(mut self) -> DataResult<()> {
+        self.end_episode()?;
         let infos = PyValue::List(
             self.infos
                 .iter()

@@ -34,15 +34,46 @@ fn copy_planes(pic: &DecodedYUV<'_>) -> YuvFrame {
 /// the count is checked against the container's sample count so that a frame lost to a
 /// corrupt stream is an error, never a silently shorter chunk.
 pub fn decode_h264(track: &Demuxed) -> Result<Vec<YuvFrame>, String> {
-    std::panic::catch_unwind(|| decode_inner(track))
-        .unwrap_or_else(|_| Err("H.264 decoder panicked".into()))
+    let mut frames = Vec::with_capacity(track.samples.len());
+    decode_h264_each(track, |f| {
+        frames.push(f);
+        Ok(())
+    })?;
+    Ok(frames)
 }
 
-fn decode_inner(track: &Demuxed) -> Result<Vec<YuvFrame>, String> {
+/// Like [`decode_h264`], handing each picture to `sink` as soon as it is out (bounded memory
+/// for long recordings). `sink` errors stop decoding.
+pub fn decode_h264_each(
+    track: &Demuxed,
+    mut sink: impl FnMut(YuvFrame) -> Result<(), String>,
+) -> Result<(), String> {
+    let sink = std::panic::AssertUnwindSafe(&mut sink);
+    std::panic::catch_unwind(move || {
+        let sink = sink;
+        decode_inner(track, sink.0)
+    })
+    .unwrap_or_else(|_| Err("H.264 decoder panicked".into()))
+}
+
+fn decode_inner(
+    track: &Demuxed,
+    sink: &mut dyn FnMut(YuvFrame) -> Result<(), String>,
+) -> Result<(), String> {
     let config = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
     let mut decoder = Decoder::with_api_config(OpenH264API::from_source(), config)
         .map_err(|e| format!("cannot start the H.264 decoder: {e}"))?;
-    let mut frames = Vec::with_capacity(track.samples.len());
+    let mut count = 0usize;
+    let mut emit = |f: YuvFrame| -> Result<(), String> {
+        if f.width != track.width || f.height != track.height {
+            return Err(format!(
+                "picture is {}x{}, the container says {}x{}",
+                f.width, f.height, track.width, track.height
+            ));
+        }
+        count += 1;
+        sink(f)
+    };
     decoder
         .decode(&track.parameter_sets)
         .map_err(|e| format!("parameter sets: {e}"))?;
@@ -51,28 +82,20 @@ fn decode_inner(track: &Demuxed) -> Result<Vec<YuvFrame>, String> {
             .decode(au)
             .map_err(|e| format!("access unit {i}: {e}"))?;
         if let Some(pic) = pic {
-            frames.push(copy_planes(&pic));
+            emit(copy_planes(&pic))?;
         }
     }
     let rest = decoder
         .flush_remaining()
         .map_err(|e| format!("flushing: {e}"))?;
-    frames.extend(rest.iter().map(copy_planes));
-    if frames.len() != track.samples.len() {
+    for pic in &rest {
+        emit(copy_planes(pic))?;
+    }
+    if count != track.samples.len() {
         return Err(format!(
-            "decoded {} pictures from {} samples",
-            frames.len(),
+            "decoded {count} pictures from {} samples",
             track.samples.len()
         ));
     }
-    if let Some(f) = frames
-        .iter()
-        .find(|f| f.width != track.width || f.height != track.height)
-    {
-        return Err(format!(
-            "picture is {}x{}, the container says {}x{}",
-            f.width, f.height, track.width, track.height
-        ));
-    }
-    Ok(frames)
+    Ok(())
 }

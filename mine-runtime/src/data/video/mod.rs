@@ -2,12 +2,14 @@
 
 mod color;
 mod demux;
+mod encode;
 mod h264;
 mod resize;
 
 pub use color::yuv420_to_rgb;
 pub use demux::{Demuxed, demux_mp4};
-pub use h264::decode_h264;
+pub use encode::encode_mp4_chunk;
+pub use h264::{decode_h264, decode_h264_each};
 pub use resize::resize_bilinear;
 
 /// One decoded picture in planar YUV 4:2:0 without row padding.
