@@ -253,3 +253,38 @@ fn broken_segments_are_skipped_or_fail() {
     let err = convert_contractor(&[src], &tmp.path().join("out2"), &strict).unwrap_err();
     assert!(err.to_string().contains(brave), "{err}");
 }
+
+#[test]
+fn converted_frames_look_like_minestudios() {
+    let text = std::fs::read_to_string(common::tiny().join("expected_frames.json")).unwrap();
+    let frames: Value = serde_json::from_str(&text).unwrap();
+    let ds = RawDataset::open(config(32, vec![Modality::Image])).unwrap();
+    for f in frames.as_array().unwrap() {
+        let episode = f["episode"].as_str().unwrap();
+        let t = f["frame"].as_u64().unwrap() as usize;
+        let e = ds.episodes().iter().find(|e| e.episode == episode).unwrap();
+        let sample = ds.get(e.first_item + t / 32).unwrap();
+        let got = sample.image.as_ref().unwrap().frame(t % 32);
+        let want: Vec<u8> = f["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter())
+            .flat_map(|px| {
+                px.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap() as u8)
+            })
+            .collect();
+        assert_eq!(got.len(), want.len());
+        let mad = got
+            .iter()
+            .zip(&want)
+            .map(|(&a, &b)| (a as f64 - b as f64).abs())
+            .sum::<f64>()
+            / want.len() as f64;
+        eprintln!("{episode} frame {t}: mean abs diff {mad:.2}");
+        assert!(mad < 6.0, "{episode} frame {t}: mean abs diff {mad}");
+    }
+}
