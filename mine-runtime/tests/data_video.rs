@@ -60,3 +60,34 @@ fn every_fixture_chunk_decodes_to_the_expected_yuv_and_rgb() {
         "only the two known B-frames may differ ({exact} exact)"
     );
 }
+
+/// With FFmpeg, every frame matches MineStudio's YUV and RGB exactly.
+#[cfg(feature = "ffmpeg")]
+#[test]
+fn ffmpeg_backend_is_bit_exact_on_every_frame() {
+    use mine_runtime::data::video::{VideoBackend, decode_chunk_rgb, ffmpeg};
+    let expected = common::expected();
+    let mut total = 0;
+    for part in ["image/part-2", "image/part-4"] {
+        let lmdb = LmdbPart::open(&common::tiny().join(part), "image").unwrap();
+        for (key, info) in expected["lmdb"][part]["chunks"].as_object().unwrap() {
+            let bytes = lmdb.require(key, &Location::dataset(part)).unwrap();
+            let yuv = ffmpeg::decode_yuv(&bytes).unwrap();
+            let rgb = decode_chunk_rgb(&bytes, VideoBackend::Ffmpeg).unwrap();
+            for (i, (f, r)) in yuv.iter().zip(&rgb).enumerate() {
+                assert_eq!(
+                    sha(&[&f.y, &f.u, &f.v]),
+                    info["frame_yuv420p_sha256"][i].as_str().unwrap(),
+                    "{part} {key} {i}"
+                );
+                assert_eq!(
+                    sha(&[&r.data]),
+                    info["rgb24"]["frame_sha256"][i].as_str().unwrap(),
+                    "{part} {key} {i}"
+                );
+                total += 1;
+            }
+        }
+    }
+    assert_eq!(total, 320);
+}

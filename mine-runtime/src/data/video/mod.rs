@@ -3,6 +3,8 @@
 mod color;
 mod demux;
 mod encode;
+#[cfg(feature = "ffmpeg")]
+pub mod ffmpeg;
 mod h264;
 mod resize;
 
@@ -53,6 +55,9 @@ pub fn decode_chunk_rgb(bytes: &[u8], backend: VideoBackend) -> Result<Vec<RgbFr
                 })
                 .collect())
         }
+        #[cfg(feature = "ffmpeg")]
+        VideoBackend::Ffmpeg => ffmpeg::decode_rgb(bytes),
+        #[cfg(not(feature = "ffmpeg"))]
         VideoBackend::Ffmpeg => Err(
             "the `ffmpeg` video backend needs mine-runtime built with `--features ffmpeg`".into(),
         ),
