@@ -242,7 +242,8 @@ fn broken_segments_are_skipped_or_fail() {
     let brave = "brave-olive-otter-fedcba987654-20220602-140001";
     std::fs::write(src.join(format!("{brave}.jsonl")), "{\"mouse\": \n").unwrap();
     let out = tmp.path().join("out");
-    let report = convert_contractor(&[src.clone()], &out, &ConvertOptions::default()).unwrap();
+    let report =
+        convert_contractor(std::slice::from_ref(&src), &out, &ConvertOptions::default()).unwrap();
     assert_eq!(report.episodes.len(), 3);
     assert_eq!(report.skipped.len(), 1);
     assert!(report.skipped[0].1.contains("broken jsonl"));

@@ -57,7 +57,7 @@ fn continuous_batches_carry_the_samples_of_their_indices() {
             let got: Vec<i64> = agent
                 .buttons
                 .clone()
-                .slice([row..row + 1])
+                .slice(row..row + 1)
                 .into_data()
                 .convert::<i64>()
                 .try_to_vec::<i64>()

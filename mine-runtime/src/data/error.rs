@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-/// Where in a dataset a problem was found.
+/// The parts of a [`Location`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Location {
+pub struct LocationParts {
     /// The dataset directory (or LMDB part) being read.
     pub dataset: PathBuf,
     /// The modality (`image`, `action`, `meta_info`), when known.
@@ -15,16 +15,20 @@ pub struct Location {
     pub chunk: Option<String>,
 }
 
+/// Where in a dataset a problem was found (boxed, so errors stay small).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Location(Box<LocationParts>);
+
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "dataset `{}`", self.dataset.display())?;
-        if let Some(m) = &self.modality {
+        write!(f, "dataset `{}`", self.0.dataset.display())?;
+        if let Some(m) = &self.0.modality {
             write!(f, ", modality `{m}`")?;
         }
-        if let Some(e) = &self.episode {
+        if let Some(e) = &self.0.episode {
             write!(f, ", episode `{e}`")?;
         }
-        if let Some(c) = &self.chunk {
+        if let Some(c) = &self.0.chunk {
             write!(f, ", chunk `{c}`")?;
         }
         Ok(())
@@ -34,27 +38,32 @@ impl std::fmt::Display for Location {
 impl Location {
     /// A location naming only a dataset path.
     pub fn dataset(path: impl Into<PathBuf>) -> Self {
-        Self {
+        Self(Box::new(LocationParts {
             dataset: path.into(),
-            ..Self::default()
-        }
+            ..LocationParts::default()
+        }))
+    }
+
+    /// The dataset, modality, episode and chunk named.
+    pub fn parts(&self) -> &LocationParts {
+        &self.0
     }
 
     /// The same location with a modality.
     pub fn with_modality(mut self, modality: &str) -> Self {
-        self.modality = Some(modality.to_string());
+        self.0.modality = Some(modality.to_string());
         self
     }
 
     /// The same location with an episode.
     pub fn with_episode(mut self, episode: &str) -> Self {
-        self.episode = Some(episode.to_string());
+        self.0.episode = Some(episode.to_string());
         self
     }
 
     /// The same location with a chunk key.
     pub fn with_chunk(mut self, chunk: &str) -> Self {
-        self.chunk = Some(chunk.to_string());
+        self.0.chunk = Some(chunk.to_string());
         self
     }
 }

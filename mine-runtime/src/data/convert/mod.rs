@@ -76,7 +76,10 @@ pub fn convert_contractor(
     output: &Path,
     options: &ConvertOptions,
 ) -> DataResult<ConvertReport> {
-    if options.chunk_size == 0 || options.frame_width % 2 != 0 || options.frame_height % 2 != 0 {
+    if options.chunk_size == 0
+        || !options.frame_width.is_multiple_of(2)
+        || !options.frame_height.is_multiple_of(2)
+    {
         return Err(DataError::Config(
             "chunk_size must be positive and frame sizes even".into(),
         ));

@@ -84,7 +84,8 @@ pub fn find_segments(dirs: &[PathBuf]) -> DataResult<Vec<Segment>> {
 /// Groups segments into episodes: same prefix, sorted by the numeric suffix, split where
 /// consecutive suffixes differ by 1000 or more; an episode is named after its first segment.
 pub fn group_episodes(segments: Vec<Segment>) -> Vec<(String, Vec<Segment>)> {
-    let mut by_prefix: Vec<(String, Vec<(u64, String, Segment)>)> = Vec::new();
+    type Numbered = (u64, String, Segment);
+    let mut by_prefix: Vec<(String, Vec<Numbered>)> = Vec::new();
     for seg in segments {
         let (eps, part) = split_name(&seg.name);
         let n: u64 = part.parse().unwrap_or(u64::MAX);

@@ -177,7 +177,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, items: Vec<PyValue>) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return self.err("odd number of dict items");
         }
         let pos = self.op_pos;

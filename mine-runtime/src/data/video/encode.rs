@@ -46,7 +46,7 @@ pub fn encode_mp4_chunk(
     if frames.is_empty() {
         return Err("no frames to encode".into());
     }
-    if width % 2 != 0 || height % 2 != 0 {
+    if !width.is_multiple_of(2) || !height.is_multiple_of(2) {
         return Err(format!(
             "{width}x{height}: H.264 4:2:0 needs even dimensions"
         ));
