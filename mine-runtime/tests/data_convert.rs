@@ -127,12 +127,16 @@ fn check(name: &str, prev: bool) {
                     );
                 }
             } else {
-                let g: Vec<i64> = a.env.iter().map(|e| e.button(key).unwrap()).collect();
+                let g: Vec<i64> = a
+                    .env
+                    .iter()
+                    .map(|e| i64::from(e.pressed(key).unwrap()))
+                    .collect();
                 assert_eq!(g, ints(arr), "{name}[{idx}] {key}");
             }
         }
-        let buttons: Vec<i64> = a.agent.iter().map(|x| x.buttons).collect();
-        let camera: Vec<i64> = a.agent.iter().map(|x| x.camera).collect();
+        let buttons: Vec<i64> = a.agent.iter().map(|x| i64::from(x.buttons)).collect();
+        let camera: Vec<i64> = a.agent.iter().map(|x| i64::from(x.camera)).collect();
         let col = |v: &Value| -> Vec<i64> {
             v["data"]
                 .as_array()
@@ -157,7 +161,7 @@ fn check(name: &str, prev: bool) {
                 .as_ref()
                 .unwrap()
                 .iter()
-                .map(|x| x.buttons)
+                .map(|x| i64::from(x.buttons))
                 .collect();
             assert_eq!(
                 pb,

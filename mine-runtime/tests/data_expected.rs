@@ -4,9 +4,8 @@
 
 mod common;
 
-use mine_runtime::data::action::EnvAction;
+use mine_dsl::action::{AgentActionFrame, EnvActionFrame};
 use mine_runtime::data::pickle::PyValue;
-use mine_runtime::data::sample::AgentAction;
 use mine_runtime::data::video::VideoBackend;
 use mine_runtime::data::{Bias, DatasetConfig, Modality, RawDataset};
 use serde_json::Value;
@@ -62,7 +61,7 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(1.0)
 }
 
-fn check_env(label: &str, got: &[EnvAction], want: &Value) {
+fn check_env(label: &str, got: &[EnvActionFrame], want: &Value) {
     for (name, arr) in want.as_object().unwrap() {
         let data = arr["data"].as_array().unwrap();
         assert_eq!(data.len(), got.len(), "{label} {name} length");
@@ -74,13 +73,16 @@ fn check_env(label: &str, got: &[EnvAction], want: &Value) {
                 }
             }
         } else {
-            let got: Vec<i64> = got.iter().map(|a| a.button(name).unwrap()).collect();
+            let got: Vec<i64> = got
+                .iter()
+                .map(|a| i64::from(a.pressed(name).unwrap()))
+                .collect();
             assert_eq!(got, ints(arr), "{label} {name}");
         }
     }
 }
 
-fn check_agent(label: &str, got: &[AgentAction], want: &Value) {
+fn check_agent(label: &str, got: &[AgentActionFrame], want: &Value) {
     let col = |key: &str| -> Vec<i64> {
         want[key]["data"]
             .as_array()
@@ -89,8 +91,8 @@ fn check_agent(label: &str, got: &[AgentAction], want: &Value) {
             .map(|r| r[0].as_i64().unwrap())
             .collect()
     };
-    let buttons: Vec<i64> = got.iter().map(|a| a.buttons).collect();
-    let camera: Vec<i64> = got.iter().map(|a| a.camera).collect();
+    let buttons: Vec<i64> = got.iter().map(|a| i64::from(a.buttons)).collect();
+    let camera: Vec<i64> = got.iter().map(|a| i64::from(a.camera)).collect();
     assert_eq!(buttons, col("buttons"), "{label} agent buttons");
     assert_eq!(camera, col("camera"), "{label} agent camera");
 }

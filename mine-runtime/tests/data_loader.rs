@@ -68,7 +68,7 @@ fn continuous_batches_carry_the_samples_of_their_indices() {
                 .unwrap()
                 .agent
                 .iter()
-                .map(|a| a.buttons)
+                .map(|a| i64::from(a.buttons))
                 .collect();
             assert_eq!(got, want);
             let frame: Vec<f32> = image

@@ -1,53 +1,12 @@
 //! Action chunks: a dict of numpy arrays (20 buttons as `int64 (32,)`, `camera` as `float64 (32, 2)`).
 
+use mine_dsl::action::{BUTTONS_ALL, EnvActionFrame};
+
 use super::error::{DataError, DataResult, Location};
 use super::pickle::{self, PyValue};
 
-/// Button names in VPT's `Buttons.ALL` order, the order of [`EnvAction::buttons`].
-pub const ENV_BUTTONS: [&str; 20] = [
-    "attack",
-    "back",
-    "forward",
-    "jump",
-    "left",
-    "right",
-    "sneak",
-    "sprint",
-    "use",
-    "drop",
-    "inventory",
-    "hotbar.1",
-    "hotbar.2",
-    "hotbar.3",
-    "hotbar.4",
-    "hotbar.5",
-    "hotbar.6",
-    "hotbar.7",
-    "hotbar.8",
-    "hotbar.9",
-];
-
-/// One frame's environment action.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct EnvAction {
-    /// Button states in [`ENV_BUTTONS`] order (0 or 1; padding is 0).
-    pub buttons: [i64; 20],
-    /// Camera move `[pitch, yaw]` in degrees.
-    pub camera: [f64; 2],
-}
-
-impl EnvAction {
-    /// The value of a button by its MineStudio name.
-    pub fn button(&self, name: &str) -> Option<i64> {
-        ENV_BUTTONS
-            .iter()
-            .position(|b| *b == name)
-            .map(|i| self.buttons[i])
-    }
-}
-
-/// Decodes one action chunk into per-frame actions.
-pub fn decode_action_chunk(bytes: &[u8], at: &Location) -> DataResult<Vec<EnvAction>> {
+/// Decodes one action chunk into per-frame env actions (a non-zero button value is pressed).
+pub fn decode_action_chunk(bytes: &[u8], at: &Location) -> DataResult<Vec<EnvActionFrame>> {
     let bad = |message: String| DataError::Pickle {
         at: at.clone(),
         message,
@@ -76,13 +35,13 @@ pub fn decode_action_chunk(bytes: &[u8], at: &Location) -> DataResult<Vec<EnvAct
     }
     let n = camera.shape[0];
     let cam = camera.to_f64();
-    let mut frames: Vec<EnvAction> = (0..n)
-        .map(|i| EnvAction {
-            buttons: [0; 20],
+    let mut frames: Vec<EnvActionFrame> = (0..n)
+        .map(|i| EnvActionFrame {
             camera: [cam[2 * i], cam[2 * i + 1]],
+            buttons: [false; 20],
         })
         .collect();
-    for (b, name) in ENV_BUTTONS.iter().enumerate() {
+    for (b, name) in BUTTONS_ALL.iter().enumerate() {
         let a = array(name)?;
         if a.shape.first() != Some(&n) || a.len() != n {
             return Err(bad(format!(
@@ -91,7 +50,7 @@ pub fn decode_action_chunk(bytes: &[u8], at: &Location) -> DataResult<Vec<EnvAct
             )));
         }
         for (f, v) in frames.iter_mut().zip(a.to_i64()) {
-            f.buttons[b] = v;
+            f.buttons[b] = v != 0;
         }
     }
     Ok(frames)

@@ -1,59 +1,33 @@
 //! Stacking samples into a host-side batch, and the host batch into `mine_dsl::batch::Batch`.
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
-use mine_dsl::batch::{AgentAction as AgentTensors, Batch, BatchInfo, EnvAction as EnvTensors};
+use burn::tensor::{Device, Tensor, TensorData};
+use mine_dsl::action::{AgentActionFrame, EnvActionFrame};
+use mine_dsl::batch::{AgentAction, Batch, BatchInfo, EnvAction};
 
-use super::action::EnvAction;
 use super::error::{DataError, DataResult};
-use super::sample::{AgentAction, Sample};
+use super::sample::Sample;
 
-/// Row-major host arrays for one batch; cheap to build on worker threads.
+/// Row-major host data for one batch; cheap to build on worker threads.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HostBatch {
     /// Rows `B`.
     pub batch_size: usize,
-    /// Time steps `T` of images (and of the mask).
+    /// Time steps `T` of the images.
     pub time: usize,
     /// `[B, T, H, W, 3]` pixel values 0..=255 as floats, with `(H, W)`.
     pub image: Option<(Vec<f32>, usize, usize)>,
-    /// `[B, Ta, 1]` agent buttons and cameras.
-    pub agent_action: Option<(Vec<i64>, Vec<i64>, usize)>,
-    /// `[B, Ta, 20]` env buttons and `[B, Ta, 2]` cameras.
-    pub env_action: Option<(Vec<i64>, Vec<f32>, usize)>,
-    /// Previous agent actions, like `agent_action`.
-    pub agent_prev_action: Option<(Vec<i64>, Vec<i64>, usize)>,
-    /// Previous env actions, like `env_action`.
-    pub env_prev_action: Option<(Vec<i64>, Vec<f32>, usize)>,
+    /// `[B][T]` agent actions.
+    pub agent_action: Option<Vec<Vec<AgentActionFrame>>>,
+    /// `[B][T]` env actions.
+    pub env_action: Option<Vec<Vec<EnvActionFrame>>>,
+    /// `[B][T]` previous agent actions.
+    pub agent_prev_action: Option<Vec<Vec<AgentActionFrame>>>,
+    /// `[B][T]` previous env actions.
+    pub env_prev_action: Option<Vec<Vec<EnvActionFrame>>>,
     /// `[B, Tm]` mask.
     pub mask: Option<(Vec<f32>, usize)>,
     /// Episode names, timestamps and progress strings.
     pub info: BatchInfo,
-}
-
-fn agent(rows: &[&[AgentAction]]) -> (Vec<i64>, Vec<i64>, usize) {
-    let t = rows.first().map_or(0, |r| r.len());
-    let b = rows
-        .iter()
-        .flat_map(|r| r.iter().map(|a| a.buttons))
-        .collect();
-    let c = rows
-        .iter()
-        .flat_map(|r| r.iter().map(|a| a.camera))
-        .collect();
-    (b, c, t)
-}
-
-fn env(rows: &[&[EnvAction]]) -> (Vec<i64>, Vec<f32>, usize) {
-    let t = rows.first().map_or(0, |r| r.len());
-    let b = rows
-        .iter()
-        .flat_map(|r| r.iter().flat_map(|a| a.buttons))
-        .collect();
-    let c = rows
-        .iter()
-        .flat_map(|r| r.iter().flat_map(|a| a.camera.map(|v| v as f32)))
-        .collect();
-    (b, c, t)
 }
 
 /// Stacks samples (all of one configuration) into a host batch.
@@ -80,28 +54,16 @@ pub fn collate(samples: &[Sample]) -> DataResult<HostBatch> {
         out.time = img.len();
         out.image = Some((data, img.height, img.width));
     }
-    if let Some(a) = &first.action {
+    if first.action.is_some() {
         let actions: Vec<_> = samples
             .iter()
-            .map(|s| s.action.as_ref().filter(|x| x.env.len() == a.env.len()))
+            .map(|s| s.action.as_ref())
             .collect::<Option<_>>()
             .ok_or_else(|| ragged("actions"))?;
-        let ag: Vec<&[AgentAction]> = actions.iter().map(|x| x.agent.as_slice()).collect();
-        let en: Vec<&[EnvAction]> = actions.iter().map(|x| x.env.as_slice()).collect();
-        out.agent_action = Some(agent(&ag));
-        out.env_action = Some(env(&en));
-        if a.env_prev.is_some() {
-            let ag: Vec<&[AgentAction]> = actions
-                .iter()
-                .map(|x| x.agent_prev.as_deref().unwrap_or(&[]))
-                .collect();
-            let en: Vec<&[EnvAction]> = actions
-                .iter()
-                .map(|x| x.env_prev.as_deref().unwrap_or(&[]))
-                .collect();
-            out.agent_prev_action = Some(agent(&ag));
-            out.env_prev_action = Some(env(&en));
-        }
+        out.agent_action = Some(actions.iter().map(|a| a.agent.clone()).collect());
+        out.env_action = Some(actions.iter().map(|a| a.env.clone()).collect());
+        out.agent_prev_action = actions.iter().map(|a| a.agent_prev.clone()).collect();
+        out.env_prev_action = actions.iter().map(|a| a.env_prev.clone()).collect();
     }
     let t = first.mask.len();
     if samples.iter().any(|s| s.mask.len() != t) {
@@ -123,32 +85,32 @@ pub fn collate(samples: &[Sample]) -> DataResult<HostBatch> {
 }
 
 impl HostBatch {
-    /// Moves the arrays onto `device` as a [`Batch`].
-    pub fn into_batch(self, device: &Device) -> Batch {
+    /// Moves the data onto `device` as a [`Batch`].
+    pub fn into_batch(self, device: &Device) -> DataResult<Batch> {
         let b = self.batch_size;
-        let ints3 = |v: Vec<i64>, t: usize, c: usize| {
-            Tensor::<3, Int>::from_data(TensorData::new(v, [b, t, c]), device)
+        let err = |e: mine_dsl::action::ActionError| DataError::Loader(format!("actions: {e}"));
+        let agent = |f: Option<Vec<Vec<AgentActionFrame>>>| {
+            f.map(|f| AgentAction::from_frames(&f, device))
+                .transpose()
+                .map_err(err)
         };
-        let agent = |(buttons, camera, t): (Vec<i64>, Vec<i64>, usize)| AgentTensors {
-            buttons: ints3(buttons, t, 1),
-            camera: ints3(camera, t, 1),
+        let env = |f: Option<Vec<Vec<EnvActionFrame>>>| {
+            f.map(|f| EnvAction::from_frames(&f, device))
+                .transpose()
+                .map_err(err)
         };
-        let env = |(buttons, camera, t): (Vec<i64>, Vec<f32>, usize)| EnvTensors {
-            camera: Tensor::<3>::from_data(TensorData::new(camera, [b, t, 2]), device),
-            buttons: ints3(buttons, t, 20),
-        };
-        Batch {
+        Ok(Batch {
             image: self.image.map(|(data, h, w)| {
                 Tensor::<5>::from_data(TensorData::new(data, [b, self.time, h, w, 3]), device)
             }),
-            agent_action: self.agent_action.map(agent),
-            env_action: self.env_action.map(env),
-            agent_prev_action: self.agent_prev_action.map(agent),
-            env_prev_action: self.env_prev_action.map(env),
+            agent_action: agent(self.agent_action)?,
+            env_action: env(self.env_action)?,
+            agent_prev_action: agent(self.agent_prev_action)?,
+            env_prev_action: env(self.env_prev_action)?,
             mask: self
                 .mask
                 .map(|(m, t)| Tensor::<2>::from_data(TensorData::new(m, [b, t]), device)),
             info: self.info,
-        }
+        })
     }
 }

@@ -2,8 +2,9 @@
 
 use tracing::warn;
 
-use super::action::{EnvAction, decode_action_chunk};
-use super::agent::env_to_agent;
+use mine_dsl::action::{ActionSpace, AgentActionFrame, EnvActionFrame};
+
+use super::action::decode_action_chunk;
 use super::config::{DatasetConfig, ErrorPolicy, Split};
 use super::error::{DataError, DataResult, Location};
 use super::meta::decode_meta_chunk;
@@ -225,8 +226,11 @@ impl RawDataset {
     ) -> DataResult<ActionWindow> {
         let frames = read_frames(store, episode, win, decode_action_chunk)?;
         let mask: Vec<u8> = frames.iter().map(|f| f.is_some() as u8).collect();
-        let env: Vec<EnvAction> = frames.into_iter().map(Option::unwrap_or_default).collect();
-        let agent = |a: &[EnvAction]| a.iter().map(env_to_agent).collect::<Vec<_>>();
+        let env: Vec<EnvActionFrame> = frames.into_iter().map(Option::unwrap_or_default).collect();
+        let space = ActionSpace::vpt();
+        let agent = |a: &[EnvActionFrame]| -> Vec<AgentActionFrame> {
+            a.iter().map(|f| space.env_to_agent(f)).collect()
+        };
         if self.config.enable_prev_action {
             let cur = env[1..].to_vec();
             let prev = env[..env.len() - 1].to_vec();

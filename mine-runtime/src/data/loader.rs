@@ -256,6 +256,6 @@ impl Iterator for Batches {
     fn next(&mut self) -> Option<Self::Item> {
         self.inner
             .next()
-            .map(|r| r.map(|host| host.into_batch(&self.device)))
+            .map(|r| r.and_then(|host| host.into_batch(&self.device)))
     }
 }

@@ -6,7 +6,6 @@
 //! `RawDataset`; the samplers and [`loader`] turn items into `mine_dsl::batch::Batch`es.
 
 pub mod action;
-pub mod agent;
 pub mod collate;
 pub mod config;
 pub mod convert;

@@ -1,6 +1,7 @@
 //! One dataset item: a window of every modality plus its bookkeeping.
 
-use super::action::EnvAction;
+use mine_dsl::action::{AgentActionFrame, EnvActionFrame};
+
 use super::pickle::PyValue;
 
 /// Frames of one window, RGB24, zero frames on padding.
@@ -34,26 +35,17 @@ impl ImageWindow {
     }
 }
 
-/// A VPT agent action: joint button class and camera class.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AgentAction {
-    /// Index of the joint button combination (`0..8641`).
-    pub buttons: i64,
-    /// Camera class (`0..121`, 60 = no move).
-    pub camera: i64,
-}
-
 /// Actions of one window.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActionWindow {
     /// Environment actions (with previous actions enabled: frames `1..`).
-    pub env: Vec<EnvAction>,
-    /// Agent actions for `env`.
-    pub agent: Vec<AgentAction>,
+    pub env: Vec<EnvActionFrame>,
+    /// Agent actions for `env` (VPT mapping of [`mine_dsl::action::ActionSpace::vpt`]).
+    pub agent: Vec<AgentActionFrame>,
     /// Previous environment actions (frames `..len-1`), when enabled.
-    pub env_prev: Option<Vec<EnvAction>>,
+    pub env_prev: Option<Vec<EnvActionFrame>>,
     /// Agent actions for `env_prev`, when enabled.
-    pub agent_prev: Option<Vec<AgentAction>>,
+    pub agent_prev: Option<Vec<AgentActionFrame>>,
     /// 1 for real frames, 0 for padding (all ones with previous actions, like MineStudio).
     pub mask: Vec<u8>,
 }

@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-use crate::data::action::{ENV_BUTTONS, EnvAction};
+use mine_dsl::action::{EnvActionFrame, button_index};
+
 use crate::data::pickle::PyValue;
 
 /// Mouse movement in pixels to degrees of camera rotation.
@@ -38,7 +39,7 @@ const KEYBOARD: [(&str, &str); 19] = [
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContractorFrame {
     /// The env action.
-    pub action: EnvAction,
+    pub action: EnvActionFrame,
     /// The meta-info dict (MineStudio's privileged info + cursor).
     pub meta: PyValue,
     /// Where to draw the cursor (source-video pixels) while the GUI is open.
@@ -145,9 +146,9 @@ fn meta_info(cur: &Value, prev: Option<&Value>, cursor: (i64, i64)) -> Result<Py
     ]))
 }
 
-fn set(action: &mut EnvAction, name: &str) {
-    if let Some(i) = ENV_BUTTONS.iter().position(|b| *b == name) {
-        action.buttons[i] = 1;
+fn set(action: &mut EnvActionFrame, name: &str) {
+    if let Some(i) = button_index(name) {
+        action.buttons[i] = true;
     }
 }
 
@@ -186,7 +187,7 @@ pub fn process_segment(
         if attack_stuck {
             buttons.retain(|&b| b != 0);
         }
-        let mut action = EnvAction::default();
+        let mut action = EnvActionFrame::default();
         let keys = field(step, &["keyboard", "keys"]).map_err(at)?;
         for key in keys
             .as_array()
@@ -238,7 +239,7 @@ pub fn process_segment(
 }
 
 /// The action chunk dict in MineStudio's key order.
-pub fn action_chunk(frames: &[EnvAction]) -> PyValue {
+pub fn action_chunk(frames: &[EnvActionFrame]) -> PyValue {
     use crate::data::pickle::NdArray;
     const ORDER: [&str; 21] = [
         "back",
@@ -272,7 +273,10 @@ pub fn action_chunk(frames: &[EnvAction]) -> PyValue {
                     let v: Vec<f64> = frames.iter().flat_map(|a| a.camera).collect();
                     NdArray::from_f64(vec![n, 2], &v)
                 } else {
-                    let v: Vec<i64> = frames.iter().map(|a| a.button(key).unwrap_or(0)).collect();
+                    let v: Vec<i64> = frames
+                        .iter()
+                        .map(|a| i64::from(a.pressed(key).unwrap_or(false)))
+                        .collect();
                     NdArray::from_i64(vec![n], &v)
                 };
                 (PyValue::Str(key.to_string()), PyValue::Array(array))
