@@ -76,6 +76,16 @@ fn run(
     cfg.num_workers = workers;
     cfg.prefetch = 4;
     let loader = DataLoader::new(RawDataset::open(cfg)?);
+    let start = Instant::now();
+    let mut host_frames = 0usize;
+    for batch in loader.host_epoch(0) {
+        host_frames += batch?.batch_size * 32;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{label}: {:.0} frames/s decoded+collated on the host (no tensors)",
+        host_frames as f64 / secs
+    );
     let device = Device::flex();
     let start = Instant::now();
     let mut frames = 0usize;

@@ -303,3 +303,16 @@ fn loader_reports_or_skips_bad_batches() {
     assert_eq!(results.len(), 9);
     assert!(results.iter().all(Result::is_ok));
 }
+
+#[test]
+fn lock_files_are_not_needed_for_reading() {
+    let (_tmp, root) = fixture_copy();
+    for m in ["image", "action"] {
+        for p in ["part-2", "part-4"] {
+            std::fs::remove_file(root.join(m).join(p).join("lock.mdb")).unwrap();
+        }
+    }
+    let ds = RawDataset::open(config(&root)).unwrap();
+    assert_eq!(ds.len(), 10);
+    assert!(ds.get(9).is_ok());
+}
