@@ -4,6 +4,28 @@
 //! with LMDB parts written by MineStudio's converter (or by `mine-convert`). [`RawDataset`]
 //! joins modalities by episode name and cuts episodes into windows exactly like MineStudio's
 //! `RawDataset`; the samplers and [`loader`] turn items into `mine_dsl::batch::Batch`es.
+//!
+//! ```no_run
+//! use burn::tensor::Device;
+//! use mine_runtime::data::{Bias, DataLoader, DatasetConfig, Modality, RawDataset};
+//!
+//! let mut cfg = DatasetConfig::new(vec!["/data/minestudio-dataset".into()]);
+//! cfg.win_len = 128;
+//! cfg.enable_prev_action = true;
+//! cfg.biases.insert(Modality::Action, Bias { read_bias: -1, win_bias: 1 });
+//! cfg.episode_continuous_batch = true;
+//! cfg.batch_size = 8;
+//! let loader = DataLoader::new(RawDataset::open(cfg)?);
+//! for batch in loader.epoch(0, &Device::flex()) {
+//!     let batch = batch?; // image [B,T,H,W,3], agent/env actions, mask, info
+//! #   let _ = batch;
+//! }
+//! # Ok::<(), mine_runtime::data::DataError>(())
+//! ```
+//!
+//! Raw VPT contractor recordings are converted with [`convert::convert_contractor`] (or the
+//! `mine-convert` binary). Image chunks are decoded with the bundled OpenH264 by default, or
+//! with FFmpeg under the `ffmpeg` cargo feature ([`video::VideoBackend`]).
 
 pub mod action;
 pub mod collate;
