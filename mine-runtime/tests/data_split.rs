@@ -84,3 +84,36 @@ fn config_round_trips_through_toml() {
     let back: DatasetConfig = toml::from_str(&toml::to_string(&cfg).unwrap()).unwrap();
     assert_eq!(back, cfg);
 }
+
+#[test]
+fn skip_frame_takes_every_nth_frame_with_matching_timestamps_and_mask() {
+    let open_skip = |skip: usize, win: usize| {
+        let mut cfg = DatasetConfig::new(vec![common::tiny()]);
+        cfg.split_ratio = 1.0;
+        cfg.skip_frame = skip;
+        cfg.win_len = win;
+        RawDataset::open(cfg).unwrap()
+    };
+    let dense = open_skip(1, 32);
+    let sparse = open_skip(2, 16);
+    // brave (32 frames): window 1 of the sparse dataset starts at frame 16: 16, 18, .., 30, pad.
+    let s = sparse.get(1).unwrap();
+    assert_eq!(s.episode, dense.get(0).unwrap().episode);
+    assert_eq!(
+        s.timestamp,
+        (0..16).map(|k| 16 + 2 * k).collect::<Vec<i64>>()
+    );
+    let mut want_mask = vec![1u8; 8];
+    want_mask.extend([0u8; 8]);
+    assert_eq!(s.mask, want_mask);
+    let d = dense.get(0).unwrap();
+    let (si, di) = (s.image.as_ref().unwrap(), d.image.as_ref().unwrap());
+    for k in 0..8 {
+        assert_eq!(si.frame(k), di.frame(16 + 2 * k));
+        assert_eq!(
+            s.action.as_ref().unwrap().env[k],
+            d.action.as_ref().unwrap().env[16 + 2 * k]
+        );
+    }
+    assert!(si.frame(8).iter().all(|&v| v == 0));
+}

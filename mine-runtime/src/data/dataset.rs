@@ -135,9 +135,11 @@ impl RawDataset {
             episode: ep.episode.clone(),
             relative_idx: rel,
             progress: format!("{rel}/{}", ep.num_items),
-            timestamp: (start..start + cfg.win_len)
-                .step_by(cfg.skip_frame)
-                .map(|t| t as i64)
+            // Frame index of every step: `start + k * skip_frame` (with `skip_frame == 1`
+            // MineStudio's `arange(start, start + win_len, skip_frame)`; for larger skips
+            // MineStudio's timestamps and masks disagree with its frames, these do not).
+            timestamp: (0..cfg.win_len)
+                .map(|k| (start + k * cfg.skip_frame) as i64)
                 .collect(),
             image: None,
             action: None,
