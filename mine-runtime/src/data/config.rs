@@ -194,6 +194,11 @@ impl DatasetConfig {
                 return fail(&format!("`{}` win_bias leaves an empty window", m.name()));
             }
         }
+        if self.video_backend == VideoBackend::Ffmpeg && !cfg!(feature = "ffmpeg") {
+            return fail(
+                "`video_backend = \"ffmpeg\"` needs mine-runtime built with `--features ffmpeg`",
+            );
+        }
         if self.enable_prev_action && self.win_len as i64 + self.bias(Modality::Action).win_bias < 2
         {
             return fail("`enable_prev_action` needs an action window of at least 2 frames");
