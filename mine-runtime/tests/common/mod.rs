@@ -1,7 +1,8 @@
-//! Helpers shared by the optimizer integration tests.
+//! Helpers shared by the integration tests: reference files, golden values, small tensors.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
@@ -106,4 +107,23 @@ pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], rel: f64) {
         err <= rel,
         "{what}: max relative error {err:e} > {rel:e}\n actual   {actual:?}\n expected {expected:?}"
     );
+}
+
+/// The tiny MineStudio dataset.
+pub fn tiny() -> PathBuf {
+    shared_dir().join("fixtures/minestudio-tiny")
+}
+
+/// The raw contractor recordings the tiny dataset was converted from.
+pub fn tiny_src() -> PathBuf {
+    shared_dir().join("fixtures/minestudio-tiny-src")
+}
+
+/// `expected.json`, parsed once.
+pub fn expected() -> &'static serde_json::Value {
+    static V: OnceLock<serde_json::Value> = OnceLock::new();
+    V.get_or_init(|| {
+        let text = std::fs::read_to_string(tiny().join("expected.json")).expect("expected.json");
+        serde_json::from_str(&text).expect("expected.json parses")
+    })
 }

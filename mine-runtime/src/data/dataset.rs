@@ -1,0 +1,358 @@
+//! MineStudio's `RawDataset`: episodes joined across modalities, cut into windows.
+
+use tracing::warn;
+
+use mine_dsl::action::{ActionSpace, AgentActionFrame, EnvActionFrame};
+
+use super::action::decode_action_chunk;
+use super::config::{DatasetConfig, ErrorPolicy, Split};
+use super::error::{DataError, DataResult, Location};
+use super::meta::decode_meta_chunk;
+use super::modality::{ModalStore, Modality};
+use super::pickle::PyValue;
+use super::pyrandom::PyRandom;
+use super::sample::{ActionWindow, ImageWindow, MetaWindow, Sample};
+use super::video::{decode_chunk_rgb, resize_bilinear};
+use super::window::Window;
+
+/// An episode's share of the dataset's items.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpisodeItems {
+    /// Episode name.
+    pub episode: String,
+    /// Stored frames.
+    pub num_frames: usize,
+    /// Windows (`ceil(num_frames / win_len)`).
+    pub num_items: usize,
+    /// Dataset index of the first window.
+    pub first_item: usize,
+}
+
+/// A windowed view over the episodes of one split.
+#[derive(Debug)]
+pub struct RawDataset {
+    config: DatasetConfig,
+    stores: Vec<ModalStore>,
+    episodes: Vec<EpisodeItems>,
+    len: usize,
+}
+
+impl RawDataset {
+    /// Opens the dataset directories and builds the item list.
+    pub fn open(config: DatasetConfig) -> DataResult<Self> {
+        config.validate()?;
+        let mut stores = Vec::new();
+        for &m in &config.modalities {
+            if stores.iter().any(|s: &ModalStore| s.modality == m) {
+                return Err(DataError::Config(format!(
+                    "modality `{}` listed twice",
+                    m.name()
+                )));
+            }
+            stores.push(ModalStore::open(&config.dataset_dirs, m)?);
+        }
+        let lengths = joined_episodes(&stores, config.on_error)?;
+        let mut lengths = lengths;
+        if config.shuffle_episodes {
+            PyRandom::new(config.seed).shuffle(&mut lengths);
+        }
+        let divider = (lengths.len() as f64 * config.split_ratio) as usize;
+        let lengths = match config.split {
+            Split::Train => lengths[..divider].to_vec(),
+            Split::Val => lengths[divider..].to_vec(),
+        };
+        let mut episodes = Vec::with_capacity(lengths.len());
+        let mut len = 0;
+        for (episode, num_frames) in lengths {
+            let num_items = num_frames.div_ceil(config.win_len);
+            episodes.push(EpisodeItems {
+                episode,
+                num_frames,
+                num_items,
+                first_item: len,
+            });
+            len += num_items;
+        }
+        Ok(Self {
+            config,
+            stores,
+            episodes,
+            len,
+        })
+    }
+
+    /// The configuration the dataset was opened with.
+    pub fn config(&self) -> &DatasetConfig {
+        &self.config
+    }
+
+    /// Number of items (windows).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the split holds no items.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Episodes of this split with their item ranges, in item order.
+    pub fn episodes(&self) -> &[EpisodeItems] {
+        &self.episodes
+    }
+
+    /// The episode index and window number of dataset item `index`.
+    pub fn locate(&self, index: usize) -> DataResult<(usize, usize)> {
+        if index >= self.len {
+            return Err(DataError::OutOfRange {
+                at: Location::dataset(self.dataset_label()),
+                message: format!("item {index} is past the end ({} items)", self.len),
+            });
+        }
+        let e = self
+            .episodes
+            .partition_point(|e| e.first_item + e.num_items <= index);
+        Ok((e, index - self.episodes[e].first_item))
+    }
+
+    fn dataset_label(&self) -> String {
+        self.config
+            .dataset_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Reads item `index`.
+    pub fn get(&self, index: usize) -> DataResult<Sample> {
+        let (e, rel) = self.locate(index)?;
+        let ep = &self.episodes[e];
+        let cfg = &self.config;
+        let start = rel * cfg.win_len;
+        let mut sample = Sample {
+            index,
+            episode: ep.episode.clone(),
+            relative_idx: rel,
+            progress: format!("{rel}/{}", ep.num_items),
+            // Frame index of every step: `start + k * skip_frame` (with `skip_frame == 1`
+            // MineStudio's `arange(start, start + win_len, skip_frame)`; for larger skips
+            // MineStudio's timestamps and masks disagree with its frames, these do not).
+            timestamp: (0..cfg.win_len)
+                .map(|k| (start + k * cfg.skip_frame) as i64)
+                .collect(),
+            image: None,
+            action: None,
+            meta_info: None,
+            mask: Vec::new(),
+        };
+        for store in &self.stores {
+            let bias = cfg.bias(store.modality);
+            let win = Window::new(
+                start,
+                cfg.win_len,
+                cfg.skip_frame,
+                bias.read_bias,
+                bias.win_bias,
+                ep.num_frames,
+            );
+            match store.modality {
+                Modality::Image => {
+                    sample.image = Some(self.read_image(store, &ep.episode, &win)?)
+                }
+                Modality::Action => {
+                    sample.action = Some(self.read_action(store, &ep.episode, &win)?)
+                }
+                Modality::MetaInfo => sample.meta_info = Some(read_meta(store, &ep.episode, &win)?),
+            }
+        }
+        sample.mask = match (&sample.action, &sample.image, &sample.meta_info) {
+            (Some(a), _, _) => a.mask.clone(),
+            (None, Some(i), _) => i.mask.clone(),
+            (None, None, Some(m)) => m.mask.clone(),
+            _ => Vec::new(),
+        };
+        Ok(sample)
+    }
+
+    fn read_image(
+        &self,
+        store: &ModalStore,
+        episode: &str,
+        win: &Window,
+    ) -> DataResult<ImageWindow> {
+        let (w, h) = (self.config.frame_width, self.config.frame_height);
+        let backend = self.config.video_backend;
+        let frames = read_frames(store, episode, win, |bytes, at| {
+            let frames = decode_chunk_rgb(bytes, backend).map_err(|message| DataError::Video {
+                at: at.clone(),
+                message,
+            })?;
+            Ok(frames
+                .into_iter()
+                .map(|f| {
+                    if (f.width, f.height) == (w, h) {
+                        f.data
+                    } else {
+                        resize_bilinear(&f.data, (f.width, f.height), (w, h), 3)
+                    }
+                })
+                .collect())
+        })?;
+        let mut out = ImageWindow {
+            width: w,
+            height: h,
+            frames: Vec::with_capacity(frames.len() * w * h * 3),
+            mask: Vec::with_capacity(frames.len()),
+        };
+        for f in frames {
+            match f {
+                Some(data) => {
+                    out.frames.extend_from_slice(&data);
+                    out.mask.push(1);
+                }
+                None => {
+                    out.frames.resize(out.frames.len() + w * h * 3, 0);
+                    out.mask.push(0);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_action(
+        &self,
+        store: &ModalStore,
+        episode: &str,
+        win: &Window,
+    ) -> DataResult<ActionWindow> {
+        let frames = read_frames(store, episode, win, decode_action_chunk)?;
+        let mask: Vec<u8> = frames.iter().map(|f| f.is_some() as u8).collect();
+        let env: Vec<EnvActionFrame> = frames.into_iter().map(Option::unwrap_or_default).collect();
+        let space = ActionSpace::vpt();
+        let agent = |a: &[EnvActionFrame]| -> Vec<AgentActionFrame> {
+            a.iter().map(|f| space.env_to_agent(f)).collect()
+        };
+        if self.config.enable_prev_action {
+            let cur = env[1..].to_vec();
+            let prev = env[..env.len() - 1].to_vec();
+            Ok(ActionWindow {
+                agent: agent(&cur),
+                agent_prev: Some(agent(&prev)),
+                mask: vec![1; cur.len()],
+                env: cur,
+                env_prev: Some(prev),
+            })
+        } else {
+            Ok(ActionWindow {
+                agent: agent(&env),
+                env,
+                env_prev: None,
+                agent_prev: None,
+                mask,
+            })
+        }
+    }
+}
+
+fn read_meta(store: &ModalStore, episode: &str, win: &Window) -> DataResult<MetaWindow> {
+    let frames: Vec<Option<PyValue>> = read_frames(store, episode, win, decode_meta_chunk)?;
+    let mask = frames.iter().map(|f| f.is_some() as u8).collect();
+    Ok(MetaWindow { frames, mask })
+}
+
+/// Reads the chunks a window touches, decodes them and lays frames out with padding.
+fn read_frames<T>(
+    store: &ModalStore,
+    episode: &str,
+    win: &Window,
+    decode: impl Fn(&[u8], &Location) -> DataResult<Vec<T>>,
+) -> DataResult<Vec<Option<T>>> {
+    let layout = win.layout();
+    let wanted: Vec<usize> = layout.iter().flatten().copied().collect();
+    let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) else {
+        return Ok(layout.iter().map(|_| None).collect());
+    };
+    let entry = store.entry(episode)?;
+    if last >= entry.num_frames {
+        return Err(DataError::OutOfRange {
+            at: store.location(episode),
+            message: format!(
+                "frame {last} is past the episode's {} frames",
+                entry.num_frames
+            ),
+        });
+    }
+    let cs = store.chunk_size(episode)?;
+    let first_chunk = first / cs * cs;
+    let chunks = store.read_chunks(episode, first_chunk, last / cs * cs)?;
+    let mut decoded: Vec<Vec<Option<T>>> = Vec::with_capacity(chunks.len());
+    for (at, bytes) in &chunks {
+        let frames = decode(bytes, at)?;
+        if frames.len() != cs {
+            return Err(DataError::FrameCount {
+                at: at.clone(),
+                message: format!(
+                    "chunk holds {} frames, the chunk size is {cs}",
+                    frames.len()
+                ),
+            });
+        }
+        decoded.push(frames.into_iter().map(Some).collect());
+    }
+    Ok(layout
+        .into_iter()
+        .map(|slot| {
+            slot.and_then(|f| {
+                let rel = f - first_chunk;
+                decoded[rel / cs][rel % cs].take()
+            })
+        })
+        .collect())
+}
+
+/// Episodes present in every modality with equal frame counts and complete chunks, by name.
+fn joined_episodes(stores: &[ModalStore], policy: ErrorPolicy) -> DataResult<Vec<(String, usize)>> {
+    let Some(first) = stores.first() else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<&String> = first
+        .episodes
+        .keys()
+        .filter(|n| stores.iter().all(|s| s.episodes.contains_key(*n)))
+        .collect();
+    names.sort();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        match check_episode(stores, name) {
+            Ok(frames) => out.push((name.clone(), frames)),
+            Err(e) if policy == ErrorPolicy::SkipEpisode => {
+                warn!("skipping episode `{name}`: {e}");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+fn check_episode(stores: &[ModalStore], name: &str) -> DataResult<usize> {
+    let counts: Vec<(Modality, usize)> = stores
+        .iter()
+        .map(|s| (s.modality, s.episodes[name].num_frames))
+        .collect();
+    if counts.windows(2).any(|w| w[0].1 != w[1].1) {
+        let detail = counts
+            .iter()
+            .map(|(m, n)| format!("{}: {n}", m.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(DataError::FrameCount {
+            at: stores[0].location(name),
+            message: format!("modalities disagree ({detail}); re-convert the episode"),
+        });
+    }
+    for s in stores {
+        s.check_chunks(name)?;
+    }
+    Ok(counts[0].1)
+}
