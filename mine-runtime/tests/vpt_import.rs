@@ -1,6 +1,7 @@
 //! Weight import: PyTorch checkpoints (plain and Lightning-wrapped) load like the safetensors
 //! file, and files that do not fit the network are refused with every offending key listed.
 
+use mine_dsl::policy::Policy;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -218,7 +219,7 @@ fn probe(policy: &VptPolicy) -> Vec<f32> {
     let n = 2 * 4 * 16 * 16 * 3;
     let pixels: Vec<f32> = (0..n).map(|i| ((i * 37) % 256) as f32).collect();
     let image = Tensor::<5>::from_data(TensorData::new(pixels, [2, 4, 16, 16, 3]), &device);
-    let (out, _) = policy.forward(image, policy.initial_memory(2));
+    let (out, _) = policy.forward_frames(image, policy.initial_memory(2, &device));
     let mut v = out
         .pi_logits
         .camera

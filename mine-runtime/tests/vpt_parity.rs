@@ -4,6 +4,9 @@
 
 use std::path::PathBuf;
 
+use mine_dsl::objectives::BehaviorClone;
+use mine_dsl::prelude::*;
+
 use burn::optim::GradientsParams;
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, bridge};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
@@ -12,9 +15,6 @@ use mine_runtime::policies::vpt::{
     BlockMemory, TorchParameter, VptConfig, VptMemory, VptOutput, VptPolicy, torch_parameters,
 };
 use serde_json::Value;
-
-/// Camera class of "no camera move": its camera log-prob is masked out of the BC loss.
-const NULL_CAMERA: i64 = 60;
 
 fn shared_dir() -> PathBuf {
     std::env::var_os("MINE_SHARED_DIR")
@@ -230,51 +230,36 @@ fn compare_outputs(
     assert_eq!(got, want, "step {s} buttons argmax");
 }
 
-/// BC objective of MineStudio's `BehaviorCloneCallback` (callbacks.json `formulas.bc`), weight 1:
-/// returns `(loss, camera_loss, button_loss, entropy)`, each averaged over the batch.
-fn bc_loss(out: &VptOutput, inputs: &Value, device: &Device) -> [Tensor<1>; 4] {
-    let buttons: Tensor<3, Int> = int(&inputs["agent_action_buttons"], device);
-    let camera: Tensor<3, Int> = int(&inputs["agent_action_camera"], device);
-    let mask: Tensor<2> = float(&inputs["mask"], device);
-    let [b, t, _] = buttons.dims();
-    let cam_mask = camera
-        .clone()
-        .not_equal_elem(NULL_CAMERA)
-        .float()
-        .reshape([b, t]);
-    let lp = |logits: Tensor<4>, labels: Tensor<3, Int>| {
-        logits
-            .gather(3, labels.reshape([b, t, 1, 1]))
-            .reshape([b, t])
-    };
-    let ent = |logits: Tensor<4>| {
-        let [b, t, _, _] = logits.dims();
-        (logits.clone().exp() * logits)
-            .sum_dim(3)
-            .neg()
-            .reshape([b, t])
-    };
-    let cam_weight = mask.clone() * cam_mask;
-    let camera_loss = (lp(out.pi_logits.camera.clone(), camera) * cam_weight.clone())
-        .sum_dim(1)
-        .neg()
-        .mean();
-    let button_loss = (lp(out.pi_logits.buttons.clone(), buttons) * mask.clone())
-        .sum_dim(1)
-        .neg()
-        .mean();
-    let entropy = (ent(out.pi_logits.camera.clone()) * cam_weight
-        + ent(out.pi_logits.buttons.clone()) * mask)
-        .sum_dim(1)
-        .mean();
-    let loss = camera_loss.clone() + button_loss.clone();
-    [loss, camera_loss, button_loss, entropy]
+/// The recorded inputs of one step (frames, agent actions, mask) as a batch.
+fn batch(inputs: &Value, device: &Device) -> Batch {
+    Batch {
+        image: Some(float(&inputs["image_uint8_BTHWC"], device)),
+        agent_action: Some(AgentAction {
+            buttons: int(&inputs["agent_action_buttons"], device),
+            camera: int(&inputs["agent_action_camera"], device),
+        }),
+        mask: Some(float(&inputs["mask"], device)),
+        ..Batch::default()
+    }
 }
 
-/// Per-parameter (`param_grad_norms_before_clip`) and global gradient norms.
-///
-/// PyTorch sums the squares of a gradient in float32, so for the 8641x32 button weight its
-/// norm drops the many tiny softmax terms (~5e-5 relative); ours accumulates in float64.
+/// Our `BehaviorClone` objective (MineStudio's `BehaviorCloneCallback`, weight 1) wired to VPT.
+fn behavior_clone(policy: VptPolicy) -> (VptPolicy, Objectives<VptPolicy>) {
+    Experiment::new(policy)
+        .objective(BehaviorClone { weight: 1.0 })
+        .into_parts()
+}
+
+/// Checks the losses MineStudio logged for a step; returns the total to differentiate.
+fn check_losses(report: &mut Report, s: usize, losses: StepLosses, step: &Value) -> Tensor<1> {
+    let metrics = losses.metric_values();
+    for name in ["loss", "camera_loss", "button_loss", "entropy"] {
+        let want = step[name].as_f64().unwrap();
+        report.check(&format!("step {s} {name}"), &[metrics[name]], &[want]);
+    }
+    losses.total
+}
+
 fn compare_grad_norms(
     report: &mut Report,
     step: &Value,
@@ -345,28 +330,22 @@ fn config_from_policy_kwargs_and_weight_names() {
 fn single_step_forward_and_gradients_match_minestudio() {
     let golden = golden();
     let device = Device::flex().autodiff();
-    let policy = load_policy(&device);
+    let (policy, objectives) = behavior_clone(load_policy(&device));
     let step = &golden["steps"][0];
     let inputs = &golden["inputs"][0];
 
-    let memory = policy.initial_memory(2);
+    let memory = policy.initial_memory(2, &device);
     let mut forward = Report::new(1e-5);
     compare_memory(&mut forward, 0, "memory_in", &memory, &step["memory_in"]);
-    let image: Tensor<5> = float(&inputs["image_uint8_BTHWC"], &device);
-    let (out, memory) = policy.forward(image, memory);
+    let batch = batch(inputs, &device);
+    let (out, memory) = policy.forward(&batch, memory).unwrap();
     compare_memory(&mut forward, 0, "memory_out", &memory, &step["memory_out"]);
     compare_outputs(&mut forward, step, inputs, &out, &device);
 
-    let [loss, camera_loss, button_loss, entropy] = bc_loss(&out, inputs, &device);
-    for (name, t) in [
-        ("loss", &loss),
-        ("camera_loss", &camera_loss),
-        ("button_loss", &button_loss),
-        ("entropy", &entropy),
-    ] {
-        let want = step[name].as_f64().unwrap();
-        forward.check(&format!("step 0 {name}"), &values(t.clone()), &[want]);
-    }
+    let losses = objectives
+        .evaluate(&out, &batch, &StepContext::train(0, 0))
+        .unwrap();
+    let loss = check_losses(&mut forward, 0, losses, step);
     forward.finish("single forward (step 0)");
 
     let grads = GradientsParams::from_grads(loss.backward(), &policy);
@@ -412,7 +391,8 @@ fn memory_reset_matches_minestudio() {
         vec![vec![false, false], vec![false, false], vec![false, true]]
     );
     let previous = memory_from_golden(&golden["steps"][1]["memory_out"], &device);
-    let reset = previous.clone().reset_rows(&resets[2]).unwrap();
+    let initial = VptMemory::initial(&VptConfig::tiny(), 2, &device);
+    let reset = previous.clone().reset_rows(&resets[2], &initial);
     let mut report = Report::new(0.0);
     compare_memory(
         &mut report,
@@ -422,10 +402,6 @@ fn memory_reset_matches_minestudio() {
         &golden["steps"][2]["memory_in"],
     );
     report.finish("memory reset");
-    assert!(
-        previous.reset_rows(&[true]).is_err(),
-        "one flag per row is required"
-    );
 }
 
 /// The three golden training steps: memory carried (detached) between steps and reset for row 1
@@ -436,7 +412,7 @@ fn memory_reset_matches_minestudio() {
 fn three_training_steps_match_minestudio() {
     let golden = golden();
     let device = Device::flex().autodiff();
-    let mut policy = load_policy(&device);
+    let (mut policy, objectives) = behavior_clone(load_policy(&device));
     let hparams = &golden["hparams"];
     let mut optim = OptimStep::new(
         OptimizerConfig {
@@ -451,7 +427,7 @@ fn three_training_steps_match_minestudio() {
     .unwrap();
     let resets = episode_resets(&golden);
     let mut report = Report::new(1e-4);
-    let mut memory = policy.initial_memory(2);
+    let mut memory = policy.initial_memory(2, &device);
     for (s, (step, inputs)) in golden["steps"]
         .as_array()
         .unwrap()
@@ -459,22 +435,15 @@ fn three_training_steps_match_minestudio() {
         .zip(golden["inputs"].as_array().unwrap())
         .enumerate()
     {
-        memory = memory.reset_rows(&resets[s]).unwrap();
+        memory = memory.reset_rows(&resets[s], &policy.initial_memory(2, &device));
         compare_memory(&mut report, s, "memory_in", &memory, &step["memory_in"]);
-        let image: Tensor<5> = float(&inputs["image_uint8_BTHWC"], &device);
-        let (out, next) = policy.forward(image, memory);
+        let batch = batch(inputs, &device);
+        let (out, next) = policy.forward(&batch, memory).unwrap();
         compare_memory(&mut report, s, "memory_out", &next, &step["memory_out"]);
         compare_outputs(&mut report, step, inputs, &out, &device);
-        let [loss, camera_loss, button_loss, entropy] = bc_loss(&out, inputs, &device);
-        for (name, t) in [
-            ("loss", &loss),
-            ("camera_loss", &camera_loss),
-            ("button_loss", &button_loss),
-            ("entropy", &entropy),
-        ] {
-            let want = step[name].as_f64().unwrap();
-            report.check(&format!("step {s} {name}"), &values(t.clone()), &[want]);
-        }
+        let ctx = StepContext::train(s, s as u64);
+        let losses = objectives.evaluate(&out, &batch, &ctx).unwrap();
+        let loss = check_losses(&mut report, s, losses, step);
         let grads = GradientsParams::from_grads(loss.backward(), &policy);
         compare_grad_norms(&mut report, step, &policy, &grads);
         let (updated, stepped) = optim.step_params(policy, grads);
@@ -490,7 +459,7 @@ fn three_training_steps_match_minestudio() {
             &[stepped.grad_norm_before_clip],
             &[step["grad_global_norm_before_clip"].as_f64().unwrap()],
         );
-        memory = next.detach();
+        memory = Memory::detach(next);
     }
 
     // Parameters after the third step, by sum and norm. A sum can be near zero, so its error is

@@ -1,5 +1,7 @@
 //! The small CPU-sized VPT builds and runs: shapes, finiteness and memory carried over calls.
 
+use mine_dsl::memory::Memory;
+use mine_dsl::policy::Policy;
 use std::time::Instant;
 
 use burn::tensor::{Device, Distribution, Tensor};
@@ -26,13 +28,13 @@ fn small_cpu_policy_runs_with_memory_carried() {
     let [h, w, c] = config.img_shape;
     let m = config.memory_len();
 
-    let mut memory = policy.initial_memory(b);
+    let mut memory = policy.initial_memory(b, &device);
     for call in 0..2 {
         let image =
             Tensor::<5>::random([b, t, h, w, c], Distribution::Uniform(0.0, 255.0), &device)
                 .floor();
         let start = Instant::now();
-        let (out, next) = policy.forward(image, memory);
+        let (out, next) = policy.forward_frames(image, memory);
         let buttons = out.pi_logits.buttons.clone();
         println!(
             "small VPT forward B={b} T={t} call {call}: {:?}",
@@ -73,11 +75,12 @@ fn small_cpu_policy_runs_with_memory_carried() {
                 .unwrap();
             assert!(valid.iter().all(|v| *v));
         }
-        memory = next.detach();
+        memory = Memory::detach(next);
     }
 
     // Resetting a row empties its memory and leaves the other row alone.
-    let reset = memory.clone().reset_rows(&[true, false]).unwrap();
+    let initial = policy.initial_memory(b, &device);
+    let reset = memory.clone().reset_rows(&[true, false], &initial);
     for (before, after) in memory.blocks.iter().zip(&reset.blocks) {
         let mask = after
             .mask

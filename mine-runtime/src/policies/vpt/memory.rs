@@ -1,15 +1,15 @@
 //! The recurrent state of a VPT policy: each attention block's keys and values of the most
 //! recent past positions, with a validity mask.
 
-use burn::tensor::{Bool, Device, Tensor, TensorData};
-use thiserror::Error;
+use burn::tensor::{Bool, Device, Tensor};
+use mine_dsl::Memory;
 
 use super::config::VptConfig;
 
 /// Key/value memory of one attention block (MineStudio's `(state_mask, (K, V))`).
 ///
 /// `M` is [`VptConfig::memory_len`]; slot `M - 1` holds the most recent position.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Memory)]
 pub struct BlockMemory {
     /// `[B, 1, M]`: whether each memory slot holds a real past position of the same episode.
     pub mask: Tensor<3, Bool>,
@@ -22,27 +22,13 @@ pub struct BlockMemory {
 /// The recurrent state of a VPT policy: one [`BlockMemory`] per attention block.
 ///
 /// Carry it from one forward call to the next within an episode; at an episode start reset
-/// the row with [`VptMemory::reset_rows`]. Between training steps, [`VptMemory::detach`] it
-/// so that the next step does not backpropagate into the previous one.
-#[derive(Clone, Debug)]
+/// the row to [`VptMemory::initial`] with [`Memory::reset_rows`](mine_dsl::memory::Memory::reset_rows).
+/// Between training steps, [`Memory::detach`](mine_dsl::memory::Memory::detach) it so that the
+/// next step does not backpropagate into the previous one (the trainer does both).
+#[derive(Clone, Debug, Memory)]
 pub struct VptMemory {
     /// Memory of each attention block, in block order.
     pub blocks: Vec<BlockMemory>,
-}
-
-/// A memory operation got arguments that do not fit the memory.
-#[derive(Debug, Error, PartialEq)]
-pub enum VptMemoryError {
-    /// The row selection has a different length than the memory's batch.
-    #[error(
-        "VPT memory: {given} reset flags given for a memory of batch size {batch}; pass one flag per row"
-    )]
-    BatchMismatch {
-        /// Number of flags given.
-        given: usize,
-        /// Batch size of the memory.
-        batch: usize,
-    },
 }
 
 impl VptMemory {
@@ -63,53 +49,5 @@ impl VptMemory {
     /// Number of rows.
     pub fn batch_size(&self) -> usize {
         self.blocks.first().map_or(0, |b| b.mask.dims()[0])
-    }
-
-    /// Returns the memory with the rows flagged `true` in `reset` set back to the initial
-    /// (empty) state; other rows are unchanged.
-    pub fn reset_rows(self, reset: &[bool]) -> Result<Self, VptMemoryError> {
-        let batch = self.batch_size();
-        if reset.len() != batch {
-            return Err(VptMemoryError::BatchMismatch {
-                given: reset.len(),
-                batch,
-            });
-        }
-        if !reset.contains(&true) {
-            return Ok(self);
-        }
-        let blocks = self
-            .blocks
-            .into_iter()
-            .map(|block| {
-                let device = block.keys.device();
-                let flags =
-                    Tensor::<1, Bool>::from_data(TensorData::new(reset.to_vec(), [batch]), &device)
-                        .reshape([batch, 1, 1]);
-                let [_, _, m] = block.mask.dims();
-                let [_, _, e] = block.keys.dims();
-                let kv_flags = flags.clone().expand([batch, m, e]);
-                BlockMemory {
-                    mask: block.mask.bool_and(flags.expand([batch, 1, m]).bool_not()),
-                    keys: block.keys.mask_fill(kv_flags.clone(), 0.0),
-                    values: block.values.mask_fill(kv_flags, 0.0),
-                }
-            })
-            .collect();
-        Ok(Self { blocks })
-    }
-
-    /// Returns the memory cut from the autodiff graph that produced it.
-    pub fn detach(self) -> Self {
-        let blocks = self
-            .blocks
-            .into_iter()
-            .map(|block| BlockMemory {
-                mask: block.mask,
-                keys: block.keys.detach(),
-                values: block.values.detach(),
-            })
-            .collect();
-        Self { blocks }
     }
 }

@@ -23,24 +23,21 @@ pub mod recurrent;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use mine_dsl::latent::PiLogits;
+use mine_dsl::batch::Batch;
+use mine_dsl::policy::{Forward, Policy, PolicyError};
 
 pub use config::{ImpalaKwargs, InitNormKwargs, VptConfig, VptConfigError};
 pub use heads::{ValueHead, VptActionHead};
 pub use import::{ImportOptions, TorchParameter, VptImportError, torch_parameters};
-pub use memory::{BlockMemory, VptMemory, VptMemoryError};
+pub use memory::{BlockMemory, VptMemory};
 pub use net::MinecraftPolicy;
 
-/// What one forward pass predicts for every frame.
-#[derive(Clone, Debug)]
-pub struct VptOutput {
-    /// Action log-probabilities: buttons `[B, T, 1, 8641]`, camera `[B, T, 1, 121]`.
-    pub pi_logits: PiLogits,
-    /// Normalized value prediction `[B, T, 1]`.
-    pub vpred: Tensor<3>,
-}
-
 /// The VPT policy: trunk (`net`), action head (`pi_head`) and value head (`value_head`).
+///
+/// Produces `pi_logits` (action log-probabilities: buttons `[B, T, 1, 8641]`, camera
+/// `[B, T, 1, 121]`) and `vpred` (normalized value prediction `[B, T, 1]`) in a [`VptOutput`],
+/// and carries a [`VptMemory`] from one batch to the next.
+#[mine_dsl::policy(produces(pi_logits, vpred), memory = VptMemory, latents = VptOutput)]
 #[derive(Module, Debug)]
 pub struct VptPolicy {
     /// The trunk producing the latent.
@@ -72,17 +69,17 @@ impl VptPolicy {
         &self.config
     }
 
-    /// The empty memory for `batch_size` episodes starting, on the network's device.
-    pub fn initial_memory(&self, batch_size: usize) -> VptMemory {
-        let device = self.net.final_ln.gamma.val().device();
-        VptMemory::initial(&self.config, batch_size, &device)
+    /// The network's device.
+    pub fn device(&self) -> Device {
+        self.net.final_ln.gamma.val().device()
     }
 
     /// Predicts action log-probabilities and values for `[B, T, H, W, C]` frames holding raw
     /// 0..=255 pixel values, continuing from `memory`; returns the advanced memory.
     ///
     /// Like MineStudio's `VPTPolicy.forward`, no frame is treated as an episode start: reset
-    /// memory rows with [`VptMemory::reset_rows`] before a batch that starts episodes.
+    /// memory rows with [`Memory::reset_rows`](mine_dsl::memory::Memory::reset_rows) before a batch
+    /// that starts episodes (the trainer does it from the batch timestamps).
     ///
     /// On an autodiff device every call records a graph that burn frees only when a backward
     /// pass runs: [`VptMemory::detach`] the memory between training steps, and run validation
@@ -93,7 +90,7 @@ impl VptPolicy {
     ///
     /// If the image is not `[B, T, img_shape]` or `memory` was not built for this config and
     /// batch size.
-    pub fn forward(&self, image: Tensor<5>, memory: VptMemory) -> (VptOutput, VptMemory) {
+    pub fn forward_frames(&self, image: Tensor<5>, memory: VptMemory) -> (VptOutput, VptMemory) {
         let (latent, memory) = self.forward_latent(image, memory);
         let output = VptOutput {
             pi_logits: self.pi_head.forward(latent.clone()),
@@ -105,5 +102,28 @@ impl VptPolicy {
     /// The trunk alone: the `[B, T, hidsize]` latent both heads read, and the advanced memory.
     pub fn forward_latent(&self, image: Tensor<5>, memory: VptMemory) -> (Tensor<3>, VptMemory) {
         self.net.forward(image, memory)
+    }
+}
+
+impl Policy for VptPolicy {
+    /// The empty memory for `batch_size` episodes starting (all slots invalid).
+    fn initial_memory(&self, batch_size: usize, device: &Device) -> VptMemory {
+        VptMemory::initial(&self.config, batch_size, device)
+    }
+
+    /// Runs on the batch's frames (`image`, `[B, T, H, W, C]`, 0..=255); see
+    /// [`VptPolicy::forward_frames`].
+    fn forward(&self, batch: &Batch, memory: VptMemory) -> Forward<Self> {
+        let image = batch.image()?;
+        let [_, _, h, w, c] = image.dims();
+        let expected = self.config.img_shape;
+        if [h, w, c] != expected {
+            return Err(PolicyError::Invalid(format!(
+                "VPT expects {}x{}x{} frames (config `img_shape`), got {h}x{w}x{c}; \
+                 set the dataset's frame_height/frame_width to match",
+                expected[0], expected[1], expected[2]
+            )));
+        }
+        Ok(self.forward_frames(image.clone(), memory))
     }
 }
