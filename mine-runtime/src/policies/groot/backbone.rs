@@ -96,6 +96,8 @@ impl ImpalaBackbone {
 }
 
 /// The configured backbone.
+// One backbone per policy, built once: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
     /// A Vision Transformer.
