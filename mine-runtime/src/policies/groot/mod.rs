@@ -47,6 +47,7 @@ pub mod decoder;
 pub mod encoders;
 pub mod latent;
 pub mod memory;
+pub mod validate;
 pub mod weights;
 
 use burn::module::Module;
@@ -60,13 +61,14 @@ use crate::policies::vpt::{ValueHead, VptActionHead};
 
 pub use backbone::{Backbone, ImpalaBackbone, PixelNorm, VitBackbone};
 pub use config::{
-    BackboneConfig, DecoderConfig, FuserConfig, GrootConfig, GrootConfigError, ImageEncoderConfig,
+    BackboneConfig, DecoderConfig, FuserConfig, GrootConfig, ImageEncoderConfig,
     ImpalaBackboneConfig, VideoEncoderConfig, VitConfig,
 };
 pub use decoder::GrootDecoder;
 pub use encoders::{Fuser, ImageEncoder, VideoEncoder};
 pub use latent::{LatentMode, LatentSpace, NoiseSource};
 pub use memory::{GaussianMemory, GoalCondition, GrootLayerMemory, GrootMemory};
+pub use validate::GrootConfigError;
 pub use weights::{BackboneLoadOptions, GrootWeightsError};
 
 use encoders::EncoderShape;
