@@ -1,4 +1,8 @@
 //! Policy networks that experiments can train: plain burn modules with a `forward` and a
-//! recurrent memory, wrapped by the DSL's `#[policy]` where they are used.
+//! recurrent memory, wrapped by the DSL's `#[policy]` where they are used ([`groot`] is
+//! declared with it directly), and [`inference`], acting with any policy producing
+//! `pi_logits`.
 
+pub mod groot;
+pub mod inference;
 pub mod vpt;

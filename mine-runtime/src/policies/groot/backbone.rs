@@ -1,0 +1,158 @@
+//! The per-frame vision encoder that replaces MineStudio's pretrained timm backbone: a small
+//! Vision Transformer or VPT's ImpalaCNN, trained from scratch (or loaded from a local file,
+//! see [`super::weights`]). Its last feature map `[N, C, h, w]` becomes each frame's tokens.
+
+use burn::module::{Module, Param};
+use burn::nn::activation::ActivationConfig;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
+use burn::nn::{LayerNorm, LayerNormConfig};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+
+use crate::policies::vpt::impala::{CnnDownStack, ImpalaCnn};
+
+use super::config::{BackboneConfig, GrootConfig, ImpalaBackboneConfig, VitConfig};
+
+/// A Vision Transformer over non-overlapping patches, CLIP-style (patch embedding without
+/// bias, learned position embedding, LayerNorm before and after pre-norm GELU blocks), with
+/// no class token: the output is the grid of patch tokens.
+#[derive(Module, Debug)]
+pub struct VitBackbone {
+    /// Patch embedding: a `patch_size` x `patch_size` convolution with stride `patch_size`.
+    pub patch_embed: Conv2d,
+    /// Learned position embedding `[1, patches, width]`.
+    pub pos_embed: Param<Tensor<3>>,
+    /// LayerNorm before the blocks.
+    pub ln_pre: LayerNorm,
+    /// The Transformer blocks.
+    pub blocks: TransformerEncoder,
+    /// LayerNorm after the blocks.
+    pub ln_post: LayerNorm,
+}
+
+impl VitBackbone {
+    /// Builds the ViT for `image` frames of shape `[h, w, c]`.
+    pub fn new(vit: &VitConfig, img_shape: [usize; 3], device: &Device) -> Self {
+        let [h, w, c] = img_shape;
+        let patches = (h / vit.patch_size) * (w / vit.patch_size);
+        let p = vit.patch_size;
+        Self {
+            patch_embed: Conv2dConfig::new([c, vit.width], [p, p])
+                .with_stride([p, p])
+                .with_bias(false)
+                .init(device),
+            pos_embed: Param::from_tensor(Tensor::random(
+                [1, patches, vit.width],
+                Distribution::Normal(0.0, 0.02),
+                device,
+            )),
+            ln_pre: LayerNormConfig::new(vit.width).init(device),
+            blocks: TransformerEncoderConfig::new(
+                vit.width,
+                vit.width * vit.mlp_ratio,
+                vit.heads,
+                vit.layers,
+            )
+            .with_dropout(0.0)
+            .with_norm_first(true)
+            .with_activation(ActivationConfig::Gelu)
+            .init(device),
+            ln_post: LayerNormConfig::new(vit.width).init(device),
+        }
+    }
+
+    /// `[N, C, H, W]` normalized frames to the `[N, width, H / p, W / p]` token grid.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.patch_embed.forward(x);
+        let [n, d, h, w] = x.dims();
+        let tokens = x.reshape([n, d, h * w]).swap_dims(1, 2) + self.pos_embed.val();
+        let tokens = self.ln_pre.forward(tokens);
+        let tokens = self.blocks.forward(TransformerEncoderInput::new(tokens));
+        let tokens = self.ln_post.forward(tokens);
+        tokens.swap_dims(1, 2).reshape([n, d, h, w])
+    }
+}
+
+/// VPT's ImpalaCNN down-stacks without the final dense layer, so the spatial grid survives.
+#[derive(Module, Debug)]
+pub struct ImpalaBackbone {
+    /// The down-stacks (convolution, 3x3 stride-2 max-pool, residual blocks).
+    pub stacks: Vec<CnnDownStack>,
+}
+
+impl ImpalaBackbone {
+    /// Builds the stacks with VPT's initialization scales.
+    pub fn new(config: &GrootConfig, impala: &ImpalaBackboneConfig, device: &Device) -> Self {
+        let cnn = ImpalaCnn::new(&config.impala_vpt_config(impala), device);
+        Self { stacks: cnn.stacks }
+    }
+
+    /// `[N, C, H, W]` normalized frames to `[N, chans.last, ceil(H / 2^k), ceil(W / 2^k)]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.stacks.iter().fold(x, |x, stack| stack.forward(x))
+    }
+}
+
+/// The configured backbone.
+// One backbone per policy, built once: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Backbone {
+    /// A Vision Transformer.
+    Vit(VitBackbone),
+    /// The ImpalaCNN stacks.
+    Impala(ImpalaBackbone),
+}
+
+impl Backbone {
+    /// Builds the backbone `config.backbone` describes.
+    pub fn new(config: &GrootConfig, device: &Device) -> Self {
+        match &config.backbone {
+            BackboneConfig::Vit(vit) => Self::Vit(VitBackbone::new(vit, config.img_shape, device)),
+            BackboneConfig::Impala(impala) => {
+                Self::Impala(ImpalaBackbone::new(config, impala, device))
+            }
+        }
+    }
+
+    /// `[N, C, H, W]` normalized frames to the `[N, C', h, w]` feature map.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Vit(vit) => vit.forward(x),
+            Self::Impala(impala) => impala.forward(x),
+        }
+    }
+}
+
+/// Frame preprocessing before the backbone: `(pixel / 255 - mean) / std` per channel.
+#[derive(Module, Debug)]
+pub struct PixelNorm {
+    /// `pixel_mean` as `[1, C, 1, 1]`.
+    pub mean: Tensor<4>,
+    /// `pixel_std` as `[1, C, 1, 1]`.
+    pub std: Tensor<4>,
+}
+
+impl PixelNorm {
+    /// The normalization `config` asks for.
+    pub fn new(config: &GrootConfig, device: &Device) -> Self {
+        let c = config.img_shape[2];
+        let to_tensor = |v: &[f64]| {
+            let values: Vec<f32> = v.iter().map(|x| *x as f32).collect();
+            Tensor::from_data(TensorData::new(values, [1, c, 1, 1]), device)
+        };
+        Self {
+            mean: to_tensor(&config.pixel_mean),
+            std: to_tensor(&config.pixel_std),
+        }
+    }
+
+    /// `[B, T, H, W, C]` raw frames (0..=255) to `[B * T, C, H, W]` normalized frames.
+    pub fn forward(&self, image: Tensor<5>) -> Tensor<4> {
+        let [b, t, h, w, c] = image.dims();
+        let x = image.reshape([b * t, h, w, c]).permute([0, 3, 1, 2]);
+        (x.div_scalar(255.0) - self.mean.clone()) / self.std.clone()
+    }
+}

@@ -1,0 +1,141 @@
+//! The goal latent space: a diagonal Gaussian `(mu, log_var)` projected from a pooled
+//! feature, and its sample `z` drawn with the reparameterization trick from seeded host noise.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use burn::module::{Flag, Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use mine_dsl::latent::DiagGaussian;
+use rand10::distr::Open01;
+use rand10::rngs::StdRng;
+use rand10::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// When the goal latent `z` is a random sample rather than the mean `mu`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatentMode {
+    /// Like MineStudio's `self.training`: sample while the module trains (its training flag is
+    /// on, as after construction, and it runs on an autodiff device), `z = mu` otherwise (on a
+    /// plain device, or in the [`valid`](burn::module::Module::valid) form of the policy).
+    #[default]
+    Auto,
+    /// Always sample `z = mu + exp(log_var / 2) * eps`.
+    Sample,
+    /// Always take `z = mu` (deterministic).
+    Mean,
+}
+
+/// The standard-normal noise of the reparameterization trick, drawn on the host from one seeded
+/// generator shared by the posterior and prior heads (and by clones of the policy), so a seed
+/// reproduces the sequence of draws on every backend.
+#[derive(Clone)]
+pub struct NoiseSource {
+    rng: Arc<Mutex<StdRng>>,
+}
+
+impl fmt::Debug for NoiseSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NoiseSource")
+    }
+}
+
+impl NoiseSource {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            rng: Arc::new(Mutex::new(StdRng::seed_from_u64(seed))),
+        }
+    }
+
+    /// Restarts the sequence of draws from `seed`.
+    pub fn reseed(&self, seed: u64) {
+        *self.lock() = StdRng::seed_from_u64(seed);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, StdRng> {
+        // A panic while holding the lock cannot leave the generator in an invalid state.
+        self.rng
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `n` independent standard-normal values (Box-Muller on open-interval uniforms).
+    pub fn standard_normal(&self, n: usize) -> Vec<f32> {
+        let mut rng = self.lock();
+        let mut out = Vec::with_capacity(n + 1);
+        while out.len() < n {
+            let u1: f64 = rng.sample(Open01);
+            let u2: f64 = rng.sample(Open01);
+            let radius = (-2.0 * u1.ln()).sqrt();
+            let angle = std::f64::consts::TAU * u2;
+            out.push((radius * angle.cos()) as f32);
+            out.push((radius * angle.sin()) as f32);
+        }
+        out.truncate(n);
+        out
+    }
+
+    /// A `[rows, cols]` tensor of standard-normal values on `device`, in `dtype`.
+    pub fn tensor(&self, rows: usize, cols: usize, device: &Device, dtype: DType) -> Tensor<2> {
+        Tensor::from_data(
+            TensorData::new(self.standard_normal(rows * cols), [rows, cols]),
+            (device, dtype),
+        )
+    }
+}
+
+/// MineStudio's `LatentSpace`: two linear maps to `mu` and `log_var`, and `z`.
+#[derive(Module, Debug)]
+pub struct LatentSpace {
+    /// Projection to the mean.
+    pub encode_mu: Linear,
+    /// Projection to the log-variance.
+    pub encode_log_var: Linear,
+    /// Whether the module trains (cleared by `valid()` and `freeze()`, like dropout's).
+    pub training: Param<Flag>,
+    /// When `z` is sampled.
+    #[module(skip)]
+    pub mode: LatentMode,
+    #[module(skip)]
+    noise: NoiseSource,
+}
+
+impl LatentSpace {
+    /// A latent space of width `dim` drawing its noise from `noise`.
+    pub fn new(dim: usize, mode: LatentMode, noise: NoiseSource, device: &Device) -> Self {
+        Self {
+            encode_mu: LinearConfig::new(dim, dim).init(device),
+            encode_log_var: LinearConfig::new(dim, dim).init(device),
+            training: Param::from_bool(true),
+            mode,
+            noise,
+        }
+    }
+
+    /// Whether a forward on `device` samples `z`.
+    pub fn samples_on(&self, device: &Device) -> bool {
+        match self.mode {
+            LatentMode::Sample => true,
+            LatentMode::Mean => false,
+            LatentMode::Auto => self.training.is_enabled() && device.is_autodiff(),
+        }
+    }
+
+    /// Maps pooled features `[B, dim]` to the distribution and its sample `z`.
+    pub fn forward(&self, x: Tensor<2>) -> DiagGaussian {
+        let mu = self.encode_mu.forward(x.clone());
+        let log_var = self.encode_log_var.forward(x);
+        let device = mu.device();
+        let z = if self.samples_on(&device) {
+            let [b, d] = mu.dims();
+            let eps = self.noise.tensor(b, d, &device, mu.dtype());
+            mu.clone() + eps * log_var.clone().mul_scalar(0.5).exp()
+        } else {
+            mu.clone()
+        };
+        DiagGaussian { mu, log_var, z }
+    }
+}
