@@ -6,8 +6,8 @@ use mine_dsl::action::{ActionSpace, Sampling};
 use mine_dsl::prelude::*;
 use mine_runtime::policies::groot::{GrootConfig, GrootPolicy};
 use mine_runtime::policies::inference::{InferenceError, get_action};
-use rand10::SeedableRng;
-use rand10::rngs::StdRng;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 fn observation(b: usize, config: &GrootConfig, device: &Device) -> Batch {
     let [h, w, c] = config.img_shape;

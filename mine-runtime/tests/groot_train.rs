@@ -10,8 +10,8 @@ use mine_dsl::objectives::{BehaviorClone, KlDivergence};
 use mine_dsl::prelude::*;
 use mine_runtime::optim::{OptimStep, OptimizerConfig};
 use mine_runtime::policies::groot::{GrootConfig, GrootPolicy};
-use rand10::rngs::StdRng;
-use rand10::{RngExt, SeedableRng};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 
 /// The two situations of the task: a reddish frame asks for buttons class 1 and camera
 /// class 50, a bluish one for buttons class 2 and camera class 70.

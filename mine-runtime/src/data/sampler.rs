@@ -1,8 +1,8 @@
 //! Batch samplers: shuffled batches, and MineStudio's episode-continuous batches.
 
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 
 use super::dataset::EpisodeItems;
 
@@ -167,7 +167,7 @@ impl ShuffledBatchSampler {
         let mut order: Vec<usize> = (0..self.len).collect();
         if self.shuffle {
             let mut rng =
-                ChaCha8Rng::seed_from_u64(self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch);
+                StdRng::seed_from_u64(self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch);
             order.shuffle(&mut rng);
         }
         let per_replica = self.len / self.num_replicas;

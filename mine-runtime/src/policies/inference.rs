@@ -9,12 +9,12 @@
 //! use mine_dsl::prelude::*;
 //! use mine_runtime::policies::groot::{GrootConfig, GrootPolicy};
 //! use mine_runtime::policies::inference::get_action;
-//! use rand10::SeedableRng;
+//! use rand::SeedableRng;
 //!
 //! let device = Device::flex();
 //! let policy = GrootPolicy::new(&GrootConfig::tiny(), &device)?;
 //! let mut memory = policy.initial_memory(1, &device);
-//! let mut rng = rand10::rngs::StdRng::seed_from_u64(0);
+//! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
 //! for _ in 0..3 {
 //!     // One frame per call: [B = 1, T = 1, H, W, C].
 //!     let obs = Batch { image: Some(Tensor::zeros([1, 1, 16, 16, 3], &device)), ..Batch::default() };
@@ -33,7 +33,7 @@ use mine_dsl::batch::{AgentAction, Batch};
 use mine_dsl::latent::pi_logits;
 use mine_dsl::memory::Memory;
 use mine_dsl::policy::{Policy, PolicyError, Provides};
-use rand10::Rng;
+use rand::Rng;
 use thiserror::Error;
 
 /// Marks the latents read for inference in [`Provides`] bounds (`#[policy]` provides every

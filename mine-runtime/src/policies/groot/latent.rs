@@ -8,9 +8,9 @@ use burn::module::{Flag, Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use mine_dsl::latent::DiagGaussian;
-use rand10::distr::Open01;
-use rand10::rngs::StdRng;
-use rand10::{RngExt, SeedableRng};
+use rand::distr::Open01;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 /// When the goal latent `z` is a random sample rather than the mean `mu`.
