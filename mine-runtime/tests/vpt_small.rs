@@ -106,3 +106,41 @@ fn small_cpu_policy_runs_with_memory_carried() {
         assert_eq!(keys[row..], kept[row..]);
     }
 }
+
+#[test]
+fn vpt_acts_one_frame_at_a_time_with_get_action() {
+    use mine_dsl::action::Sampling;
+    use mine_dsl::batch::Batch;
+    use mine_runtime::policies::inference::get_action;
+    use rand::SeedableRng;
+
+    let config = VptConfig::tiny();
+    let device = Device::flex();
+    let policy = VptPolicy::new(&config, &device).unwrap();
+    let [h, w, c] = config.img_shape;
+    let mut memory = policy.initial_memory(1, &device);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    for _ in 0..3 {
+        let frame =
+            Tensor::<5>::random([1, 1, h, w, c], Distribution::Uniform(0.0, 255.0), &device);
+        let obs = Batch {
+            image: Some(frame),
+            ..Batch::default()
+        };
+        let greedy = get_action(
+            &policy,
+            &obs,
+            memory.clone(),
+            Sampling::Deterministic,
+            &mut rng,
+        )
+        .unwrap();
+        let again = get_action(&policy, &obs, memory, Sampling::Deterministic, &mut rng).unwrap();
+        assert_eq!(
+            greedy.agent_frames, again.agent_frames,
+            "deterministic actions repeat"
+        );
+        assert_eq!(greedy.env[0].len(), 1);
+        memory = greedy.memory;
+    }
+}
