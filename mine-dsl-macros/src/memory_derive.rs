@@ -53,6 +53,13 @@ fn expand_inner(item: TokenStream) -> syn::Result<TokenStream> {
     let detaches = fields.iter().zip(&members).map(
         |(f, m)| quote_spanned!(f.ty.span()=> #m: ::mine_dsl::memory::Memory::detach(self.#m)),
     );
+    let exports = fields.iter().zip(&members).map(
+        |(f, m)| quote_spanned!(f.ty.span()=> ::mine_dsl::memory::Memory::export(&self.#m, out);),
+    );
+    let imports = fields.iter().zip(&members).map(|(f, m)| {
+        let ty = &f.ty;
+        quote_spanned!(f.ty.span()=> #m: <#ty as ::mine_dsl::memory::Memory>::import(&like.#m, data)?)
+    });
     Ok(quote! {
         impl #impl_generics ::mine_dsl::memory::Memory for #ident #ty_generics #where_clause {
             fn reset_rows(self, reset: &[bool], initial: &Self) -> Self {
@@ -62,6 +69,19 @@ fn expand_inner(item: TokenStream) -> syn::Result<TokenStream> {
 
             fn detach(self) -> Self {
                 Self { #(#detaches,)* }
+            }
+
+            fn export(&self, out: &mut ::std::vec::Vec<::mine_dsl::__private::burn::tensor::TensorData>) {
+                let _ = out;
+                #(#exports)*
+            }
+
+            fn import(
+                like: &Self,
+                data: &mut dyn ::core::iter::Iterator<Item = ::mine_dsl::__private::burn::tensor::TensorData>,
+            ) -> ::core::result::Result<Self, ::mine_dsl::memory::MemoryImportError> {
+                let _ = (like, &data);
+                ::core::result::Result::Ok(Self { #(#imports,)* })
             }
         }
     })

@@ -36,12 +36,65 @@ pub trait Memory: Clone + Send + 'static {
 
     /// Returns this memory cut from the autodiff graph.
     fn detach(self) -> Self;
+
+    /// Appends this memory's tensors to `out`, in a fixed order (for checkpoints).
+    fn export(&self, out: &mut Vec<TensorData>);
+
+    /// Rebuilds a memory from data written by [`Memory::export`], shaped and placed like `like`.
+    fn import(
+        like: &Self,
+        data: &mut dyn Iterator<Item = TensorData>,
+    ) -> Result<Self, MemoryImportError>;
+}
+
+/// Checkpointed memory data does not fit the memory it is restored into.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MemoryImportError {
+    /// Fewer tensors were saved than the memory holds.
+    #[error(
+        "the saved memory has fewer tensors than the policy's memory; the checkpoint belongs to another policy configuration"
+    )]
+    Missing,
+    /// A saved tensor has another shape than the memory's.
+    #[error(
+        "a saved memory tensor has shape {saved:?}, the policy's memory {expected:?}; the checkpoint belongs to another policy configuration or batch size"
+    )]
+    Shape {
+        /// Shape in the checkpoint.
+        saved: Vec<usize>,
+        /// Shape the memory has.
+        expected: Vec<usize>,
+    },
+}
+
+fn import_tensor<const D: usize, K: Basic>(
+    like: &Tensor<D, K>,
+    data: &mut dyn Iterator<Item = TensorData>,
+) -> Result<Tensor<D, K>, MemoryImportError> {
+    let saved = data.next().ok_or(MemoryImportError::Missing)?;
+    let expected = like.dims().to_vec();
+    if saved.shape().as_slice() != expected.as_slice() {
+        return Err(MemoryImportError::Shape {
+            saved: saved.shape().to_vec(),
+            expected,
+        });
+    }
+    Ok(Tensor::from_data(saved, &like.device()))
 }
 
 impl Memory for () {
     fn reset_rows(self, _reset: &[bool], _initial: &Self) -> Self {}
 
     fn detach(self) -> Self {}
+
+    fn export(&self, _out: &mut Vec<TensorData>) {}
+
+    fn import(
+        _like: &Self,
+        _data: &mut dyn Iterator<Item = TensorData>,
+    ) -> Result<Self, MemoryImportError> {
+        Ok(())
+    }
 }
 
 /// Replaces the rows of `tensor` (batch dimension first) where `reset` is true by `initial`'s.
@@ -71,6 +124,17 @@ impl<const D: usize> Memory for Tensor<D> {
     fn detach(self) -> Self {
         Tensor::detach(self)
     }
+
+    fn export(&self, out: &mut Vec<TensorData>) {
+        out.push(self.to_data());
+    }
+
+    fn import(
+        like: &Self,
+        data: &mut dyn Iterator<Item = TensorData>,
+    ) -> Result<Self, MemoryImportError> {
+        import_tensor(like, data)
+    }
 }
 
 impl<const D: usize> Memory for Tensor<D, Bool> {
@@ -81,6 +145,17 @@ impl<const D: usize> Memory for Tensor<D, Bool> {
     fn detach(self) -> Self {
         self
     }
+
+    fn export(&self, out: &mut Vec<TensorData>) {
+        out.push(self.to_data());
+    }
+
+    fn import(
+        like: &Self,
+        data: &mut dyn Iterator<Item = TensorData>,
+    ) -> Result<Self, MemoryImportError> {
+        import_tensor(like, data)
+    }
 }
 
 impl<const D: usize> Memory for Tensor<D, Int> {
@@ -90,6 +165,17 @@ impl<const D: usize> Memory for Tensor<D, Int> {
 
     fn detach(self) -> Self {
         self
+    }
+
+    fn export(&self, out: &mut Vec<TensorData>) {
+        out.push(self.to_data());
+    }
+
+    fn import(
+        like: &Self,
+        data: &mut dyn Iterator<Item = TensorData>,
+    ) -> Result<Self, MemoryImportError> {
+        import_tensor(like, data)
     }
 }
 
@@ -104,6 +190,17 @@ impl<M: Memory> Memory for Vec<M> {
     fn detach(self) -> Self {
         self.into_iter().map(Memory::detach).collect()
     }
+
+    fn export(&self, out: &mut Vec<TensorData>) {
+        self.iter().for_each(|m| m.export(out));
+    }
+
+    fn import(
+        like: &Self,
+        data: &mut dyn Iterator<Item = TensorData>,
+    ) -> Result<Self, MemoryImportError> {
+        like.iter().map(|m| M::import(m, data)).collect()
+    }
 }
 
 impl<M: Memory> Memory for Option<M> {
@@ -117,6 +214,19 @@ impl<M: Memory> Memory for Option<M> {
     fn detach(self) -> Self {
         self.map(Memory::detach)
     }
+
+    fn export(&self, out: &mut Vec<TensorData>) {
+        if let Some(m) = self {
+            m.export(out);
+        }
+    }
+
+    fn import(
+        like: &Self,
+        data: &mut dyn Iterator<Item = TensorData>,
+    ) -> Result<Self, MemoryImportError> {
+        like.as_ref().map(|m| M::import(m, data)).transpose()
+    }
 }
 
 macro_rules! tuple_memory {
@@ -128,6 +238,14 @@ macro_rules! tuple_memory {
 
             fn detach(self) -> Self {
                 ($(self.$idx.detach(),)+)
+            }
+
+            fn export(&self, out: &mut Vec<TensorData>) {
+                $(self.$idx.export(out);)+
+            }
+
+            fn import(like: &Self, data: &mut dyn Iterator<Item = TensorData>) -> Result<Self, MemoryImportError> {
+                Ok(($($name::import(&like.$idx, data)?,)+))
             }
         }
     };

@@ -7,3 +7,4 @@
 pub mod data;
 pub mod optim;
 pub mod policies;
+pub mod trainer;
