@@ -24,7 +24,8 @@
 //! ```
 //!
 //! Raw VPT contractor recordings are converted with [`convert::convert_contractor`] (or the
-//! `mine-convert` binary). Image chunks are decoded with the bundled OpenH264 by default, or
+//! `mine-convert` binary); [`synthetic::generate`] writes small learnable datasets for examples
+//! and tests. Image chunks are decoded with the bundled OpenH264 by default, or
 //! with FFmpeg under the `ffmpeg` cargo feature ([`video::VideoBackend`]).
 
 pub mod action;
@@ -41,6 +42,7 @@ pub mod pickle;
 pub mod pyrandom;
 pub mod sample;
 pub mod sampler;
+pub mod synthetic;
 pub mod video;
 pub mod window;
 pub mod writer;
