@@ -1,0 +1,144 @@
+//! Behaviour-cloning fine-tuning of the small VPT on a dataset it generates on first run.
+//!
+//! `cargo run --release --example vpt_bc -- [--config FILE] [--resume RUN_DIR] [key.path=value ...]`
+//!
+//! Reads `examples/configs/vpt_bc.toml`, generates the synthetic dataset if it is not there
+//! yet, wires `VptPolicy` to the objectives named in the config (checked against the keys VPT
+//! produces before any data is read), trains with validation and checkpoints, and prints the
+//! loss as it falls and a summary line.
+
+use std::path::PathBuf;
+
+use mine_dsl::experiment::{Experiment, ObjectiveRegistry, ObjectiveSpec};
+use mine_runtime::config_file;
+use mine_runtime::data::config::{DatasetConfig, Split};
+use mine_runtime::data::dataset::RawDataset;
+use mine_runtime::data::loader::DataLoader;
+use mine_runtime::data::synthetic::{SyntheticConfig, generate};
+use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
+use mine_runtime::trainer::{Trainer, TrainerConfig};
+use serde::{Deserialize, Serialize};
+
+/// The example's configuration file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    generate: SyntheticConfig,
+    data: DatasetConfig,
+    policy: VptConfig,
+    trainer: TrainerConfig,
+    objectives: Vec<ObjectiveSpec>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            generate: SyntheticConfig::default(),
+            data: DatasetConfig::new(vec![PathBuf::from("target/mine-data/vpt-bc")]),
+            policy: VptConfig::small_cpu(),
+            trainer: TrainerConfig::default(),
+            objectives: vec![ObjectiveSpec::new("behavior_clone")],
+        }
+    }
+}
+
+struct Args {
+    config: PathBuf,
+    resume: Option<PathBuf>,
+    overrides: Vec<String>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut out = Args {
+        config: PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/configs/vpt_bc.toml"
+        )),
+        resume: None,
+        overrides: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--config" => out.config = it.next().ok_or("--config needs a file")?.into(),
+            "--resume" => {
+                out.resume = Some(
+                    it.next()
+                        .ok_or("--resume needs a run directory or checkpoint")?
+                        .into(),
+                )
+            }
+            "-h" | "--help" => {
+                return Err(
+                    "usage: vpt_bc [--config FILE] [--resume RUN_DIR] [key.path=value ...]".into(),
+                );
+            }
+            _ if arg.contains('=') => out.overrides.push(arg),
+            _ => {
+                return Err(format!(
+                    "unexpected argument `{arg}`; overrides look like `trainer.max_steps=20`"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt().with_target(false).init();
+    let args = args()?;
+    let config: Config = config_file::load(&args.config, &Config::default(), &args.overrides)?;
+
+    // The policy and its objectives first: a wiring error stops the run before any data is read.
+    let device = config.trainer.device()?.autodiff();
+    let policy = VptPolicy::new(&config.policy, &device)?;
+    let experiment =
+        Experiment::from_specs(policy, &config.objectives, &ObjectiveRegistry::builtin())?;
+
+    let data_dir = config
+        .data
+        .dataset_dirs
+        .first()
+        .cloned()
+        .ok_or("data.dataset_dirs is empty")?;
+    let generated = generate(&config.generate, &data_dir)?;
+    println!(
+        "dataset {}: {} episodes, {} frames ({})",
+        generated.path.display(),
+        generated.episodes,
+        generated.frames,
+        if generated.reused {
+            "reused"
+        } else {
+            "generated"
+        }
+    );
+    let split = |split: Split| -> Result<DataLoader, Box<dyn std::error::Error>> {
+        let data = DatasetConfig {
+            split,
+            ..config.data.clone()
+        };
+        Ok(DataLoader::new(RawDataset::open(data)?))
+    };
+    let (mut train, mut val) = (split(Split::Train)?, split(Split::Val)?);
+
+    let hyperparameters = serde_json::to_value(&config)?;
+    let mut trainer = match &args.resume {
+        Some(from) => Trainer::resume(experiment, config.trainer.clone(), hyperparameters, from)?,
+        None => Trainer::new(experiment, config.trainer.clone(), hyperparameters)?,
+    };
+    let summary = trainer.fit(&mut train, Some(&mut val))?;
+    let loss = |m: &std::collections::BTreeMap<String, f64>, k: &str| {
+        m.get(k).copied().unwrap_or(f64::NAN)
+    };
+    println!(
+        "done: {} steps in {:.1}s, {:.1} frames/s, train/loss {:.3}, val/loss {:.3}; run directory {}",
+        summary.steps,
+        summary.seconds,
+        summary.frames_per_second,
+        loss(&summary.last_train, "train/loss"),
+        loss(&summary.last_val, "val/loss"),
+        config.trainer.run_dir.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Experiment configuration files: TOML over built-in defaults, with Hydra-style dotted
+//! overrides from the command line (`trainer.optimizer.learning_rate=4e-5 data.win_len=64`).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A configuration file or override could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// The file could not be read.
+    #[error("config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a value does not fit its key.
+    #[error("config file {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What serde reported (the key and what it expected).
+        message: String,
+    },
+    /// An override is not of the form `dotted.key=value`.
+    #[error("override `{0}`: expected `dotted.key=value`, like `trainer.max_steps=100`")]
+    Override(String),
+}
+
+/// Reads `path` over `defaults`, applies `overrides`, and deserializes the result.
+///
+/// Tables merge key by key, so a file only needs the settings it changes. Unknown keys and
+/// values of the wrong type are rejected with the file's name (config structs deny unknown
+/// fields).
+pub fn load<T: Serialize + DeserializeOwned>(
+    path: &Path,
+    defaults: &T,
+    overrides: &[String],
+) -> Result<T, ConfigFileError> {
+    let invalid = |message: String| ConfigFileError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let mut merged = toml::Table::try_from(defaults).map_err(|e| invalid(e.to_string()))?;
+    merge(&mut merged, file);
+    for item in overrides {
+        apply_override(&mut merged, item)?;
+    }
+    toml::Value::Table(merged)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            invalid(format!("{} (after overrides {overrides:?})", e.message()))
+        })
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Sets `a.b.c` in `table` to `value` (parsed as TOML; a bare word is a string).
+pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), ConfigFileError> {
+    let (key, raw) = item
+        .split_once('=')
+        .ok_or_else(|| ConfigFileError::Override(item.to_owned()))?;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(ConfigFileError::Override(item.to_owned()));
+    }
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    let (last, path) = parts
+        .split_last()
+        .ok_or_else(|| ConfigFileError::Override(item.to_owned()))?;
+    let mut node = table;
+    for part in path {
+        let entry = node
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        node = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(ConfigFileError::Override(format!(
+                    "{item} (`{part}` is not a table)"
+                )));
+            }
+        };
+    }
+    node.insert(last.to_string(), value);
+    Ok(())
+}
