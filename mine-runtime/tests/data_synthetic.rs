@@ -342,6 +342,32 @@ fn incomplete_datasets_are_regenerated() {
 }
 
 #[test]
+fn concurrent_generation_and_interrupted_runs_leave_one_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    // A working directory of a killed run (no process has this pid).
+    let stale = dir.path().join(".data.tmp-999999999-0");
+    std::fs::create_dir_all(stale.join("image")).unwrap();
+    let config = small(SyntheticTask::Colors);
+    let results: Vec<GeneratedDataset> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| generate(&config, &out)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect()
+    });
+    assert!(results.iter().all(|r| r.frames == config.total_frames()));
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["data"]);
+    check_read_back(&results[0]);
+}
+
+#[test]
 fn foreign_paths_are_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let config = small(SyntheticTask::Colors);

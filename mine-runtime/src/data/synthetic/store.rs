@@ -5,7 +5,8 @@
 //! path only ever holds a complete dataset. A target whose manifest names the same config
 //! and whose LMDB files all have their recorded sizes is reused; one with a stale or broken
 //! manifest (or an empty directory) is replaced; any other existing directory is left alone
-//! and reported as an error.
+//! and reported as an error. Working directories of runs that were killed mid-way are
+//! removed by the next run (on systems with `/proc`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -174,6 +175,49 @@ fn sibling(out: &Path, what: &str) -> DataResult<PathBuf> {
     )))
 }
 
+/// Removes working directories of `out` left by generator processes that no longer run
+/// (killed mid-way). Best effort, and only where `/proc` tells which processes run.
+fn remove_stale_siblings(out: &Path) {
+    let (Some(name), Some(parent)) = (out.file_name(), out.parent()) else {
+        return;
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let Some(rest) = [".tmp-", ".old-"]
+            .iter()
+            .find_map(|tag| file.strip_prefix(&format!(".{name}{tag}")))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => info!(
+                "removed `{}` left by an interrupted run",
+                entry.path().display()
+            ),
+            Err(e) => warn!("cannot remove `{}`: {e}", entry.path().display()),
+        }
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         if !self.keep
@@ -295,6 +339,7 @@ pub fn generate(
         }
         Existing::Missing => false,
     };
+    remove_stale_siblings(out);
     let mut tmp = TempDir {
         path: sibling(out, "tmp")?,
         keep: false,
