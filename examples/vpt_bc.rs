@@ -84,8 +84,18 @@ fn args() -> Result<Args, String> {
     Ok(out)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt().with_target(false).init();
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = args()?;
     let config: Config = config_file::load(&args.config, &Config::default(), &args.overrides)?;
 

@@ -66,6 +66,7 @@ fn default_prefetch() -> usize {
 
 /// Everything needed to read a MineStudio dataset and batch it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatasetConfig {
     /// Dataset directories, each holding modality folders (`image/`, `action/`, ...).
     pub dataset_dirs: Vec<PathBuf>,

@@ -82,7 +82,7 @@ impl VptPolicy {
     /// that starts episodes (the trainer does it from the batch timestamps).
     ///
     /// On an autodiff device every call records a graph that burn frees only when a backward
-    /// pass runs: [`VptMemory::detach`] the memory between training steps, and run validation
+    /// pass runs: [`Memory::detach`](mine_dsl::memory::Memory::detach) the memory between training steps, and run validation
     /// or inference on the [`valid`](burn::module::Module::valid) form of the network (or on a
     /// plain device), otherwise repeated forwards without backward keep their graphs alive.
     ///
