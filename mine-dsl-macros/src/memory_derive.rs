@@ -53,6 +53,15 @@ fn expand_inner(item: TokenStream) -> syn::Result<TokenStream> {
     let detaches = fields.iter().zip(&members).map(
         |(f, m)| quote_spanned!(f.ty.span()=> #m: ::mine_dsl::memory::Memory::detach(self.#m)),
     );
+    // Saved and loaded in field order. A field that is not a memory is already reported at
+    // its type by the calls above; the load carries the same span so it is not reported twice.
+    let saves = fields.iter().zip(&members).map(|(f, m)| {
+        quote_spanned!(f.ty.span()=> ::mine_dsl::memory::Memory::save_state(&self.#m, state);)
+    });
+    let loads = fields.iter().zip(&members).map(|(f, m)| {
+        let ty = &f.ty;
+        quote_spanned!(ty.span()=> #m: <#ty as ::mine_dsl::memory::Memory>::load_state(state, device)?)
+    });
     Ok(quote! {
         impl #impl_generics ::mine_dsl::memory::Memory for #ident #ty_generics #where_clause {
             fn reset_rows(self, reset: &[bool], initial: &Self) -> Self {
@@ -62,6 +71,19 @@ fn expand_inner(item: TokenStream) -> syn::Result<TokenStream> {
 
             fn detach(self) -> Self {
                 Self { #(#detaches,)* }
+            }
+
+            fn save_state(&self, state: &mut ::mine_dsl::memory::MemoryState) {
+                let _ = &state;
+                #(#saves)*
+            }
+
+            fn load_state(
+                state: &mut ::mine_dsl::memory::MemoryState,
+                device: &::mine_dsl::__private::burn::tensor::Device,
+            ) -> ::core::result::Result<Self, ::mine_dsl::memory::MemoryStateError> {
+                let _ = (&state, device);
+                ::core::result::Result::Ok(Self { #(#loads,)* })
             }
         }
     })

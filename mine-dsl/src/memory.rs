@@ -1,7 +1,11 @@
 //! The [`Memory`] trait: state a policy carries from one batch to the next.
 
+mod state;
+
 use burn::tensor::kind::Basic;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+pub use state::{MemoryItem, MemoryState, MemoryStateError, TensorKind};
 
 /// State carried across the batches of an episode (recurrent state, Transformer-XL K/V cache).
 ///
@@ -36,12 +40,28 @@ pub trait Memory: Clone + Send + 'static {
 
     /// Returns this memory cut from the autodiff graph.
     fn detach(self) -> Self;
+
+    /// Appends this memory's tensors (and the lengths of its `Vec`s and `Option`s) to `state`,
+    /// in a fixed order: what a checkpoint stores.
+    fn save_state(&self, state: &mut MemoryState);
+
+    /// Rebuilds a memory on `device` from the entries [`save_state`](Memory::save_state)
+    /// wrote, reading them in the same order.
+    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError>
+    where
+        Self: Sized;
 }
 
 impl Memory for () {
     fn reset_rows(self, _reset: &[bool], _initial: &Self) -> Self {}
 
     fn detach(self) -> Self {}
+
+    fn save_state(&self, _state: &mut MemoryState) {}
+
+    fn load_state(_state: &mut MemoryState, _device: &Device) -> Result<Self, MemoryStateError> {
+        Ok(())
+    }
 }
 
 /// Replaces the rows of `tensor` (batch dimension first) where `reset` is true by `initial`'s.
@@ -71,6 +91,16 @@ impl<const D: usize> Memory for Tensor<D> {
     fn detach(self) -> Self {
         Tensor::detach(self)
     }
+    fn save_state(&self, state: &mut MemoryState) {
+        state.push_tensor(self.to_data());
+    }
+
+    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
+        Ok(Self::from_data(
+            state.pop_tensor(D, TensorKind::Float)?,
+            device,
+        ))
+    }
 }
 
 impl<const D: usize> Memory for Tensor<D, Bool> {
@@ -81,6 +111,16 @@ impl<const D: usize> Memory for Tensor<D, Bool> {
     fn detach(self) -> Self {
         self
     }
+    fn save_state(&self, state: &mut MemoryState) {
+        state.push_tensor(self.to_data());
+    }
+
+    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
+        Ok(Self::from_data(
+            state.pop_tensor(D, TensorKind::Bool)?,
+            device,
+        ))
+    }
 }
 
 impl<const D: usize> Memory for Tensor<D, Int> {
@@ -90,6 +130,16 @@ impl<const D: usize> Memory for Tensor<D, Int> {
 
     fn detach(self) -> Self {
         self
+    }
+    fn save_state(&self, state: &mut MemoryState) {
+        state.push_tensor(self.to_data());
+    }
+
+    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
+        Ok(Self::from_data(
+            state.pop_tensor(D, TensorKind::Int)?,
+            device,
+        ))
     }
 }
 
@@ -104,6 +154,17 @@ impl<M: Memory> Memory for Vec<M> {
     fn detach(self) -> Self {
         self.into_iter().map(Memory::detach).collect()
     }
+    fn save_state(&self, state: &mut MemoryState) {
+        state.push_len(self.len());
+        for item in self {
+            item.save_state(state);
+        }
+    }
+
+    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
+        let len = state.pop_len()?;
+        (0..len).map(|_| M::load_state(state, device)).collect()
+    }
 }
 
 impl<M: Memory> Memory for Option<M> {
@@ -117,6 +178,23 @@ impl<M: Memory> Memory for Option<M> {
     fn detach(self) -> Self {
         self.map(Memory::detach)
     }
+    fn save_state(&self, state: &mut MemoryState) {
+        state.push_len(usize::from(self.is_some()));
+        if let Some(item) = self {
+            item.save_state(state);
+        }
+    }
+
+    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
+        match state.pop_len()? {
+            0 => Ok(None),
+            1 => M::load_state(state, device).map(Some),
+            n => Err(MemoryStateError::Mismatch {
+                expected: "0 or 1 (an `Option`)".into(),
+                found: format!("a length of {n}"),
+            }),
+        }
+    }
 }
 
 macro_rules! tuple_memory {
@@ -128,6 +206,14 @@ macro_rules! tuple_memory {
 
             fn detach(self) -> Self {
                 ($(self.$idx.detach(),)+)
+            }
+
+            fn save_state(&self, state: &mut MemoryState) {
+                $(self.$idx.save_state(state);)+
+            }
+
+            fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
+                Ok(($($name::load_state(state, device)?,)+))
             }
         }
     };
