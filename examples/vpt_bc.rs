@@ -10,13 +10,14 @@
 use std::path::PathBuf;
 
 use mine_dsl::experiment::{Experiment, ObjectiveRegistry, ObjectiveSpec};
+use mine_runtime::config::TrainerConfig;
 use mine_runtime::config_file;
 use mine_runtime::data::config::{DatasetConfig, Split};
 use mine_runtime::data::dataset::RawDataset;
 use mine_runtime::data::loader::DataLoader;
 use mine_runtime::data::synthetic::{SyntheticConfig, generate};
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
-use mine_runtime::trainer::{Trainer, TrainerConfig};
+use mine_runtime::trainer::{LoaderSource, Trainer};
 use serde::{Deserialize, Serialize};
 
 /// The example's configuration file.
@@ -100,8 +101,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config: Config = config_file::load(&args.config, &Config::default(), &args.overrides)?;
 
     // The policy and its objectives first: a wiring error stops the run before any data is read.
-    let device = config.trainer.device()?.autodiff();
-    let policy = VptPolicy::new(&config.policy, &device)?;
+    // (The trainer moves the policy onto its training device.)
+    let policy = VptPolicy::new(&config.policy, &burn::tensor::Device::flex())?;
     let experiment =
         Experiment::from_specs(policy, &config.objectives, &ObjectiveRegistry::builtin())?;
 
@@ -123,31 +124,34 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "generated"
         }
     );
-    let split = |split: Split| -> Result<DataLoader, Box<dyn std::error::Error>> {
+    let hyperparameters = serde_json::to_value(&config)?;
+    let trainer =
+        Trainer::new(config.trainer.clone(), experiment)?.with_hyperparameters(hyperparameters);
+    let mut trainer = match &args.resume {
+        Some(from) => trainer.resume_from(from)?,
+        None => trainer,
+    };
+    let loader = |split: Split| -> Result<DataLoader, Box<dyn std::error::Error>> {
         let data = DatasetConfig {
             split,
             ..config.data.clone()
         };
         Ok(DataLoader::new(RawDataset::open(data)?))
     };
-    let (mut train, mut val) = (split(Split::Train)?, split(Split::Val)?);
-
-    let hyperparameters = serde_json::to_value(&config)?;
-    let mut trainer = match &args.resume {
-        Some(from) => Trainer::resume(experiment, config.trainer.clone(), hyperparameters, from)?,
-        None => Trainer::new(experiment, config.trainer.clone(), hyperparameters)?,
-    };
+    let mut train = LoaderSource::new(loader(Split::Train)?, trainer.train_device().clone());
+    let mut val = LoaderSource::new(loader(Split::Val)?, trainer.device().clone());
     let summary = trainer.fit(&mut train, Some(&mut val))?;
-    let loss = |m: &std::collections::BTreeMap<String, f64>, k: &str| {
-        m.get(k).copied().unwrap_or(f64::NAN)
+    let metric = |m: Option<&std::collections::BTreeMap<String, f64>>, k: &str| {
+        m.and_then(|m| m.get(k)).copied().unwrap_or(f64::NAN)
     };
     println!(
-        "done: {} steps in {:.1}s, {:.1} frames/s, train/loss {:.3}, val/loss {:.3}; run directory {}",
+        "done: {} steps in {:.1}s ({:.2}s/step), {:.1} frames/s, train loss {:.3}, val loss {:.3}; run directory {}",
         summary.steps,
-        summary.seconds,
-        summary.frames_per_second,
-        loss(&summary.last_train, "train/loss"),
-        loss(&summary.last_val, "val/loss"),
+        summary.wall_time.as_secs_f64(),
+        summary.step_time.as_secs_f64(),
+        summary.frames_per_sec,
+        metric(Some(&summary.final_train), "loss"),
+        metric(summary.final_val.as_ref(), "loss"),
         config.trainer.run_dir.display()
     );
     Ok(())

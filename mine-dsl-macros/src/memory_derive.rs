@@ -53,12 +53,14 @@ fn expand_inner(item: TokenStream) -> syn::Result<TokenStream> {
     let detaches = fields.iter().zip(&members).map(
         |(f, m)| quote_spanned!(f.ty.span()=> #m: ::mine_dsl::memory::Memory::detach(self.#m)),
     );
-    let exports = fields.iter().zip(&members).map(
-        |(f, m)| quote_spanned!(f.ty.span()=> ::mine_dsl::memory::Memory::export(&self.#m, out);),
-    );
-    let imports = fields.iter().zip(&members).map(|(f, m)| {
+    // Saved and loaded in field order. A field that is not a memory is already reported at
+    // its type by the calls above; the load carries the same span so it is not reported twice.
+    let saves = fields.iter().zip(&members).map(|(f, m)| {
+        quote_spanned!(f.ty.span()=> ::mine_dsl::memory::Memory::save_state(&self.#m, state);)
+    });
+    let loads = fields.iter().zip(&members).map(|(f, m)| {
         let ty = &f.ty;
-        quote_spanned!(f.ty.span()=> #m: <#ty as ::mine_dsl::memory::Memory>::import(&like.#m, data)?)
+        quote_spanned!(ty.span()=> #m: <#ty as ::mine_dsl::memory::Memory>::load_state(state, device)?)
     });
     Ok(quote! {
         impl #impl_generics ::mine_dsl::memory::Memory for #ident #ty_generics #where_clause {
@@ -71,17 +73,17 @@ fn expand_inner(item: TokenStream) -> syn::Result<TokenStream> {
                 Self { #(#detaches,)* }
             }
 
-            fn export(&self, out: &mut ::std::vec::Vec<::mine_dsl::__private::burn::tensor::TensorData>) {
-                let _ = out;
-                #(#exports)*
+            fn save_state(&self, state: &mut ::mine_dsl::memory::MemoryState) {
+                let _ = &state;
+                #(#saves)*
             }
 
-            fn import(
-                like: &Self,
-                data: &mut dyn ::core::iter::Iterator<Item = ::mine_dsl::__private::burn::tensor::TensorData>,
-            ) -> ::core::result::Result<Self, ::mine_dsl::memory::MemoryImportError> {
-                let _ = (like, &data);
-                ::core::result::Result::Ok(Self { #(#imports,)* })
+            fn load_state(
+                state: &mut ::mine_dsl::memory::MemoryState,
+                device: &::mine_dsl::__private::burn::tensor::Device,
+            ) -> ::core::result::Result<Self, ::mine_dsl::memory::MemoryStateError> {
+                let _ = (&state, device);
+                ::core::result::Result::Ok(Self { #(#loads,)* })
             }
         }
     })

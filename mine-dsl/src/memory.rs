@@ -1,7 +1,11 @@
 //! The [`Memory`] trait: state a policy carries from one batch to the next.
 
+mod state;
+
 use burn::tensor::kind::Basic;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+pub use state::{MemoryItem, MemoryState, MemoryStateError, TensorKind};
 
 /// State carried across the batches of an episode (recurrent state, Transformer-XL K/V cache).
 ///
@@ -37,49 +41,15 @@ pub trait Memory: Clone + Send + 'static {
     /// Returns this memory cut from the autodiff graph.
     fn detach(self) -> Self;
 
-    /// Appends this memory's tensors to `out`, in a fixed order (for checkpoints).
-    fn export(&self, out: &mut Vec<TensorData>);
+    /// Appends this memory's tensors (and the lengths of its `Vec`s and `Option`s) to `state`,
+    /// in a fixed order: what a checkpoint stores.
+    fn save_state(&self, state: &mut MemoryState);
 
-    /// Rebuilds a memory from data written by [`Memory::export`], shaped and placed like `like`.
-    fn import(
-        like: &Self,
-        data: &mut dyn Iterator<Item = TensorData>,
-    ) -> Result<Self, MemoryImportError>;
-}
-
-/// Checkpointed memory data does not fit the memory it is restored into.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum MemoryImportError {
-    /// Fewer tensors were saved than the memory holds.
-    #[error(
-        "the saved memory has fewer tensors than the policy's memory; the checkpoint belongs to another policy configuration"
-    )]
-    Missing,
-    /// A saved tensor has another shape than the memory's.
-    #[error(
-        "a saved memory tensor has shape {saved:?}, the policy's memory {expected:?}; the checkpoint belongs to another policy configuration or batch size"
-    )]
-    Shape {
-        /// Shape in the checkpoint.
-        saved: Vec<usize>,
-        /// Shape the memory has.
-        expected: Vec<usize>,
-    },
-}
-
-fn import_tensor<const D: usize, K: Basic>(
-    like: &Tensor<D, K>,
-    data: &mut dyn Iterator<Item = TensorData>,
-) -> Result<Tensor<D, K>, MemoryImportError> {
-    let saved = data.next().ok_or(MemoryImportError::Missing)?;
-    let expected = like.dims().to_vec();
-    if saved.shape().as_slice() != expected.as_slice() {
-        return Err(MemoryImportError::Shape {
-            saved: saved.shape().to_vec(),
-            expected,
-        });
-    }
-    Ok(Tensor::from_data(saved, &like.device()))
+    /// Rebuilds a memory on `device` from the entries [`save_state`](Memory::save_state)
+    /// wrote, reading them in the same order.
+    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError>
+    where
+        Self: Sized;
 }
 
 impl Memory for () {
@@ -87,12 +57,9 @@ impl Memory for () {
 
     fn detach(self) -> Self {}
 
-    fn export(&self, _out: &mut Vec<TensorData>) {}
+    fn save_state(&self, _state: &mut MemoryState) {}
 
-    fn import(
-        _like: &Self,
-        _data: &mut dyn Iterator<Item = TensorData>,
-    ) -> Result<Self, MemoryImportError> {
+    fn load_state(_state: &mut MemoryState, _device: &Device) -> Result<Self, MemoryStateError> {
         Ok(())
     }
 }
@@ -124,16 +91,15 @@ impl<const D: usize> Memory for Tensor<D> {
     fn detach(self) -> Self {
         Tensor::detach(self)
     }
-
-    fn export(&self, out: &mut Vec<TensorData>) {
-        out.push(self.to_data());
+    fn save_state(&self, state: &mut MemoryState) {
+        state.push_tensor(self.to_data());
     }
 
-    fn import(
-        like: &Self,
-        data: &mut dyn Iterator<Item = TensorData>,
-    ) -> Result<Self, MemoryImportError> {
-        import_tensor(like, data)
+    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
+        Ok(Self::from_data(
+            state.pop_tensor(D, TensorKind::Float)?,
+            device,
+        ))
     }
 }
 
@@ -145,16 +111,15 @@ impl<const D: usize> Memory for Tensor<D, Bool> {
     fn detach(self) -> Self {
         self
     }
-
-    fn export(&self, out: &mut Vec<TensorData>) {
-        out.push(self.to_data());
+    fn save_state(&self, state: &mut MemoryState) {
+        state.push_tensor(self.to_data());
     }
 
-    fn import(
-        like: &Self,
-        data: &mut dyn Iterator<Item = TensorData>,
-    ) -> Result<Self, MemoryImportError> {
-        import_tensor(like, data)
+    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
+        Ok(Self::from_data(
+            state.pop_tensor(D, TensorKind::Bool)?,
+            device,
+        ))
     }
 }
 
@@ -166,16 +131,15 @@ impl<const D: usize> Memory for Tensor<D, Int> {
     fn detach(self) -> Self {
         self
     }
-
-    fn export(&self, out: &mut Vec<TensorData>) {
-        out.push(self.to_data());
+    fn save_state(&self, state: &mut MemoryState) {
+        state.push_tensor(self.to_data());
     }
 
-    fn import(
-        like: &Self,
-        data: &mut dyn Iterator<Item = TensorData>,
-    ) -> Result<Self, MemoryImportError> {
-        import_tensor(like, data)
+    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
+        Ok(Self::from_data(
+            state.pop_tensor(D, TensorKind::Int)?,
+            device,
+        ))
     }
 }
 
@@ -190,16 +154,16 @@ impl<M: Memory> Memory for Vec<M> {
     fn detach(self) -> Self {
         self.into_iter().map(Memory::detach).collect()
     }
-
-    fn export(&self, out: &mut Vec<TensorData>) {
-        self.iter().for_each(|m| m.export(out));
+    fn save_state(&self, state: &mut MemoryState) {
+        state.push_len(self.len());
+        for item in self {
+            item.save_state(state);
+        }
     }
 
-    fn import(
-        like: &Self,
-        data: &mut dyn Iterator<Item = TensorData>,
-    ) -> Result<Self, MemoryImportError> {
-        like.iter().map(|m| M::import(m, data)).collect()
+    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
+        let len = state.pop_len()?;
+        (0..len).map(|_| M::load_state(state, device)).collect()
     }
 }
 
@@ -214,18 +178,22 @@ impl<M: Memory> Memory for Option<M> {
     fn detach(self) -> Self {
         self.map(Memory::detach)
     }
-
-    fn export(&self, out: &mut Vec<TensorData>) {
-        if let Some(m) = self {
-            m.export(out);
+    fn save_state(&self, state: &mut MemoryState) {
+        state.push_len(usize::from(self.is_some()));
+        if let Some(item) = self {
+            item.save_state(state);
         }
     }
 
-    fn import(
-        like: &Self,
-        data: &mut dyn Iterator<Item = TensorData>,
-    ) -> Result<Self, MemoryImportError> {
-        like.as_ref().map(|m| M::import(m, data)).transpose()
+    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
+        match state.pop_len()? {
+            0 => Ok(None),
+            1 => M::load_state(state, device).map(Some),
+            n => Err(MemoryStateError::Mismatch {
+                expected: "0 or 1 (an `Option`)".into(),
+                found: format!("a length of {n}"),
+            }),
+        }
     }
 }
 
@@ -240,12 +208,12 @@ macro_rules! tuple_memory {
                 ($(self.$idx.detach(),)+)
             }
 
-            fn export(&self, out: &mut Vec<TensorData>) {
-                $(self.$idx.export(out);)+
+            fn save_state(&self, state: &mut MemoryState) {
+                $(self.$idx.save_state(state);)+
             }
 
-            fn import(like: &Self, data: &mut dyn Iterator<Item = TensorData>) -> Result<Self, MemoryImportError> {
-                Ok(($($name::import(&like.$idx, data)?,)+))
+            fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
+                Ok(($($name::load_state(state, device)?,)+))
             }
         }
     };

@@ -1,11 +1,19 @@
 //! # mine-runtime
 //!
-//! Everything that runs a mine-dsl experiment: the optimizer (PyTorch-exact AdamW, learning-rate
-//! schedule, global-norm clipping), the data pipeline (MineStudio LMDB datasets, VPT contractor
-//! recordings, samplers, a prefetching loader) and the built-in policies (VPT).
+//! Everything that runs a mine-dsl experiment: the [`trainer`] (memory carried across batches,
+//! validation, metrics, checkpoints and exact resume), the optimizer (PyTorch-exact AdamW,
+//! learning-rate schedule, global-norm clipping), the data pipeline (MineStudio LMDB datasets,
+//! VPT contractor recordings, samplers, a prefetching loader) and the built-in policies (VPT,
+//! GROOT).
 
+pub mod backend;
+pub mod checkpoint;
+pub mod config;
 pub mod config_file;
 pub mod data;
+pub mod ema;
+pub mod memory_manager;
+pub mod metrics;
 pub mod optim;
 pub mod policies;
 pub mod trainer;

@@ -71,6 +71,17 @@ impl DataLoader {
             device: device.clone(),
         }
     }
+
+    /// Batches of `epoch` on `device` from batch `start` on (a resumed run's position): the
+    /// skipped batches are not read.
+    pub fn epoch_from(&self, epoch: u64, start: usize, device: &Device) -> Batches {
+        let mut batches = self.index_batches(epoch);
+        batches.drain(..start.min(batches.len()));
+        Batches {
+            inner: HostBatches::start(self.dataset.clone(), batches),
+            device: device.clone(),
+        }
+    }
 }
 
 struct Shared {

@@ -1,58 +1,115 @@
-//! Why a run stopped.
+//! Why a training run stopped early.
+
+use std::path::PathBuf;
 
 use mine_dsl::experiment::StepError;
-use mine_dsl::memory::MemoryImportError;
 
-use super::checkpoint::CheckpointError;
-use super::config::ConfigError;
-use super::source::SourceError;
-use crate::optim::OptimError;
+use super::SourceError;
+use crate::checkpoint::CheckpointError;
+use crate::config::ConfigError;
+use crate::metrics::MetricsError;
+use crate::optim::OptimConfigError;
 
-/// A run could not start or continue.
+/// A training run failed. Checkpoints written before the failure stay as they are.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// The trainer config is invalid.
+    /// The configuration was rejected at startup.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The optimizer could not be built from the configuration.
+    #[error("trainer config: [optimizer] {0}")]
+    Optimizer(#[from] OptimConfigError),
+    /// The run directory could not be prepared.
+    #[error("run directory: cannot {action} {path}: {source}")]
+    RunDir {
+        /// What was attempted.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// What the system reported.
+        source: std::io::Error,
+    },
     /// The data source failed.
-    #[error("data: {0}")]
-    Data(SourceError),
-    /// The policy or an objective failed on a batch.
-    #[error("step {step}: {source}")]
+    #[error("{stream} data, epoch {epoch}, batch {batch}: {source}")]
+    Data {
+        /// `"train"` or `"val"`.
+        stream: &'static str,
+        /// The epoch (the validation pass for `"val"`).
+        epoch: usize,
+        /// The batch index within the epoch.
+        batch: usize,
+        /// The source's error.
+        source: SourceError,
+    },
+    /// A batch has no tensor and no timestamps, so its size is unknown.
+    #[error(
+        "{stream} data, epoch {epoch}, batch {batch}: the batch is empty (no tensor, no timestamps)"
+    )]
+    EmptyBatch {
+        /// `"train"` or `"val"`.
+        stream: &'static str,
+        /// The epoch.
+        epoch: usize,
+        /// The batch index.
+        batch: usize,
+    },
+    /// The policy's forward, a before-step hook or an objective failed.
+    #[error("{stream} step {step} (epoch {epoch}, batch {batch}): {source}")]
     Step {
-        /// Optimizer steps taken before the failing batch.
+        /// `"train"` or `"val"`.
+        stream: &'static str,
+        /// Optimizer steps taken before this batch.
         step: u64,
+        /// The epoch.
+        epoch: usize,
+        /// The batch index.
+        batch: usize,
         /// What failed.
         source: StepError,
     },
-    /// An objective's loss is NaN or infinite: the run stops, the last checkpoint stays.
+    /// A loss was NaN or infinite: the step was not applied.
     #[error(
-        "step {step}: objective `{objective}` returned a non-finite loss ({value}); the run stopped and the last \
-         checkpoint is kept. Lower the learning rate, enable gradient clipping, or check the data of this batch"
+        "training stopped at step {step} (epoch {epoch}, batch {batch}): objective `{objective}` \
+         produced a non-finite loss ({value}); the optimizer step was not applied and the \
+         checkpoints written so far are intact"
     )]
     NonFiniteLoss {
-        /// Optimizer steps taken before the failing batch.
+        /// Optimizer steps taken before this batch.
         step: u64,
-        /// The objective whose loss is not finite.
-        objective: &'static str,
-        /// The loss value.
+        /// The epoch.
+        epoch: usize,
+        /// The batch index.
+        batch: usize,
+        /// The objective whose loss is not finite (`"total"` if only their sum overflowed).
+        objective: String,
+        /// The loss.
         value: f64,
     },
-    /// The optimizer failed.
-    #[error(transparent)]
-    Optim(#[from] OptimError),
-    /// A checkpoint could not be written or read.
+    /// The gradients' norm was NaN or infinite after a finite loss.
+    #[error(
+        "training stopped at step {step}: the gradient norm is {norm}, so the updated weights \
+         are not finite; no checkpoint was written for this step (resume from the last one, \
+         with a lower learning rate or `gradient_clip_val`)"
+    )]
+    NonFiniteGradient {
+        /// The optimizer step (0-based) whose gradients were not finite.
+        step: u64,
+        /// The norm.
+        norm: f64,
+    },
+    /// The total loss carries no autodiff graph (every parameter frozen, or the loss detached).
+    #[error(
+        "step {step}: the loss is not tracked by autodiff: the policy has no trainable parameter \
+         on its path, or an objective detached its loss"
+    )]
+    UntrackedLoss {
+        /// Optimizer steps taken before this batch.
+        step: u64,
+    },
+    /// Writing or reading a checkpoint failed.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    /// The checkpointed memory does not fit the policy.
-    #[error("resuming: {0}")]
-    Memory(#[from] MemoryImportError),
-    /// The run directory could not be written.
-    #[error("run directory {path}: {source}")]
-    RunDir {
-        /// The file or directory.
-        path: std::path::PathBuf,
-        /// What failed.
-        source: std::io::Error,
-    },
+    /// Writing metrics failed.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }

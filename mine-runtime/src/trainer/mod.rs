@@ -1,23 +1,224 @@
-//! The trainer: MineStudio's `MineLightning` loop on burn.
+//! The trainer: runs an [`Experiment`] over batch sources, with memory carried across
+//! batches, validation, logging, checkpoints and exact resume.
 //!
-//! One step: before-step hooks -> memory prepared for the batch (carried per row, reset at
-//! episode starts) -> policy forward -> every objective -> total loss -> backward -> global-norm
-//! clipping -> AdamW -> learning-rate schedule -> memory detached and kept. Metrics go to
-//! `<run dir>/metrics.jsonl` and `tracing`; validation runs on the non-autodiff form of the
-//! model with its own memory; full checkpoints resume exactly.
+//! One training step, in order: before-step hooks, the memory prepared for the batch (rows
+//! starting an episode reset), the policy's forward, every objective, total loss = sum of their
+//! losses (a non-finite loss stops the run, naming the objective), backward, global-norm
+//! clipping, AdamW, learning-rate schedule, and the memory out detached and kept. With
+//! `accumulate_grad_batches = k`, the optimizer part runs every `k` batches (and on the last
+//! batch of an epoch).
+//!
+//! ```no_run
+//! use mine_dsl::prelude::*;
+//! use mine_dsl::objectives::BehaviorClone;
+//! use mine_runtime::config::TrainerConfig;
+//! use mine_runtime::data::{DataLoader, DatasetConfig, RawDataset};
+//! use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
+//! use mine_runtime::trainer::{LoaderSource, Trainer};
+//!
+//! let config = TrainerConfig::from_toml_str("max_steps = 100\nrun_dir = \"runs/demo\"")?;
+//! let device = config.device()?; // the configured backend, before any tensor is made on it
+//! let policy = VptPolicy::new(&VptConfig::tiny(), &device)?;
+//! let experiment = Experiment::new(policy).objective(BehaviorClone::default());
+//! let mut trainer = Trainer::new(config, experiment)?;
+//!
+//! let mut data = DatasetConfig::new(vec!["/data/minestudio-dataset".into()]);
+//! data.episode_continuous_batch = true;
+//! let mut train = LoaderSource::new(DataLoader::new(RawDataset::open(data)?), device);
+//! let summary = trainer.fit(&mut train, None)?;
+//! println!("{} steps, {:.1} frames/s", summary.steps, summary.frames_per_sec);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-mod checkpoint;
-mod config;
+mod batch_device;
 mod error;
-mod memory;
-mod metrics;
-mod run;
+mod fit;
+mod persist;
 mod source;
+mod step;
+mod validation;
 
-pub use checkpoint::{CheckpointError, TrainerState, list_full, resolve};
-pub use config::{Backend, ConfigError, Precision, TrainerConfig};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use burn::tensor::Device;
+use mine_dsl::experiment::{Experiment, Objectives};
+use mine_dsl::policy::Policy;
+
+pub use batch_device::{batch_frames, batch_to_device};
 pub use error::TrainError;
-pub use memory::{MemoryStream, episode_starts};
-pub use metrics::{JsonlSink, MeanAccumulator, MetricRecord, read_metrics};
-pub use run::{Summary, Trainer};
-pub use source::{BatchSource, GeneratedBatches, SourceError};
+pub use source::{BatchSource, Batches, FnSource, InMemory, LoaderSource, SourceError, from_fn};
+
+use crate::backend::BackendError;
+use crate::checkpoint::{Checkpointer, TrainingState};
+use crate::config::{ConfigError, TrainerConfig};
+use crate::ema::Ema;
+use crate::memory_manager::MemoryManager;
+use crate::optim::OptimStep;
+
+impl TrainerConfig {
+    /// The configured device (without autodiff), with its precision set. Build the policy on
+    /// it: the trainer trains on its autodiff form and validates on it.
+    pub fn device(&self) -> Result<Device, ConfigError> {
+        self.validate()?;
+        let device: Result<Device, BackendError> =
+            self.backend.device(self.device_index, self.precision);
+        Ok(device?)
+    }
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainSummary {
+    /// Optimizer steps taken in total (including those before a resume).
+    pub steps: u64,
+    /// Optimizer steps taken by this call.
+    pub steps_this_run: u64,
+    /// Epochs completed.
+    pub epochs: usize,
+    /// Batches trained on by this call.
+    pub batches: u64,
+    /// Frames (`B * T`) trained on by this call.
+    pub frames: u64,
+    /// Wall time of this call.
+    pub wall_time: Duration,
+    /// Mean wall time of one optimizer step (training batches only, validation excluded).
+    pub step_time: Duration,
+    /// Training throughput of this call.
+    pub batches_per_sec: f64,
+    /// Training throughput of this call.
+    pub frames_per_sec: f64,
+    /// The last logged training metrics (`train/<key>` without the prefix).
+    pub final_train: BTreeMap<String, f64>,
+    /// The last validation pass's mean metrics, if any ran.
+    pub final_val: Option<BTreeMap<String, f64>>,
+    /// The full checkpoint written at the end of the run.
+    pub last_checkpoint: Option<PathBuf>,
+}
+
+/// Trains the policy of an [`Experiment`]; see the [module documentation](self).
+pub struct Trainer<P: Policy> {
+    config: TrainerConfig,
+    device: Device,
+    train_device: Device,
+    policy: Option<P>,
+    objectives: Objectives<P>,
+    optim: Option<OptimStep>,
+    ema: Option<Ema<P>>,
+    memory: MemoryManager<P::Memory>,
+    state: TrainingState,
+    hyperparameters: serde_json::Value,
+    checkpointer: Checkpointer,
+    last_train: BTreeMap<String, f64>,
+    last_val: Option<BTreeMap<String, f64>>,
+}
+
+impl<P: Policy> Trainer<P> {
+    /// Validates `config`, selects its device and moves the experiment's policy onto that
+    /// device's autodiff form.
+    pub fn new(config: TrainerConfig, experiment: Experiment<P>) -> Result<Self, TrainError> {
+        let device = config.device()?;
+        let train_device = device.clone().autodiff();
+        let optim = OptimStep::new(config.optimizer.clone(), config.total_steps(None))?;
+        let (policy, objectives) = experiment.into_parts();
+        let policy = policy.fork(&train_device).train();
+        let ema = config.ema.as_ref().map(|c| Ema::new(&policy, c));
+        let checkpointer = Checkpointer::new(&config.run_dir, config.keep_last);
+        Ok(Self {
+            state: TrainingState::start(config.seed),
+            config,
+            device,
+            train_device,
+            policy: Some(policy),
+            objectives,
+            optim: Some(optim),
+            ema,
+            memory: MemoryManager::new(),
+            hyperparameters: serde_json::Value::Null,
+            checkpointer,
+            last_train: BTreeMap::new(),
+            last_val: None,
+        })
+    }
+
+    /// Adds hyperparameters of your own to those the run directory records (`hparams.json`,
+    /// under `"user"`).
+    pub fn with_hyperparameters(mut self, hyperparameters: serde_json::Value) -> Self {
+        self.hyperparameters = hyperparameters;
+        self
+    }
+
+    /// Continues from a full checkpoint: `path` is a checkpoint directory
+    /// (`run_dir/checkpoints/step-*`) or a run directory (its latest checkpoint is used).
+    /// Restores the weights, the optimizer and schedule, the EMA, the training memory, the step
+    /// and the data position.
+    pub fn resume_from(mut self, path: &Path) -> Result<Self, TrainError> {
+        self.load_checkpoint(path)?;
+        Ok(self)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainerConfig {
+        &self.config
+    }
+
+    /// The policy being trained (on the autodiff device).
+    pub fn policy(&self) -> &P {
+        self.policy
+            .as_ref()
+            .expect("the policy is only taken out during an optimizer step")
+    }
+
+    /// The trained policy, for inference: without autodiff.
+    pub fn into_policy(self) -> P {
+        self.policy().valid()
+    }
+
+    /// The EMA of the weights, if configured.
+    pub fn ema(&self) -> Option<&P> {
+        self.ema.as_ref().map(Ema::module)
+    }
+
+    /// Optimizer steps taken so far.
+    pub fn step(&self) -> u64 {
+        self.state.step
+    }
+
+    /// The run's counters and data position.
+    pub fn state(&self) -> &TrainingState {
+        &self.state
+    }
+
+    /// The training memory carried to the next batch.
+    pub fn memory(&self) -> &MemoryManager<P::Memory> {
+        &self.memory
+    }
+
+    /// The device training runs on (with autodiff).
+    pub fn train_device(&self) -> &Device {
+        &self.train_device
+    }
+
+    /// The device validation runs on (without autodiff).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn optim(&self) -> &OptimStep {
+        self.optim
+            .as_ref()
+            .expect("the optimizer is only taken out while loading a checkpoint")
+    }
+}
+
+/// Mixes the run's seed with a counter into the seed of one batch's random numbers
+/// (SplitMix64), so that every step's randomness depends only on `(seed, step, salt)`.
+pub(crate) fn step_seed(seed: u64, step: u64, salt: u64) -> u64 {
+    let mut z = seed
+        .wrapping_add(step.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .wrapping_add(salt.wrapping_mul(0xbf58_476d_1ce4_e5b9));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}

@@ -1,65 +1,113 @@
-//! Where the trainer's batches come from.
+//! Where batches come from: any source that can replay an epoch from a position.
 
 use burn::tensor::Device;
 use mine_dsl::batch::Batch;
 
-use crate::data::loader::DataLoader;
+use crate::data::DataLoader;
 
-/// An error a batch source reports (decoding, I/O, ...), boxed.
+/// An error of a batch source, boxed so that any data pipeline fits.
 pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A source of batches, one pass (epoch) at a time, created on the device the trainer asks for
-/// (the autodiff device for training, the plain one for validation).
+/// The batches of one epoch.
+pub type Batches<'a> = Box<dyn Iterator<Item = Result<Batch, SourceError>> + 'a>;
+
+/// A source of batches, epoch by epoch: the training data or the validation data.
+///
+/// `epoch(e, skip)` yields epoch `e` without its first `skip` batches: a resumed run continues
+/// at the batch after the last one its checkpoint had consumed. Epochs must be reproducible
+/// (the same `e` yields the same batches) for a resumed run to see the data the interrupted
+/// run would have seen.
+///
+/// Implemented for [`DataLoader`] (on a device of your choice, see [`LoaderSource`]), for
+/// closures through [`from_fn`], and for a fixed list of batches through [`InMemory`].
 pub trait BatchSource {
-    /// The batches of `epoch`, in order, starting after the first `skip` (to resume mid-epoch).
-    fn epoch<'a>(
-        &'a mut self,
-        epoch: u64,
-        skip: usize,
-        device: &Device,
-    ) -> Box<dyn Iterator<Item = Result<Batch, SourceError>> + 'a>;
-}
+    /// The batches of epoch `epoch` (0-based), starting after the first `skip`.
+    fn epoch(&mut self, epoch: usize, skip: usize) -> Result<Batches<'_>, SourceError>;
 
-impl BatchSource for DataLoader {
-    fn epoch<'a>(
-        &'a mut self,
-        epoch: u64,
-        skip: usize,
-        device: &Device,
-    ) -> Box<dyn Iterator<Item = Result<Batch, SourceError>> + 'a> {
-        Box::new(
-            DataLoader::epoch(self, epoch, device)
-                .skip(skip)
-                .map(|batch| batch.map_err(|e| Box::new(e) as SourceError)),
-        )
+    /// The number of batches of epoch `epoch`, if known (sizes a learning-rate decay and the
+    /// progress bar).
+    fn len_hint(&self, _epoch: usize) -> Option<usize> {
+        None
     }
 }
 
-/// Batches built by a function of (epoch, index, device), for generated data and tests.
-pub struct GeneratedBatches<F> {
-    batches_per_epoch: usize,
-    make: F,
+/// A source built from a closure returning each epoch's batches. Skipped batches are drawn
+/// and dropped; implement [`BatchSource`] directly for a source that can seek.
+///
+/// ```
+/// use mine_dsl::batch::Batch;
+/// use mine_runtime::trainer::{BatchSource, SourceError, from_fn};
+///
+/// let mut source = from_fn(|epoch| {
+///     (0..3).map(move |_| Ok::<_, SourceError>(Batch::default())).take(epoch + 1)
+/// });
+/// assert_eq!(source.epoch(1, 1).unwrap().count(), 1);
+/// ```
+pub fn from_fn<F, I, E>(make: F) -> FnSource<F>
+where
+    F: FnMut(usize) -> I,
+    I: IntoIterator<Item = Result<Batch, E>>,
+    E: Into<SourceError>,
+{
+    FnSource(make)
 }
 
-impl<F: FnMut(u64, usize, &Device) -> Batch> GeneratedBatches<F> {
-    /// `batches_per_epoch` batches per epoch, each made by `make(epoch, index, device)`.
-    pub fn new(batches_per_epoch: usize, make: F) -> Self {
-        Self {
-            batches_per_epoch,
-            make,
-        }
+/// See [`from_fn`].
+pub struct FnSource<F>(F);
+
+impl<F, I, E> BatchSource for FnSource<F>
+where
+    F: FnMut(usize) -> I,
+    I: IntoIterator<Item = Result<Batch, E>>,
+    I::IntoIter: 'static,
+    E: Into<SourceError>,
+{
+    fn epoch(&mut self, epoch: usize, skip: usize) -> Result<Batches<'_>, SourceError> {
+        let iter = (self.0)(epoch)
+            .into_iter()
+            .skip(skip)
+            .map(|r| r.map_err(Into::into));
+        Ok(Box::new(iter))
     }
 }
 
-impl<F: FnMut(u64, usize, &Device) -> Batch> BatchSource for GeneratedBatches<F> {
-    fn epoch<'a>(
-        &'a mut self,
-        epoch: u64,
-        skip: usize,
-        device: &Device,
-    ) -> Box<dyn Iterator<Item = Result<Batch, SourceError>> + 'a> {
-        let device = device.clone();
-        let make = &mut self.make;
-        Box::new((skip..self.batches_per_epoch).map(move |i| Ok(make(epoch, i, &device))))
+/// The same list of batches every epoch.
+#[derive(Debug, Clone, Default)]
+pub struct InMemory(pub Vec<Batch>);
+
+impl BatchSource for InMemory {
+    fn epoch(&mut self, _epoch: usize, skip: usize) -> Result<Batches<'_>, SourceError> {
+        Ok(Box::new(self.0.iter().skip(skip).cloned().map(Ok)))
+    }
+
+    fn len_hint(&self, _epoch: usize) -> Option<usize> {
+        Some(self.0.len())
+    }
+}
+
+/// A [`DataLoader`] producing batches on `device`; skipping starts the loader's workers at
+/// the right batch instead of reading the skipped ones.
+pub struct LoaderSource {
+    /// The loader.
+    pub loader: DataLoader,
+    /// Where batches are created.
+    pub device: Device,
+}
+
+impl LoaderSource {
+    /// Batches of `loader` on `device`.
+    pub fn new(loader: DataLoader, device: Device) -> Self {
+        Self { loader, device }
+    }
+}
+
+impl BatchSource for LoaderSource {
+    fn epoch(&mut self, epoch: usize, skip: usize) -> Result<Batches<'_>, SourceError> {
+        let batches = self.loader.epoch_from(epoch as u64, skip, &self.device);
+        Ok(Box::new(batches.map(|r| r.map_err(Into::into))))
+    }
+
+    fn len_hint(&self, epoch: usize) -> Option<usize> {
+        Some(self.loader.index_batches(epoch as u64).len())
     }
 }

@@ -1,0 +1,327 @@
+//! Checkpoints in the run directory, written atomically.
+//!
+//! - `weights/step-NNNNNNNN.bpk`: the policy's weights (burnpack), every `save_freq` steps,
+//!   all kept; `step-NNNNNNNN.ema.bpk` beside it when EMA is on.
+//! - `checkpoints/step-NNNNNNNN/`: a full checkpoint, the last `keep_last` kept:
+//!   `model.bpk`, `optimizer.bpk` and `lr_schedule.bpk` (AdamW moments and schedule position),
+//!   `ema.bpk` (EMA weights, if on), `memory.bpk` (the training memory, see
+//!   [`memory_file`]) and `state.json` ([`TrainingState`]: step, data position, seed).
+//!
+//! A full checkpoint is written into a temporary directory (`checkpoints/.tmp-*`), synced, and
+//! renamed into place, so a directory named `step-*` is always complete; a crash leaves at
+//! worst a temporary directory, which is ignored and removed by the next run. Weight files are
+//! written to a scratch file and renamed the same way.
+
+pub mod memory_file;
+mod state;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::RecordError;
+
+pub use state::{STATE_FORMAT, TrainingState};
+
+use crate::optim::OptimError;
+
+/// File of the policy's weights inside a full checkpoint.
+pub const MODEL_FILE: &str = "model.bpk";
+/// File of the EMA weights inside a full checkpoint.
+pub const EMA_FILE: &str = "ema.bpk";
+/// File of the training memory inside a full checkpoint.
+pub const MEMORY_FILE: &str = "memory.bpk";
+/// File of the counters and data position inside a full checkpoint.
+pub const STATE_FILE: &str = "state.json";
+
+/// A checkpoint could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// A file-system operation failed.
+    #[error("checkpoint: {action} {path}: {source}")]
+    Io {
+        /// What was attempted.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// What the system reported.
+        source: std::io::Error,
+    },
+    /// Saving or loading weights failed.
+    #[error("checkpoint: weights file {path}: {source}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// Burn's error.
+        source: RecordError,
+    },
+    /// Saving or loading the optimizer state failed.
+    #[error("checkpoint: {0}")]
+    Optim(#[from] OptimError),
+    /// A burnpack file could not be written or read.
+    #[error("checkpoint: {path}: {reason}")]
+    Pack {
+        /// The file.
+        path: PathBuf,
+        /// The format's error.
+        reason: String,
+    },
+    /// A file holds something else than expected.
+    #[error("checkpoint: {path} is not a valid checkpoint file: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No complete checkpoint where one was expected.
+    #[error(
+        "no checkpoint at {path}: expected a directory `checkpoints/step-*` holding {STATE_FILE} \
+         (written by the trainer), or a run directory that has one"
+    )]
+    NotFound {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The saved memory does not fit the policy's memory type.
+    #[error("checkpoint: {path}: {source}")]
+    Memory {
+        /// The memory file.
+        path: PathBuf,
+        /// The mismatch.
+        source: mine_dsl::memory::MemoryStateError,
+    },
+}
+
+impl CheckpointError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        CheckpointError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    pub(crate) fn pack(path: &Path, error: impl std::fmt::Debug) -> Self {
+        CheckpointError::Pack {
+            path: path.to_owned(),
+            reason: format!("{error:?}"),
+        }
+    }
+}
+
+/// Names, writes and rotates the checkpoints of one run directory.
+#[derive(Debug, Clone)]
+pub struct Checkpointer {
+    run_dir: PathBuf,
+    keep_last: usize,
+}
+
+fn step_name(step: u64) -> String {
+    format!("step-{step:08}")
+}
+
+fn parse_step(name: &str) -> Option<u64> {
+    name.strip_prefix("step-")?.parse().ok()
+}
+
+impl Checkpointer {
+    /// Checkpoints under `run_dir`, keeping the last `keep_last` full ones.
+    pub fn new(run_dir: &Path, keep_last: usize) -> Self {
+        Self {
+            run_dir: run_dir.to_owned(),
+            keep_last: keep_last.max(1),
+        }
+    }
+
+    /// `run_dir/weights`.
+    pub fn weights_dir(&self) -> PathBuf {
+        self.run_dir.join("weights")
+    }
+
+    /// `run_dir/checkpoints`.
+    pub fn checkpoints_dir(&self) -> PathBuf {
+        self.run_dir.join("checkpoints")
+    }
+
+    /// Writes the weights of `model` (and of `ema`) for step `step`; returns the model's file.
+    pub fn save_weights<M: Module>(
+        &self,
+        step: u64,
+        model: &M,
+        ema: Option<&M>,
+    ) -> Result<PathBuf, CheckpointError> {
+        let dir = self.weights_dir();
+        fs::create_dir_all(&dir).map_err(|e| CheckpointError::io("create", &dir, e))?;
+        let path = dir.join(format!("{}.bpk", step_name(step)));
+        save_module(model, &path)?;
+        if let Some(ema) = ema {
+            save_module(ema, &dir.join(format!("{}.ema.bpk", step_name(step))))?;
+        }
+        Ok(path)
+    }
+
+    /// Writes a full checkpoint for step `step`: `write` fills a temporary directory, which is
+    /// then synced and renamed to `checkpoints/step-NNNNNNNN`; older ones beyond `keep_last`
+    /// are removed. Returns the checkpoint's directory.
+    pub fn write_full(
+        &self,
+        step: u64,
+        write: impl FnOnce(&Path) -> Result<(), CheckpointError>,
+    ) -> Result<PathBuf, CheckpointError> {
+        let root = self.checkpoints_dir();
+        fs::create_dir_all(&root).map_err(|e| CheckpointError::io("create", &root, e))?;
+        let name = step_name(step);
+        let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(|e| CheckpointError::io("remove", &tmp, e))?;
+        }
+        fs::create_dir(&tmp).map_err(|e| CheckpointError::io("create", &tmp, e))?;
+        if let Err(e) = write(&tmp).and_then(|()| sync_dir_files(&tmp)) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        let target = root.join(&name);
+        if target.exists() {
+            // The same step saved again (a run resumed from it): replace it.
+            let old = root.join(format!(".old-{name}-{}", std::process::id()));
+            fs::rename(&target, &old).map_err(|e| CheckpointError::io("move", &target, e))?;
+            fs::rename(&tmp, &target).map_err(|e| CheckpointError::io("publish", &target, e))?;
+            let _ = fs::remove_dir_all(&old);
+        } else {
+            fs::rename(&tmp, &target).map_err(|e| CheckpointError::io("publish", &target, e))?;
+        }
+        sync_dir(&root);
+        self.prune()?;
+        Ok(target)
+    }
+
+    /// Removes full checkpoints beyond the last `keep_last`, and leftover temporary directories
+    /// of earlier processes.
+    pub fn prune(&self) -> Result<(), CheckpointError> {
+        let all = list_checkpoints(&self.checkpoints_dir());
+        let excess = all.len().saturating_sub(self.keep_last);
+        for (_, dir) in all.into_iter().take(excess) {
+            fs::remove_dir_all(&dir).map_err(|e| CheckpointError::io("remove", &dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes temporary directories left by a crashed run (never a complete checkpoint).
+    pub fn clean_temporaries(&self) {
+        let Ok(entries) = fs::read_dir(self.checkpoints_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp-") || name.starts_with(".old-") {
+                tracing::info!(path = %entry.path().display(), "removing an incomplete checkpoint");
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// The complete full checkpoints in a `checkpoints` directory, oldest first.
+pub fn list_checkpoints(checkpoints_dir: &Path) -> Vec<(u64, PathBuf)> {
+    let Ok(entries) = fs::read_dir(checkpoints_dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u64, PathBuf)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let step = parse_step(&entry.file_name().to_string_lossy())?;
+            let path = entry.path();
+            path.join(STATE_FILE).is_file().then_some((step, path))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The checkpoint directory to resume from: `path` itself if it is a checkpoint, else the
+/// latest complete checkpoint of the run directory `path`.
+pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf, CheckpointError> {
+    if path.join(STATE_FILE).is_file() {
+        return Ok(path.to_owned());
+    }
+    list_checkpoints(&path.join("checkpoints"))
+        .pop()
+        .map(|(_, dir)| dir)
+        .ok_or_else(|| CheckpointError::NotFound {
+            path: path.to_owned(),
+        })
+}
+
+/// Reads `dir/state.json`.
+pub fn read_state(dir: &Path) -> Result<TrainingState, CheckpointError> {
+    let path = dir.join(STATE_FILE);
+    let text = fs::read_to_string(&path).map_err(|e| CheckpointError::io("read", &path, e))?;
+    let state: TrainingState =
+        serde_json::from_str(&text).map_err(|e| CheckpointError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    if state.format != STATE_FORMAT {
+        return Err(CheckpointError::Corrupt {
+            path,
+            reason: format!(
+                "format {} is not the supported format {STATE_FORMAT}",
+                state.format
+            ),
+        });
+    }
+    Ok(state)
+}
+
+/// Writes `dir/state.json`.
+pub fn write_state(dir: &Path, state: &TrainingState) -> Result<(), CheckpointError> {
+    let path = dir.join(STATE_FILE);
+    let text = serde_json::to_string_pretty(state).map_err(|e| CheckpointError::Corrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    fs::write(&path, text).map_err(|e| CheckpointError::io("write", &path, e))
+}
+
+/// Saves a module's weights to `path` (burnpack, written to a scratch file and renamed).
+pub fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointError> {
+    module
+        .clone()
+        .save_file(path)
+        .map_err(|source| CheckpointError::Record {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Loads weights saved by [`save_module`] into `module`.
+pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M, CheckpointError> {
+    module
+        .try_load_file(path)
+        .map_err(|source| CheckpointError::Record {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+fn sync_dir_files(dir: &Path) -> Result<(), CheckpointError> {
+    let entries = fs::read_dir(dir).map_err(|e| CheckpointError::io("list", dir, e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_file() {
+            fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| CheckpointError::io("sync", &path, e))?;
+        }
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Syncs a directory's entries (best effort: not every platform can open a directory).
+fn sync_dir(dir: &Path) {
+    if let Ok(handle) = fs::File::open(dir) {
+        let _ = handle.sync_all();
+    }
+}

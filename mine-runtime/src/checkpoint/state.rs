@@ -1,0 +1,53 @@
+//! `state.json`: the counters and positions a resumed run continues from.
+
+use serde::{Deserialize, Serialize};
+
+/// Format version written into every checkpoint's `state.json`.
+pub const STATE_FORMAT: u32 = 1;
+
+/// Where a run stands: what a full checkpoint records besides tensors.
+///
+/// Random numbers: the trainer reseeds the device from `(seed, step)` before every batch and
+/// validation pass, so `seed` and `step` are the whole random state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingState {
+    /// [`STATE_FORMAT`] of the writer.
+    pub format: u32,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Epoch in progress (0-based).
+    pub epoch: usize,
+    /// Batches of that epoch already consumed: the data position to resume at.
+    pub batch_in_epoch: usize,
+    /// Batches trained on since the start of the run.
+    pub batches_seen: u64,
+    /// Frames (`B * T`) trained on since the start of the run.
+    pub frames_seen: u64,
+    /// Seed of the device's random numbers.
+    pub seed: u64,
+    /// Whether the checkpoint holds EMA weights (`ema.bpk`).
+    pub has_ema: bool,
+    /// Whether the checkpoint holds the training memory (`memory.bpk`).
+    pub has_memory: bool,
+    /// Last timestamp of each row of the last training batch (the memory manager's state).
+    pub last_timestamp: Vec<i64>,
+}
+
+impl TrainingState {
+    /// The state of a run that has not started.
+    pub fn start(seed: u64) -> Self {
+        Self {
+            format: STATE_FORMAT,
+            step: 0,
+            epoch: 0,
+            batch_in_epoch: 0,
+            batches_seen: 0,
+            frames_seen: 0,
+            seed,
+            has_ema: false,
+            has_memory: false,
+            last_timestamp: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! [`TrainerConfig`]: every setting of a training run, validated before any data is read.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Backend, BackendError, Precision};
+use crate::optim::{OptimConfigError, OptimizerConfig};
+
+/// Settings of a training run. Deserializes from TOML (unknown fields are rejected) and is
+/// validated by [`TrainerConfig::validate`] (the trainer calls it at startup).
+///
+/// Steps are optimizer steps: with `optimizer.accumulate_grad_batches = k`, one step consumes
+/// `k` batches.
+///
+/// ```
+/// use mine_runtime::config::TrainerConfig;
+///
+/// let config = TrainerConfig::from_toml_str(r#"
+///     max_steps = 1000
+///     log_freq = 20
+///     save_freq = 200
+///     val_every_n_steps = 100
+///     run_dir = "runs/vpt-bc"
+///
+///     [optimizer]
+///     learning_rate = 1e-4
+///     warmup_steps = 100
+///
+///     [ema]
+///     decay = 0.999
+/// "#).unwrap();
+/// assert_eq!(config.keep_last, 1);
+///
+/// let err = TrainerConfig::from_toml_str("max_steps = 10\n[optimizer]\nwarmup_steps = 0").unwrap_err();
+/// assert!(err.to_string().contains("warmup_steps"));
+/// let err = TrainerConfig::from_toml_str("max_steps = 10\nbackend = \"tpu\"").unwrap_err();
+/// assert!(err.to_string().contains("`backend` = \"tpu\" is not known"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainerConfig {
+    /// AdamW, learning-rate schedule, clipping and gradient accumulation.
+    pub optimizer: OptimizerConfig,
+    /// Log metrics every this many steps (MineStudio's `log_freq`, default 20). The learning
+    /// rate is logged at every step regardless.
+    pub log_freq: usize,
+    /// Save weights every this many steps (every file is kept) and a full checkpoint (the last
+    /// `keep_last` are kept). `None` saves only at the end of the run.
+    pub save_freq: Option<usize>,
+    /// Number of full checkpoints kept (default 1).
+    pub keep_last: usize,
+    /// Run a validation pass every this many steps (`None`: never by step count).
+    pub val_every_n_steps: Option<usize>,
+    /// Run a validation pass at the end of every epoch (default true).
+    pub val_at_epoch_end: bool,
+    /// Use at most this many batches per validation pass (`None`: the whole source).
+    pub max_val_batches: Option<usize>,
+    /// Stop after this many steps. At least one of `max_steps` and `max_epochs` is required.
+    pub max_steps: Option<usize>,
+    /// Stop after this many epochs.
+    pub max_epochs: Option<usize>,
+    /// Exponential moving average of the weights (`None`: off).
+    pub ema: Option<EmaConfig>,
+    /// The burn backend: `"flex"` (CPU, default), `"cuda"` or `"wgpu"`.
+    pub backend: Backend,
+    /// Which GPU (`cuda`: the CUDA index; `wgpu`: 0 is the default adapter, `i > 0` the
+    /// discrete GPU `i - 1`). Ignored on `flex`.
+    pub device_index: usize,
+    /// Float precision: `"f32"` (default) or `"bf16"` (CUDA only).
+    pub precision: Precision,
+    /// Directory of the run: resolved config, hyperparameters, metrics, checkpoints.
+    pub run_dir: PathBuf,
+    /// Seed of the device's random numbers (dropout, sampling); reseeded from it every step so
+    /// that a resumed run draws the same numbers.
+    pub seed: u64,
+    /// Write TensorBoard event files under `run_dir/tensorboard` (default true).
+    pub tensorboard: bool,
+    /// How progress shows on the terminal.
+    pub progress: ProgressMode,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        Self {
+            optimizer: OptimizerConfig::default(),
+            log_freq: 20,
+            save_freq: None,
+            keep_last: 1,
+            val_every_n_steps: None,
+            val_at_epoch_end: true,
+            max_val_batches: None,
+            max_steps: None,
+            max_epochs: None,
+            ema: None,
+            backend: Backend::Flex,
+            device_index: 0,
+            precision: Precision::F32,
+            run_dir: PathBuf::from("runs/run"),
+            seed: 0,
+            tensorboard: true,
+            progress: ProgressMode::Auto,
+        }
+    }
+}
+
+/// Exponential moving average of the policy's weights:
+/// `ema = decay * ema + (1 - decay) * weights` every `every_n_steps` optimizer steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmaConfig {
+    /// Weight of the previous average, in `[0, 1)`.
+    pub decay: f64,
+    /// Update every this many optimizer steps (default 1).
+    #[serde(default = "one")]
+    pub every_n_steps: usize,
+    /// Validate the averaged weights instead of the trained ones (default false).
+    #[serde(default)]
+    pub use_for_validation: bool,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// How training progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgressMode {
+    /// A progress bar when stderr is a terminal, plain lines otherwise (CI).
+    #[default]
+    Auto,
+    /// Always a progress bar on stderr.
+    Bar,
+    /// One plain line on stderr per logged step.
+    Lines,
+    /// Nothing on stderr (metrics still go to `tracing` and the sinks).
+    Off,
+}
+
+/// A rejected training setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML does not parse or has an unknown field.
+    #[error("trainer config: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// A field holds an invalid value.
+    #[error("trainer config: `{field}` = {value} is invalid: it {requirement}")]
+    InvalidField {
+        /// Dotted name of the field.
+        field: &'static str,
+        /// The rejected value.
+        value: String,
+        /// What a valid value looks like.
+        requirement: &'static str,
+    },
+    /// Neither `max_steps` nor `max_epochs` is set.
+    #[error("trainer config: set `max_steps` or `max_epochs` (or both): the run would never end")]
+    NoStopCondition,
+    /// An optimizer setting is invalid.
+    #[error("trainer config: [optimizer] {0}")]
+    Optimizer(#[from] OptimConfigError),
+    /// The backend or precision cannot be used.
+    #[error("trainer config: {0}")]
+    Backend(#[from] BackendError),
+}
+
+fn invalid(field: &'static str, value: impl ToString, requirement: &'static str) -> ConfigError {
+    ConfigError::InvalidField {
+        field,
+        value: value.to_string(),
+        requirement,
+    }
+}
+
+fn at_least_one(field: &'static str, value: Option<usize>) -> Result<(), ConfigError> {
+    match value {
+        Some(0) => Err(invalid(field, 0, "must be >= 1 (omit it to disable)")),
+        _ => Ok(()),
+    }
+}
+
+impl TrainerConfig {
+    /// Parses a TOML document and validates it.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The configuration as TOML (what the run directory stores).
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# not serializable: {e}\n"))
+    }
+
+    /// Checks every field, returning the first invalid one by name.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.optimizer.validate()?;
+        if self.log_freq == 0 {
+            return Err(invalid("log_freq", 0, "must be >= 1"));
+        }
+        at_least_one("save_freq", self.save_freq)?;
+        if self.keep_last == 0 {
+            return Err(invalid(
+                "keep_last",
+                0,
+                "must be >= 1 (the last full checkpoint is what a run resumes from)",
+            ));
+        }
+        at_least_one("val_every_n_steps", self.val_every_n_steps)?;
+        at_least_one("max_val_batches", self.max_val_batches)?;
+        at_least_one("max_steps", self.max_steps)?;
+        at_least_one("max_epochs", self.max_epochs)?;
+        if self.max_steps.is_none() && self.max_epochs.is_none() {
+            return Err(ConfigError::NoStopCondition);
+        }
+        if let Some(ema) = &self.ema {
+            if !(ema.decay.is_finite() && (0.0..1.0).contains(&ema.decay)) {
+                return Err(invalid("ema.decay", ema.decay, "must be in [0, 1)"));
+            }
+            if ema.every_n_steps == 0 {
+                return Err(invalid("ema.every_n_steps", 0, "must be >= 1"));
+            }
+        }
+        if self.run_dir.as_os_str().is_empty() {
+            return Err(invalid("run_dir", "\"\"", "must name a directory"));
+        }
+        self.backend.check(self.precision)?;
+        Ok(())
+    }
+
+    /// Total optimizer steps when known from `max_steps` (used to size a learning-rate decay).
+    pub fn total_steps(&self, batches_per_epoch: Option<usize>) -> Option<usize> {
+        let k = self.optimizer.accumulate_grad_batches.max(1);
+        let by_epochs = match (self.max_epochs, batches_per_epoch) {
+            (Some(epochs), Some(batches)) => Some(epochs * batches.div_ceil(k)),
+            _ => None,
+        };
+        match (self.max_steps, by_epochs) {
+            (Some(steps), Some(epochs)) => Some(steps.min(epochs)),
+            (Some(steps), None) => Some(steps),
+            (None, epochs) => epochs,
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Where metrics go: sinks (a JSONL file, TensorBoard event files), running means, and the
+//! progress display.
+//!
+//! Every logged value is a `(name, value)` pair at an optimizer step: names are
+//! `train/<key>` and `val/<key>` for the objectives' metrics, `train/lr` for the learning rate
+//! and `train/batches_per_sec`, `train/frames_per_sec` for the speed.
+
+mod jsonl;
+mod mean;
+mod progress;
+pub mod tensorboard;
+
+use std::path::PathBuf;
+
+pub use jsonl::JsonlSink;
+pub use mean::MeanWindow;
+pub use progress::Progress;
+pub use tensorboard::TensorBoardSink;
+
+/// A metric sink could not write.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write metrics to {path}: {source}")]
+pub struct MetricsError {
+    /// The file.
+    pub path: PathBuf,
+    /// What the system reported.
+    pub source: std::io::Error,
+}
+
+/// A destination for scalar metrics.
+pub trait MetricSink: Send {
+    /// Records `values` at optimizer step `step`.
+    fn record(&mut self, step: u64, values: &[(String, f64)]) -> Result<(), MetricsError>;
+
+    /// Makes everything recorded so far readable by other programs.
+    fn flush(&mut self) -> Result<(), MetricsError> {
+        Ok(())
+    }
+}
+
+/// Seconds since the Unix epoch, as TensorBoard and the JSONL file record wall time.
+pub(crate) fn wall_time() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

@@ -1,0 +1,310 @@
+//! The training loop: epochs, steps, logging, validation, checkpoints.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use mine_dsl::policy::Policy;
+
+use super::step::BatchOutcome;
+use super::{BatchSource, TrainError, TrainSummary, Trainer};
+use crate::metrics::{JsonlSink, MeanWindow, MetricSink, Progress, TensorBoardSink};
+use crate::optim::StepReport;
+
+/// File of the run directory holding one JSON object per logged step.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// The sinks, the progress display and the current logging window of one `fit` call.
+struct Logging {
+    sinks: Vec<Box<dyn MetricSink>>,
+    progress: Progress,
+    window: MeanWindow,
+    window_start: Instant,
+    window_batches: u64,
+    window_frames: u64,
+}
+
+impl Logging {
+    fn record(&mut self, step: u64, values: &[(String, f64)]) -> Result<(), TrainError> {
+        for sink in &mut self.sinks {
+            sink.record(step, values)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), TrainError> {
+        for sink in &mut self.sinks {
+            sink.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Counters of one `fit` call.
+#[derive(Default)]
+struct RunCounters {
+    batches: u64,
+    frames: u64,
+    steps: u64,
+    train_time: Duration,
+    last_checkpoint_step: Option<u64>,
+    last_checkpoint: Option<std::path::PathBuf>,
+}
+
+fn summary_line(values: &[(String, f64)]) -> String {
+    values
+        .iter()
+        .map(|(name, value)| format!("{name} {value:.5}"))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+impl<P: Policy> Trainer<P> {
+    /// Trains until `max_steps` or `max_epochs`, validating on `val` (if given) every
+    /// `val_every_n_steps` and at each epoch end, logging every `log_freq` steps and saving
+    /// every `save_freq` steps and at the end. Continues from where the trainer stands (a
+    /// resumed checkpoint's data position, or the end of a previous `fit`).
+    pub fn fit(
+        &mut self,
+        train: &mut dyn BatchSource,
+        mut val: Option<&mut dyn BatchSource>,
+    ) -> Result<TrainSummary, TrainError> {
+        let started = Instant::now();
+        self.prepare_run_dir()?;
+        let mut logging = self.open_logging(train)?;
+        let mut counters = RunCounters::default();
+        tracing::info!(
+            policy = P::NAME,
+            objectives = ?self.objectives.names(),
+            step = self.state.step,
+            epoch = self.state.epoch,
+            backend = %self.config.backend,
+            run_dir = %self.config.run_dir.display(),
+            "training starts"
+        );
+        let result = self.run_epochs(train, &mut val, &mut logging, &mut counters);
+        logging.progress.finish();
+        let flushed = logging.flush();
+        result?;
+        flushed?;
+        if counters.steps > 0 && counters.last_checkpoint_step != Some(self.state.step) {
+            self.save_weights()?;
+            counters.last_checkpoint = Some(self.save_checkpoint()?);
+        }
+        let wall_time = started.elapsed();
+        let secs = counters.train_time.as_secs_f64().max(f64::MIN_POSITIVE);
+        let summary = TrainSummary {
+            steps: self.state.step,
+            steps_this_run: counters.steps,
+            epochs: self.state.epoch,
+            batches: counters.batches,
+            frames: counters.frames,
+            wall_time,
+            step_time: counters
+                .train_time
+                .checked_div(counters.steps.max(1) as u32)
+                .unwrap_or_default(),
+            batches_per_sec: counters.batches as f64 / secs,
+            frames_per_sec: counters.frames as f64 / secs,
+            final_train: self.last_train.clone(),
+            final_val: self.last_val.clone(),
+            last_checkpoint: counters.last_checkpoint,
+        };
+        tracing::info!(
+            steps = summary.steps,
+            wall_time_s = wall_time.as_secs_f64(),
+            frames_per_sec = summary.frames_per_sec,
+            "training finished"
+        );
+        Ok(summary)
+    }
+
+    fn open_logging(&self, train: &dyn BatchSource) -> Result<Logging, TrainError> {
+        let dir = &self.config.run_dir;
+        let mut sinks: Vec<Box<dyn MetricSink>> =
+            vec![Box::new(JsonlSink::open(&dir.join(METRICS_FILE))?)];
+        if self.config.tensorboard {
+            sinks.push(Box::new(TensorBoardSink::create(&dir.join("tensorboard"))?));
+        }
+        let total = self
+            .config
+            .total_steps(train.len_hint(self.state.epoch))
+            .map(|s| s as u64);
+        Ok(Logging {
+            sinks,
+            progress: Progress::new(self.config.progress, total, self.state.step),
+            window: MeanWindow::new(),
+            window_start: Instant::now(),
+            window_batches: 0,
+            window_frames: 0,
+        })
+    }
+
+    fn done(&self) -> bool {
+        self.config
+            .max_steps
+            .is_some_and(|max| self.state.step >= max as u64)
+            || self
+                .config
+                .max_epochs
+                .is_some_and(|max| self.state.epoch >= max)
+    }
+
+    fn run_epochs(
+        &mut self,
+        train: &mut dyn BatchSource,
+        val: &mut Option<&mut dyn BatchSource>,
+        logging: &mut Logging,
+        counters: &mut RunCounters,
+    ) -> Result<(), TrainError> {
+        while !self.done() {
+            let epoch = self.state.epoch;
+            let skip = self.state.batch_in_epoch;
+            let data_error = |batch, source| TrainError::Data {
+                stream: "train",
+                epoch,
+                batch,
+                source,
+            };
+            let mut batches = train.epoch(epoch, skip).map_err(|e| data_error(skip, e))?;
+            let mut batch_idx = skip;
+            while let Some(batch) = batches.next() {
+                let batch = batch.map_err(|e| data_error(batch_idx, e))?;
+                let started = Instant::now();
+                let outcome = self.train_batch(batch, epoch, batch_idx)?;
+                counters.train_time += started.elapsed();
+                batch_idx += 1;
+                self.state.batch_in_epoch = batch_idx;
+                self.observe(&outcome, logging, counters);
+                if let Some(report) = outcome.report {
+                    self.after_step(&report, val, logging, counters)?;
+                    if self.done() {
+                        return Ok(());
+                    }
+                }
+            }
+            drop(batches);
+            let started = Instant::now();
+            let flushed = self.flush_accumulation()?;
+            counters.train_time += started.elapsed();
+            if let Some(report) = flushed {
+                counters.steps += 1;
+                self.after_step(&report, val, logging, counters)?;
+            }
+            self.state.epoch += 1;
+            self.state.batch_in_epoch = 0;
+            tracing::info!(epoch, step = self.state.step, "epoch finished");
+            if self.config.val_at_epoch_end
+                && let Some(source) = val.as_deref_mut()
+            {
+                self.validate_and_log(source, logging)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a batch's values to the logging window and the counters.
+    fn observe(&self, outcome: &BatchOutcome, logging: &mut Logging, counters: &mut RunCounters) {
+        for (name, value) in &outcome.values.metrics {
+            logging.window.add(name, *value);
+        }
+        logging.window_batches += 1;
+        logging.window_frames += outcome.frames;
+        counters.batches += 1;
+        counters.frames += outcome.frames;
+        if outcome.report.is_some() {
+            counters.steps += 1;
+        }
+    }
+
+    /// Logging, validation and checkpoints after optimizer step `report`.
+    fn after_step(
+        &mut self,
+        report: &StepReport,
+        val: &mut Option<&mut dyn BatchSource>,
+        logging: &mut Logging,
+        counters: &mut RunCounters,
+    ) -> Result<(), TrainError> {
+        let step = self.state.step;
+        logging
+            .window
+            .add("grad_norm", report.grad_norm_before_clip);
+        let lr = vec![("train/lr".to_owned(), report.lr)];
+        if step % self.config.log_freq as u64 == 0 {
+            self.log_train(step, report.lr, logging)?;
+        } else {
+            logging.record(step, &lr)?;
+        }
+        logging
+            .progress
+            .step(step, self.last_train.get("loss").copied(), report.lr);
+        if self
+            .config
+            .val_every_n_steps
+            .is_some_and(|n| step % n as u64 == 0)
+            && let Some(source) = val.as_deref_mut()
+        {
+            self.validate_and_log(source, logging)?;
+        }
+        if self.config.save_freq.is_some_and(|n| step % n as u64 == 0) {
+            self.save_weights()?;
+            counters.last_checkpoint = Some(self.save_checkpoint()?);
+            counters.last_checkpoint_step = Some(step);
+        }
+        Ok(())
+    }
+
+    fn log_train(&mut self, step: u64, lr: f64, logging: &mut Logging) -> Result<(), TrainError> {
+        let means: BTreeMap<String, f64> = logging.window.take();
+        let secs = logging.window_start.elapsed().as_secs_f64().max(1e-9);
+        let mut values: Vec<(String, f64)> = means
+            .iter()
+            .map(|(name, value)| (format!("train/{name}"), *value))
+            .collect();
+        values.push(("train/lr".into(), lr));
+        values.push((
+            "train/batches_per_sec".into(),
+            logging.window_batches as f64 / secs,
+        ));
+        values.push((
+            "train/frames_per_sec".into(),
+            logging.window_frames as f64 / secs,
+        ));
+        logging.window_start = Instant::now();
+        logging.window_batches = 0;
+        logging.window_frames = 0;
+        let line = summary_line(&values);
+        tracing::info!(step, "{line}");
+        logging.progress.logged(step, &line);
+        logging.record(step, &values)?;
+        logging.flush()?;
+        self.last_train = means;
+        Ok(())
+    }
+
+    fn validate_and_log(
+        &mut self,
+        source: &mut dyn BatchSource,
+        logging: &mut Logging,
+    ) -> Result<(), TrainError> {
+        let started = Instant::now();
+        let means = self.validate(source)?;
+        let step = self.state.step;
+        let values: Vec<(String, f64)> = means
+            .iter()
+            .map(|(name, value)| (format!("val/{name}"), *value))
+            .collect();
+        let line = summary_line(&values);
+        tracing::info!(
+            step,
+            seconds = started.elapsed().as_secs_f64(),
+            "validation: {line}"
+        );
+        logging.progress.logged(step, &line);
+        logging.record(step, &values)?;
+        logging.flush()?;
+        // Training speed excludes the time spent validating.
+        logging.window_start += started.elapsed();
+        self.last_val = Some(means);
+        Ok(())
+    }
+}

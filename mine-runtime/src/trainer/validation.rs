@@ -1,0 +1,99 @@
+//! A validation pass: no gradients, its own memory, metrics averaged over the pass.
+
+use std::collections::BTreeMap;
+
+use mine_dsl::experiment::StepError;
+use mine_dsl::objective::StepContext;
+use mine_dsl::policy::Policy;
+
+use super::step::read_losses;
+use super::{BatchSource, TrainError, Trainer, batch_to_device, step_seed};
+use crate::memory_manager::MemoryManager;
+use crate::metrics::MeanWindow;
+
+impl<P: Policy> Trainer<P> {
+    /// Runs the policy (or its EMA, if configured for validation) over the validation source's
+    /// epoch 0 on the device without autodiff, with a fresh memory, and returns the mean of
+    /// every metric over the pass (`loss` included).
+    pub fn validate(
+        &mut self,
+        source: &mut dyn BatchSource,
+    ) -> Result<BTreeMap<String, f64>, TrainError> {
+        let use_ema = self
+            .config
+            .ema
+            .as_ref()
+            .is_some_and(|c| c.use_for_validation);
+        let model = match (&self.ema, use_ema) {
+            (Some(ema), true) => ema.module().valid(),
+            _ => self.policy().valid(),
+        };
+        let device = self.device.clone();
+        let step = self.state.step;
+        device.seed(step_seed(self.state.seed, step, 1));
+        let mut memory = MemoryManager::<P::Memory>::new();
+        let mut means = MeanWindow::new();
+        let limit = self.config.max_val_batches.unwrap_or(usize::MAX);
+        let batches = source.epoch(0, 0).map_err(|source| TrainError::Data {
+            stream: "val",
+            epoch: 0,
+            batch: 0,
+            source,
+        })?;
+        for (index, batch) in batches.take(limit).enumerate() {
+            let fail = |source: StepError| TrainError::Step {
+                stream: "val",
+                step,
+                epoch: 0,
+                batch: index,
+                source,
+            };
+            let batch = batch.map_err(|source| TrainError::Data {
+                stream: "val",
+                epoch: 0,
+                batch: index,
+                source,
+            })?;
+            let ctx = StepContext::val(index, step);
+            let batch = batch_to_device(batch, &device);
+            let batch = self
+                .objectives
+                .before_step(batch, &ctx)
+                .map_err(|e| fail(e.into()))?;
+            let batch_size = batch.batch_size().ok_or(TrainError::EmptyBatch {
+                stream: "val",
+                epoch: 0,
+                batch: index,
+            })?;
+            let prepared = memory.prepare(&batch.info, batch_size, |rows| {
+                model.initial_memory(rows, &device)
+            });
+            let (latents, memory_out) =
+                model.forward(&batch, prepared.memory).map_err(|source| {
+                    fail(StepError::Policy {
+                        policy: P::NAME,
+                        source,
+                    })
+                })?;
+            let losses = self
+                .objectives
+                .evaluate(&latents, &batch, &ctx)
+                .map_err(|e| fail(e.into()))?;
+            let values = read_losses(&losses);
+            if let Some((objective, value)) = values.non_finite() {
+                tracing::warn!(
+                    step,
+                    batch = index,
+                    objective,
+                    value,
+                    "non-finite validation loss"
+                );
+            }
+            for (name, value) in &values.metrics {
+                means.add(name, *value);
+            }
+            memory.store(memory_out);
+        }
+        Ok(means.take())
+    }
+}

@@ -1,0 +1,92 @@
+//! Invalid settings are rejected at startup, naming the field.
+
+use burn::tensor::Device;
+use mine_dsl::objectives::BehaviorClone;
+use mine_dsl::prelude::*;
+use mine_runtime::backend::{Backend, Precision};
+use mine_runtime::config::TrainerConfig;
+use mine_runtime::trainer::{TrainError, Trainer};
+
+use crate::support::*;
+
+fn rejected(toml: &str) -> String {
+    TrainerConfig::from_toml_str(toml).unwrap_err().to_string()
+}
+
+#[test]
+fn invalid_fields_are_named() {
+    let cases = [
+        (
+            "max_steps = 5\n[optimizer]\nwarmup_steps = 0",
+            "warmup_steps",
+        ),
+        (
+            "max_steps = 5\n[optimizer]\nlearning_rate = -1e-3",
+            "learning_rate",
+        ),
+        (
+            "max_steps = 5\nbackend = \"tpu\"",
+            "`backend` = \"tpu\" is not known",
+        ),
+        (
+            "max_steps = 5\nprecision = \"fp8\"",
+            "`precision` = \"fp8\" is not known",
+        ),
+        (
+            "max_steps = 5\nprecision = \"bf16\"",
+            "bf16 needs `backend = \"cuda\"`",
+        ),
+        ("max_steps = 5\nlog_freq = 0", "`log_freq`"),
+        ("max_steps = 5\nkeep_last = 0", "`keep_last`"),
+        ("max_steps = 5\nsave_freq = 0", "`save_freq`"),
+        ("max_steps = 0", "`max_steps`"),
+        ("max_steps = 5\n[ema]\ndecay = 1.5", "`ema.decay`"),
+        ("log_freq = 3", "set `max_steps` or `max_epochs`"),
+        (
+            "max_steps = 5\nlearning_rate = 1e-3",
+            "unknown field `learning_rate`",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let message = rejected(toml);
+        assert!(message.contains(expected), "{toml:?}: {message}");
+    }
+}
+
+#[test]
+fn backends_not_compiled_in_name_the_feature() {
+    for backend in [Backend::Cuda, Backend::Wgpu] {
+        if backend.is_compiled() {
+            continue;
+        }
+        let message = rejected(&format!("max_steps = 5\nbackend = \"{backend}\""));
+        assert!(
+            message.contains(&format!("--features {backend}")),
+            "{message}"
+        );
+    }
+    assert!(Backend::Flex.device(0, Precision::F32).is_ok());
+}
+
+#[test]
+fn the_trainer_validates_at_startup() {
+    let device = Device::flex();
+    let dir = run_dir("invalid");
+    let mut config = config(&dir, 5, 1e-3);
+    config.optimizer.warmup_steps = 0;
+    let experiment = Experiment::new(TinyRnn::new(&device)).objective(BehaviorClone::default());
+    let err = Trainer::new(config, experiment).err().unwrap();
+    assert!(matches!(err, TrainError::Config(_)), "{err}");
+    assert!(err.to_string().contains("warmup_steps"), "{err}");
+    assert!(
+        !dir.exists(),
+        "nothing is written before the config is valid"
+    );
+}
+
+#[test]
+fn the_resolved_config_round_trips_through_toml() {
+    let config = TrainerConfig::from_toml_str("max_epochs = 3\n[ema]\ndecay = 0.99").unwrap();
+    let again = TrainerConfig::from_toml_str(&config.to_toml_string()).unwrap();
+    assert_eq!(config, again);
+}

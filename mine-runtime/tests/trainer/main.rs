@@ -1,0 +1,10 @@
+//! Trainer tests: memory carry and reset, exact resume, non-finite losses, configuration
+//! errors, metric files, and an end-to-end run whose behaviour-cloning loss falls.
+
+mod config;
+mod e2e;
+mod memory;
+mod nan;
+mod resume;
+mod support;
+mod tensorboard;

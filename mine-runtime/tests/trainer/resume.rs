@@ -1,0 +1,149 @@
+//! A run interrupted by a checkpoint and resumed continues exactly as the uninterrupted run.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
+use mine_dsl::objectives::BehaviorClone;
+use mine_dsl::prelude::*;
+use mine_runtime::checkpoint::list_checkpoints;
+use mine_runtime::config::{EmaConfig, TrainerConfig};
+use mine_runtime::trainer::{InMemory, Trainer};
+
+use crate::support::*;
+
+struct Values(Vec<Vec<f32>>);
+
+impl ModuleVisitor for Values {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(param.val().into_data().try_to_vec().unwrap());
+    }
+}
+
+fn params<M: Module>(module: &M) -> Vec<Vec<f32>> {
+    let mut values = Values(Vec::new());
+    module.visit(&mut values);
+    values.0
+}
+
+fn trainer(config: TrainerConfig, device: &Device) -> Trainer<TinyRnn> {
+    let experiment = Experiment::new(TinyRnn::new(device)).objective(BehaviorClone::default());
+    Trainer::new(config, experiment).unwrap()
+}
+
+/// Trains `2n` steps straight, and `n` + `n` with a new trainer resumed from the checkpoint in
+/// between; the losses of the second half and the final weights must agree.
+fn straight_and_resumed(name: &str, n: usize, batches: usize, adjust: impl Fn(&mut TrainerConfig)) {
+    let device = Device::flex();
+    let data = trajectories(batches, 5, &device);
+    let val = trajectories(2, 6, &device);
+
+    let straight_dir = run_dir(&format!("{name}-straight"));
+    let mut config = config(&straight_dir, 2 * n, 1e-2);
+    config.val_every_n_steps = Some(3);
+    config.ema = Some(EmaConfig {
+        decay: 0.8,
+        every_n_steps: 1,
+        use_for_validation: true,
+    });
+    adjust(&mut config);
+    let mut straight = trainer(config.clone(), &device);
+    straight
+        .fit(
+            &mut InMemory(data.clone()),
+            Some(&mut InMemory(val.clone())),
+        )
+        .unwrap();
+
+    let dir = run_dir(&format!("{name}-resumed"));
+    let first_half = TrainerConfig {
+        max_steps: Some(n),
+        run_dir: dir.clone(),
+        ..config.clone()
+    };
+    let summary = trainer(first_half, &device)
+        .fit(
+            &mut InMemory(data.clone()),
+            Some(&mut InMemory(val.clone())),
+        )
+        .unwrap();
+    assert_eq!(summary.steps, n as u64);
+    assert!(list_checkpoints(&dir.join("checkpoints")).len() == 1);
+
+    // A new process would build a fresh policy (other initial weights) and resume.
+    let second_half = TrainerConfig {
+        run_dir: dir.clone(),
+        ..config
+    };
+    let mut resumed = trainer(second_half, &device).resume_from(&dir).unwrap();
+    assert_eq!(resumed.step(), n as u64);
+    let summary = resumed
+        .fit(&mut InMemory(data.clone()), Some(&mut InMemory(val)))
+        .unwrap();
+    assert_eq!(summary.steps, 2 * n as u64);
+    assert_eq!(summary.steps_this_run, n as u64);
+
+    let expected = logged(&straight_dir, "train/loss");
+    let actual = logged(&dir, "train/loss");
+    assert_eq!(expected.len(), 2 * n);
+    assert_eq!(
+        actual.len(),
+        2 * n,
+        "first half and resumed half append to one file"
+    );
+    for ((step, a), (step_b, b)) in expected.iter().zip(&actual) {
+        assert_eq!(step, step_b);
+        assert!(
+            (a - b).abs() <= 1e-6,
+            "step {step}: straight {a} vs resumed {b}"
+        );
+    }
+    let val_expected = logged(&straight_dir, "val/loss");
+    assert_eq!(
+        val_expected,
+        logged(&dir, "val/loss"),
+        "validation (EMA weights) agrees too"
+    );
+    assert_eq!(
+        params(straight.policy()),
+        params(resumed.policy()),
+        "final weights"
+    );
+    assert_eq!(
+        params(straight.ema().unwrap()),
+        params(resumed.ema().unwrap()),
+        "final EMA"
+    );
+    let (a, b) = (
+        straight.memory().memory().unwrap(),
+        resumed.memory().memory().unwrap(),
+    );
+    assert_eq!(a.hidden.to_data(), b.hidden.to_data(), "final memory");
+    std::fs::remove_dir_all(&straight_dir).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn resume_continues_exactly() {
+    // 6 batches per epoch: the restart falls in the middle of the second epoch.
+    straight_and_resumed("exact", 8, 6, |_| {});
+}
+
+#[test]
+fn resume_continues_exactly_with_accumulation() {
+    // 7 batches per epoch, 2 per step: each epoch ends with a 1-batch step.
+    straight_and_resumed("accumulate", 5, 7, |c| {
+        c.optimizer.accumulate_grad_batches = 2
+    });
+}
+
+#[test]
+fn resume_from_a_directory_without_checkpoint_is_an_error() {
+    let device = Device::flex();
+    let dir = run_dir("no-checkpoint");
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = trainer(config(&dir, 2, 1e-3), &device)
+        .resume_from(&dir)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("no checkpoint at"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

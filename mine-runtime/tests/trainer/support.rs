@@ -1,0 +1,200 @@
+//! A tiny recurrent policy, generated trajectories and config helpers for the trainer tests.
+
+use std::path::PathBuf;
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use mine_dsl::prelude::*;
+use mine_dsl::{Memory, policy::Forward};
+use mine_runtime::config::{ProgressMode, TrainerConfig};
+use mine_runtime::optim::OptimizerConfig;
+
+/// Button class of each colour of the synthetic task.
+pub const BUTTONS: [i64; 4] = [0, 17, 250, 4000];
+/// Camera class of each colour (never the null class 60).
+pub const CAMERAS: [i64; 4] = [10, 33, 77, 100];
+/// RGB of each colour.
+const PALETTE: [[f32; 3]; 4] = [
+    [220.0, 30.0, 30.0],
+    [30.0, 220.0, 30.0],
+    [30.0, 30.0, 220.0],
+    [200.0, 200.0, 40.0],
+];
+/// Rows, frames per window, frames per episode.
+pub const B: usize = 3;
+pub const T: usize = 4;
+const EPISODE: usize = 10;
+const HIDDEN: usize = 8;
+
+/// The recurrent state: one hidden vector per row, and a frame counter.
+#[derive(Clone, Debug, Memory)]
+pub struct TinyMemory {
+    pub hidden: Tensor<2>,
+    pub frames: Vec<Tensor<2, Int>>,
+}
+
+/// A per-frame RNN over the mean colour of each frame, with the VPT action head's logits.
+#[policy(produces(pi_logits), memory = TinyMemory)]
+#[derive(Module, Debug)]
+pub struct TinyRnn {
+    input: Linear,
+    recur: Linear,
+    buttons: Linear,
+    camera: Linear,
+}
+
+impl TinyRnn {
+    pub fn new(device: &Device) -> Self {
+        device.seed(7);
+        Self {
+            input: LinearConfig::new(3, HIDDEN).init(device),
+            recur: LinearConfig::new(HIDDEN, HIDDEN)
+                .with_bias(false)
+                .init(device),
+            buttons: LinearConfig::new(HIDDEN + 3, 8641).init(device),
+            camera: LinearConfig::new(HIDDEN + 3, 121).init(device),
+        }
+    }
+}
+
+impl Policy for TinyRnn {
+    fn initial_memory(&self, batch_size: usize, device: &Device) -> TinyMemory {
+        TinyMemory {
+            hidden: Tensor::zeros([batch_size, HIDDEN], device),
+            frames: vec![Tensor::zeros([batch_size, 1], device)],
+        }
+    }
+
+    fn forward(&self, batch: &Batch, memory: TinyMemory) -> Forward<Self> {
+        let image = batch.image()?.clone();
+        let [b, t, h, w, c] = image.dims();
+        let colour = image
+            .reshape([b, t, h * w, c])
+            .mean_dim(2)
+            .reshape([b, t, c])
+            .div_scalar(255.0);
+        let mut hidden = memory.hidden;
+        let mut outputs = Vec::with_capacity(t);
+        for step in 0..t {
+            let x = colour
+                .clone()
+                .slice([0..b, step..step + 1, 0..c])
+                .reshape([b, c]);
+            hidden = (self.input.forward(x.clone()) + self.recur.forward(hidden)).tanh();
+            outputs.push(Tensor::cat(vec![hidden.clone(), x], 1).reshape([b, 1, HIDDEN + c]));
+        }
+        let features = Tensor::cat(outputs, 1);
+        let buttons =
+            log_softmax(self.buttons.forward(features.clone()), 2).reshape([b, t, 1, 8641]);
+        let camera = log_softmax(self.camera.forward(features), 2).reshape([b, t, 1, 121]);
+        let frames = memory
+            .frames
+            .into_iter()
+            .map(|f| f.add_scalar(t as i64))
+            .collect();
+        Ok((
+            TinyRnnLatents {
+                pi_logits: PiLogits { buttons, camera },
+            },
+            TinyMemory { hidden, frames },
+        ))
+    }
+}
+
+/// A deterministic pseudo-random sequence (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// `n` episode-continuous batches: each row plays episodes of `EPISODE` frames back to back,
+/// cut into windows of `T`; the last window of an episode is padded (mask 0).
+pub fn trajectories(n: usize, seed: u64, device: &Device) -> Vec<Batch> {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let windows_per_episode = EPISODE.div_ceil(T);
+    (0..n)
+        .map(|k| {
+            let (mut image, mut buttons, mut camera, mut mask) = (vec![], vec![], vec![], vec![]);
+            let mut info = BatchInfo::default();
+            for row in 0..B {
+                // Rows are out of phase so that they start episodes in different batches.
+                let window = k + row;
+                let episode = window / windows_per_episode;
+                let start = (window % windows_per_episode) * T;
+                info.episode.push(format!("row{row}-ep{episode}"));
+                info.timestamp
+                    .push((start..start + T).map(|t| t as i64).collect());
+                info.progress.push(format!(
+                    "{}/{windows_per_episode}",
+                    window % windows_per_episode
+                ));
+                for t in start..start + T {
+                    let colour = (rng.next() % 4) as usize;
+                    for _ in 0..4 {
+                        let noise = (rng.next() % 21) as f32 - 10.0;
+                        image.extend(PALETTE[colour].iter().map(|v| v + noise));
+                    }
+                    buttons.push(BUTTONS[colour]);
+                    camera.push(CAMERAS[colour]);
+                    mask.push(if t < EPISODE { 1.0f32 } else { 0.0 });
+                }
+            }
+            Batch {
+                image: Some(Tensor::from_data(
+                    TensorData::new(image, [B, T, 2, 2, 3]),
+                    device,
+                )),
+                agent_action: Some(AgentAction {
+                    buttons: Tensor::from_data(TensorData::new(buttons, [B, T, 1]), device),
+                    camera: Tensor::from_data(TensorData::new(camera, [B, T, 1]), device),
+                }),
+                mask: Some(Tensor::from_data(TensorData::new(mask, [B, T]), device)),
+                info,
+                ..Batch::default()
+            }
+        })
+        .collect()
+}
+
+/// A fresh run directory under the system's temporary directory.
+pub fn run_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mine-trainer-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A quiet config for tests: AdamW at `lr`, no warmup, progress off.
+pub fn config(dir: &PathBuf, max_steps: usize, lr: f64) -> TrainerConfig {
+    TrainerConfig {
+        optimizer: OptimizerConfig {
+            learning_rate: lr,
+            warmup_steps: 1,
+            gradient_clip_val: Some(10.0),
+            ..OptimizerConfig::default()
+        },
+        log_freq: 1,
+        max_steps: Some(max_steps),
+        run_dir: dir.clone(),
+        progress: ProgressMode::Off,
+        ..TrainerConfig::default()
+    }
+}
+
+/// The `train/loss` of every logged step in `metrics.jsonl`, by step.
+pub fn logged(dir: &PathBuf, key: &str) -> Vec<(u64, f64)> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).expect("metrics.jsonl exists");
+    text.lines()
+        .filter_map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            Some((value["step"].as_u64()?, value.get(key)?.as_f64()?))
+        })
+        .collect()
+}
