@@ -142,10 +142,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut val = LoaderSource::new(loader(Split::Val)?, trainer.device().clone());
     let summary = trainer.fit(&mut train, Some(&mut val))?;
     let metric = |m: Option<&std::collections::BTreeMap<String, f64>>, k: &str| {
-        m.and_then(|m| m.get(k)).copied().unwrap_or(f64::NAN)
+        m.and_then(|m| m.get(k))
+            .map_or("-".to_owned(), |v| format!("{v:.3}"))
     };
     println!(
-        "done: {} steps in {:.1}s ({:.2}s/step), {:.1} frames/s, train loss {:.3}, val loss {:.3}; run directory {}",
+        "done: {} steps in {:.1}s ({:.2}s/step), {:.1} frames/s, train loss {}, val loss {}; run directory {}",
         summary.steps,
         summary.wall_time.as_secs_f64(),
         summary.step_time.as_secs_f64(),

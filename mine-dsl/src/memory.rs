@@ -83,65 +83,39 @@ fn reset_tensor_rows<const D: usize, K: Basic>(
     tensor.mask_where(mask, initial.clone())
 }
 
-impl<const D: usize> Memory for Tensor<D> {
-    fn reset_rows(self, reset: &[bool], initial: &Self) -> Self {
-        reset_tensor_rows(self, reset, initial)
-    }
+/// `Memory` for one tensor kind: `$detach` cuts it from the graph (a no-op for int and bool).
+macro_rules! tensor_memory {
+    ($tensor:ty, $kind:ident, |$t:ident| $detach:expr) => {
+        impl<const D: usize> Memory for $tensor {
+            fn reset_rows(self, reset: &[bool], initial: &Self) -> Self {
+                reset_tensor_rows(self, reset, initial)
+            }
 
-    fn detach(self) -> Self {
-        Tensor::detach(self)
-    }
-    fn save_state(&self, state: &mut MemoryState) {
-        state.push_tensor(self.to_data());
-    }
+            fn detach(self) -> Self {
+                let $t = self;
+                $detach
+            }
 
-    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
-        Ok(Self::from_data(
-            state.pop_tensor(D, TensorKind::Float)?,
-            device,
-        ))
-    }
+            fn save_state(&self, state: &mut MemoryState) {
+                state.push_tensor(self.to_data());
+            }
+
+            fn load_state(
+                state: &mut MemoryState,
+                device: &Device,
+            ) -> Result<Self, MemoryStateError> {
+                Ok(Self::from_data(
+                    state.pop_tensor(D, TensorKind::$kind)?,
+                    device,
+                ))
+            }
+        }
+    };
 }
 
-impl<const D: usize> Memory for Tensor<D, Bool> {
-    fn reset_rows(self, reset: &[bool], initial: &Self) -> Self {
-        reset_tensor_rows(self, reset, initial)
-    }
-
-    fn detach(self) -> Self {
-        self
-    }
-    fn save_state(&self, state: &mut MemoryState) {
-        state.push_tensor(self.to_data());
-    }
-
-    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
-        Ok(Self::from_data(
-            state.pop_tensor(D, TensorKind::Bool)?,
-            device,
-        ))
-    }
-}
-
-impl<const D: usize> Memory for Tensor<D, Int> {
-    fn reset_rows(self, reset: &[bool], initial: &Self) -> Self {
-        reset_tensor_rows(self, reset, initial)
-    }
-
-    fn detach(self) -> Self {
-        self
-    }
-    fn save_state(&self, state: &mut MemoryState) {
-        state.push_tensor(self.to_data());
-    }
-
-    fn load_state(state: &mut MemoryState, device: &Device) -> Result<Self, MemoryStateError> {
-        Ok(Self::from_data(
-            state.pop_tensor(D, TensorKind::Int)?,
-            device,
-        ))
-    }
-}
+tensor_memory!(Tensor<D>, Float, |t| Tensor::detach(t));
+tensor_memory!(Tensor<D, Bool>, Bool, |t| t);
+tensor_memory!(Tensor<D, Int>, Int, |t| t);
 
 impl<M: Memory> Memory for Vec<M> {
     fn reset_rows(self, reset: &[bool], initial: &Self) -> Self {
