@@ -21,16 +21,7 @@ fn shared() -> PathBuf {
 }
 
 fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
+    mine_runtime::metrics::peak_rss_mib().unwrap_or(f64::NAN)
 }
 
 /// Copies the fixture's chunks under `episodes` new names: a bigger dataset of real H.264.
