@@ -167,7 +167,9 @@ impl<P: Policy> Trainer<P> {
             };
             let batches = train.epoch(epoch, skip).map_err(|e| data_error(skip, e))?;
             let mut batch_idx = skip;
+            let mut yielded = false;
             for batch in batches {
+                yielded = true;
                 let batch = batch.map_err(|e| data_error(batch_idx, e))?;
                 let started = Instant::now();
                 let outcome = self.train_batch(batch, epoch, batch_idx)?;
@@ -181,6 +183,9 @@ impl<P: Policy> Trainer<P> {
                         return Ok(());
                     }
                 }
+            }
+            if !yielded && skip == 0 {
+                return Err(TrainError::EmptyEpoch { epoch });
             }
             let started = Instant::now();
             let flushed = self.flush_accumulation()?;

@@ -28,10 +28,8 @@ fn source(device: &Device) -> LoaderSource {
     )
 }
 
-fn trainer(config: TrainerConfig, device: &Device) -> Trainer<VptPolicy> {
-    device.seed(11);
-    let policy = VptPolicy::new(&VptConfig::tiny(), device).unwrap();
-    let experiment = Experiment::new(policy).objective(BehaviorClone::default());
+fn trainer(config: TrainerConfig, policy: &VptPolicy) -> Trainer<VptPolicy> {
+    let experiment = Experiment::new(policy.clone()).objective(BehaviorClone::default());
     Trainer::new(config, experiment).unwrap()
 }
 
@@ -47,9 +45,11 @@ fn vpt_on_the_fixture_resumes_exactly_mid_epoch() {
         "the loader starts at the requested batch"
     );
 
+    // One initial policy for both runs (tests share the process's random numbers).
+    let policy = VptPolicy::new(&VptConfig::tiny(), &device).unwrap();
     let straight_dir = run_dir("vpt-straight");
     let straight_config = config(&straight_dir, 6, 1e-3);
-    trainer(straight_config.clone(), &device)
+    trainer(straight_config.clone(), &policy)
         .fit(&mut data, None)
         .unwrap();
 
@@ -59,12 +59,14 @@ fn vpt_on_the_fixture_resumes_exactly_mid_epoch() {
         run_dir: dir.clone(),
         ..straight_config.clone()
     };
-    trainer(half, &device).fit(&mut data, None).unwrap();
+    trainer(half, &policy).fit(&mut data, None).unwrap();
     let rest = TrainerConfig {
         run_dir: dir.clone(),
         ..straight_config
     };
-    let summary = trainer(rest, &device)
+    // A new process would start from other initial weights: the checkpoint overrides them.
+    let other = VptPolicy::new(&VptConfig::tiny(), &device).unwrap();
+    let summary = trainer(rest, &other)
         .resume_from(&dir)
         .unwrap()
         .fit(&mut data, None)
