@@ -15,6 +15,8 @@ pub use mine_runtime as runtime;
 /// The names most experiments use.
 pub mod prelude {
     pub use mine_dsl::prelude::*;
+    pub use mine_runtime::config::TrainerConfig;
+    pub use mine_runtime::trainer::{BatchSource, InMemory, LoaderSource, Trainer, from_fn};
 }
 
 /// The README's code, compiled and run as a doctest.

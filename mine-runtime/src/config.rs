@@ -40,7 +40,8 @@ use crate::optim::{OptimConfigError, OptimizerConfig};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainerConfig {
-    /// AdamW, learning-rate schedule, clipping and gradient accumulation.
+    /// AdamW, learning-rate schedule, clipping and gradient accumulation. A decay without
+    /// `decay.decay_steps` lasts from the end of warmup to `max_steps`.
     pub optimizer: OptimizerConfig,
     /// Log metrics every this many steps (MineStudio's `log_freq`, default 20). The learning
     /// rate is logged at every step regardless.

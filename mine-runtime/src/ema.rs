@@ -65,7 +65,7 @@ impl<M: Module> Ema<M> {
     /// Folds the weights of `trained` into the average if optimizer step `step` (1-based count
     /// of steps taken) is a multiple of `every_n_steps`. Returns whether it did.
     pub fn update(&mut self, trained: &M, step: usize) -> bool {
-        if step % self.every_n_steps != 0 {
+        if !step.is_multiple_of(self.every_n_steps) {
             return false;
         }
         let mut collect = Collect::default();

@@ -41,6 +41,15 @@ pub enum TrainError {
         /// The source's error.
         source: SourceError,
     },
+    /// An epoch of the training source yielded no batch (the run would never end).
+    #[error(
+        "train data, epoch {epoch}: the source yielded no batch; check the dataset path and \
+         split, and that the batch size is not larger than the dataset"
+    )]
+    EmptyEpoch {
+        /// The epoch.
+        epoch: usize,
+    },
     /// A batch has no tensor and no timestamps, so its size is unknown.
     #[error(
         "{stream} data, epoch {epoch}, batch {batch}: the batch is empty (no tensor, no timestamps)"

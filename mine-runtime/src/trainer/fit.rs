@@ -165,9 +165,11 @@ impl<P: Policy> Trainer<P> {
                 batch,
                 source,
             };
-            let mut batches = train.epoch(epoch, skip).map_err(|e| data_error(skip, e))?;
+            let batches = train.epoch(epoch, skip).map_err(|e| data_error(skip, e))?;
             let mut batch_idx = skip;
-            while let Some(batch) = batches.next() {
+            let mut yielded = false;
+            for batch in batches {
+                yielded = true;
                 let batch = batch.map_err(|e| data_error(batch_idx, e))?;
                 let started = Instant::now();
                 let outcome = self.train_batch(batch, epoch, batch_idx)?;
@@ -182,7 +184,9 @@ impl<P: Policy> Trainer<P> {
                     }
                 }
             }
-            drop(batches);
+            if !yielded && skip == 0 {
+                return Err(TrainError::EmptyEpoch { epoch });
+            }
             let started = Instant::now();
             let flushed = self.flush_accumulation()?;
             counters.train_time += started.elapsed();
@@ -229,7 +233,7 @@ impl<P: Policy> Trainer<P> {
             .window
             .add("grad_norm", report.grad_norm_before_clip);
         let lr = vec![("train/lr".to_owned(), report.lr)];
-        if step % self.config.log_freq as u64 == 0 {
+        if step.is_multiple_of(self.config.log_freq as u64) {
             self.log_train(step, report.lr, logging)?;
         } else {
             logging.record(step, &lr)?;
@@ -240,12 +244,16 @@ impl<P: Policy> Trainer<P> {
         if self
             .config
             .val_every_n_steps
-            .is_some_and(|n| step % n as u64 == 0)
+            .is_some_and(|n| step.is_multiple_of(n as u64))
             && let Some(source) = val.as_deref_mut()
         {
             self.validate_and_log(source, logging)?;
         }
-        if self.config.save_freq.is_some_and(|n| step % n as u64 == 0) {
+        if self
+            .config
+            .save_freq
+            .is_some_and(|n| step.is_multiple_of(n as u64))
+        {
             self.save_weights()?;
             counters.last_checkpoint = Some(self.save_checkpoint()?);
             counters.last_checkpoint_step = Some(step);

@@ -5,7 +5,7 @@ use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
 use mine_runtime::backend::{Backend, Precision};
 use mine_runtime::config::TrainerConfig;
-use mine_runtime::trainer::{TrainError, Trainer};
+use mine_runtime::trainer::{InMemory, TrainError, Trainer};
 
 use crate::support::*;
 
@@ -89,4 +89,15 @@ fn the_resolved_config_round_trips_through_toml() {
     let config = TrainerConfig::from_toml_str("max_epochs = 3\n[ema]\ndecay = 0.99").unwrap();
     let again = TrainerConfig::from_toml_str(&config.to_toml_string()).unwrap();
     assert_eq!(config, again);
+}
+
+#[test]
+fn an_empty_training_source_is_an_error_not_a_hang() {
+    let device = Device::flex();
+    let dir = run_dir("empty");
+    let experiment = Experiment::new(TinyRnn::new(&device)).objective(BehaviorClone::default());
+    let mut trainer = Trainer::new(config(&dir, 5, 1e-3), experiment).unwrap();
+    let err = trainer.fit(&mut InMemory(vec![]), None).unwrap_err();
+    assert!(matches!(err, TrainError::EmptyEpoch { epoch: 0 }), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -2,6 +2,7 @@
 //! errors, metric files, and an end-to-end run whose behaviour-cloning loss falls.
 
 mod config;
+mod data_vpt;
 mod e2e;
 mod memory;
 mod nan;

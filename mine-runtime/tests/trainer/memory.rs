@@ -87,7 +87,7 @@ fn stateless_policies_carry_nothing() {
     let mut manager = MemoryManager::<()>::new();
     let prepared = manager.prepare(&info(&[&[0, 1]]), 1, |_| ());
     assert_eq!(prepared.episode_starts, [true]);
-    manager.store(prepared.memory);
+    manager.store(());
     assert_eq!(manager.snapshot().memory, Some(MemoryState::new()));
 }
 

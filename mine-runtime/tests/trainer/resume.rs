@@ -24,8 +24,8 @@ fn params<M: Module>(module: &M) -> Vec<Vec<f32>> {
     values.0
 }
 
-fn trainer(config: TrainerConfig, device: &Device) -> Trainer<TinyRnn> {
-    let experiment = Experiment::new(TinyRnn::new(device)).objective(BehaviorClone::default());
+fn trainer(config: TrainerConfig, policy: &TinyRnn) -> Trainer<TinyRnn> {
+    let experiment = Experiment::new(policy.clone()).objective(BehaviorClone::default());
     Trainer::new(config, experiment).unwrap()
 }
 
@@ -36,6 +36,8 @@ fn straight_and_resumed(name: &str, n: usize, batches: usize, adjust: impl Fn(&m
     let data = trajectories(batches, 5, &device);
     let val = trajectories(2, 6, &device);
 
+    // One initial policy for both runs (tests share the process's random numbers).
+    let policy = TinyRnn::new(&device);
     let straight_dir = run_dir(&format!("{name}-straight"));
     let mut config = config(&straight_dir, 2 * n, 1e-2);
     config.val_every_n_steps = Some(3);
@@ -45,7 +47,7 @@ fn straight_and_resumed(name: &str, n: usize, batches: usize, adjust: impl Fn(&m
         use_for_validation: true,
     });
     adjust(&mut config);
-    let mut straight = trainer(config.clone(), &device);
+    let mut straight = trainer(config.clone(), &policy);
     straight
         .fit(
             &mut InMemory(data.clone()),
@@ -59,7 +61,7 @@ fn straight_and_resumed(name: &str, n: usize, batches: usize, adjust: impl Fn(&m
         run_dir: dir.clone(),
         ..config.clone()
     };
-    let summary = trainer(first_half, &device)
+    let summary = trainer(first_half, &policy)
         .fit(
             &mut InMemory(data.clone()),
             Some(&mut InMemory(val.clone())),
@@ -73,7 +75,9 @@ fn straight_and_resumed(name: &str, n: usize, batches: usize, adjust: impl Fn(&m
         run_dir: dir.clone(),
         ..config
     };
-    let mut resumed = trainer(second_half, &device).resume_from(&dir).unwrap();
+    let mut resumed = trainer(second_half, &TinyRnn::new(&device))
+        .resume_from(&dir)
+        .unwrap();
     assert_eq!(resumed.step(), n as u64);
     let summary = resumed
         .fit(&mut InMemory(data.clone()), Some(&mut InMemory(val)))
@@ -140,10 +144,44 @@ fn resume_from_a_directory_without_checkpoint_is_an_error() {
     let device = Device::flex();
     let dir = run_dir("no-checkpoint");
     std::fs::create_dir_all(&dir).unwrap();
-    let err = trainer(config(&dir, 2, 1e-3), &device)
+    let err = trainer(config(&dir, 2, 1e-3), &TinyRnn::new(&device))
         .resume_from(&dir)
         .err()
         .unwrap();
     assert!(err.to_string().contains("no checkpoint at"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn leftovers_of_a_crash_are_never_resumed_from() {
+    let device = Device::flex();
+    let dir = run_dir("crash");
+    let policy = TinyRnn::new(&device);
+    let mut config = config(&dir, 2, 1e-3);
+    config.save_freq = Some(2);
+    trainer(config.clone(), &policy)
+        .fit(&mut InMemory(trajectories(3, 1, &device)), None)
+        .unwrap();
+    // What a crash while writing step 4 could leave: a temporary directory with a truncated
+    // file; and a step directory without its state file.
+    let checkpoints = dir.join("checkpoints");
+    let tmp = checkpoints.join(".tmp-step-00000004-12345");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(tmp.join("model.bpk"), b"trunc").unwrap();
+    std::fs::create_dir_all(checkpoints.join("step-00000004")).unwrap();
+    let steps: Vec<u64> = list_checkpoints(&checkpoints).iter().map(|c| c.0).collect();
+    assert_eq!(steps, [2]);
+
+    config.max_steps = Some(3);
+    let mut resumed = trainer(config, &TinyRnn::new(&device))
+        .resume_from(&dir)
+        .unwrap();
+    assert_eq!(resumed.step(), 2);
+    resumed
+        .fit(&mut InMemory(trajectories(3, 1, &device)), None)
+        .unwrap();
+    assert!(!tmp.exists(), "temporary directories are cleaned at start");
+    let steps: Vec<u64> = list_checkpoints(&checkpoints).iter().map(|c| c.0).collect();
+    assert_eq!(steps, [3], "keep_last = 1");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,6 +1,6 @@
 //! A tiny recurrent policy, generated trajectories and config helpers for the trainer tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -172,7 +172,7 @@ pub fn run_dir(name: &str) -> PathBuf {
 }
 
 /// A quiet config for tests: AdamW at `lr`, no warmup, progress off.
-pub fn config(dir: &PathBuf, max_steps: usize, lr: f64) -> TrainerConfig {
+pub fn config(dir: &Path, max_steps: usize, lr: f64) -> TrainerConfig {
     TrainerConfig {
         optimizer: OptimizerConfig {
             learning_rate: lr,
@@ -182,14 +182,14 @@ pub fn config(dir: &PathBuf, max_steps: usize, lr: f64) -> TrainerConfig {
         },
         log_freq: 1,
         max_steps: Some(max_steps),
-        run_dir: dir.clone(),
+        run_dir: dir.to_owned(),
         progress: ProgressMode::Off,
         ..TrainerConfig::default()
     }
 }
 
 /// The `train/loss` of every logged step in `metrics.jsonl`, by step.
-pub fn logged(dir: &PathBuf, key: &str) -> Vec<(u64, f64)> {
+pub fn logged(dir: &Path, key: &str) -> Vec<(u64, f64)> {
     let text = std::fs::read_to_string(dir.join("metrics.jsonl")).expect("metrics.jsonl exists");
     text.lines()
         .filter_map(|line| {
