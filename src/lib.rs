@@ -5,12 +5,16 @@
 //!
 //! - [`dsl`] (`mine-dsl`): latent keys, `#[policy]`, `#[objective]`, the VPT action space and
 //!   the built-in objectives;
-//! - [`runtime`] (`mine-runtime`): optimizer, trainer, data pipeline, policies.
+//! - [`runtime`] (`mine-runtime`): optimizer, trainer, data pipeline, policies;
+//! - [`cli`] and [`run`]: the command line and the dataset-to-trainer wiring the examples share.
 //!
 //! Most programs start with `use minestudio_rs::prelude::*;`.
 
 pub use mine_dsl as dsl;
 pub use mine_runtime as runtime;
+
+pub mod cli;
+pub mod run;
 
 /// The names most experiments use.
 pub mod prelude {

@@ -43,8 +43,8 @@ pub struct TrainerConfig {
     /// AdamW, learning-rate schedule, clipping and gradient accumulation. A decay without
     /// `decay.decay_steps` lasts from the end of warmup to `max_steps`.
     pub optimizer: OptimizerConfig,
-    /// Log metrics every this many steps (MineStudio's `log_freq`, default 20). The learning
-    /// rate is logged at every step regardless.
+    /// Log metrics every this many steps and at `max_steps` (MineStudio's `log_freq`, default
+    /// 20). The learning rate is logged at every step regardless.
     pub log_freq: usize,
     /// Save weights every this many steps (every file is kept) and a full checkpoint (the last
     /// `keep_last` are kept). `None` saves only at the end of the run.
@@ -79,6 +79,8 @@ pub struct TrainerConfig {
     pub tensorboard: bool,
     /// How progress shows on the terminal.
     pub progress: ProgressMode,
+    /// What happens to a memory policy's memory between batches (default `carry`).
+    pub memory: MemoryMode,
 }
 
 impl Default for TrainerConfig {
@@ -101,6 +103,7 @@ impl Default for TrainerConfig {
             seed: 0,
             tensorboard: true,
             progress: ProgressMode::Auto,
+            memory: MemoryMode::Carry,
         }
     }
 }
@@ -122,6 +125,21 @@ pub struct EmaConfig {
 
 fn one() -> usize {
     1
+}
+
+/// What a memory policy sees at the start of each batch.
+///
+/// MineStudio carries the memory (recurrent state, TransformerXL cache) from one batch to the
+/// next when a row continues its episode; `reset` starts every batch from the initial memory,
+/// the ablation that shows what the carried memory is worth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryMode {
+    /// Carry the memory across the batches of an episode; reset a row at its episode's start.
+    #[default]
+    Carry,
+    /// Start every batch from the initial memory.
+    Reset,
 }
 
 /// How training progress is shown.

@@ -9,6 +9,8 @@
 
 use burn::tensor::Device;
 use mine_dsl::batch::BatchInfo;
+
+use crate::config::MemoryMode;
 use mine_dsl::memory::{Memory, MemoryState, MemoryStateError};
 
 /// The memory carried between the batches of one stream (train or validation).
@@ -35,12 +37,20 @@ use mine_dsl::memory::{Memory, MemoryState, MemoryStateError};
 /// assert_eq!(prepared.episode_starts, [false, true]);
 /// let rows: Vec<f32> = prepared.memory.into_data().try_to_vec().unwrap();
 /// assert_eq!(rows, [1.0, 0.0]);
+///
+/// // The ablation: every batch starts from the initial memory.
+/// use mine_runtime::config::MemoryMode;
+/// let mut reset = MemoryManager::<Tensor<2>>::new().with_mode(MemoryMode::Reset);
+/// reset.prepare(&info([[0, 1], [5, 6]]), 2, initial);
+/// reset.store(Tensor::ones([2, 1], &device));
+/// assert_eq!(reset.prepare(&info([[2, 3], [7, 8]]), 2, initial).episode_starts, [true, true]);
 /// ```
 #[derive(Debug, Clone)]
 pub struct MemoryManager<M: Memory> {
     memory: Option<M>,
     initial: Option<M>,
     last_timestamp: Vec<i64>,
+    mode: MemoryMode,
 }
 
 /// The memory for one batch, and which rows begin an episode.
@@ -74,7 +84,15 @@ impl<M: Memory> MemoryManager<M> {
             memory: None,
             initial: None,
             last_timestamp: Vec::new(),
+            mode: MemoryMode::Carry,
         }
+    }
+
+    /// The same manager in `mode`: with [`MemoryMode::Reset`] every row of every batch starts
+    /// an episode (its memory is the initial memory).
+    pub fn with_mode(mut self, mode: MemoryMode) -> Self {
+        self.mode = mode;
+        self
     }
 
     /// The memory for a batch of `batch_size` rows described by `info`.
@@ -102,7 +120,9 @@ impl<M: Memory> MemoryManager<M> {
         }
         let initial = self.initial.get_or_insert_with(|| initial(batch_size));
         let memory = self.memory.take().unwrap_or_else(|| initial.clone());
-        let episode_starts: Vec<bool> = if info.timestamp.len() == batch_size {
+        let episode_starts: Vec<bool> = if self.mode == MemoryMode::Reset {
+            vec![true; batch_size]
+        } else if info.timestamp.len() == batch_size {
             info.timestamp
                 .iter()
                 .zip(&self.last_timestamp)
@@ -165,6 +185,7 @@ impl<M: Memory> MemoryManager<M> {
             memory,
             initial: None,
             last_timestamp: snapshot.last_timestamp,
+            mode: MemoryMode::Carry,
         })
     }
 }

@@ -233,7 +233,8 @@ impl<P: Policy> Trainer<P> {
             .window
             .add("grad_norm", report.grad_norm_before_clip);
         let lr = vec![("train/lr".to_owned(), report.lr)];
-        if step.is_multiple_of(self.config.log_freq as u64) {
+        let last = self.config.max_steps.is_some_and(|n| step >= n as u64);
+        if step.is_multiple_of(self.config.log_freq as u64) || last {
             self.log_train(step, report.lr, logging)?;
         } else {
             logging.record(step, &lr)?;

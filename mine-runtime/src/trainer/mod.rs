@@ -36,6 +36,7 @@ mod fit;
 mod persist;
 mod source;
 mod step;
+mod summary;
 mod validation;
 
 use std::collections::BTreeMap;
@@ -125,6 +126,7 @@ impl<P: Policy> Trainer<P> {
         let policy = policy.fork(&train_device).train();
         let ema = config.ema.as_ref().map(|c| Ema::new(&policy, c));
         let checkpointer = Checkpointer::new(&config.run_dir, config.keep_last);
+        let memory = MemoryManager::new().with_mode(config.memory);
         Ok(Self {
             state: TrainingState::start(config.seed),
             config,
@@ -134,7 +136,7 @@ impl<P: Policy> Trainer<P> {
             objectives,
             optim: Some(optim),
             ema,
-            memory: MemoryManager::new(),
+            memory,
             hyperparameters: serde_json::Value::Null,
             checkpointer,
             last_train: BTreeMap::new(),

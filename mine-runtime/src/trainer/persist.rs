@@ -126,12 +126,12 @@ impl<P: Policy> Trainer<P> {
             memory,
             last_timestamp: state.last_timestamp.clone(),
         };
-        self.memory = MemoryManager::restore(snapshot, &self.train_device).map_err(|source| {
-            CheckpointError::Memory {
+        self.memory = MemoryManager::restore(snapshot, &self.train_device)
+            .map_err(|source| CheckpointError::Memory {
                 path: memory_path,
                 source,
-            }
-        })?;
+            })?
+            .with_mode(self.config.memory);
         if state.seed != self.config.seed {
             tracing::warn!(
                 checkpoint = state.seed,

@@ -31,7 +31,7 @@ impl<P: Policy> Trainer<P> {
         let device = self.device.clone();
         let step = self.state.step;
         device.seed(step_seed(self.state.seed, step, 1));
-        let mut memory = MemoryManager::<P::Memory>::new();
+        let mut memory = MemoryManager::<P::Memory>::new().with_mode(self.config.memory);
         let mut means = MeanWindow::new();
         let limit = self.config.max_val_batches.unwrap_or(usize::MAX);
         let batches = source.epoch(0, 0).map_err(|source| TrainError::Data {

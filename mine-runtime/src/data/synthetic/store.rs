@@ -57,6 +57,20 @@ pub struct GeneratedDataset {
     pub reused: bool,
 }
 
+/// `path: N episodes, M frames (generated|reused)`.
+impl std::fmt::Display for GeneratedDataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = if self.reused { "reused" } else { "generated" };
+        write!(
+            f,
+            "{}: {} episodes, {} frames ({how})",
+            self.path.display(),
+            self.episodes,
+            self.frames
+        )
+    }
+}
+
 impl GeneratedDataset {
     /// Episode names in stored (sorted) order.
     pub fn episode_names(&self) -> Vec<String> {

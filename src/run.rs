@@ -1,0 +1,67 @@
+//! Training an experiment on a MineStudio-format dataset in one call: the loaders for the
+//! train and validation splits, resume, and [`Trainer::fit`].
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use mine_dsl::experiment::Experiment;
+use mine_dsl::policy::Policy;
+use mine_runtime::config::TrainerConfig;
+use mine_runtime::data::config::{DatasetConfig, Split};
+use mine_runtime::data::dataset::RawDataset;
+use mine_runtime::data::error::DataError;
+use mine_runtime::data::loader::DataLoader;
+use mine_runtime::trainer::{LoaderSource, TrainError, TrainSummary, Trainer};
+
+/// Why [`train_on_dataset`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The dataset could not be opened (the error names the directory and the fix).
+    #[error("{split} split: {source}")]
+    Data {
+        /// `train` or `val`.
+        split: &'static str,
+        /// What went wrong.
+        #[source]
+        source: DataError,
+    },
+    /// The trainer failed (configuration, resume, data, non-finite loss...).
+    #[error(transparent)]
+    Train(#[from] TrainError),
+}
+
+/// Trains `experiment` with `trainer` on the train split of `data`, validating on its val
+/// split, resuming from `resume` (a run directory or checkpoint) if given. `hyperparameters`
+/// (the whole resolved config, say) go to the run directory's `hparams.json`.
+pub fn train_on_dataset<P: Policy>(
+    experiment: Experiment<P>,
+    trainer: &TrainerConfig,
+    data: &DatasetConfig,
+    resume: Option<&Path>,
+    hyperparameters: serde_json::Value,
+) -> Result<TrainSummary, RunError> {
+    let trainer = Trainer::new(trainer.clone(), experiment)?.with_hyperparameters(hyperparameters);
+    let mut trainer = match resume {
+        Some(from) => trainer.resume_from(from)?,
+        None => trainer,
+    };
+    let mut train = loader(data, Split::Train, trainer.train_device())?;
+    let mut val = loader(data, Split::Val, trainer.device())?;
+    Ok(trainer.fit(&mut train, Some(&mut val))?)
+}
+
+fn loader(data: &DatasetConfig, split: Split, device: &Device) -> Result<LoaderSource, RunError> {
+    let name = match split {
+        Split::Train => "train",
+        Split::Val => "val",
+    };
+    let config = DatasetConfig {
+        split,
+        ..data.clone()
+    };
+    let dataset = RawDataset::open(config).map_err(|source| RunError::Data {
+        split: name,
+        source,
+    })?;
+    Ok(LoaderSource::new(DataLoader::new(dataset), device.clone()))
+}
