@@ -77,7 +77,7 @@ fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         &config.trainer,
         &config.data,
         args.resume.as_deref(),
-        serde_json::to_value(&config)?,
+        &config,
     )?;
     println!(
         "done: {summary}; run directory {}",

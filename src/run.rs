@@ -12,6 +12,7 @@ use mine_runtime::data::dataset::RawDataset;
 use mine_runtime::data::error::DataError;
 use mine_runtime::data::loader::DataLoader;
 use mine_runtime::trainer::{LoaderSource, TrainError, TrainSummary, Trainer};
+use serde::Serialize;
 
 /// Why [`train_on_dataset`] stopped.
 #[derive(Debug, thiserror::Error)]
@@ -25,22 +26,30 @@ pub enum RunError {
         #[source]
         source: DataError,
     },
+    /// The resolved config cannot be written as TOML or JSON (a map with non-string keys, say).
+    #[error("the resolved config cannot be recorded: {0}")]
+    Config(String),
     /// The trainer failed (configuration, resume, data, non-finite loss...).
     #[error(transparent)]
     Train(#[from] TrainError),
 }
 
 /// Trains `experiment` with `trainer` on the train split of `data`, validating on its val
-/// split, resuming from `resume` (a run directory or checkpoint) if given. `hyperparameters`
-/// (the whole resolved config, say) go to the run directory's `hparams.json`.
-pub fn train_on_dataset<P: Policy>(
+/// split, resuming from `resume` (a run directory or checkpoint) if given. `resolved` (the
+/// whole resolved experiment config) becomes the run directory's `config.toml`, so that
+/// `--config <run_dir>/config.toml` reruns the experiment, and goes to `hparams.json`.
+pub fn train_on_dataset<P: Policy, C: Serialize>(
     experiment: Experiment<P>,
     trainer: &TrainerConfig,
     data: &DatasetConfig,
     resume: Option<&Path>,
-    hyperparameters: serde_json::Value,
+    resolved: &C,
 ) -> Result<TrainSummary, RunError> {
-    let trainer = Trainer::new(trainer.clone(), experiment)?.with_hyperparameters(hyperparameters);
+    let text = toml::to_string(resolved).map_err(|e| RunError::Config(e.to_string()))?;
+    let json = serde_json::to_value(resolved).map_err(|e| RunError::Config(e.to_string()))?;
+    let trainer = Trainer::new(trainer.clone(), experiment)?
+        .with_hyperparameters(json)
+        .with_config_file(text);
     let mut trainer = match resume {
         Some(from) => trainer.resume_from(from)?,
         None => trainer,

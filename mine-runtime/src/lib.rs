@@ -12,6 +12,7 @@ pub mod config;
 pub mod config_file;
 pub mod data;
 pub mod ema;
+pub mod fs_atomic;
 pub mod memory_manager;
 pub mod metrics;
 pub mod optim;

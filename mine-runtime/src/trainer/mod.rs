@@ -110,6 +110,7 @@ pub struct Trainer<P: Policy> {
     memory: MemoryManager<P::Memory>,
     state: TrainingState,
     hyperparameters: serde_json::Value,
+    config_file: Option<String>,
     checkpointer: Checkpointer,
     last_train: BTreeMap<String, f64>,
     last_val: Option<BTreeMap<String, f64>>,
@@ -138,6 +139,7 @@ impl<P: Policy> Trainer<P> {
             ema,
             memory,
             hyperparameters: serde_json::Value::Null,
+            config_file: None,
             checkpointer,
             last_train: BTreeMap::new(),
             last_val: None,
@@ -148,6 +150,14 @@ impl<P: Policy> Trainer<P> {
     /// under `"user"`).
     pub fn with_hyperparameters(mut self, hyperparameters: serde_json::Value) -> Self {
         self.hyperparameters = hyperparameters;
+        self
+    }
+
+    /// Records `text` as the run directory's `config.toml` instead of the trainer config alone:
+    /// give it the whole resolved experiment config (data, policy, objectives, trainer) so that
+    /// `--config run_dir/config.toml` reruns the experiment.
+    pub fn with_config_file(mut self, text: String) -> Self {
+        self.config_file = Some(text);
         self
     }
 

@@ -12,6 +12,7 @@ use crate::checkpoint::{
     CheckpointError, EMA_FILE, MEMORY_FILE, MODEL_FILE, load_module, read_state,
     resolve_checkpoint, save_module, write_state,
 };
+use crate::fs_atomic::write_atomic;
 use crate::memory_manager::{MemoryManager, MemorySnapshot};
 
 /// File of the run directory holding the resolved trainer configuration (TOML).
@@ -29,12 +30,16 @@ impl<P: Policy> Trainer<P> {
             source,
         };
         fs::create_dir_all(dir).map_err(|e| fail("create", dir, e))?;
+        let config = match &self.config_file {
+            Some(text) => text.clone(),
+            None => self.config.to_toml_string(),
+        };
         let path = dir.join(CONFIG_FILE);
-        fs::write(&path, self.config.to_toml_string()).map_err(|e| fail("write", &path, e))?;
+        write_atomic(&path, config.as_bytes()).map_err(|e| fail("write", &path, e))?;
         let path = dir.join(HPARAMS_FILE);
         let text = serde_json::to_string_pretty(&self.hyperparameter_record())
             .unwrap_or_else(|_| "{}".into());
-        fs::write(&path, text).map_err(|e| fail("write", &path, e))?;
+        write_atomic(&path, text.as_bytes()).map_err(|e| fail("write", &path, e))?;
         self.checkpointer.clean_temporaries();
         Ok(())
     }
