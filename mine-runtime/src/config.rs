@@ -77,6 +77,8 @@ pub struct TrainerConfig {
     pub seed: u64,
     /// Write TensorBoard event files under `run_dir/tensorboard` (default true).
     pub tensorboard: bool,
+    /// Draw `run_dir/plots/loss.png` and `lr.png` at every save and at the end (default true).
+    pub plots: bool,
     /// How progress shows on the terminal.
     pub progress: ProgressMode,
     /// What happens to a memory policy's memory between batches (default `carry`).
@@ -102,6 +104,7 @@ impl Default for TrainerConfig {
             run_dir: PathBuf::from("runs/run"),
             seed: 0,
             tensorboard: true,
+            plots: true,
             progress: ProgressMode::Auto,
             memory: MemoryMode::Carry,
         }

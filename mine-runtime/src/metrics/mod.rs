@@ -7,6 +7,7 @@
 
 mod jsonl;
 mod mean;
+pub mod plot;
 mod progress;
 pub mod tensorboard;
 

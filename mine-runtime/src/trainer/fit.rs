@@ -84,12 +84,17 @@ impl<P: Policy> Trainer<P> {
         let result = self.run_epochs(train, &mut val, &mut logging, &mut counters);
         logging.progress.finish();
         let flushed = logging.flush();
-        result?;
+        if let Err(error) = result {
+            // The curves up to the failure (a loss going to NaN, say) are worth a look.
+            self.render_plots();
+            return Err(error);
+        }
         flushed?;
         if counters.steps > 0 && counters.last_checkpoint_step != Some(self.state.step) {
             self.save_weights()?;
             counters.last_checkpoint = Some(self.save_checkpoint()?);
         }
+        self.render_plots();
         let wall_time = started.elapsed();
         let secs = counters.train_time.as_secs_f64().max(f64::MIN_POSITIVE);
         let summary = TrainSummary {
@@ -258,6 +263,7 @@ impl<P: Policy> Trainer<P> {
             self.save_weights()?;
             counters.last_checkpoint = Some(self.save_checkpoint()?);
             counters.last_checkpoint_step = Some(step);
+            self.render_plots();
         }
         Ok(())
     }

@@ -94,6 +94,18 @@ impl<P: Policy> Trainer<P> {
         Ok(dir)
     }
 
+    /// Redraws the run directory's loss and learning-rate plots from its metrics (when
+    /// `plots` is on). A plot that cannot be drawn is a warning, not the end of the run.
+    pub(super) fn render_plots(&self) {
+        if !self.config.plots {
+            return;
+        }
+        match crate::metrics::plot::render_run_plots(&self.config.run_dir) {
+            Ok(files) => tracing::debug!(?files, "plots drawn"),
+            Err(error) => tracing::warn!(%error, "plots not drawn"),
+        }
+    }
+
     /// Restores everything a full checkpoint holds (see [`Trainer::resume_from`]).
     pub(super) fn load_checkpoint(&mut self, path: &Path) -> Result<(), TrainError> {
         let dir = resolve_checkpoint(path)?;
