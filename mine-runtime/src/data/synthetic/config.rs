@@ -20,6 +20,10 @@ pub enum SyntheticTask {
     /// The whole frame has one of six colours, each mapped to one action; a memoryless
     /// sanity task that even a tiny model learns in a few steps.
     Colors,
+    /// A coloured cue flashes for two frames, then a grey screen follows for 12-24 frames
+    /// while the agent keeps doing what the cue asked for: a memory task for long-trajectory
+    /// training (the cue is often in an earlier batch than the frames that need it).
+    Recall,
 }
 
 impl SyntheticTask {
@@ -28,6 +32,7 @@ impl SyntheticTask {
         match self {
             Self::Track => "track",
             Self::Colors => "colors",
+            Self::Recall => "recall",
         }
     }
 }

@@ -5,7 +5,7 @@ use mine_dsl::action::EnvActionFrame;
 use super::config::{SyntheticConfig, SyntheticTask};
 use super::rng::SplitMix64;
 use super::scene::SceneFrame;
-use super::{colors, track};
+use super::{colors, recall, track};
 use crate::data::convert::action_chunk;
 use crate::data::pickle::{PyValue, dumps};
 use crate::data::video::encode_mp4_chunk;
@@ -27,6 +27,7 @@ pub fn simulate_episode(config: &SyntheticConfig, index: usize) -> Vec<SceneFram
     match config.task {
         SyntheticTask::Track => track::simulate(&mut rng, config.frames_per_episode),
         SyntheticTask::Colors => colors::simulate(&mut rng, config.frames_per_episode),
+        SyntheticTask::Recall => recall::simulate(&mut rng, config.frames_per_episode),
     }
 }
 
@@ -69,7 +70,7 @@ fn meta_infos(frames: &[SceneFrame], task: SyntheticTask) -> Vec<PyValue> {
                 .iter()
                 .position(|c| *c == f.background)
                 .unwrap_or(0),
-            SyntheticTask::Colors => 0,
+            SyntheticTask::Colors | SyntheticTask::Recall => 0,
         };
         out.push(PyValue::Dict(vec![
             (s("yaw"), PyValue::Float(pose.yaw)),

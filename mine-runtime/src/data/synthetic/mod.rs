@@ -62,6 +62,18 @@
 //! [`near_turn`], magenta = `left`+`jump` + yaw left [`near_turn`]. Memoryless and trivially
 //! learnable: a smoke test for a training setup.
 //!
+//! ## `recall`
+//!
+//! Back-to-back trials: a cue fills the frame for [`recall::CUE_FRAMES`] frames in one of four
+//! colours ([`recall::CUES`]), then the frame is grey for 12-24 frames. From the cue's first
+//! frame to the next cue the agent repeats the cue's action ([`recall::action_of`]): red =
+//! `attack`, green = `forward`, blue = `use`, yellow = `jump` + yaw right [`near_turn`]. A grey
+//! frame does not show which action is due: with 16-frame windows, most grey frames' cues lie in
+//! the previous batch of the episode, so only a policy whose memory is carried across batches
+//! (`episode_continuous_batch`, TransformerXL memory of 32 frames) can drive the loss to zero;
+//! with the memory reset every batch, those frames stay at chance among the four actions.
+//! [`recall::cue_in_window`] tells which frames of a window need the carried memory.
+//!
 //! # Meta info
 //!
 //! One dict per frame with MineStudio's keys: `yaw`, `pitch` (degrees, integrated from the
@@ -73,6 +85,7 @@
 pub mod colors;
 mod config;
 mod episode;
+pub mod recall;
 mod rng;
 mod scene;
 pub mod store;
