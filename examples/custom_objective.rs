@@ -28,7 +28,7 @@
 //! ```
 //! <!-- /compile-error -->
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -38,12 +38,10 @@ use mine_dsl::batch::BatchInfo;
 use mine_dsl::objective::ObjectiveError;
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
-use mine_runtime::config::TrainerConfig;
-use mine_runtime::data::config::DatasetConfig;
-use mine_runtime::data::synthetic::{SyntheticConfig, generate};
 use mine_runtime::policies::vpt::{VptConfig, VptConfigError, VptMemory, VptPolicy};
 use minestudio_rs::cli::RunArgs;
-use minestudio_rs::run::train_on_dataset;
+use minestudio_rs::experiment_config::ExperimentConfig;
+use minestudio_rs::run::exit_code;
 use serde::{Deserialize, Serialize};
 
 // The new key: the predicted fraction of the episode behind each frame, `[B, T]` in 0..1.
@@ -143,64 +141,31 @@ struct ObjectiveWeights {
 }
 
 /// The example's configuration file.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    generate: SyntheticConfig,
-    data: DatasetConfig,
-    policy: VptConfig,
-    trainer: TrainerConfig,
-    objectives: ObjectiveWeights,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            generate: SyntheticConfig::default(),
-            data: DatasetConfig::new(vec![PathBuf::from("target/mine-data/custom-objective")]),
-            policy: VptConfig::small_cpu(),
-            trainer: TrainerConfig::default(),
-            objectives: ObjectiveWeights::default(),
-        }
-    }
-}
+type Config = ExperimentConfig<VptConfig, ObjectiveWeights>;
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt().with_target(false).init();
-    match run(&RunArgs::from_env()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    exit_code(run(&RunArgs::from_env()))
 }
 
-fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
+/// The whole example, given its command line (the end-to-end tests call it too).
+pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let default_file = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/configs/custom_objective.toml"
     ));
-    let config: Config = args.load(default_file, &Config::default())?;
+    let defaults = Config::new(
+        "target/mine-data/custom-objective",
+        VptConfig::small_cpu(),
+        ObjectiveWeights::default(),
+    );
+    let config: Config = args.load(default_file, &defaults)?;
 
     let device = config.trainer.device()?;
     let experiment = Experiment::new(ProgressVpt::new(&config.policy, &device)?)
         .objective(config.objectives.behavior_clone.clone())
         .objective(config.objectives.progress_regression.clone());
-
-    let data_dir = config
-        .data
-        .dataset_dirs
-        .first()
-        .ok_or("data.dataset_dirs is empty")?;
-    println!("dataset {}", generate(&config.generate, data_dir)?);
-    let summary = train_on_dataset(
-        experiment,
-        &config.trainer,
-        &config.data,
-        args.resume.as_deref(),
-        &config,
-    )?;
+    let summary = config.train(experiment, args.resume.as_deref())?;
     println!(
         "done: {summary}; run directory {}",
         config.trainer.run_dir.display()

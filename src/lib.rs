@@ -6,7 +6,8 @@
 //! - [`dsl`] (`mine-dsl`): latent keys, `#[policy]`, `#[objective]`, the VPT action space and
 //!   the built-in objectives;
 //! - [`runtime`] (`mine-runtime`): optimizer, trainer, data pipeline, policies;
-//! - [`cli`] and [`run`]: the command line and the dataset-to-trainer wiring the examples share.
+//! - [`cli`], [`experiment_config`] and [`run`]: the command line, the configuration file and
+//!   the dataset-to-trainer wiring that experiment binaries share.
 //!
 //! Most programs start with `use minestudio_rs::prelude::*;`.
 
@@ -14,6 +15,7 @@ pub use mine_dsl as dsl;
 pub use mine_runtime as runtime;
 
 pub mod cli;
+pub mod experiment_config;
 pub mod run;
 
 /// The names most experiments use.

@@ -1,7 +1,8 @@
 //! Training an experiment on a MineStudio-format dataset in one call: the loaders for the
 //! train and validation splits, resume, and [`Trainer::fit`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use burn::tensor::Device;
 use mine_dsl::experiment::Experiment;
@@ -22,6 +23,18 @@ pub enum RunError {
     Data {
         /// `train` or `val`.
         split: &'static str,
+        /// What went wrong.
+        #[source]
+        source: DataError,
+    },
+    /// `[generate]` is set but `data.dataset_dirs` names no directory to generate into.
+    #[error("data.dataset_dirs is empty: name the directory the [generate] dataset goes to")]
+    NoDatasetDir,
+    /// The synthetic dataset could not be generated.
+    #[error("generating the dataset in {dir}: {source}")]
+    Generate {
+        /// Where it was to go.
+        dir: PathBuf,
         /// What went wrong.
         #[source]
         source: DataError,
@@ -73,4 +86,16 @@ fn loader(data: &DatasetConfig, split: Split, device: &Device) -> Result<LoaderS
         source,
     })?;
     Ok(LoaderSource::new(DataLoader::new(dataset), device.clone()))
+}
+
+/// The exit status of an experiment binary: success, or failure with the error printed plainly
+/// on stderr (the errors' messages already include their causes).
+pub fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }

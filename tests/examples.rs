@@ -1,0 +1,206 @@
+//! Every example runs to completion on a small setting (a generated dataset of a few short
+//! episodes, a few steps), and leaves a run directory a user can read: the resolved config,
+//! finite metrics whose loss falls, TensorBoard events, valid PNG plots, weights and a
+//! checkpoint that a second invocation with `--resume` continues from.
+//!
+//! The examples' own code runs here (their files are included as modules), called with the
+//! command line a user would type.
+
+use std::path::{Path, PathBuf};
+
+use minestudio_rs::cli::RunArgs;
+
+#[allow(dead_code)]
+#[path = "../examples/vpt_bc.rs"]
+mod vpt_bc;
+
+#[allow(dead_code)]
+#[path = "../examples/groot.rs"]
+mod groot;
+
+#[allow(dead_code)]
+#[path = "../examples/custom_objective.rs"]
+mod custom_objective;
+
+#[allow(dead_code)]
+#[path = "../examples/long_trajectory.rs"]
+mod long_trajectory;
+
+type Example = fn(&RunArgs) -> Result<(), Box<dyn std::error::Error>>;
+
+/// Overrides that keep a run short: `steps` steps on 4 generated episodes of 64 frames,
+/// logging every step, saving and validating (2 batches) every 3 steps.
+fn short_run(dir: &Path, steps: usize) -> Vec<String> {
+    let data = dir.join("data");
+    vec![
+        format!("data.dataset_dirs=[{:?}]", data.display().to_string()),
+        "generate.episodes=4".into(),
+        "generate.frames_per_episode=64".into(),
+        format!("trainer.run_dir={:?}", dir.join("run").display().to_string()),
+        format!("trainer.max_steps={steps}"),
+        "trainer.log_freq=1".into(),
+        "trainer.save_freq=3".into(),
+        "trainer.val_every_n_steps=3".into(),
+        "trainer.max_val_batches=2".into(),
+        "trainer.optimizer.warmup_steps=2".into(),
+        "trainer.progress=\"off\"".into(),
+    ]
+}
+
+/// Runs `example` with `overrides` (and `--resume <run>` when given).
+fn invoke(example: Example, overrides: &[String], resume: Option<&Path>) {
+    let mut argv = vec!["example".to_owned()];
+    if let Some(run) = resume {
+        argv.extend(["--resume".to_owned(), run.display().to_string()]);
+    }
+    argv.extend(overrides.iter().cloned());
+    let args = RunArgs::from_args(argv).expect("the command line parses");
+    if let Err(error) = example(&args) {
+        panic!("the example failed: {error}");
+    }
+}
+
+/// One JSON object per line of `run/metrics.jsonl`.
+fn metrics(run: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics.jsonl");
+    text.lines()
+        .map(|line| match serde_json::from_str(line).expect("a JSON line") {
+            serde_json::Value::Object(map) => map,
+            other => panic!("not a JSON object: {other}"),
+        })
+        .collect()
+}
+
+/// `(step, value)` of every record holding `name`.
+fn series(records: &[serde_json::Map<String, serde_json::Value>], name: &str) -> Vec<(u64, f64)> {
+    records
+        .iter()
+        .filter_map(|r| Some((r.get("step")?.as_u64()?, r.get(name)?.as_f64()?)))
+        .collect()
+}
+
+/// Decodes a PNG file; returns its size.
+fn png_size(path: &Path) -> (u32, u32) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap_or_else(|e| panic!("{} is not a PNG: {e}", path.display()));
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a buffer size")];
+    let info = reader.next_frame(&mut pixels).expect("the PNG decodes");
+    (info.width, info.height)
+}
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// What every run directory holds after `steps` steps.
+fn check_run_dir(run: &Path, steps: u64, losses: &[&str]) {
+    for file in ["config.toml", "hparams.json"] {
+        assert!(run.join(file).is_file(), "{} has no {file}", run.display());
+    }
+    let records = metrics(run);
+    for record in &records {
+        for (name, value) in record {
+            if let Some(v) = value.as_f64() {
+                assert!(v.is_finite(), "{name} = {v} at {record:?}");
+            }
+        }
+    }
+    let loss = series(&records, "train/loss");
+    assert_eq!(loss.last().map(|p| p.0), Some(steps), "{loss:?}");
+    let (first, last) = (loss[0].1, loss[loss.len() - 1].1);
+    assert!(last < first, "the training loss did not fall: {loss:?}");
+    for name in losses {
+        assert!(!series(&records, name).is_empty(), "no {name} logged");
+    }
+    assert!(!series(&records, "val/loss").is_empty(), "no validation");
+    assert_eq!(series(&records, "train/lr").len() as u64, steps);
+
+    let events = entries(&run.join("tensorboard"));
+    assert!(events.iter().any(|p| {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        name.starts_with("events.out.tfevents") && p.metadata().unwrap().len() > 0
+    }));
+    for plot in ["loss.png", "lr.png"] {
+        let (w, h) = png_size(&run.join("plots").join(plot));
+        assert!(w >= 320 && h >= 200, "{plot} is {w}x{h}");
+    }
+    let checkpoint = run.join("checkpoints").join(format!("step-{steps:08}"));
+    assert!(checkpoint.is_dir(), "{:?}", entries(&run.join("checkpoints")));
+    let weights = run.join("weights").join(format!("step-{steps:08}.bpk"));
+    assert!(weights.is_file(), "{:?}", entries(&run.join("weights")));
+}
+
+/// Runs `example` for 6 steps, checks the run directory, resumes it to 8 and checks again.
+fn run_and_resume(example: Example, extra: &[&str], runs: &[&str], losses: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut overrides = short_run(dir.path(), 6);
+    overrides.extend(extra.iter().map(|s| s.to_string()));
+    invoke(example, &overrides, None);
+    let run_root = dir.path().join("run");
+    let run_dir = |name: &str| {
+        if name.is_empty() {
+            run_root.clone()
+        } else {
+            run_root.join(name)
+        }
+    };
+    for name in runs {
+        check_run_dir(&run_dir(name), 6, losses);
+    }
+    let mut overrides = short_run(dir.path(), 8);
+    overrides.extend(extra.iter().map(|s| s.to_string()));
+    invoke(example, &overrides, Some(&run_root));
+    for name in runs {
+        let run = run_dir(name);
+        check_run_dir(&run, 8, losses);
+        let steps: Vec<u64> = series(&metrics(&run), "train/lr").iter().map(|p| p.0).collect();
+        assert_eq!(steps, (1..=8).collect::<Vec<_>>(), "resume continues at step 7");
+    }
+}
+
+#[test]
+fn vpt_bc_trains_and_resumes() {
+    run_and_resume(
+        vpt_bc::run,
+        &[],
+        &[""],
+        &["train/camera_loss", "train/button_loss"],
+    );
+}
+
+#[test]
+fn groot_trains_with_bc_and_kl_and_resumes() {
+    run_and_resume(
+        groot::run,
+        &[],
+        &[""],
+        &["train/kl_div", "train/camera_loss", "val/kl_div"],
+    );
+}
+
+#[test]
+fn custom_objective_trains_its_own_key_and_resumes() {
+    run_and_resume(
+        custom_objective::run,
+        &[],
+        &[""],
+        &["train/progress_mse", "val/progress_mse"],
+    );
+}
+
+#[test]
+fn long_trajectory_trains_carried_and_reset_memory_and_resumes() {
+    run_and_resume(
+        long_trajectory::run,
+        &["generate.frames_per_episode=128"],
+        &["carry", "reset"],
+        &["train/camera_loss"],
+    );
+}
