@@ -28,8 +28,6 @@
 //! ```
 //! <!-- /compile-error -->
 
-use std::path::Path;
-
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::sigmoid;
@@ -150,16 +148,12 @@ fn main() -> std::process::ExitCode {
 
 /// The whole example, given its command line (the end-to-end tests call it too).
 pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let default_file = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/configs/custom_objective.toml"
-    ));
     let defaults = Config::new(
         "target/mine-data/custom-objective",
         VptConfig::small_cpu(),
         ObjectiveWeights::default(),
     );
-    let config: Config = args.load(default_file, &defaults)?;
+    let config: Config = args.load_example("custom_objective", &defaults)?;
 
     let device = config.trainer.device()?;
     let experiment = Experiment::new(ProgressVpt::new(&config.policy, &device)?)

@@ -11,8 +11,6 @@
 //! `prior_dist`, which `BehaviorClone` and `KlDivergence` consume, so the compiler checks the
 //! wiring; the weights come from the config's typed `[objectives.*]` sections.
 
-use std::path::Path;
-
 use mine_dsl::experiment::Experiment;
 use mine_dsl::objectives::{BehaviorClone, KlDivergence};
 use mine_runtime::policies::groot::{GrootConfig, GrootPolicy};
@@ -49,16 +47,12 @@ fn main() -> std::process::ExitCode {
 
 /// The whole example, given its command line (the end-to-end tests call it too).
 pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let default_file = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/configs/groot.toml"
-    ));
     let defaults = Config::new(
         "target/mine-data/groot",
         GrootConfig::small_cpu(),
         GrootObjectives::default(),
     );
-    let config: Config = args.load(default_file, &defaults)?;
+    let config: Config = args.load_example("groot", &defaults)?;
 
     let device = config.trainer.device()?;
     let experiment = Experiment::new(GrootPolicy::new(&config.policy, &device)?)

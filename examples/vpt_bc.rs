@@ -7,8 +7,6 @@
 //! produces before any data is read), trains with validation and checkpoints, and prints the
 //! loss as it falls and a summary line.
 
-use std::path::Path;
-
 use mine_dsl::experiment::{Experiment, ObjectiveRegistry, ObjectiveSpec};
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
 use minestudio_rs::cli::RunArgs;
@@ -25,16 +23,12 @@ fn main() -> std::process::ExitCode {
 
 /// The whole example, given its command line (the end-to-end tests call it too).
 pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let default_file = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/configs/vpt_bc.toml"
-    ));
     let defaults = Config::new(
         "target/mine-data/vpt-bc",
         VptConfig::small_cpu(),
         vec![ObjectiveSpec::new("behavior_clone")],
     );
-    let config: Config = args.load(default_file, &defaults)?;
+    let config: Config = args.load_example("vpt_bc", &defaults)?;
 
     // The policy and its objectives first: a wiring error stops the run before any data is read.
     // (The trainer moves the policy onto its training device.)

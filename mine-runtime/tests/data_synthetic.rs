@@ -164,6 +164,13 @@ fn colors_dataset_reads_back_with_the_intended_scenes_and_actions() {
     check_read_back(&data);
 }
 
+#[test]
+fn recall_dataset_reads_back_with_the_intended_scenes_and_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = generate(&small(SyntheticTask::Recall), dir.path().join("recall")).unwrap();
+    check_read_back(&data);
+}
+
 fn agent_values(t: &Tensor<3, Int>) -> Vec<i64> {
     t.clone()
         .into_data()

@@ -70,7 +70,7 @@
 //! `attack`, green = `forward`, blue = `use`, yellow = `jump` + yaw right [`near_turn`]. A grey
 //! frame does not show which action is due: with 16-frame windows, most grey frames' cues lie in
 //! the previous batch of the episode, so only a policy whose memory is carried across batches
-//! (`episode_continuous_batch`, TransformerXL memory of 32 frames) can drive the loss to zero;
+//! (`episode_continuous_batch`, a TransformerXL memory of 32 frames before the window) can drive the loss to zero;
 //! with the memory reset every batch, those frames stay at chance among the four actions.
 //! [`recall::cue_in_window`] tells which frames of a window need the carried memory.
 //!

@@ -15,8 +15,8 @@ pub const GREY: [u8; 3] = [110, 110, 110];
 pub const CUE_FRAMES: usize = 2;
 /// Fewest grey frames after a cue.
 pub const MIN_DELAY: i64 = 12;
-/// Most grey frames after a cue: the last one is `CUE_FRAMES + MAX_DELAY - 1` frames after the
-/// cue appeared, within a 32-frame attention memory.
+/// Most grey frames after a cue: the last one is at most `CUE_FRAMES + MAX_DELAY - 1` = 25
+/// frames after the cue's first frame, within reach of a 32-frame carried attention memory.
 pub const MAX_DELAY: i64 = 24;
 
 /// The action recorded from the moment cue `index` appears until the next cue.

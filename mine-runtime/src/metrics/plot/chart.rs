@@ -233,12 +233,20 @@ impl LineChart {
         );
         y += 4;
         for (index, series) in self.series.iter().enumerate() {
-            let stroke = PrimitiveStyle::with_stroke(color(index), 2);
             let mid = y + 6;
-            draw(
-                Line::new(Point::new(x + 6, mid), Point::new(x + 24, mid)).into_styled(stroke),
-                canvas,
-            );
+            if series.markers {
+                let dot = PrimitiveStyle::with_fill(color(index));
+                draw(
+                    Circle::with_center(Point::new(x + 15, mid), 7).into_styled(dot),
+                    canvas,
+                );
+            } else {
+                let stroke = PrimitiveStyle::with_stroke(color(index), 2);
+                draw(
+                    Line::new(Point::new(x + 6, mid), Point::new(x + 24, mid)).into_styled(stroke),
+                    canvas,
+                );
+            }
             draw(
                 Text::new(&series.name, Point::new(x + 30, mid + 3), small),
                 canvas,
