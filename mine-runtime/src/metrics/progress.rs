@@ -18,10 +18,13 @@ pub struct Progress {
 
 impl Progress {
     /// A display for a run of `total` optimizer steps (if known) starting at `start_step`.
-    /// [`ProgressMode::Auto`] picks the bar when stderr is a terminal.
+    /// [`ProgressMode::Auto`] picks the bar when stderr is a terminal; otherwise plain lines,
+    /// unless the trainer's `tracing` events are shown already (they carry the same lines).
     pub fn new(mode: ProgressMode, total: Option<u64>, start_step: u64) -> Self {
+        let logged = tracing::enabled!(target: "mine_runtime::trainer::fit", tracing::Level::INFO);
         let mode = match mode {
             ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
+            ProgressMode::Auto if logged => ProgressMode::Off,
             ProgressMode::Auto => ProgressMode::Lines,
             other => other,
         };
@@ -55,7 +58,9 @@ impl Progress {
         self.last_draw = Some(now);
         let line = self.bar_line(step, loss, lr);
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K{line}");
+        // The cursor goes back to the line's start, so that a log line printed before the next
+        // redraw overwrites the bar instead of trailing after it.
+        let _ = write!(err, "\r\x1b[2K{line}\r");
         let _ = err.flush();
     }
 
@@ -71,7 +76,7 @@ impl Progress {
         let _ = writeln!(std::io::stderr().lock(), "{position} | {summary}");
     }
 
-    /// Ends the bar's line.
+    /// Moves past the bar's line.
     pub fn finish(&mut self) {
         if self.mode == ProgressMode::Bar && self.last_draw.is_some() {
             let _ = writeln!(std::io::stderr().lock());
