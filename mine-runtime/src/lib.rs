@@ -13,6 +13,7 @@ pub mod config_file;
 pub mod data;
 pub mod ema;
 pub mod fs_atomic;
+pub mod kernels;
 pub mod memory_manager;
 pub mod metrics;
 pub mod optim;

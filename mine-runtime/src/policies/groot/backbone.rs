@@ -11,6 +11,7 @@ use burn::nn::transformer::{
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
+use crate::kernels::ops::conv2d_layer;
 use crate::policies::vpt::impala::{CnnDownStack, ImpalaCnn};
 
 use super::config::{BackboneConfig, GrootConfig, ImpalaBackboneConfig, VitConfig};
@@ -65,7 +66,7 @@ impl VitBackbone {
 
     /// `[N, C, H, W]` normalized frames to the `[N, width, H / p, W / p]` token grid.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.patch_embed.forward(x);
+        let x = conv2d_layer(&self.patch_embed, x, false);
         let [n, d, h, w] = x.dims();
         let tokens = x.reshape([n, d, h * w]).swap_dims(1, 2) + self.pos_embed.val();
         let tokens = self.ln_pre.forward(tokens);

@@ -57,6 +57,7 @@ use mine_dsl::batch::Batch;
 use mine_dsl::latent::DiagGaussian;
 use mine_dsl::policy::{Forward, Policy, PolicyError};
 
+use crate::kernels::ops::conv2d_layer;
 use crate::policies::vpt::{ValueHead, VptActionHead};
 
 pub use backbone::{Backbone, ImpalaBackbone, PixelNorm, VitBackbone};
@@ -189,9 +190,11 @@ impl GrootPolicy {
     /// `[B, T, H, W, C]` raw frames to `[B, T, P, hiddim]` tokens.
     pub fn tokens(&self, image: Tensor<5>) -> Tensor<4> {
         let [b, t, ..] = image.dims();
-        let features = self
-            .updim
-            .forward(self.backbone.forward(self.pixel_norm.forward(image)));
+        let features = conv2d_layer(
+            &self.updim,
+            self.backbone.forward(self.pixel_norm.forward(image)),
+            false,
+        );
         let [_, d, h, w] = features.dims();
         features.reshape([b, t, d, h * w]).swap_dims(2, 3)
     }

@@ -9,6 +9,8 @@ use burn::nn::{
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::kernels::ops::conv2d_layer;
+
 /// Optional GroupNorm, 3x3 convolution (stride 1, padding 1), ReLU.
 ///
 /// Parameter names follow MineStudio: `norm.{weight,bias}` and `layer.{weight,bias}`; the
@@ -52,7 +54,7 @@ impl NormConv {
             Some(norm) => norm.forward(x),
             None => x,
         };
-        relu(self.layer.forward(x))
+        conv2d_layer(&self.layer, x, true)
     }
 }
 

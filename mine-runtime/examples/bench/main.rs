@@ -1,0 +1,258 @@
+//! The benchmark: the small VPT's training step (ours, and MineStudio on PyTorch side by side
+//! with `--reference`), the cost of the typed DSL, and data loading. Prints Markdown tables.
+//!
+//! ```text
+//! cargo run --release -p mine-runtime --example bench -- [--reference] [--steps 15] [--rounds 3]
+//!     [--warmup 3] [--only step|dsl|data]...
+//! ```
+//!
+//! Training step: 128x128 frames, hidden 256, 4 heads, 2 attention blocks, ImpalaCNN
+//! 16/32/32; behaviour cloning, backward, global-norm clipping, AdamW; memory carried between
+//! steps; at B=2, T=16, memory 32 and B=4, T=32, memory 64. Each implementation runs in its own
+//! process (a step server), warmed up, then both alternate `rounds` rounds of `steps` steps
+//! so that the ratio comes from one run on one machine; the figures are medians over all
+//! timed steps, and the peak resident memory of each process. `--reference` installs PyTorch
+//! and MineStudio into a throwaway virtual environment first (`examples/reference/setup.sh`;
+//! about 2.7 GiB from PyPI the first time). `MINE_KERNELS=burn` runs burn's own ops instead of
+//! our CPU kernels.
+
+mod data;
+mod dsl;
+mod reference;
+mod server;
+mod stats;
+mod step;
+
+use std::process::Command;
+
+use server::StepServer;
+use stats::{StepTimes, medians};
+
+type Error = Box<dyn std::error::Error>;
+
+/// The training configurations: batch, window, attention memory.
+const CONFIGS: [(usize, usize, usize); 2] = [(2, 16, 32), (4, 32, 64)];
+
+struct Args {
+    reference: bool,
+    steps: usize,
+    rounds: usize,
+    warmup: usize,
+    only: Vec<String>,
+    serve: Option<[usize; 3]>,
+}
+
+fn parse_args() -> Result<Args, Error> {
+    let mut args = Args {
+        reference: false,
+        steps: 15,
+        rounds: 3,
+        warmup: 3,
+        only: Vec::new(),
+        serve: None,
+    };
+    let mut it = std::env::args().skip(1);
+    let number = |it: &mut dyn Iterator<Item = String>, flag: &str| -> Result<usize, Error> {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a number"))?;
+        value
+            .parse()
+            .map_err(|_| format!("{flag} {value}: not a number").into())
+    };
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--reference" => args.reference = true,
+            "--steps" => args.steps = number(&mut it, "--steps")?.max(1),
+            "--rounds" => args.rounds = number(&mut it, "--rounds")?.max(1),
+            "--warmup" => args.warmup = number(&mut it, "--warmup")?,
+            "--only" => args.only.push(it.next().ok_or("--only needs step, dsl or data")?),
+            "--serve" => {
+                let mut dims = [0; 3];
+                for d in &mut dims {
+                    *d = number(&mut it, "--serve")?;
+                }
+                args.serve = Some(dims);
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument {other}; use [--reference] [--steps N] [--rounds N] \
+                     [--warmup N] [--only step|dsl|data]"
+                )
+                .into());
+            }
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> std::process::ExitCode {
+    let result = parse_args().and_then(|args| match args.serve {
+        Some([b, t, m]) => server::serve(b, t, m),
+        None => run(&args),
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Error> {
+    let wants = |s: &str| args.only.is_empty() || args.only.iter().any(|o| o == s);
+    println!("# Benchmark\n\n{}\n", machine());
+    if wants("step") {
+        training_steps(args)?;
+    }
+    if wants("dsl") {
+        let (wired, direct) = dsl::overhead(2, 16, 32, args.rounds, args.steps)?;
+        println!("## Typed DSL overhead (small VPT forward + behaviour cloning, B=2 T=16, no autodiff)\n");
+        println!("| path | median ms |\n| --- | --- |");
+        println!("| `Experiment` (wired objectives) | {:.2} |", wired * 1e3);
+        println!("| policy forward + `behavior_clone` called directly | {:.2} |", direct * 1e3);
+        println!(
+            "| difference | {:+.2} ms ({:+.2}%) |\n",
+            (wired - direct) * 1e3,
+            (wired / direct - 1.0) * 100.0
+        );
+    }
+    if wants("data") {
+        let d = data::measure(256, 8, 2)?;
+        println!("## Data loading (real Minecraft H.264 chunks, 224x224 resized to 128x128)\n");
+        println!("| stage | frames/s |\n| --- | --- |");
+        println!("| H.264 decode alone (OpenH264, 1 thread) | {:.0} |", d.decode_fps);
+        println!(
+            "| loader, decode + resize + collate on the host ({} frames, batch {}, {} workers) | {:.0} |",
+            d.frames, d.batch_size, d.workers, d.host_fps
+        );
+        println!("| loader into flex tensors | {:.0} |\n", d.tensor_fps);
+    }
+    Ok(())
+}
+
+/// The CPU, its cores and whether it has AVX-512, and the date.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map_or("unknown CPU".to_owned(), |m| m.trim().to_owned());
+    let avx512 = cpuinfo.contains("avx512f");
+    let date = Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!(
+        "{date}; {model}, {} cores{}; burn 0.22.1 flex, our CPU kernels {}",
+        server::rayon_threads(),
+        if avx512 { ", AVX-512" } else { "" },
+        if mine_runtime::kernels::ops::enabled() { "on" } else { "off (MINE_KERNELS=burn)" }
+    )
+}
+
+/// One implementation's step server and its timed steps.
+struct Contender {
+    name: String,
+    server: StepServer,
+    steps: Vec<StepTimes>,
+    peak_mib: f64,
+}
+
+impl Contender {
+    fn start(name: String, command: Command, warmup: usize) -> Result<Self, Error> {
+        let mut server = StepServer::spawn(command)?;
+        if warmup > 0 {
+            server.run(warmup)?;
+        }
+        Ok(Self {
+            name,
+            server,
+            steps: Vec::new(),
+            peak_mib: f64::NAN,
+        })
+    }
+
+    fn round(&mut self, steps: usize) -> Result<(), Error> {
+        let reply = self.server.run(steps)?;
+        self.steps.extend(reply.steps);
+        self.peak_mib = reply.peak_rss_mib;
+        Ok(())
+    }
+}
+
+fn training_steps(args: &Args) -> Result<(), Error> {
+    let python = if args.reference { Some(reference::setup()?) } else { None };
+    let threads = server::rayon_threads();
+    println!(
+        "## Training step: small VPT (128x128, hidden 256, 4 heads, 2 blocks, ImpalaCNN 16/32/32), \
+         BC + backward + clipping + AdamW, memory carried\n"
+    );
+    println!(
+        "Medians of {} rounds x {} steps after {} warm-up steps{}; {threads} threads each.\n",
+        args.rounds,
+        args.steps,
+        args.warmup,
+        if python.is_some() { ", the implementations alternating round by round" } else { "" }
+    );
+    println!("| config | implementation | step ms | frames/s | forward ms | backward ms | optimizer ms | peak RSS MiB |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let exe = std::env::current_exe()?;
+    for (b, t, m) in CONFIGS {
+        let mut ours = Command::new(&exe);
+        ours.args(["--serve", &b.to_string(), &t.to_string(), &m.to_string()]);
+        let mut contenders = vec![Contender::start("ours".into(), ours, args.warmup)?];
+        if let Some(python) = &python {
+            let reference = Contender::start(
+                String::new(),
+                reference::command(python, b, t, m, threads),
+                args.warmup,
+            )?;
+            contenders.push(Contender {
+                name: format!(
+                    "MineStudio {} / PyTorch {}",
+                    reference.server.info["minestudio"].as_str().unwrap_or("?"),
+                    reference.server.info["torch"].as_str().unwrap_or("?")
+                ),
+                ..reference
+            });
+        }
+        for _ in 0..args.rounds {
+            for c in &mut contenders {
+                c.round(args.steps)?;
+            }
+        }
+        let frames = (b * t) as f64;
+        let label = format!("B={b} T={t} mem {m}");
+        let summary: Vec<(StepTimes, f64)> = contenders
+            .iter()
+            .map(|c| (medians(&c.steps), c.peak_mib))
+            .collect();
+        for (c, (m, peak)) in contenders.iter().zip(&summary) {
+            println!(
+                "| {label} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |",
+                c.name,
+                m.total * 1e3,
+                frames / m.total,
+                m.forward * 1e3,
+                m.backward * 1e3,
+                m.optimizer * 1e3,
+                peak
+            );
+        }
+        if let [(ours, our_peak), (theirs, their_peak)] = summary.as_slice() {
+            println!(
+                "| {label} | ours vs reference | {:.2}x faster | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x the memory |",
+                theirs.total / ours.total,
+                theirs.total / ours.total,
+                theirs.forward / ours.forward,
+                theirs.backward / ours.backward,
+                theirs.optimizer / ours.optimizer,
+                our_peak / their_peak
+            );
+        }
+    }
+    println!();
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! Step timings and their medians.
+
+use serde::{Deserialize, Serialize};
+
+/// Seconds spent in the parts of one training step.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct StepTimes {
+    /// Policy forward and loss.
+    pub forward: f64,
+    /// Backward pass.
+    pub backward: f64,
+    /// Gradient clipping, AdamW and zeroing/dropping the gradients.
+    pub optimizer: f64,
+    /// The whole step.
+    pub total: f64,
+}
+
+/// What a step server answers to `run N`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RunReply {
+    /// One entry per step.
+    pub steps: Vec<StepTimes>,
+    /// The server process's peak resident memory so far.
+    pub peak_rss_mib: f64,
+}
+
+/// The median of `xs` (NaN when empty).
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+/// Per-part medians of `steps`.
+pub fn medians(steps: &[StepTimes]) -> StepTimes {
+    let part = |f: fn(&StepTimes) -> f64| median(steps.iter().map(f).collect());
+    StepTimes {
+        forward: part(|s| s.forward),
+        backward: part(|s| s.backward),
+        optimizer: part(|s| s.optimizer),
+        total: part(|s| s.total),
+    }
+}

@@ -1,0 +1,114 @@
+//! Per-op timings of our CPU kernels against burn flex's ops on the small VPT's shapes.
+//!
+//! `cargo run --release -p mine-runtime --example kernel_bench [-- ROUNDS]` (default 15):
+//! medians in milliseconds for the 32 frames of a B=2, T=16 batch.
+
+use std::time::Instant;
+
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+use mine_runtime::kernels::cpu::conv::{
+    ConvShape, conv2d_forward, conv2d_input_grad, conv2d_weight_grad,
+};
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn time(rounds: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    median(
+        (0..rounds)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    )
+}
+
+fn conv(n: usize, ci: usize, co: usize, side: usize) -> ConvShape {
+    ConvShape {
+        batch: n,
+        in_channels: ci,
+        height: side,
+        width: side,
+        out_channels: co,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        dilation: [1, 1],
+    }
+}
+
+fn main() {
+    let rounds = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(15);
+    let device = Device::flex();
+    println!("conv2d 3x3 (32 frames), ms: ours fwd / dx / dw vs burn flex fwd / fwd+bwd");
+    for s in [
+        conv(32, 3, 16, 128),
+        conv(32, 16, 16, 64),
+        conv(32, 16, 32, 64),
+        conv(32, 32, 32, 32),
+        conv(32, 32, 32, 16),
+    ] {
+        let [oh, ow] = s.output_size().unwrap();
+        let x: Vec<f32> = (0..s.batch * s.in_channels * s.height * s.width)
+            .map(|i| (i % 7) as f32 * 0.1)
+            .collect();
+        let w: Vec<f32> = (0..s.out_channels * s.patch_len())
+            .map(|i| (i % 5) as f32 * 0.01)
+            .collect();
+        let mut out = vec![0.0; s.batch * s.out_channels * oh * ow];
+        let mut dx = vec![0.0; x.len()];
+        let mut dw = vec![0.0; w.len()];
+        let fwd = time(rounds, || conv2d_forward(&s, &x, &w, None, false, &mut out));
+        let g = out.clone();
+        let bx = time(rounds, || conv2d_input_grad(&s, &g, &w, &mut dx));
+        let bw = time(rounds, || conv2d_weight_grad(&s, &x, &g, &mut dw, None));
+
+        let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+        let xt = Tensor::<4>::random(
+            [s.batch, s.in_channels, s.height, s.width],
+            Distribution::Default,
+            &device,
+        );
+        let wt = Tensor::<4>::random(
+            [s.out_channels, s.in_channels, 3, 3],
+            Distribution::Default,
+            &device,
+        );
+        let burn_fwd = time(rounds, || {
+            let _ = conv2d(xt.clone(), wt.clone(), None, options.clone()).into_data();
+        });
+        let ad = device.clone().autodiff();
+        let xa = xt.clone().autodiff().require_grad();
+        let wa = wt.clone().autodiff().require_grad();
+        let _ = ad;
+        let burn_both = time(rounds, || {
+            let y = conv2d(xa.clone(), wa.clone(), None, options.clone());
+            let grads = y.sum().backward();
+            let _ = wa.grad(&grads).map(|g| g.into_data());
+        });
+        let flops = 2.0 * (s.batch * s.out_channels * oh * ow * s.patch_len()) as f64;
+        println!(
+            "{:>2}->{:<2} @{:<3}  ours {:6.1} / {:6.1} / {:6.1}  = {:6.1} ({:5.1} GFLOP/s)   burn {:6.1} / {:6.1}",
+            s.in_channels,
+            s.out_channels,
+            s.height,
+            fwd,
+            bx,
+            bw,
+            fwd + bx + bw,
+            3.0 * flops / (fwd + bx + bw) / 1e6,
+            burn_fwd,
+            burn_both
+        );
+    }
+}

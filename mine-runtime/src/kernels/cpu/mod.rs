@@ -1,0 +1,5 @@
+//! Kernels on plain contiguous f32 slices (NCHW), independent of burn: what the flex
+//! backend's extension ops call.
+
+pub mod conv;
+pub mod gemm;

@@ -1,0 +1,15 @@
+//! Our own CPU kernels for the hot operations of the VPT image encoder, plugged into burn's
+//! flex backend as a backend extension with hand-written backward passes.
+//!
+//! Models call the functions of [`ops`] (for example [`ops::conv2d`]) instead of burn's: on a
+//! flex device with f32 tensors they run [`cpu`]'s kernels, elsewhere (CUDA, wgpu, other
+//! dtypes) burn's own differentiable ops, so the GPU path computes the same maths.
+
+#[cfg(feature = "flex")]
+pub mod cpu;
+#[cfg(feature = "flex")]
+mod flex;
+pub mod ops;
+
+#[cfg(feature = "flex")]
+pub use flex::CpuKernels;

@@ -1,0 +1,113 @@
+//! Tensor-level operations that run our CPU kernels on the flex backend (plain or autodiff)
+//! for f32 tensors, and burn's own differentiable operations everywhere else (CUDA, wgpu,
+//! other dtypes, shapes the kernels do not cover), so every backend computes the same maths.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use burn::tensor::Tensor;
+use burn::tensor::ops::ConvOptions;
+
+/// 0: not read yet, 1: kernels on, 2: kernels off.
+static ENABLED: AtomicU8 = AtomicU8::new(0);
+
+/// Whether our kernels run on flex tensors: on unless the environment variable
+/// `MINE_KERNELS=burn` (or a call to [`set_enabled`]) turns them off, for comparisons.
+pub fn enabled() -> bool {
+    match ENABLED.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let on = std::env::var("MINE_KERNELS").map_or(true, |v| v != "burn");
+            ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+/// Turns our kernels on or off for the whole process (the default is on; see [`enabled`]).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether `t` lives on the flex backend (with or without autodiff) as f32.
+#[cfg(feature = "flex")]
+fn on_flex_f32<const D: usize>(t: &Tensor<D>) -> bool {
+    let device = t.device().inner();
+    matches!(device.as_dispatch(), burn::backend::DispatchDevice::Flex(_))
+        && t.dtype() == burn::tensor::DType::F32
+}
+
+/// `conv2d(x, weight, bias)` like [`burn::tensor::module::conv2d`]: our kernels for groups 1
+/// and symmetric padding on flex f32 tensors, burn's op otherwise.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    conv2d_maybe_relu(x, weight, bias, options, false)
+}
+
+/// `relu(conv2d(x, weight, bias))` in one pass (see [`conv2d`]).
+pub fn conv2d_relu(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    conv2d_maybe_relu(x, weight, bias, options, true)
+}
+
+fn conv2d_maybe_relu(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    relu: bool,
+) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if enabled()
+        && options.groups == 1
+        && !options.is_asymmetric()
+        && on_flex_f32(&x)
+        && on_flex_f32(&weight)
+        && bias.as_ref().is_none_or(on_flex_f32)
+    {
+        use burn::backend::Dispatch;
+        let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+        return Tensor::from_dispatch(<Dispatch as super::CpuKernels>::cpu_conv2d(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            bias.into_dispatch(),
+            options.stride,
+            options.padding_begin(),
+            options.dilation,
+            relu,
+        ));
+    }
+    let out = burn::tensor::module::conv2d(x, weight, bias, options);
+    if relu {
+        burn::tensor::activation::relu(out)
+    } else {
+        out
+    }
+}
+
+/// [`burn::nn::conv::Conv2d::forward`] through [`conv2d`], followed by a ReLU when `relu`:
+/// the module's weights, stride, dilation and groups, with `Valid` or `Explicit` padding
+/// (`Same` padding, which burn sizes per input, runs the module's own forward).
+pub fn conv2d_layer(layer: &burn::nn::conv::Conv2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    use burn::nn::PaddingConfig2d;
+    let padding = match layer.padding {
+        PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Same => {
+            let out = layer.forward(x);
+            return if relu { burn::tensor::activation::relu(out) } else { out };
+        }
+    };
+    let options =
+        ConvOptions::new_with_padding(layer.stride, padding, layer.dilation, layer.groups);
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    conv2d_maybe_relu(x, layer.weight.val(), bias, options, relu)
+}

@@ -1,0 +1,98 @@
+//! Our CPU kernels against burn's reference ops through the tensor API, on the flex backend:
+//! values and gradients (odd shapes, batch 1, non-square images, strides, dilation, no bias).
+#![cfg(feature = "flex")]
+
+use burn::tensor::module::conv2d as burn_conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor, activation};
+use mine_runtime::kernels::ops;
+
+fn assert_close<const D: usize>(got: Tensor<D>, want: Tensor<D>, what: &str) {
+    assert_eq!(got.dims(), want.dims(), "{what}: shapes");
+    let got: Vec<f32> = got.into_data().try_to_vec::<f32>().unwrap();
+    let want: Vec<f32> = want.into_data().try_to_vec::<f32>().unwrap();
+    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1.0);
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(
+            (g - w).abs() <= 2e-5 * scale,
+            "{what}[{i}]: {g} vs {w} (scale {scale})"
+        );
+    }
+}
+
+struct Case {
+    x: [usize; 4],
+    out_channels: usize,
+    kernel: [usize; 2],
+    options: ConvOptions<2>,
+    bias: bool,
+}
+
+fn cases() -> Vec<Case> {
+    let o = |s, p, d| ConvOptions::new(s, p, d, 1);
+    vec![
+        Case { x: [2, 3, 9, 7], out_channels: 5, kernel: [3, 3], options: o([1, 1], [1, 1], [1, 1]), bias: true },
+        Case { x: [1, 16, 33, 17], out_channels: 8, kernel: [3, 3], options: o([1, 1], [1, 1], [1, 1]), bias: false },
+        Case { x: [3, 4, 12, 10], out_channels: 6, kernel: [3, 2], options: o([2, 1], [0, 1], [1, 2]), bias: true },
+        Case { x: [2, 3, 32, 16], out_channels: 7, kernel: [8, 8], options: o([8, 8], [0, 0], [1, 1]), bias: true },
+        Case { x: [4, 16, 64, 64], out_channels: 32, kernel: [3, 3], options: o([1, 1], [1, 1], [1, 1]), bias: false },
+    ]
+}
+
+#[test]
+fn conv2d_matches_burn_in_values_and_gradients() {
+    let device = Device::flex().autodiff();
+    for case in cases() {
+        let what = format!("x {:?} k {:?} {:?}", case.x, case.kernel, case.options);
+        let [_, ci, _, _] = case.x;
+        let x = Tensor::<4>::random(case.x, Distribution::Default, &device);
+        let w = Tensor::<4>::random(
+            [case.out_channels, ci, case.kernel[0], case.kernel[1]],
+            Distribution::Default,
+            &device,
+        );
+        let b = case
+            .bias
+            .then(|| Tensor::<1>::random([case.out_channels], Distribution::Default, &device));
+        let run = |ours: bool, relu: bool| {
+            let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
+            let b = b.clone().map(Tensor::require_grad);
+            let options = case.options.clone();
+            let y = match (ours, relu) {
+                (true, false) => ops::conv2d(x.clone(), w.clone(), b.clone(), options),
+                (true, true) => ops::conv2d_relu(x.clone(), w.clone(), b.clone(), options),
+                (false, false) => burn_conv2d(x.clone(), w.clone(), b.clone(), options),
+                (false, true) => activation::relu(burn_conv2d(x.clone(), w.clone(), b.clone(), options)),
+            };
+            let r = Tensor::<4>::ones(y.dims(), &device).mul_scalar(0.5)
+                + y.clone().detach().cos();
+            let grads = (y.clone() * r).sum().backward();
+            let gb = b.as_ref().map(|b| b.grad(&grads).unwrap());
+            (y.inner(), x.grad(&grads).unwrap(), w.grad(&grads).unwrap(), gb)
+        };
+        for relu in [false, true] {
+            let what = format!("{what} relu {relu}");
+            let (y, gx, gw, gb) = run(true, relu);
+            let (y_ref, gx_ref, gw_ref, gb_ref) = run(false, relu);
+            assert_close(y, y_ref, &format!("{what}: output"));
+            assert_close(gx, gx_ref, &format!("{what}: x grad"));
+            assert_close(gw, gw_ref, &format!("{what}: weight grad"));
+            if let (Some(gb), Some(gb_ref)) = (gb, gb_ref) {
+                assert_close(gb, gb_ref, &format!("{what}: bias grad"));
+            }
+        }
+    }
+}
+
+#[test]
+fn conv2d_without_autodiff_matches_burn() {
+    let device = Device::flex();
+    let x = Tensor::<4>::random([1, 3, 20, 13], Distribution::Default, &device);
+    let w = Tensor::<4>::random([4, 3, 3, 3], Distribution::Default, &device);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    assert_close(
+        ops::conv2d(x.clone(), w.clone(), None, options.clone()),
+        burn_conv2d(x, w, None, options),
+        "plain flex",
+    );
+}
