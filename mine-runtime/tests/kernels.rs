@@ -42,6 +42,7 @@ fn cases() -> Vec<Case> {
 #[test]
 fn conv2d_matches_burn_in_values_and_gradients() {
     let device = Device::flex().autodiff();
+    assert!(ops::uses_kernels(&Tensor::<1>::zeros([1], &device)));
     for case in cases() {
         let what = format!("x {:?} k {:?} {:?}", case.x, case.kernel, case.options);
         let [_, ci, _, _] = case.x;
@@ -95,4 +96,101 @@ fn conv2d_without_autodiff_matches_burn() {
         burn_conv2d(x, w, None, options),
         "plain flex",
     );
+}
+
+/// Output and gradients (of `x` and of `params`) of `ours` and `reference`, for a random
+/// upstream gradient.
+fn compare_grads(
+    what: &str,
+    x: Tensor<4>,
+    params: Vec<Tensor<1>>,
+    ours: impl Fn(Tensor<4>, &[Tensor<1>]) -> Tensor<4>,
+    reference: impl Fn(Tensor<4>, &[Tensor<1>]) -> Tensor<4>,
+) {
+    assert!(ops::uses_kernels(&x), "{what}: the kernels are not in use");
+    let run = |f: &dyn Fn(Tensor<4>, &[Tensor<1>]) -> Tensor<4>| {
+        let x = x.clone().require_grad();
+        let params: Vec<Tensor<1>> = params.iter().cloned().map(Tensor::require_grad).collect();
+        let y = f(x.clone(), &params);
+        let r = y.clone().detach().sin() + 0.25;
+        let grads = (y.clone() * r).sum().backward();
+        let param_grads: Vec<Tensor<1>> = params.iter().map(|p| p.grad(&grads).unwrap()).collect();
+        (y.inner(), x.grad(&grads).unwrap(), param_grads)
+    };
+    let (y, gx, gp) = run(&ours);
+    let (y_ref, gx_ref, gp_ref) = run(&reference);
+    assert_close(y, y_ref, &format!("{what}: output"));
+    assert_close(gx, gx_ref, &format!("{what}: x grad"));
+    for (i, (g, r)) in gp.into_iter().zip(gp_ref).enumerate() {
+        assert_close(g, r, &format!("{what}: param {i} grad"));
+    }
+}
+
+#[test]
+fn group_norm_matches_burn_in_values_and_gradients() {
+    use burn::nn::GroupNormConfig;
+    let device = Device::flex().autodiff();
+    for (shape, groups, affine) in [
+        ([2, 6, 7, 5], 1, true),
+        ([1, 16, 33, 17], 1, true),
+        ([3, 6, 4, 9], 3, true),
+        ([2, 4, 8, 8], 4, false),
+        ([32, 16, 16, 16], 1, true),
+    ] {
+        let layer = GroupNormConfig::new(groups, shape[1])
+            .with_affine(affine)
+            .init(&device);
+        let x = Tensor::<4>::random(shape, Distribution::Normal(3.0, 2.0), &device);
+        let params = if affine {
+            vec![
+                Tensor::<1>::random([shape[1]], Distribution::Default, &device),
+                Tensor::<1>::random([shape[1]], Distribution::Default, &device),
+            ]
+        } else {
+            Vec::new()
+        };
+        let with = |p: &[Tensor<1>]| {
+            let mut layer = layer.clone();
+            if let [gamma, beta] = p {
+                layer.gamma = Some(burn::module::Param::from_tensor(gamma.clone()));
+                layer.beta = Some(burn::module::Param::from_tensor(beta.clone()));
+            }
+            layer
+        };
+        for relu in [false, true] {
+            compare_grads(
+                &format!("group norm {shape:?} groups {groups} affine {affine} relu {relu}"),
+                x.clone(),
+                params.clone(),
+                |x, p| ops::group_norm_layer(&with(p), x, relu),
+                |x, p| {
+                    let y = with(p).forward(x);
+                    if relu { activation::relu(y) } else { y }
+                },
+            );
+        }
+    }
+}
+
+#[test]
+fn max_pool_matches_burn_in_values_and_gradients() {
+    use burn::tensor::ops::MaxPoolOptions;
+    let device = Device::flex().autodiff();
+    for (shape, k, s, p) in [
+        ([2, 3, 128, 128], 3, 2, 1),
+        ([1, 16, 33, 17], 3, 2, 1),
+        ([3, 2, 7, 6], 2, 2, 0),
+        ([2, 4, 9, 11], 5, 3, 2),
+        ([32, 32, 32, 32], 3, 2, 1),
+    ] {
+        let x = Tensor::<4>::random(shape, Distribution::Default, &device);
+        let options = MaxPoolOptions::new([k, k]).with_stride([s, s]).with_padding([p, p]);
+        compare_grads(
+            &format!("max pool {shape:?} k{k} s{s} p{p}"),
+            x,
+            Vec::new(),
+            |x, _| ops::max_pool2d(x, options.clone()),
+            |x, _| burn::tensor::module::max_pool2d(x, options.clone()),
+        );
+    }
 }

@@ -83,6 +83,9 @@ pub fn serve(b: usize, t: usize, m: usize) -> Result<(), Error> {
         out.flush()?;
         Ok(())
     };
+    if std::env::var_os("MINE_MALLOC_DEFAULT").is_none() {
+        mine_runtime::kernels::allocator::keep_freed_memory();
+    }
     let mut step = match TrainStep::new(b, t, m) {
         Ok(step) => step,
         Err(e) => return emit(serde_json::json!({ "error": e.to_string() })),

@@ -5,6 +5,7 @@
 //! flex device with f32 tensors they run [`cpu`]'s kernels, elsewhere (CUDA, wgpu, other
 //! dtypes) burn's own differentiable ops, so the GPU path computes the same maths.
 
+pub mod allocator;
 #[cfg(feature = "flex")]
 pub mod cpu;
 #[cfg(feature = "flex")]

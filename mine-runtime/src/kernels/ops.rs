@@ -29,6 +29,18 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
 }
 
+/// Whether the operations of this module run our kernels on tensors like `t`: kernels
+/// enabled, flex device (with or without autodiff), f32.
+pub fn uses_kernels<const D: usize>(t: &Tensor<D>) -> bool {
+    #[cfg(feature = "flex")]
+    return enabled() && on_flex_f32(t);
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = t;
+        false
+    }
+}
+
 /// Whether `t` lives on the flex backend (with or without autodiff) as f32.
 #[cfg(feature = "flex")]
 fn on_flex_f32<const D: usize>(t: &Tensor<D>) -> bool {
@@ -110,4 +122,68 @@ pub fn conv2d_layer(layer: &burn::nn::conv::Conv2d, x: Tensor<4>, relu: bool) ->
         ConvOptions::new_with_padding(layer.stride, padding, layer.dilation, layer.groups);
     let bias = layer.bias.as_ref().map(|b| b.val());
     conv2d_maybe_relu(x, layer.weight.val(), bias, options, relu)
+}
+
+/// [`burn::nn::GroupNorm::forward`] on `[N, C, H, W]`, followed by a ReLU when `relu`: our
+/// kernel (two passes forward, two backward) on flex f32 tensors, the module's own forward
+/// otherwise.
+pub fn group_norm_layer(layer: &burn::nn::GroupNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if enabled() && on_flex_f32(&x) && layer.num_groups > 0 {
+        use burn::backend::Dispatch;
+        let device = x.device();
+        let c = layer.num_channels;
+        let affine = |p: &Option<burn::module::Param<Tensor<1>>>, fill: f64| match p {
+            Some(p) if layer.affine => p.val(),
+            _ => Tensor::full([c], fill, &device),
+        };
+        let (gamma, beta) = (affine(&layer.gamma, 1.0), affine(&layer.beta, 0.0));
+        if on_flex_f32(&gamma) && on_flex_f32(&beta) && x.dims()[1] == c {
+            return Tensor::from_dispatch(<Dispatch as super::CpuKernels>::cpu_group_norm(
+                x.into_dispatch(),
+                gamma.into_dispatch(),
+                beta.into_dispatch(),
+                layer.num_groups,
+                layer.epsilon,
+                relu,
+            ));
+        }
+    }
+    let out = layer.forward(x);
+    if relu {
+        burn::tensor::activation::relu(out)
+    } else {
+        out
+    }
+}
+
+/// [`burn::tensor::module::max_pool2d`]: our kernel for square windows (up to 16, padding at
+/// most half the window, no dilation, floor mode) on flex f32 tensors, burn's op otherwise.
+pub fn max_pool2d(x: Tensor<4>, options: burn::tensor::ops::MaxPoolOptions<2>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    {
+        let [k, _] = options.kernel_size;
+        let [s, _] = options.stride;
+        let [(p, _), _] = options.padding;
+        let square = options.kernel_size == [k; 2]
+            && options.stride == [s; 2]
+            && options.padding == [(p, p); 2]
+            && options.dilation == [1, 1]
+            && !options.ceil_mode;
+        let params = super::cpu::max_pool::MaxPoolParams {
+            kernel: k,
+            stride: s,
+            padding: p,
+        };
+        if enabled() && square && params.supported() && on_flex_f32(&x) {
+            use burn::backend::Dispatch;
+            return Tensor::from_dispatch(<Dispatch as super::CpuKernels>::cpu_max_pool2d(
+                x.into_dispatch(),
+                k,
+                s,
+                p,
+            ));
+        }
+    }
+    burn::tensor::module::max_pool2d(x, options)
 }

@@ -3,3 +3,5 @@
 
 pub mod conv;
 pub mod gemm;
+pub mod group_norm;
+pub mod max_pool;

@@ -3,11 +3,11 @@
 
 use burn::module::Module;
 use burn::nn::{GroupNorm, GroupNormConfig};
-use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
 
 use super::config::{CNN_OUTSIZE, IMPALA_BLOCKS_PER_STACK, VptConfig};
+use crate::kernels::ops::{group_norm_layer, max_pool2d};
 use super::layers::{NormConv, NormLinear};
 
 /// Two normalized 3x3 convolutions with a residual connection: `x + conv1(conv0(x))`.
@@ -55,7 +55,7 @@ impl CnnDownStack {
             .with_padding([1, 1]);
         let mut x = max_pool2d(x, pool);
         if let Some(n) = &self.n {
-            x = n.forward(x);
+            x = group_norm_layer(n, x, false);
         }
         self.blocks.iter().fold(x, |x, block| block.forward(x))
     }

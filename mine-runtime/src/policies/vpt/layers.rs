@@ -9,7 +9,7 @@ use burn::nn::{
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::kernels::ops::conv2d_layer;
+use crate::kernels::ops::{conv2d_layer, group_norm_layer};
 
 /// Optional GroupNorm, 3x3 convolution (stride 1, padding 1), ReLU.
 ///
@@ -51,7 +51,7 @@ impl NormConv {
     /// `relu(conv(norm(x)))` on `[N, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = match &self.norm {
-            Some(norm) => norm.forward(x),
+            Some(norm) => group_norm_layer(norm, x, false),
             None => x,
         };
         conv2d_layer(&self.layer, x, true)

@@ -1,0 +1,109 @@
+//! [`CpuKernels::cpu_conv2d`](super::CpuKernels::cpu_conv2d) on flex: forward, and the
+//! backward step of its autodiff form (input, weight and bias gradients, through the ReLU).
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Flex};
+use burn_flex::FlexTensor;
+
+use super::tensor::{contiguous, dims4, relu_backward, tensor, values};
+use crate::kernels::cpu::conv::{ConvShape, conv2d_forward, conv2d_input_grad, conv2d_weight_grad};
+
+/// `[stride, padding, dilation]`.
+pub type Geometry = [[usize; 2]; 3];
+
+fn shape_of(x: &FlexTensor, weight: &FlexTensor, [stride, padding, dilation]: Geometry) -> ConvShape {
+    let (x, w) = (dims4(x), dims4(weight));
+    ConvShape {
+        batch: x[0],
+        in_channels: x[1],
+        height: x[2],
+        width: x[3],
+        out_channels: w[0],
+        kernel: [w[2], w[3]],
+        stride,
+        padding,
+        dilation,
+    }
+}
+
+/// `conv2d(x, weight) + bias`, then a ReLU when `relu`.
+pub fn forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, geometry: Geometry, relu: bool) -> FlexTensor {
+    let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
+    let s = shape_of(&x, &weight, geometry);
+    let [oh, ow] = s.output_size().unwrap_or([0, 0]);
+    let shape = [s.batch, s.out_channels, oh, ow];
+    let mut out = vec![0.0; shape.iter().product()];
+    conv2d_forward(&s, values(&x), values(&weight), Some(values(&bias)), relu, &mut out);
+    tensor(out, shape)
+}
+
+/// The backward step: parents `x`, `weight`, `bias`.
+#[derive(Debug)]
+struct Conv2dBackward;
+
+impl Backward<Flex, 3> for Conv2dBackward {
+    /// `x`, `weight`, the geometry, and the output when a ReLU followed the convolution.
+    type State = (NodeId, NodeId, ConvShape, Option<FlexTensor>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_weight, node_bias] = ops.parents;
+        let (x_state, weight_state, s, relu_out) = ops.state;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let grad = match relu_out {
+            Some(out) => relu_backward(&grad, &contiguous(out)),
+            None => grad,
+        };
+        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
+        let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
+        if let Some(node) = node_x {
+            let mut dx = vec![0.0; x.layout().num_elements()];
+            conv2d_input_grad(&s, values(&grad), values(&weight), &mut dx);
+            grads.register::<Flex>(node.id, tensor(dx, dims4(&x)));
+        }
+        if node_weight.is_some() || node_bias.is_some() {
+            let mut dw = vec![0.0; weight.layout().num_elements()];
+            let mut db = vec![0.0; s.out_channels];
+            conv2d_weight_grad(&s, values(&x), values(&grad), &mut dw, Some(&mut db));
+            if let Some(node) = node_weight {
+                grads.register::<Flex>(node.id, tensor(dw, dims4(&weight)));
+            }
+            if let Some(node) = node_bias {
+                grads.register::<Flex>(node.id, tensor(db, [s.out_channels]));
+            }
+        }
+    }
+}
+
+/// The autodiff form: the forward, with [`Conv2dBackward`] recorded when an input is tracked.
+pub fn autodiff<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    weight: FloatTensor<Autodiff<Flex, C>>,
+    bias: FloatTensor<Autodiff<Flex, C>>,
+    geometry: Geometry,
+    relu: bool,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let run = || {
+        let (xp, wp, bp) = (x.primitive(), weight.primitive(), bias.primitive());
+        forward(xp.clone(), wp.clone(), bp.clone(), geometry, relu)
+    };
+    match Conv2dBackward
+        .prepare::<C>([x.node(), weight.node(), bias.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(&x);
+            let weight_state = prep.checkpoint(&weight);
+            let s = shape_of(x.primitive(), weight.primitive(), geometry);
+            let out = run();
+            let relu_out = relu.then(|| out.clone());
+            prep.finish((x_state, weight_state, s, relu_out), out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(run()),
+    }
+}

@@ -1,0 +1,147 @@
+//! [`CpuKernels::cpu_group_norm`](super::CpuKernels::cpu_group_norm) on flex: forward, and
+//! the backward step of its autodiff form (input, gamma and beta gradients, through the ReLU).
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Flex};
+use burn_flex::FlexTensor;
+
+use super::tensor::{contiguous, dims4, tensor, values};
+use crate::kernels::cpu::group_norm::{group_norm_backward, group_norm_forward};
+
+/// The forward's output and the statistics its backward reads.
+pub struct Normalized {
+    /// The normalized (and rectified) tensor.
+    pub out: FlexTensor,
+    /// Per `[sample, group]` mean.
+    pub mean: Arc<[f32]>,
+    /// Per `[sample, group]` reciprocal standard deviation.
+    pub rstd: Arc<[f32]>,
+}
+
+/// `groups`-group normalization of `x` with affine `gamma`, `beta`, then a ReLU when `relu`.
+pub fn forward(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, groups: usize, eps: f64, relu: bool) -> Normalized {
+    let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
+    let [n, c, h, w] = dims4(&x);
+    let mut out = vec![0.0; n * c * h * w];
+    let (mut mean, mut rstd) = (vec![0.0; n * groups], vec![0.0; n * groups]);
+    group_norm_forward(
+        values(&x),
+        values(&gamma),
+        values(&beta),
+        n,
+        c,
+        h * w,
+        groups,
+        eps as f32,
+        relu,
+        &mut out,
+        &mut mean,
+        &mut rstd,
+    );
+    Normalized {
+        out: tensor(out, [n, c, h, w]),
+        mean: mean.into(),
+        rstd: rstd.into(),
+    }
+}
+
+/// What the backward step reads.
+#[derive(Clone, Debug)]
+struct Saved {
+    x: NodeId,
+    gamma: NodeId,
+    mean: Arc<[f32]>,
+    rstd: Arc<[f32]>,
+    groups: usize,
+    /// The output, when a ReLU followed the normalization.
+    relu_out: Option<FlexTensor>,
+}
+
+/// The backward step: parents `x`, `gamma`, `beta`.
+#[derive(Debug)]
+struct GroupNormBackward;
+
+impl Backward<Flex, 3> for GroupNormBackward {
+    type State = Saved;
+
+    fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let saved = ops.state;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(saved.x));
+        let gamma = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(saved.gamma));
+        let relu_out = saved.relu_out.map(contiguous);
+        let [n, c, h, w] = dims4(&x);
+        let mut dx = vec![0.0; n * c * h * w];
+        let (mut dgamma, mut dbeta) = (vec![0.0; c], vec![0.0; c]);
+        group_norm_backward(
+            values(&grad),
+            values(&x),
+            relu_out.as_ref().map_or(&[][..], values),
+            values(&gamma),
+            &saved.mean,
+            &saved.rstd,
+            n,
+            c,
+            h * w,
+            saved.groups,
+            relu_out.is_some(),
+            &mut dx,
+            &mut dgamma,
+            &mut dbeta,
+        );
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, tensor(dx, [n, c, h, w]));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, tensor(dgamma, [c]));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, tensor(dbeta, [c]));
+        }
+    }
+}
+
+/// The autodiff form: the forward, with [`GroupNormBackward`] recorded when an input is
+/// tracked.
+pub fn autodiff<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    gamma: FloatTensor<Autodiff<Flex, C>>,
+    beta: FloatTensor<Autodiff<Flex, C>>,
+    groups: usize,
+    eps: f64,
+    relu: bool,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let run = || {
+        let (xp, gp, bp) = (x.primitive(), gamma.primitive(), beta.primitive());
+        forward(xp.clone(), gp.clone(), bp.clone(), groups, eps, relu)
+    };
+    match GroupNormBackward
+        .prepare::<C>([x.node(), gamma.node(), beta.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(&x);
+            let gamma_state = prep.checkpoint(&gamma);
+            let normalized = run();
+            let saved = Saved {
+                x: x_state,
+                gamma: gamma_state,
+                mean: normalized.mean,
+                rstd: normalized.rstd,
+                groups,
+                relu_out: relu.then(|| normalized.out.clone()),
+            };
+            prep.finish(saved, normalized.out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(run().out),
+    }
+}

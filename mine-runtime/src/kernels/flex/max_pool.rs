@@ -1,0 +1,70 @@
+//! [`CpuKernels::cpu_max_pool2d`](super::CpuKernels::cpu_max_pool2d) on flex: forward, and
+//! the backward step of its autodiff form (the gradient routed to each window's maximum).
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Flex};
+use burn_flex::FlexTensor;
+
+use super::tensor::{contiguous, dims4, tensor, values};
+use crate::kernels::cpu::max_pool::{MaxPoolParams, max_pool_backward_with, max_pool_forward_with};
+
+/// The kernels' parameters.
+pub fn params(kernel: usize, stride: usize, padding: usize) -> MaxPoolParams {
+    MaxPoolParams {
+        kernel,
+        stride,
+        padding,
+    }
+}
+
+/// The pooled tensor and each output's window index of its maximum.
+pub fn forward(x: FlexTensor, p: MaxPoolParams) -> (FlexTensor, Arc<[u8]>) {
+    let x = contiguous(x);
+    let [n, c, h, w] = dims4(&x);
+    let (oh, ow) = (p.out_len(h), p.out_len(w));
+    let mut out = vec![0.0; n * c * oh * ow];
+    let mut argmax = vec![0u8; out.len()];
+    max_pool_forward_with(p, values(&x), n, c, h, w, &mut out, &mut argmax);
+    (tensor(out, [n, c, oh, ow]), argmax.into())
+}
+
+/// The backward step: parent `x`.
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl Backward<Flex, 1> for MaxPoolBackward {
+    /// Input dimensions, parameters, window indices of the maxima.
+    type State = ([usize; 4], MaxPoolParams, Arc<[u8]>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let ([n, c, h, w], p, argmax) = ops.state;
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        if let Some(node) = node_x {
+            let mut dx = vec![0.0; n * c * h * w];
+            max_pool_backward_with(p, values(&grad), &argmax, n, c, h, w, &mut dx);
+            grads.register::<Flex>(node.id, tensor(dx, [n, c, h, w]));
+        }
+    }
+}
+
+/// The autodiff form: the forward, with [`MaxPoolBackward`] recorded when `x` is tracked.
+pub fn autodiff<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    p: MaxPoolParams,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    match MaxPoolBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let dims = dims4(x.primitive());
+            let (out, argmax) = forward(x.primitive().clone(), p);
+            prep.finish((dims, p, argmax), out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive().clone(), p).0),
+    }
+}

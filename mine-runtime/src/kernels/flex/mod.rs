@@ -1,0 +1,122 @@
+//! Our kernels as a burn backend extension of the flex CPU backend, with hand-written
+//! backward passes for its autodiff form.
+//!
+//! [`CpuKernels`] is implemented for `Flex` (the forward kernels) and `Autodiff<Flex, C>`
+//! (the forward plus a backward step calling the gradient kernels); one file per operation
+//! holds both. The tensor-level functions in [`super::ops`] route flex f32 tensors here and
+//! everything else to burn's own ops.
+
+mod conv;
+mod group_norm;
+mod max_pool;
+mod tensor;
+
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Flex, backend_extension};
+
+/// The operations our CPU kernels provide.
+#[backend_extension(Flex, Autodiff)]
+pub trait CpuKernels: burn::backend::Backend {
+    /// 2-D convolution with groups 1: `x` `[N, C_in, H, W]`, `weight`
+    /// `[C_out, C_in, kh, kw]`, `bias` `[C_out]`; symmetric `padding`; followed by a ReLU
+    /// when `relu`.
+    fn cpu_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        relu: bool,
+    ) -> FloatTensor<Self>;
+
+    /// GroupNorm of `x` `[N, C, H, W]` over `groups` groups of channels with the per-channel
+    /// affine `gamma`, `beta` `[C]` (PyTorch's biased variance plus `eps`), followed by a
+    /// ReLU when `relu`.
+    fn cpu_group_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        eps: f64,
+        relu: bool,
+    ) -> FloatTensor<Self>;
+
+    /// Max-pooling of `x` `[N, C, H, W]` over square windows (`kernel <= 16`,
+    /// `padding <= kernel / 2`, no dilation, floor mode), PyTorch semantics.
+    fn cpu_max_pool2d(
+        x: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self>;
+}
+
+impl CpuKernels for Flex {
+    fn cpu_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        conv::forward(x, weight, bias, [stride, padding, dilation], relu)
+    }
+
+    fn cpu_group_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        eps: f64,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        group_norm::forward(x, gamma, beta, groups, eps, relu).out
+    }
+
+    fn cpu_max_pool2d(
+        x: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        max_pool::forward(x, max_pool::params(kernel, stride, padding)).0
+    }
+}
+
+impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
+    fn cpu_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        conv::autodiff::<C>(x, weight, bias, [stride, padding, dilation], relu)
+    }
+
+    fn cpu_group_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        groups: usize,
+        eps: f64,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        group_norm::autodiff::<C>(x, gamma, beta, groups, eps, relu)
+    }
+
+    fn cpu_max_pool2d(
+        x: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        max_pool::autodiff::<C>(x, max_pool::params(kernel, stride, padding))
+    }
+}
