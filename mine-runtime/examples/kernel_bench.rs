@@ -1,7 +1,7 @@
 //! Per-op timings of our CPU kernels against burn flex's ops on the small VPT's shapes.
 //!
-//! `cargo run --release -p mine-runtime --example kernel_bench [-- ROUNDS]` (default 15):
-//! medians in milliseconds for the 32 frames of a B=2, T=16 batch.
+//! `cargo run --release -p mine-runtime --example kernel_bench [-- ROUNDS [SHAPE]]` (default
+//! 15 rounds, every shape): medians in milliseconds for the 32 frames of a B=2, T=16 batch.
 
 use std::time::Instant;
 
@@ -49,15 +49,20 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(15);
+    let only: Option<usize> = std::env::args().nth(2).and_then(|a| a.parse().ok());
     let device = Device::flex();
     println!("conv2d 3x3 (32 frames), ms: ours fwd / dx / dw vs burn flex fwd / fwd+bwd");
-    for s in [
+    let shapes = [
         conv(32, 3, 16, 128),
         conv(32, 16, 16, 64),
         conv(32, 16, 32, 64),
         conv(32, 32, 32, 32),
         conv(32, 32, 32, 16),
-    ] {
+    ];
+    for (i, s) in shapes.into_iter().enumerate() {
+        if only.is_some_and(|o| o != i) {
+            continue;
+        }
         let [oh, ow] = s.output_size().unwrap();
         let x: Vec<f32> = (0..s.batch * s.in_channels * s.height * s.width)
             .map(|i| (i % 7) as f32 * 0.1)

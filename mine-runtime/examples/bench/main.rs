@@ -220,6 +220,8 @@ fn training_steps(args: &Args) -> Result<(), Error> {
         }
         for _ in 0..args.rounds {
             for c in &mut contenders {
+                // Let the other process's threads go idle and the system settle.
+                std::thread::sleep(std::time::Duration::from_millis(500));
                 c.round(args.steps)?;
             }
         }

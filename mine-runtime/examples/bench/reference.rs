@@ -33,6 +33,8 @@ pub fn setup() -> Result<PathBuf, Error> {
 pub fn command(python: &PathBuf, b: usize, t: usize, m: usize, threads: usize) -> Command {
     let mut command = Command::new(python);
     command
+        // requests and gym warn about optional packages on import; they are not used.
+        .env("PYTHONWARNINGS", "ignore")
         .arg(scripts().join("vpt_step.py"))
         .args(["--batch", &b.to_string(), "--time", &t.to_string()])
         .args(["--memory", &m.to_string(), "--threads", &threads.to_string()]);

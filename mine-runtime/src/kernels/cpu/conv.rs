@@ -11,6 +11,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use super::conv3x3;
 use super::gemm::{View, matmul};
 
 /// The geometry of one convolution: `[batch, in_channels, height, width]` input,
@@ -200,8 +201,54 @@ fn check(s: &ConvShape, x: usize, weight: usize, out: usize) {
 }
 
 /// `out = conv2d(x, weight) + bias`, NCHW, then `max(out, 0)` when `relu`. Every element of
-/// `out` is written.
+/// `out` is written. 3x3 stride-1 convolutions run the direct AVX-512 kernels of
+/// [`super::conv3x3`] where the CPU has them, everything else im2col + gemm.
 pub fn conv2d_forward(
+    s: &ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    out: &mut [f32],
+) {
+    if conv3x3::handles(s) {
+        check(s, x.len(), weight.len(), out.len());
+        conv3x3::forward(s, x, weight, bias, relu, out);
+    } else {
+        im2col_forward(s, x, weight, bias, relu, out);
+    }
+}
+
+/// The input gradient of [`conv2d_forward`]: `grad_x = conv2d_transposed(grad_out, weight)`.
+/// Every element of `grad_x` is written.
+pub fn conv2d_input_grad(s: &ConvShape, grad_out: &[f32], weight: &[f32], grad_x: &mut [f32]) {
+    if conv3x3::handles(s) {
+        check(s, grad_x.len(), weight.len(), grad_out.len());
+        conv3x3::input_grad(s, grad_out, weight, grad_x);
+    } else {
+        im2col_input_grad(s, grad_out, weight, grad_x);
+    }
+}
+
+/// The weight gradient of [`conv2d_forward`] (`[C_out, C_in, kh, kw]`, written whole) and,
+/// when asked, the bias gradient (`[C_out]`).
+pub fn conv2d_weight_grad(
+    s: &ConvShape,
+    x: &[f32],
+    grad_out: &[f32],
+    grad_weight: &mut [f32],
+    grad_bias: Option<&mut [f32]>,
+) {
+    if conv3x3::handles(s) {
+        check(s, x.len(), grad_weight.len(), grad_out.len());
+        conv3x3::weight_grad(s, x, grad_out, grad_weight, grad_bias);
+    } else {
+        im2col_weight_grad(s, x, grad_out, grad_weight, grad_bias);
+    }
+}
+
+/// [`conv2d_forward`] as im2col + gemm (any geometry).
+pub fn im2col_forward(
     s: &ConvShape,
     x: &[f32],
     weight: &[f32],
@@ -239,9 +286,8 @@ pub fn conv2d_forward(
         });
 }
 
-/// The input gradient of [`conv2d_forward`]: `grad_x = conv2d_transposed(grad_out, weight)`.
-/// Every element of `grad_x` is written.
-pub fn conv2d_input_grad(s: &ConvShape, grad_out: &[f32], weight: &[f32], grad_x: &mut [f32]) {
+/// [`conv2d_input_grad`] as gemm + col2im (any geometry).
+pub fn im2col_input_grad(s: &ConvShape, grad_out: &[f32], weight: &[f32], grad_x: &mut [f32]) {
     check(s, grad_x.len(), weight.len(), grad_out.len());
     let (k, p) = (s.patch_len(), s.output_pixels());
     let [_, ow] = s.output_size().unwrap_or([0, 0]);
@@ -271,9 +317,8 @@ pub fn conv2d_input_grad(s: &ConvShape, grad_out: &[f32], weight: &[f32], grad_x
         });
 }
 
-/// The weight gradient of [`conv2d_forward`] (`[C_out, C_in, kh, kw]`, written whole) and,
-/// when asked, the bias gradient (`[C_out]`).
-pub fn conv2d_weight_grad(
+/// [`conv2d_weight_grad`] as im2col + gemm (any geometry).
+pub fn im2col_weight_grad(
     s: &ConvShape,
     x: &[f32],
     grad_out: &[f32],

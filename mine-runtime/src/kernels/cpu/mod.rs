@@ -2,6 +2,7 @@
 //! backend's extension ops call.
 
 pub mod conv;
+pub mod conv3x3;
 pub mod gemm;
 pub mod group_norm;
 pub mod max_pool;

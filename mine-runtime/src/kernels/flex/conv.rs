@@ -10,7 +10,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::tensor::{contiguous, dims4, relu_backward, tensor, values};
+use super::tensor::{zeros, contiguous, dims4, relu_backward, tensor, values};
 use crate::kernels::cpu::conv::{ConvShape, conv2d_forward, conv2d_input_grad, conv2d_weight_grad};
 
 /// `[stride, padding, dilation]`.
@@ -37,7 +37,7 @@ pub fn forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, geometry: Ge
     let s = shape_of(&x, &weight, geometry);
     let [oh, ow] = s.output_size().unwrap_or([0, 0]);
     let shape = [s.batch, s.out_channels, oh, ow];
-    let mut out = vec![0.0; shape.iter().product()];
+    let mut out = zeros(shape.iter().product());
     conv2d_forward(&s, values(&x), values(&weight), Some(values(&bias)), relu, &mut out);
     tensor(out, shape)
 }
@@ -61,14 +61,15 @@ impl Backward<Flex, 3> for Conv2dBackward {
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
         if let Some(node) = node_x {
-            let mut dx = vec![0.0; x.layout().num_elements()];
+            let mut dx = zeros(x.layout().num_elements());
             conv2d_input_grad(&s, values(&grad), values(&weight), &mut dx);
             grads.register::<Flex>(node.id, tensor(dx, dims4(&x)));
         }
         if node_weight.is_some() || node_bias.is_some() {
             let mut dw = vec![0.0; weight.layout().num_elements()];
             let mut db = vec![0.0; s.out_channels];
-            conv2d_weight_grad(&s, values(&x), values(&grad), &mut dw, Some(&mut db));
+            let bias_grad = node_bias.is_some().then_some(&mut db[..]);
+            conv2d_weight_grad(&s, values(&x), values(&grad), &mut dw, bias_grad);
             if let Some(node) = node_weight {
                 grads.register::<Flex>(node.id, tensor(dw, dims4(&weight)));
             }

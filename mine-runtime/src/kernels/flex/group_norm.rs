@@ -12,7 +12,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::tensor::{contiguous, dims4, tensor, values};
+use super::tensor::{zeros, contiguous, dims4, tensor, values};
 use crate::kernels::cpu::group_norm::{group_norm_backward, group_norm_forward};
 
 /// The forward's output and the statistics its backward reads.
@@ -29,7 +29,7 @@ pub struct Normalized {
 pub fn forward(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, groups: usize, eps: f64, relu: bool) -> Normalized {
     let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
     let [n, c, h, w] = dims4(&x);
-    let mut out = vec![0.0; n * c * h * w];
+    let mut out = zeros(n * c * h * w);
     let (mut mean, mut rstd) = (vec![0.0; n * groups], vec![0.0; n * groups]);
     group_norm_forward(
         values(&x),
@@ -79,7 +79,7 @@ impl Backward<Flex, 3> for GroupNormBackward {
         let gamma = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(saved.gamma));
         let relu_out = saved.relu_out.map(contiguous);
         let [n, c, h, w] = dims4(&x);
-        let mut dx = vec![0.0; n * c * h * w];
+        let mut dx = zeros(n * c * h * w);
         let (mut dgamma, mut dbeta) = (vec![0.0; c], vec![0.0; c]);
         group_norm_backward(
             values(&grad),

@@ -11,7 +11,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::tensor::{contiguous, dims4, tensor, values};
+use super::tensor::{zeros, contiguous, dims4, tensor, values};
 use crate::kernels::cpu::max_pool::{MaxPoolParams, max_pool_backward_with, max_pool_forward_with};
 
 /// The kernels' parameters.
@@ -28,7 +28,7 @@ pub fn forward(x: FlexTensor, p: MaxPoolParams) -> (FlexTensor, Arc<[u8]>) {
     let x = contiguous(x);
     let [n, c, h, w] = dims4(&x);
     let (oh, ow) = (p.out_len(h), p.out_len(w));
-    let mut out = vec![0.0; n * c * oh * ow];
+    let mut out = zeros(n * c * oh * ow);
     let mut argmax = vec![0u8; out.len()];
     max_pool_forward_with(p, values(&x), n, c, h, w, &mut out, &mut argmax);
     (tensor(out, [n, c, oh, ow]), argmax.into())
@@ -47,7 +47,7 @@ impl Backward<Flex, 1> for MaxPoolBackward {
         let ([n, c, h, w], p, argmax) = ops.state;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
         if let Some(node) = node_x {
-            let mut dx = vec![0.0; n * c * h * w];
+            let mut dx = zeros(n * c * h * w);
             max_pool_backward_with(p, values(&grad), &argmax, n, c, h, w, &mut dx);
             grads.register::<Flex>(node.id, tensor(dx, [n, c, h, w]));
         }

@@ -2,6 +2,17 @@
 
 use burn::tensor::{Bytes, DType, Shape};
 use burn_flex::{FlexTensor, Layout};
+use rayon::prelude::*;
+
+/// Elements per task of the element-wise loops here.
+const CHUNK: usize = 1 << 16;
+
+/// `n` zeros, written by the thread pool (a kernel's output buffer: large, and overwritten).
+pub fn zeros(n: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(n);
+    v.par_extend(rayon::iter::repeat_n(0.0f32, n));
+    v
+}
 
 /// `t` as a contiguous tensor whose f32 elements [`values`] returns.
 pub fn contiguous(t: FlexTensor) -> FlexTensor {
@@ -35,10 +46,14 @@ pub fn dims4(t: &FlexTensor) -> [usize; 4] {
 
 /// `grad * (out > 0)`: the gradient through a ReLU whose output was `out` (same shapes).
 pub fn relu_backward(grad: &FlexTensor, out: &FlexTensor) -> FlexTensor {
-    let masked = values(grad)
-        .iter()
-        .zip(values(out))
-        .map(|(g, y)| if *y > 0.0 { *g } else { 0.0 })
-        .collect();
+    let mut masked = zeros(values(grad).len());
+    masked
+        .par_chunks_mut(CHUNK)
+        .zip(values(grad).par_chunks(CHUNK).zip(values(out).par_chunks(CHUNK)))
+        .for_each(|(m, (g, y))| {
+            for ((m, g), y) in m.iter_mut().zip(g).zip(y) {
+                *m = if *y > 0.0 { *g } else { 0.0 };
+            }
+        });
     tensor(masked, dims4(grad))
 }

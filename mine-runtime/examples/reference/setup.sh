@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Throwaway virtual environment for the Python reference benchmark (vpt_step.py):
+# MineStudio 1.1.6 on PyTorch 2.15.0 (the versions the project's golden data came from),
+# CPU only. Everything is installed with --no-deps, and only what `import torch` and
+# MineStudio's VPT policy + behaviour-cloning callback need at run time.
+#
+#   bash mine-runtime/examples/reference/setup.sh        # idempotent: skips what is there
+#   MINE_REFERENCE_VENV=/some/dir bash .../setup.sh     # somewhere else
+#   PYTHON=python3.11 bash .../setup.sh                 # another interpreter for the venv
+#
+# Needs PyPI only; the venv takes 4.1 GiB (torch 1.2 GiB, CUDA libraries 2.7 GiB), about
+# 2.5 minutes to make from an empty pip cache, a few seconds to re-check.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../../.." && pwd)" # the workspace root (holds target/)
+venv="${MINE_REFERENCE_VENV:-$repo/target/reference-venv}"
+pip_flags=(--disable-pip-version-check -q)
+
+# name==version, all installed without dependencies.
+packages=(
+  # PyTorch (a CUDA 13.2 build: PyPI has no CPU-only Linux wheel).
+  torch==2.15.0
+  # CUDA libraries that torch's own .so files link against (ELF NEEDED of
+  # libtorch_python.so / libtorch_cuda.so / libtorch_cpu.so), so `import torch` needs them
+  # even on a CPU-only machine. The versions are those torch 2.15.0 pins (directly or via
+  # cuda-toolkit==13.2.2). Not needed and left out: nvjitlink, curand, cusolver (only
+  # dlopen'ed by CUDA linalg), triton, cuda-bindings, the cuda-toolkit meta package.
+  nvidia-cuda-runtime==13.2.86   # libcudart.so.13
+  nvidia-cuda-nvrtc==13.2.86     # libnvrtc.so.13
+  nvidia-cuda-cupti==13.2.86     # libcupti.so.13
+  nvidia-cublas==13.4.1.3        # libcublas.so.13, libcublasLt.so.13
+  nvidia-cufft==12.2.0.57        # libcufft.so.12
+  nvidia-cufile==1.17.1.22       # libcufile.so.0
+  nvidia-cusparse==12.7.10.12    # libcusparse.so.12
+  nvidia-cudnn-cu13==9.26.0.51   # libcudnn.so.9
+  nvidia-cusparselt-cu13==0.8.1  # libcusparseLt.so.0
+  nvidia-nccl-cu13==2.30.7       # libnccl.so.2
+  nvidia-nvshmem-cu13==3.7.2     # libnvshmem_host.so.3
+  # Python modules `import torch` imports.
+  typing_extensions==4.16.0
+  sympy==1.14.0
+  mpmath==1.3.0
+  networkx==3.6.1
+  filelock==4.3.1
+  # MineStudio, and what its VPT modules import (vpt_step.py skips the package __init__s
+  # of minestudio.models and minestudio.offline, which import the other policies and the
+  # Lightning trainer).
+  minestudio==1.1.6
+  numpy==2.4.6
+  gymnasium==1.4.0               # action space of the default action head
+  gym==0.26.2                    # imported by vpt_lib.action_head
+  gym3==0.3.3                    # vpt_lib.action_head: gym3.types (type annotations)
+  cffi==2.1.1                    # imported by gym3/__init__ (libenv)
+  imageio==2.38.2                # imported by gym3/__init__ (video_recorder)
+  omegaconf==2.4.0               # minestudio.models.base_policy, minestudio.online.utils
+  PyYAML==6.0.4                  # omegaconf
+  einops==0.8.2
+  huggingface_hub==0.33.0        # VPTPolicy mixes in PyTorchModelHubMixin (no downloads)
+  requests==2.34.2               # huggingface_hub
+  urllib3==2.8.0
+  idna==3.20
+  certifi==2026.10.19.post1
+  tqdm==4.70.1
+  packaging==26.4
+  rich==15.0.0                   # vpt_lib.util
+  absl-py==2.5.1                 # minestudio.utils.register
+)
+
+start=$SECONDS
+if [[ ! -x "$venv/bin/python" ]]; then
+  echo "creating venv $venv"
+  "${PYTHON:-python3}" -m venv "$venv"
+else
+  echo "venv $venv exists"
+fi
+py="$venv/bin/python"
+
+# What is already there, as lower-case name==version with '-' for '_'.
+installed="$("$py" -m pip --disable-pip-version-check list --format=freeze 2>/dev/null | tr 'A-Z_' 'a-z-')"
+missing=()
+for spec in "${packages[@]}"; do
+  key="$(tr 'A-Z_' 'a-z-' <<<"$spec")"
+  if grep -qxF "$key" <<<"$installed"; then
+    echo "  present    $spec"
+  else
+    missing+=("$spec")
+  fi
+done
+
+if ((${#missing[@]})); then
+  for spec in "${missing[@]}"; do echo "  installing $spec"; done
+  "$py" -m pip "${pip_flags[@]}" install --no-deps "${missing[@]}"
+else
+  echo "nothing to install"
+fi
+
+# Check: torch loads and MineStudio's VPT modules import the way vpt_step.py does it.
+log="$(mktemp)"
+if ! PYTHONDONTWRITEBYTECODE=1 "$py" - "$here" 2>"$log" <<'EOF'; then
+import sys
+sys.path.insert(0, sys.argv[1])
+import torch, vpt_step
+from importlib.metadata import version
+vpt_step.import_minestudio()
+print(f"ok: torch {torch.__version__}, minestudio {version('minestudio')}, "
+      f"numpy {version('numpy')}, python {sys.version.split()[0]}")
+EOF
+  cat "$log" >&2
+  rm -f "$log"
+  echo "setup.sh: the reference environment does not import" >&2
+  exit 1
+fi
+rm -f "$log"
+echo "venv: $venv ($(du -sh "$venv" | cut -f1)), setup took $((SECONDS - start)) s"

@@ -1,0 +1,170 @@
+"""Reference benchmark: one MineStudio 1.1.6 (PyTorch, CPU) training step of the small VPT.
+
+Run with the interpreter of the venv that `setup.sh` makes:
+
+    python vpt_step.py --batch B --time T --memory M [--threads 2]
+
+Protocol (stdout carries JSON lines only; everything else goes to stderr):
+  -> {"ready": true, "torch": ..., "minestudio": ..., "threads": N, "params": P}
+  <- "run N"   -> {"steps": [{"forward", "backward", "optimizer", "total"}, ...],
+                   "peak_rss_mib": ...}
+  <- "quit" or EOF: exit.      Any failure: {"error": "..."} and a non-zero exit.
+
+The step follows MineStudio's MineLightning._batch_step: memory carried (and detached)
+between steps, `latents, memory_out = policy(batch, memory)`, the loss from MineStudio's
+own BehaviorCloneCallback, backward, global-norm clipping to 1.0, AdamW, zero_grad.
+All model and loss code that runs is MineStudio's; this file only drives it.
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import sys
+import time
+import types
+
+OUT = sys.stdout  # the protocol's channel; main() points sys.stdout at stderr
+
+
+def emit(obj):
+    OUT.write(json.dumps(obj) + "\n")
+    OUT.flush()
+
+
+def import_minestudio():
+    """Import MineStudio's VPTPolicy and BehaviorCloneCallback without the package
+    `__init__`s of `minestudio.models` (which also import the ROCKET/GROOT/STEVE-1
+    policies: timm, torchvision, av, MineCLIP, ...) and `minestudio.offline` (which
+    imports the Lightning trainer). Each is replaced by an empty package that points at
+    the real directory, so the submodules load from MineStudio's own files unchanged."""
+    root = os.path.dirname(importlib.util.find_spec("minestudio").origin)
+    for name in ("minestudio.models", "minestudio.offline"):
+        pkg = types.ModuleType(name)
+        pkg.__path__ = [os.path.join(root, *name.split(".")[1:])]
+        sys.modules[name] = pkg
+    from minestudio.models.base_policy import MinePolicy
+    # The callbacks do `from minestudio.models import MinePolicy`.
+    sys.modules["minestudio.models"].MinePolicy = MinePolicy
+    from minestudio.models.vpt.body import VPTPolicy
+    from minestudio.offline.mine_callbacks.behavior_clone import BehaviorCloneCallback
+    return VPTPolicy, BehaviorCloneCallback
+
+
+def policy_kwargs(timesteps, memory):
+    """The project's "small VPT" (the golden tiny VPT's kwargs at benchmark size)."""
+    return dict(
+        recurrence_type="transformer",
+        impala_width=1,
+        impala_chans=[16, 32, 32],
+        hidsize=256,
+        img_shape=[128, 128, 3],
+        init_norm_kwargs={"batch_norm": False, "group_norm_groups": 1},
+        impala_kwargs={"post_pool_groups": 1},
+        attention_heads=4,
+        attention_mask_style="clipped_causal",
+        attention_memory_size=memory,
+        timesteps=timesteps,
+        n_recurrence_layers=2,
+        use_pointwise_layer=True,
+        pointwise_ratio=4,
+        pointwise_use_activation=False,
+        recurrence_is_residual=True,
+        use_pre_lstm_ln=False,
+    )
+
+
+def make_batch(torch, b, t):
+    """A batch as MineStudio's data pipeline feeds it: uint8 frames (B, T, H, W, C),
+    integer agent actions (B, T, 1), mask of ones (B, T)."""
+    return {
+        "image": torch.randint(0, 256, (b, t, 128, 128, 3), dtype=torch.uint8),
+        "agent_action": {
+            "buttons": torch.randint(0, 8641, (b, t, 1), dtype=torch.long),
+            "camera": torch.randint(0, 121, (b, t, 1), dtype=torch.long),
+        },
+        "mask": torch.ones(b, t),
+    }
+
+
+def main():
+    sys.stdout = sys.stderr  # anything a library prints goes to stderr
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, required=True)
+    ap.add_argument("--time", type=int, required=True)
+    ap.add_argument("--memory", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    import torch
+    from importlib.metadata import version
+
+    torch.set_num_threads(args.threads)
+    torch.set_default_dtype(torch.float32)
+    VPTPolicy, BehaviorCloneCallback = import_minestudio()
+
+    policy = VPTPolicy(policy_kwargs=policy_kwargs(args.time, args.memory))
+    policy.train()
+    bc = BehaviorCloneCallback(weight=1.0)
+    params = list(policy.parameters())
+    # MineLightning.configure_optimizers: AdamW(lr, weight_decay); betas/eps are defaults.
+    optim = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+    memory = policy.initial_state(args.batch)  # list of 3 tensors per block
+
+    emit({
+        "ready": True,
+        "torch": torch.__version__,
+        "minestudio": version("minestudio"),
+        "threads": torch.get_num_threads(),
+        "params": sum(p.numel() for p in params),
+    })
+
+    def step(batch_idx):
+        nonlocal memory
+        batch = make_batch(torch, args.batch, args.time)  # outside the timed region
+        t0 = time.perf_counter()
+        latents, memory_out = policy(batch, memory)
+        memory = [m.detach() for m in memory_out]  # MineLightning's tree_detach
+        loss = bc(batch, batch_idx, "train", latents, policy)["loss"]
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optim.step()
+        optim.zero_grad()
+        t3 = time.perf_counter()
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"non-finite loss {loss.item()}")
+        return {"forward": t1 - t0, "backward": t2 - t1, "optimizer": t3 - t2, "total": t3 - t0}
+
+    batch_idx = 0
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd:
+            continue
+        if cmd[0] == "quit":
+            break
+        if cmd[0] != "run" or len(cmd) != 2 or not cmd[1].isdigit():
+            raise ValueError(f"unknown command {line.strip()!r} (expected 'run N' or 'quit')")
+        steps = []
+        for _ in range(int(cmd[1])):
+            steps.append(step(batch_idx))
+            batch_idx += 1
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
+        emit({"steps": steps, "peak_rss_mib": peak})
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except SystemExit as e:  # argparse's usage errors
+        if e.code not in (0, None):
+            emit({"error": f"bad arguments (exit {e.code}); usage on stderr"})
+        raise
+    except Exception as e:  # noqa: BLE001 - report any failure on the protocol
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        emit({"error": f"{type(e).__name__}: {e}"})
+        sys.exit(1)
