@@ -118,8 +118,10 @@ pub struct Trainer<P: Policy> {
 
 impl<P: Policy> Trainer<P> {
     /// Validates `config`, selects its device and moves the experiment's policy onto that
-    /// device's autodiff form.
+    /// device's autodiff form. Tunes the process's allocator to reuse freed tensor buffers
+    /// ([`keep_freed_memory`](crate::kernels::allocator::keep_freed_memory)).
     pub fn new(config: TrainerConfig, experiment: Experiment<P>) -> Result<Self, TrainError> {
+        crate::kernels::allocator::keep_freed_memory();
         let device = config.device()?;
         let train_device = device.clone().autodiff();
         let optim = OptimStep::new(config.optimizer.clone(), config.total_steps(None))?;
