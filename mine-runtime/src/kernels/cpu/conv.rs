@@ -374,6 +374,7 @@ pub fn im2col_weight_grad(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::cpu::test_data::values;
 
     /// Direct definition, f64 accumulation.
     fn reference(s: &ConvShape, x: &[f32], w: &[f32]) -> Vec<f64> {
@@ -409,14 +410,6 @@ mod tests {
         out
     }
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| {
-                let v = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503));
-                (v >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
 
     fn shapes() -> Vec<ConvShape> {
         let base = ConvShape {

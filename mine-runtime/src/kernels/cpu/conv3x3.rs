@@ -487,16 +487,9 @@ fn weight_grad_tile<const NC: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::cpu::test_data::values;
     use crate::kernels::cpu::conv::{im2col_forward, im2col_input_grad, im2col_weight_grad};
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| {
-                let v = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503));
-                (v >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
-    }
 
     fn close(a: &[f32], b: &[f32], what: &str) {
         for (i, (x, y)) in a.iter().zip(b).enumerate() {

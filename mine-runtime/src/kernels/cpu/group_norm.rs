@@ -26,6 +26,8 @@
 use rayon::prelude::*;
 use std::array::from_fn;
 
+use super::isa::{Isa, multiversion};
+
 /// Elements per statistics block (4 KiB per operand): `f32` lane sums cover
 /// one block, then move to `f64`, which bounds their rounding error.
 const BLOCK: usize = 1024;
@@ -199,102 +201,6 @@ fn sum_partials(partial: &[f64], c: usize, dst: &mut [f32]) {
 /// Units per rayon task so that a task covers at least [`MIN_TASK_ELEMS`].
 fn min_units(unit_elems: usize) -> usize {
     MIN_TASK_ELEMS.div_ceil(unit_elems).max(1)
-}
-
-// ---------------------------------------------------------------------------
-// Run-time selection of the instruction set the kernels are compiled for.
-
-/// Instruction set of the kernel variant to run.
-#[derive(Clone, Copy, Debug)]
-enum Isa {
-    Baseline,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl Isa {
-    /// The variant to run: the best one for this CPU (tests may force another).
-    fn detect() -> Self {
-        #[cfg(test)]
-        if let Some(isa) = tests::FORCED_ISA.with(std::cell::Cell::get) {
-            return isa;
-        }
-        Self::best()
-    }
-
-    /// Best variant supported by this CPU (detection results are cached by std).
-    fn best() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512dq")
-                && is_x86_feature_detected!("avx512vl")
-                && is_x86_feature_detected!("fma")
-            {
-                return Isa::Avx512;
-            }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                return Isa::Avx2;
-            }
-        }
-        Isa::Baseline
-    }
-
-    /// Every variant this CPU can run (for tests).
-    #[cfg(test)]
-    fn supported() -> Vec<Self> {
-        let mut all = vec![Isa::Baseline];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                all.push(Isa::Avx2);
-            }
-            if matches!(Isa::best(), Isa::Avx512) {
-                all.push(Isa::Avx512);
-            }
-        }
-        all
-    }
-}
-
-/// Defines `$name(isa, args..)` calling the `#[inline(always)]` body `$imp`
-/// compiled for the instruction set `isa`.
-macro_rules! multiversion {
-    ($name:ident $(<$g:ident>)? ($($a:ident : $t:ty),* $(,)?) $(-> $r:ty)? => $imp:ident) => {
-        #[allow(clippy::too_many_arguments)]
-        fn $name $(<const $g: bool>)? (isa: Isa, $($a: $t),*) $(-> $r)? {
-            match isa {
-                Isa::Baseline => $imp $(::<$g>)? ($($a),*),
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => {
-                    #[target_feature(enable = "avx2,fma")]
-                    #[allow(clippy::too_many_arguments)]
-                    fn avx2 $(<const $g: bool>)? ($($a: $t),*) $(-> $r)? {
-                        $imp $(::<$g>)? ($($a),*)
-                    }
-                    // SAFETY: `Isa::Avx2` is only built (`Isa::best`, and
-                    // `Isa::supported` in tests) after checking at run time that
-                    // the CPU has AVX2 and FMA.
-                    unsafe { avx2 $(::<$g>)? ($($a),*) }
-                }
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => {
-                    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-                    #[allow(clippy::too_many_arguments)]
-                    fn avx512 $(<const $g: bool>)? ($($a: $t),*) $(-> $r)? {
-                        $imp $(::<$g>)? ($($a),*)
-                    }
-                    // SAFETY: `Isa::Avx512` is only built (`Isa::best`, and
-                    // `Isa::supported` in tests) after checking at run time that
-                    // the CPU has these features.
-                    unsafe { avx512 $(::<$g>)? ($($a),*) }
-                }
-            }
-        }
-    };
 }
 
 // ---------------------------------------------------------------------------
@@ -522,21 +428,8 @@ fn masked<const RELU: bool>(g: f32, y: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::Cell;
 
-    thread_local! {
-        /// Kernel variant forced for calls made from this test thread.
-        pub(super) static FORCED_ISA: Cell<Option<Isa>> = const { Cell::new(None) };
-    }
-
-    /// Runs `f` once with each kernel variant this CPU supports.
-    fn for_each_isa(mut f: impl FnMut()) {
-        for isa in Isa::supported() {
-            FORCED_ISA.with(|c| c.set(Some(isa)));
-            f();
-        }
-        FORCED_ISA.with(|c| c.set(None));
-    }
+    use crate::kernels::cpu::isa::for_each_isa;
 
     /// Deterministic xorshift generator of test data.
     struct Rng(u64);

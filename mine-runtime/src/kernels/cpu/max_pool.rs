@@ -26,6 +26,8 @@
 use rayon::prelude::*;
 use std::array::from_fn;
 
+use super::isa::{Isa, multiversion};
+
 /// Minimum input elements per rayon task, to keep scheduling overhead negligible.
 const MIN_TASK_ELEMS: usize = 1 << 15;
 
@@ -257,101 +259,6 @@ fn window_range(p: MaxPoolParams, o: usize, len: usize) -> (usize, usize) {
     (d0, d1)
 }
 
-// ---------------------------------------------------------------------------
-// Run-time selection of the instruction set the kernels are compiled for.
-
-/// Instruction set of the kernel variant to run.
-#[derive(Clone, Copy, Debug)]
-enum Isa {
-    Baseline,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl Isa {
-    /// The variant to run: the best one for this CPU (tests may force another).
-    fn detect() -> Self {
-        #[cfg(test)]
-        if let Some(isa) = tests::FORCED_ISA.with(std::cell::Cell::get) {
-            return isa;
-        }
-        Self::best()
-    }
-
-    /// Best variant supported by this CPU (detection results are cached by std).
-    fn best() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512dq")
-                && is_x86_feature_detected!("avx512vl")
-                && is_x86_feature_detected!("fma")
-            {
-                return Isa::Avx512;
-            }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                return Isa::Avx2;
-            }
-        }
-        Isa::Baseline
-    }
-
-    /// Every variant this CPU can run (for tests).
-    #[cfg(test)]
-    fn supported() -> Vec<Self> {
-        let mut all = vec![Isa::Baseline];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                all.push(Isa::Avx2);
-            }
-            if matches!(Isa::best(), Isa::Avx512) {
-                all.push(Isa::Avx512);
-            }
-        }
-        all
-    }
-}
-
-/// Defines `$name(isa, args..)` calling the `#[inline(always)]` body `$imp`
-/// compiled for the instruction set `isa`.
-macro_rules! multiversion {
-    ($name:ident ($($a:ident : $t:ty),* $(,)?) $(-> $r:ty)? => $imp:ident) => {
-        #[allow(clippy::too_many_arguments)]
-        fn $name(isa: Isa, $($a: $t),*) $(-> $r)? {
-            match isa {
-                Isa::Baseline => $imp($($a),*),
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => {
-                    #[target_feature(enable = "avx2,fma")]
-                    #[allow(clippy::too_many_arguments)]
-                    fn avx2($($a: $t),*) $(-> $r)? {
-                        $imp($($a),*)
-                    }
-                    // SAFETY: `Isa::Avx2` is only built (`Isa::best`, and
-                    // `Isa::supported` in tests) after checking at run time that
-                    // the CPU has AVX2 and FMA.
-                    unsafe { avx2($($a),*) }
-                }
-                #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => {
-                    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-                    #[allow(clippy::too_many_arguments)]
-                    fn avx512($($a: $t),*) $(-> $r)? {
-                        $imp($($a),*)
-                    }
-                    // SAFETY: `Isa::Avx512` is only built (`Isa::best`, and
-                    // `Isa::supported` in tests) after checking at run time that
-                    // the CPU has these features.
-                    unsafe { avx512($($a),*) }
-                }
-            }
-        }
-    };
-}
 
 // ---------------------------------------------------------------------------
 // 3×3 / stride 2 / padding 1 forward.
@@ -705,21 +612,8 @@ fn pick(g: f32, a: u8, k: u8) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::Cell;
 
-    thread_local! {
-        /// Kernel variant forced for calls made from this test thread.
-        pub(super) static FORCED_ISA: Cell<Option<Isa>> = const { Cell::new(None) };
-    }
-
-    /// Runs `f` once with each kernel variant this CPU supports.
-    fn for_each_isa(mut f: impl FnMut()) {
-        for isa in Isa::supported() {
-            FORCED_ISA.with(|c| c.set(Some(isa)));
-            f();
-        }
-        FORCED_ISA.with(|c| c.set(None));
-    }
+    use crate::kernels::cpu::isa::for_each_isa;
 
     /// Deterministic xorshift generator of test data.
     struct Rng(u64);
