@@ -12,11 +12,14 @@
 //! otherwise.
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 use rayon::prelude::*;
+
+use super::elementwise::{masked_sum, relu_mask_into, sum};
 
 use super::conv::ConvShape;
 
@@ -76,31 +79,39 @@ impl Padded {
 }
 
 /// Copies `image` (`[C][H][W]`) into `dst` (`C` padded planes) with a zero border of one
-/// pixel.
-fn pad_planes(p: Padded, image: &[f32], dst: &mut [f32]) {
-    let (row, plane) = (p.row(), p.plane());
-    for (c, src) in image.chunks_exact(p.height * p.width).enumerate() {
+/// pixel; with a `relu_out` of the image's shape, only where `relu_out > 0` (the gradient
+/// through a ReLU), zero elsewhere.
+fn pad_planes(p: Padded, image: &[f32], relu_out: Option<&[f32]>, dst: &mut [f32]) {
+    let (row, plane, hw) = (p.row(), p.plane(), p.height * p.width);
+    for (c, src) in image.chunks_exact(hw).enumerate() {
         let dst = &mut dst[c * plane..(c + 1) * plane];
         dst[..row].fill(0.0);
         dst[(p.height + 1) * row..].fill(0.0);
         for (y, src_row) in src.chunks_exact(p.width).enumerate() {
             let r = &mut dst[(y + 1) * row..(y + 2) * row];
             r[0] = 0.0;
-            r[1..=p.width].copy_from_slice(src_row);
+            match relu_out {
+                None => r[1..=p.width].copy_from_slice(src_row),
+                Some(out) => {
+                    let out_row = &out[c * hw + y * p.width..][..p.width];
+                    relu_mask_into(src_row, out_row, &mut r[1..=p.width]);
+                }
+            }
             r[p.width + 1] = 0.0;
         }
     }
 }
 
-/// Runs `f` on `image` zero-padded into this thread's scratch.
-fn with_padded<R>(p: Padded, image: &[f32], f: impl FnOnce(&[f32]) -> R) -> R {
+/// Runs `f` on `image` (masked by `relu_out`, see [`pad_planes`]) zero-padded into this
+/// thread's scratch.
+fn with_padded<R>(p: Padded, image: &[f32], relu_out: Option<&[f32]>, f: impl FnOnce(&[f32]) -> R) -> R {
     PADDED.with(|cell| {
         let mut buffer = cell.borrow_mut();
         if buffer.len() < p.len() {
             buffer.resize(p.len(), 0.0);
         }
         let planes = p.channels * p.plane();
-        pad_planes(p, image, &mut buffer[..planes]);
+        pad_planes(p, image, relu_out, &mut buffer[..planes]);
         buffer[planes..p.len()].fill(0.0);
         f(&buffer[..p.len()])
     })
@@ -146,8 +157,29 @@ struct Forward<'a> {
     relu: bool,
 }
 
-/// `out = conv3x3(x, weight) + bias` (then ReLU when `relu`), NCHW; every element written.
-pub fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]>, relu: bool, out: &mut [f32]) {
+/// `out = conv3x3(x, weight) + bias` (then ReLU when `relu`), NCHW; every element of `out`
+/// is written (it may start uninitialized).
+pub fn forward(
+    s: &ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    out: &mut [MaybeUninit<f32>],
+) {
+    forward_masked(s, x, None, weight, bias, relu, out);
+}
+
+/// [`forward`] of `x` masked where `x_relu_out <= 0` (the gradient through a ReLU).
+fn forward_masked(
+    s: &ConvShape,
+    x: &[f32],
+    x_relu_out: Option<&[f32]>,
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    out: &mut [MaybeUninit<f32>],
+) {
     assert!(handles(s), "conv3x3::forward: unsupported {s:?}");
     let packed = pack_weight(weight, s.out_channels, s.in_channels);
     let job = Forward {
@@ -164,29 +196,46 @@ pub fn forward(s: &ConvShape, x: &[f32], weight: &[f32], bias: Option<&[f32]>, r
     let (in_len, out_len) = (s.in_channels * s.height * s.width, s.out_channels * s.height * s.width);
     assert_eq!(x.len(), s.batch * in_len, "conv3x3: input length");
     assert_eq!(out.len(), s.batch * out_len, "conv3x3: output length");
+    if let Some(mask) = x_relu_out {
+        assert_eq!(mask.len(), x.len(), "conv3x3: mask length");
+    }
     if in_len == 0 || out_len == 0 {
-        out.fill(0.0);
+        out.iter_mut().for_each(|v| {
+            v.write(0.0);
+        });
         return;
     }
     out.par_chunks_mut(out_len)
         .zip(x.par_chunks(in_len))
-        .for_each(|(out, image)| with_padded(job.p, image, |padded| job.image(padded, out)));
+        .enumerate()
+        .for_each(|(n, (out, image))| {
+            let mask = x_relu_out.map(|m| &m[n * in_len..(n + 1) * in_len]);
+            with_padded(job.p, image, mask, |padded| job.image(padded, out))
+        });
 }
 
-/// The input gradient of [`forward`]; every element of `grad_x` written.
-pub fn input_grad(s: &ConvShape, grad_out: &[f32], weight: &[f32], grad_x: &mut [f32]) {
+/// The input gradient of [`forward`] for the output gradient `grad_out`, masked where
+/// `relu_out <= 0` when the forward had a ReLU; every element of `grad_x` is written (it may
+/// start uninitialized).
+pub fn input_grad(
+    s: &ConvShape,
+    grad_out: &[f32],
+    relu_out: Option<&[f32]>,
+    weight: &[f32],
+    grad_x: &mut [MaybeUninit<f32>],
+) {
     let flipped = flip_weight(weight, s.out_channels, s.in_channels);
     let transposed = ConvShape {
         in_channels: s.out_channels,
         out_channels: s.in_channels,
         ..*s
     };
-    forward(&transposed, grad_out, &flipped, None, false, grad_x);
+    forward_masked(&transposed, grad_out, relu_out, &flipped, None, false, grad_x);
 }
 
 impl Forward<'_> {
     /// One image: `padded` is its input, `out` its `[C_out][H][W]` output.
-    fn image(&self, padded: &[f32], out: &mut [f32]) {
+    fn image(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `handles` checked that the CPU has AVX-512F.
         unsafe {
@@ -198,7 +247,7 @@ impl Forward<'_> {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    fn image_avx512(&self, padded: &[f32], out: &mut [f32]) {
+    fn image_avx512(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
         let Padded { height, width, .. } = self.p;
         for block in 0..self.out_channels.div_ceil(CB) {
             for y in 0..height {
@@ -221,7 +270,14 @@ impl Forward<'_> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn tile<const NV: usize>(&self, padded: &[f32], out: &mut [f32], block: usize, y: usize, x: usize) {
+    fn tile<const NV: usize>(
+        &self,
+        padded: &[f32],
+        out: &mut [MaybeUninit<f32>],
+        block: usize,
+        y: usize,
+        x: usize,
+    ) {
         let p = self.p;
         let (row, plane) = (p.row(), p.plane());
         let weights = &self.packed[block * p.channels * 9 * CB..][..p.channels * 9 * CB];
@@ -270,7 +326,7 @@ impl Forward<'_> {
                 let lanes = (width - x0).min(LANES);
                 let mask: __mmask16 = if lanes == LANES { !0 } else { (1u16 << lanes) - 1 };
                 // SAFETY: the mask keeps the store inside `dst[x0..x0 + lanes]`.
-                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add(x0), mask, v) };
+                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add(x0).cast::<f32>(), mask, v) };
             }
         }
     }
@@ -282,11 +338,12 @@ thread_local! {
     static TRANSPOSED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Pixels `pixels` of `grad` (`[C_out][P]`, `P = plane` pixels per channel) as `dst` =
-/// `[pixel][lanes]` with `lanes = C_out` rounded up to 16 (the extra lanes zero), in blocks
-/// of 16 pixels so that both sides stay in L1.
+/// Pixels `pixels` of `grad` (`[C_out][P]`, `P = plane` pixels per channel; zero where
+/// `relu_out <= 0` when given) as `dst` = `[pixel][lanes]` with `lanes = C_out` rounded up to
+/// 16 (the extra lanes zero), in blocks of 16 pixels so that both sides stay in L1.
 fn transpose_grad(
     grad: &[f32],
+    relu_out: Option<&[f32]>,
     out_channels: usize,
     plane: usize,
     pixels: std::ops::Range<usize>,
@@ -298,8 +355,19 @@ fn transpose_grad(
         let p1 = (p0 + LANES).min(pixels.end);
         for o in 0..lanes {
             if o < out_channels {
-                for (k, v) in grad[o * plane + p0..o * plane + p1].iter().enumerate() {
-                    dst[(p0 - first + k) * lanes + o] = *v;
+                let src = &grad[o * plane + p0..o * plane + p1];
+                match relu_out {
+                    None => {
+                        for (k, v) in src.iter().enumerate() {
+                            dst[(p0 - first + k) * lanes + o] = *v;
+                        }
+                    }
+                    Some(out) => {
+                        let out = &out[o * plane + p0..o * plane + p1];
+                        for (k, (v, y)) in src.iter().zip(out).enumerate() {
+                            dst[(p0 - first + k) * lanes + o] = if *y > 0.0 { *v } else { 0.0 };
+                        }
+                    }
                 }
             } else {
                 for p in p0..p1 {
@@ -311,7 +379,8 @@ fn transpose_grad(
 }
 
 /// The weight gradient (`[C_out][C_in][3][3]`, written whole) and, when asked, the bias
-/// gradient of [`forward`].
+/// gradient of [`forward`], for the output gradient `grad_out` masked where `relu_out <= 0`
+/// when the forward had a ReLU.
 ///
 /// Vectorized over output channels: the output gradient is transposed to pixel-major
 /// (`[P][C_out]`) once per image, and a register tile of 16 output channels x 3 input
@@ -321,6 +390,7 @@ pub fn weight_grad(
     s: &ConvShape,
     x: &[f32],
     grad_out: &[f32],
+    relu_out: Option<&[f32]>,
     grad_weight: &mut [f32],
     mut grad_bias: Option<&mut [f32]>,
 ) {
@@ -344,20 +414,33 @@ pub fn weight_grad(
     let per = s.batch.div_ceil(threads).max(1);
     let with_bias = grad_bias.is_some();
     // Per thread: the gradient as `[C_in][9][lanes]`, and the bias gradient.
+    if let Some(mask) = relu_out {
+        assert_eq!(mask.len(), grad_out.len(), "conv3x3: mask length");
+    }
     let partials: Vec<(Vec<f32>, Vec<f32>)> = x
         .par_chunks(per * in_len)
         .zip(grad_out.par_chunks(per * out_len))
-        .map(|(images, grads)| {
+        .enumerate()
+        .map(|(chunk, (images, grads))| {
             let mut dwt = vec![0.0f32; ci * 9 * lanes];
             let mut db = vec![0.0f32; if with_bias { co } else { 0 }];
-            for (image, g) in images.chunks(in_len).zip(grads.chunks(out_len)) {
+            for (i, (image, g)) in images.chunks(in_len).zip(grads.chunks(out_len)).enumerate() {
+                let n = chunk * per + i;
+                let mask = relu_out.map(|m| &m[n * out_len..(n + 1) * out_len]);
                 TRANSPOSED.with(|cell| {
                     let mut gt = cell.borrow_mut();
                     if gt.len() < WEIGHT_GRAD_BAND + p.width * lanes {
                         gt.resize(WEIGHT_GRAD_BAND + p.width * lanes, 0.0);
                     }
-                    with_padded(p, image, |padded| {
-                        let job = WeightGradImage { p, out_channels: co, lanes, padded, grad: g };
+                    with_padded(p, image, None, |padded| {
+                        let job = WeightGradImage {
+                            p,
+                            out_channels: co,
+                            lanes,
+                            padded,
+                            grad: g,
+                            relu_out: mask,
+                        };
                         #[cfg(target_arch = "x86_64")]
                         // SAFETY: `handles` checked that the CPU has AVX-512F.
                         unsafe {
@@ -365,8 +448,11 @@ pub fn weight_grad(
                         }
                     });
                 });
-                for (b, plane) in db.iter_mut().zip(g.chunks(hw)) {
-                    *b += plane.iter().sum::<f32>();
+                for (o, (b, plane)) in db.iter_mut().zip(g.chunks(hw)).enumerate() {
+                    *b += match mask {
+                        None => sum(plane),
+                        Some(m) => masked_sum(plane, &m[o * hw..(o + 1) * hw]),
+                    };
                 }
             }
             (dwt, db)
@@ -398,6 +484,8 @@ struct WeightGradImage<'a> {
     padded: &'a [f32],
     /// The image's output gradient, `[C_out][H][W]`.
     grad: &'a [f32],
+    /// The forward's ReLU output, when the gradient is to be masked by it.
+    relu_out: Option<&'a [f32]>,
 }
 
 impl WeightGradImage<'_> {
@@ -413,7 +501,7 @@ impl WeightGradImage<'_> {
         for y0 in (0..p.height).step_by(rows) {
             let band = y0..(y0 + rows).min(p.height);
             let pixels = band.start * p.width..band.end * p.width;
-            transpose_grad(self.grad, self.out_channels, hw, pixels.clone(), lanes, gt);
+            transpose_grad(self.grad, self.relu_out, self.out_channels, hw, pixels.clone(), lanes, gt);
             let gt = &gt[..pixels.len() * lanes];
             for block in 0..lanes / LANES {
                 let mut c = 0;
@@ -491,6 +579,13 @@ mod tests {
     use crate::kernels::cpu::conv::{im2col_forward, im2col_input_grad, im2col_weight_grad};
 
 
+    /// The values a kernel wrote into `v` (every one).
+    fn init(v: Vec<MaybeUninit<f32>>) -> Vec<f32> {
+        // SAFETY: the kernels write every element (the tests start them from NaN, so a
+        // missed element would show as a mismatch anyway).
+        v.into_iter().map(|x| unsafe { x.assume_init() }).collect()
+    }
+
     fn close(a: &[f32], b: &[f32], what: &str) {
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
             assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}[{i}]: {x} vs {y}");
@@ -532,21 +627,27 @@ mod tests {
             let bias = values(co, 3);
             let g = values(n * co * h * w, 4);
             for relu in [false, true] {
-                let (mut ours, mut want) = (vec![f32::NAN; g.len()], vec![0.0; g.len()]);
+                let (mut ours, mut want) = (vec![MaybeUninit::new(f32::NAN); g.len()], vec![0.0; g.len()]);
                 forward(&s, &x, &wt, Some(&bias), relu, &mut ours);
+                let ours = init(ours);
                 im2col_forward(&s, &x, &wt, Some(&bias), relu, &mut want);
                 close(&ours, &want, &format!("{what} forward relu {relu}"));
             }
-            let (mut ours, mut want) = (vec![f32::NAN; x.len()], vec![0.0; x.len()]);
-            input_grad(&s, &g, &wt, &mut ours);
-            im2col_input_grad(&s, &g, &wt, &mut want);
-            close(&ours, &want, &format!("{what} input grad"));
-            let (mut ours, mut want) = (vec![f32::NAN; wt.len()], vec![0.0; wt.len()]);
-            let (mut ob, mut wb) = (vec![f32::NAN; co], vec![0.0; co]);
-            weight_grad(&s, &x, &g, &mut ours, Some(&mut ob));
-            im2col_weight_grad(&s, &x, &g, &mut want, Some(&mut wb));
-            close(&ours, &want, &format!("{what} weight grad"));
-            close(&ob, &wb, &format!("{what} bias grad"));
+            // Masked by a ReLU output: the same as the im2col kernel on the masked gradient.
+            let relu_out = values(g.len(), 5);
+            let masked: Vec<f32> = g.iter().zip(&relu_out).map(|(g, y)| if *y > 0.0 { *g } else { 0.0 }).collect();
+            for (mask, grad) in [(None, &g), (Some(&relu_out[..]), &masked)] {
+                let (mut ours, mut want) = (vec![MaybeUninit::new(f32::NAN); x.len()], vec![0.0; x.len()]);
+                input_grad(&s, &g, mask, &wt, &mut ours);
+                im2col_input_grad(&s, grad, &wt, &mut want);
+                close(&init(ours), &want, &format!("{what} input grad, mask {}", mask.is_some()));
+                let (mut ours, mut want) = (vec![f32::NAN; wt.len()], vec![0.0; wt.len()]);
+                let (mut ob, mut wb) = (vec![f32::NAN; co], vec![0.0; co]);
+                weight_grad(&s, &x, &g, mask, &mut ours, Some(&mut ob));
+                im2col_weight_grad(&s, &x, grad, &mut want, Some(&mut wb));
+                close(&ours, &want, &format!("{what} weight grad, mask {}", mask.is_some()));
+                close(&ob, &wb, &format!("{what} bias grad, mask {}", mask.is_some()));
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod conv;
 pub mod conv3x3;
+pub mod elementwise;
 pub mod gemm;
 pub mod group_norm;
 mod isa;

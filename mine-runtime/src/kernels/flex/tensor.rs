@@ -4,14 +4,43 @@ use burn::tensor::{Bytes, DType, Shape};
 use burn_flex::{FlexTensor, Layout};
 use rayon::prelude::*;
 
+use crate::kernels::cpu::elementwise::relu_mask;
+
 /// Elements per task of the element-wise loops here.
 const CHUNK: usize = 1 << 16;
 
+/// A vector of `n` floats whose chunks of `CHUNK` elements `fill(chunk_index, chunk)`
+/// initializes in parallel (every element must be written).
+fn par_filled(n: usize, fill: impl Fn(usize, &mut [std::mem::MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+    let mut v: Vec<f32> = Vec::with_capacity(n);
+    v.spare_capacity_mut()[..n]
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(i, chunk)| fill(i, chunk));
+    // SAFETY: `fill` wrote every element of the first `n` (its contract, and both callers
+    // write each element of their chunk).
+    unsafe { v.set_len(n) };
+    v
+}
+
+/// A contiguous f32 tensor of `shape` whose elements `write` produces. `write` must write
+/// every element: the kernels passed here document that they do.
+pub fn written<const D: usize>(shape: [usize; D], write: impl FnOnce(&mut [std::mem::MaybeUninit<f32>])) -> FlexTensor {
+    let n = shape.iter().product();
+    let mut v: Vec<f32> = Vec::with_capacity(n);
+    write(&mut v.spare_capacity_mut()[..n]);
+    // SAFETY: `write` initialized all `n` elements (its contract above).
+    unsafe { v.set_len(n) };
+    tensor(v, shape)
+}
+
 /// `n` zeros, written by the thread pool (a kernel's output buffer: large, and overwritten).
 pub fn zeros(n: usize) -> Vec<f32> {
-    let mut v = Vec::with_capacity(n);
-    v.par_extend(rayon::iter::repeat_n(0.0f32, n));
-    v
+    par_filled(n, |_, chunk| {
+        for x in chunk {
+            x.write(0.0);
+        }
+    })
 }
 
 /// `t` as a contiguous tensor whose f32 elements [`values`] returns.
@@ -46,14 +75,10 @@ pub fn dims4(t: &FlexTensor) -> [usize; 4] {
 
 /// `grad * (out > 0)`: the gradient through a ReLU whose output was `out` (same shapes).
 pub fn relu_backward(grad: &FlexTensor, out: &FlexTensor) -> FlexTensor {
-    let mut masked = zeros(values(grad).len());
-    masked
-        .par_chunks_mut(CHUNK)
-        .zip(values(grad).par_chunks(CHUNK).zip(values(out).par_chunks(CHUNK)))
-        .for_each(|(m, (g, y))| {
-            for ((m, g), y) in m.iter_mut().zip(g).zip(y) {
-                *m = if *y > 0.0 { *g } else { 0.0 };
-            }
-        });
+    let (g, y) = (values(grad), values(out));
+    let masked = par_filled(g.len(), |i, chunk| {
+        let range = i * CHUNK..i * CHUNK + chunk.len();
+        relu_mask(&g[range.clone()], &y[range], chunk);
+    });
     tensor(masked, dims4(grad))
 }

@@ -1,0 +1,115 @@
+//! Element-wise helpers of the kernels' glue, compiled for the CPU's widest vectors.
+
+use std::mem::MaybeUninit;
+
+use super::isa::{Isa, multiversion};
+
+multiversion!(relu_mask_imp(grad: &[f32], out: &[f32], dst: &mut [MaybeUninit<f32>]) => relu_mask_body);
+
+#[inline(always)]
+fn relu_mask_body(grad: &[f32], out: &[f32], dst: &mut [MaybeUninit<f32>]) {
+    let n = dst.len().min(grad.len()).min(out.len());
+    let (grad, out, dst) = (&grad[..n], &out[..n], &mut dst[..n]);
+    for i in 0..n {
+        dst[i].write(if out[i] > 0.0 { grad[i] } else { 0.0 });
+    }
+}
+
+/// Writes `grad * (out > 0)` into `dst` (the gradient through a ReLU whose output was
+/// `out`); every element of `dst` is written (the three have the same length).
+pub fn relu_mask(grad: &[f32], out: &[f32], dst: &mut [MaybeUninit<f32>]) {
+    debug_assert!(grad.len() == dst.len() && out.len() == dst.len());
+    relu_mask_imp(Isa::detect(), grad, out, dst);
+}
+
+multiversion!(relu_mask_init_imp(grad: &[f32], out: &[f32], dst: &mut [f32]) => relu_mask_init_body);
+
+#[inline(always)]
+fn relu_mask_init_body(grad: &[f32], out: &[f32], dst: &mut [f32]) {
+    let n = dst.len().min(grad.len()).min(out.len());
+    let (grad, out, dst) = (&grad[..n], &out[..n], &mut dst[..n]);
+    for i in 0..n {
+        dst[i] = if out[i] > 0.0 { grad[i] } else { 0.0 };
+    }
+}
+
+/// [`relu_mask`] into an initialized `dst`.
+pub fn relu_mask_into(grad: &[f32], out: &[f32], dst: &mut [f32]) {
+    debug_assert!(grad.len() == dst.len() && out.len() == dst.len());
+    relu_mask_init_imp(Isa::detect(), grad, out, dst);
+}
+
+multiversion!(sum_imp(xs: &[f32]) -> f32 => sum_body);
+
+#[inline(always)]
+fn sum_body(xs: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let chunks = xs.chunks_exact(16);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for chunk in chunks {
+        for (l, v) in lanes.iter_mut().zip(chunk) {
+            *l += v;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// The sum of `xs`, in 16 interleaved partial sums (vectorized; rounding differs from a
+/// sequential sum by the usual reassociation error).
+pub fn sum(xs: &[f32]) -> f32 {
+    sum_imp(Isa::detect(), xs)
+}
+
+multiversion!(masked_sum_imp(xs: &[f32], relu_out: &[f32]) -> f32 => masked_sum_body);
+
+#[inline(always)]
+fn masked_sum_body(xs: &[f32], relu_out: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let n = xs.len().min(relu_out.len());
+    let (xs, ys) = (&xs[..n], &relu_out[..n]);
+    let split = n - n % 16;
+    for (chunk, mask) in xs[..split].chunks_exact(16).zip(ys[..split].chunks_exact(16)) {
+        for ((l, v), y) in lanes.iter_mut().zip(chunk).zip(mask) {
+            *l += if *y > 0.0 { *v } else { 0.0 };
+        }
+    }
+    let tail: f32 = xs[split..].iter().zip(&ys[split..]).filter(|(_, y)| **y > 0.0).map(|(v, _)| v).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// The sum of `xs` where `relu_out > 0` (a bias gradient through a ReLU), vectorized like
+/// [`sum`].
+pub fn masked_sum(xs: &[f32], relu_out: &[f32]) -> f32 {
+    debug_assert_eq!(xs.len(), relu_out.len());
+    masked_sum_imp(Isa::detect(), xs, relu_out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::cpu::isa::for_each_isa;
+    use crate::kernels::cpu::test_data::values;
+
+    #[test]
+    fn mask_and_sum_match_the_scalar_definitions() {
+        for_each_isa(|| {
+            for n in [0, 1, 15, 16, 17, 1000, 16_640, 33_280] {
+                let (g, y) = (values(n, 1), values(n, 2));
+                let mut dst = vec![MaybeUninit::new(f32::NAN); n];
+                relu_mask(&g, &y, &mut dst);
+                for i in 0..n {
+                    // SAFETY: `relu_mask` wrote every element.
+                    let got = unsafe { dst[i].assume_init() };
+                    assert_eq!(got, if y[i] > 0.0 { g[i] } else { 0.0 });
+                }
+                let masked: f64 = g.iter().zip(&y).filter(|(_, y)| **y > 0.0).map(|(v, _)| *v as f64).sum();
+                let magnitude: f64 = g.iter().map(|v| v.abs() as f64).sum();
+                assert!((masked_sum(&g, &y) as f64 - masked).abs() <= 1e-6 * magnitude + 1e-6);
+                let want: f64 = g.iter().map(|v| *v as f64).sum();
+                let magnitude: f64 = g.iter().map(|v| v.abs() as f64).sum();
+                let got = sum(&g) as f64;
+                assert!((got - want).abs() <= 1e-6 * magnitude + 1e-6, "n {n}: {got} vs {want}");
+            }
+        });
+    }
+}
