@@ -226,7 +226,7 @@ pub fn conv2d_forward(
 pub fn conv2d_input_grad(s: &ConvShape, grad_out: &[f32], weight: &[f32], grad_x: &mut [f32]) {
     if conv3x3::handles(s) {
         check(s, grad_x.len(), weight.len(), grad_out.len());
-        conv3x3::input_grad(s, grad_out, None, weight, as_uninit(grad_x));
+        conv3x3::input_grad(s, grad_out, weight, as_uninit(grad_x));
     } else {
         im2col_input_grad(s, grad_out, weight, grad_x);
     }
@@ -243,7 +243,7 @@ pub fn conv2d_weight_grad(
 ) {
     if conv3x3::handles(s) {
         check(s, x.len(), grad_weight.len(), grad_out.len());
-        conv3x3::weight_grad(s, x, grad_out, None, grad_weight, grad_bias);
+        conv3x3::weight_grad(s, x, grad_out, grad_weight, grad_bias);
     } else {
         im2col_weight_grad(s, x, grad_out, grad_weight, grad_bias);
     }

@@ -19,7 +19,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::elementwise::{masked_sum, relu_mask_into, sum};
+use super::elementwise::sum;
 
 use super::conv::ConvShape;
 
@@ -79,9 +79,8 @@ impl Padded {
 }
 
 /// Copies `image` (`[C][H][W]`) into `dst` (`C` padded planes) with a zero border of one
-/// pixel; with a `relu_out` of the image's shape, only where `relu_out > 0` (the gradient
-/// through a ReLU), zero elsewhere.
-fn pad_planes(p: Padded, image: &[f32], relu_out: Option<&[f32]>, dst: &mut [f32]) {
+/// pixel.
+fn pad_planes(p: Padded, image: &[f32], dst: &mut [f32]) {
     let (row, plane, hw) = (p.row(), p.plane(), p.height * p.width);
     for (c, src) in image.chunks_exact(hw).enumerate() {
         let dst = &mut dst[c * plane..(c + 1) * plane];
@@ -90,28 +89,21 @@ fn pad_planes(p: Padded, image: &[f32], relu_out: Option<&[f32]>, dst: &mut [f32
         for (y, src_row) in src.chunks_exact(p.width).enumerate() {
             let r = &mut dst[(y + 1) * row..(y + 2) * row];
             r[0] = 0.0;
-            match relu_out {
-                None => r[1..=p.width].copy_from_slice(src_row),
-                Some(out) => {
-                    let out_row = &out[c * hw + y * p.width..][..p.width];
-                    relu_mask_into(src_row, out_row, &mut r[1..=p.width]);
-                }
-            }
+            r[1..=p.width].copy_from_slice(src_row);
             r[p.width + 1] = 0.0;
         }
     }
 }
 
-/// Runs `f` on `image` (masked by `relu_out`, see [`pad_planes`]) zero-padded into this
-/// thread's scratch.
-fn with_padded<R>(p: Padded, image: &[f32], relu_out: Option<&[f32]>, f: impl FnOnce(&[f32]) -> R) -> R {
+/// Runs `f` on `image` zero-padded into this thread's scratch.
+fn with_padded<R>(p: Padded, image: &[f32], f: impl FnOnce(&[f32]) -> R) -> R {
     PADDED.with(|cell| {
         let mut buffer = cell.borrow_mut();
         if buffer.len() < p.len() {
             buffer.resize(p.len(), 0.0);
         }
         let planes = p.channels * p.plane();
-        pad_planes(p, image, relu_out, &mut buffer[..planes]);
+        pad_planes(p, image, &mut buffer[..planes]);
         buffer[planes..p.len()].fill(0.0);
         f(&buffer[..p.len()])
     })
@@ -167,19 +159,6 @@ pub fn forward(
     relu: bool,
     out: &mut [MaybeUninit<f32>],
 ) {
-    forward_masked(s, x, None, weight, bias, relu, out);
-}
-
-/// [`forward`] of `x` masked where `x_relu_out <= 0` (the gradient through a ReLU).
-fn forward_masked(
-    s: &ConvShape,
-    x: &[f32],
-    x_relu_out: Option<&[f32]>,
-    weight: &[f32],
-    bias: Option<&[f32]>,
-    relu: bool,
-    out: &mut [MaybeUninit<f32>],
-) {
     assert!(handles(s), "conv3x3::forward: unsupported {s:?}");
     let packed = pack_weight(weight, s.out_channels, s.in_channels);
     let job = Forward {
@@ -196,9 +175,6 @@ fn forward_masked(
     let (in_len, out_len) = (s.in_channels * s.height * s.width, s.out_channels * s.height * s.width);
     assert_eq!(x.len(), s.batch * in_len, "conv3x3: input length");
     assert_eq!(out.len(), s.batch * out_len, "conv3x3: output length");
-    if let Some(mask) = x_relu_out {
-        assert_eq!(mask.len(), x.len(), "conv3x3: mask length");
-    }
     if in_len == 0 || out_len == 0 {
         out.iter_mut().for_each(|v| {
             v.write(0.0);
@@ -207,30 +183,19 @@ fn forward_masked(
     }
     out.par_chunks_mut(out_len)
         .zip(x.par_chunks(in_len))
-        .enumerate()
-        .for_each(|(n, (out, image))| {
-            let mask = x_relu_out.map(|m| &m[n * in_len..(n + 1) * in_len]);
-            with_padded(job.p, image, mask, |padded| job.image(padded, out))
-        });
+        .for_each(|(out, image)| with_padded(job.p, image, |padded| job.image(padded, out)));
 }
 
-/// The input gradient of [`forward`] for the output gradient `grad_out`, masked where
-/// `relu_out <= 0` when the forward had a ReLU; every element of `grad_x` is written (it may
-/// start uninitialized).
-pub fn input_grad(
-    s: &ConvShape,
-    grad_out: &[f32],
-    relu_out: Option<&[f32]>,
-    weight: &[f32],
-    grad_x: &mut [MaybeUninit<f32>],
-) {
+/// The input gradient of [`forward`]; every element of `grad_x` is written (it may start
+/// uninitialized).
+pub fn input_grad(s: &ConvShape, grad_out: &[f32], weight: &[f32], grad_x: &mut [MaybeUninit<f32>]) {
     let flipped = flip_weight(weight, s.out_channels, s.in_channels);
     let transposed = ConvShape {
         in_channels: s.out_channels,
         out_channels: s.in_channels,
         ..*s
     };
-    forward_masked(&transposed, grad_out, relu_out, &flipped, None, false, grad_x);
+    forward(&transposed, grad_out, &flipped, None, false, grad_x);
 }
 
 impl Forward<'_> {
@@ -338,12 +303,13 @@ thread_local! {
     static TRANSPOSED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Pixels `pixels` of `grad` (`[C_out][P]`, `P = plane` pixels per channel; zero where
-/// `relu_out <= 0` when given) as `dst` = `[pixel][lanes]` with `lanes = C_out` rounded up to
-/// 16 (the extra lanes zero), in blocks of 16 pixels so that both sides stay in L1.
+/// Pixels `pixels` of `grad` (`[C_out][P]`, `P = plane` pixels per channel) as `dst` =
+/// `[pixel][lanes]` with `lanes = C_out` rounded up to 16 (the extra lanes zero): 16x16
+/// blocks transposed in registers, the last partial block element by element.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
 fn transpose_grad(
     grad: &[f32],
-    relu_out: Option<&[f32]>,
     out_channels: usize,
     plane: usize,
     pixels: std::ops::Range<usize>,
@@ -353,34 +319,69 @@ fn transpose_grad(
     let first = pixels.start;
     for p0 in pixels.clone().step_by(LANES) {
         let p1 = (p0 + LANES).min(pixels.end);
+        if p1 - p0 == LANES {
+            for o0 in (0..lanes).step_by(LANES) {
+                let mut rows = [_mm512_setzero_ps(); LANES];
+                for (j, row) in rows.iter_mut().enumerate() {
+                    if o0 + j < out_channels {
+                        let src = &grad[(o0 + j) * plane + p0..][..LANES];
+                        // SAFETY: `src` holds 16 floats.
+                        *row = unsafe { _mm512_loadu_ps(src.as_ptr()) };
+                    }
+                }
+                let columns = transpose16(rows);
+                for (k, column) in columns.iter().enumerate() {
+                    let out = &mut dst[(p0 - first + k) * lanes + o0..][..LANES];
+                    // SAFETY: `out` holds 16 floats.
+                    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), *column) };
+                }
+            }
+            continue;
+        }
         for o in 0..lanes {
-            if o < out_channels {
-                let src = &grad[o * plane + p0..o * plane + p1];
-                match relu_out {
-                    None => {
-                        for (k, v) in src.iter().enumerate() {
-                            dst[(p0 - first + k) * lanes + o] = *v;
-                        }
-                    }
-                    Some(out) => {
-                        let out = &out[o * plane + p0..o * plane + p1];
-                        for (k, (v, y)) in src.iter().zip(out).enumerate() {
-                            dst[(p0 - first + k) * lanes + o] = if *y > 0.0 { *v } else { 0.0 };
-                        }
-                    }
-                }
-            } else {
-                for p in p0..p1 {
-                    dst[(p - first) * lanes + o] = 0.0;
-                }
+            for p in p0..p1 {
+                dst[(p - first) * lanes + o] = if o < out_channels { grad[o * plane + p] } else { 0.0 };
             }
         }
     }
 }
 
+/// The transpose of the 16x16 matrix whose rows are `r`: element `j` of result `k` is
+/// element `k` of `r[j]`. Three rounds of shuffles (lanes, pairs, 128-bit blocks twice).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    let mut t = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    let mut u = [_mm512_setzero_ps(); 16];
+    for g in 0..4 {
+        let (a, b, c, d) = (t[4 * g], t[4 * g + 1], t[4 * g + 2], t[4 * g + 3]);
+        let pd = _mm512_castps_pd;
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(a), pd(c)));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(a), pd(c)));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(b), pd(d)));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(b), pd(d)));
+    }
+    let mut v = [_mm512_setzero_ps(); 16];
+    for i in 0..4 {
+        v[i] = _mm512_shuffle_f32x4::<0x88>(u[i], u[i + 4]);
+        v[i + 4] = _mm512_shuffle_f32x4::<0xdd>(u[i], u[i + 4]);
+        v[i + 8] = _mm512_shuffle_f32x4::<0x88>(u[i + 8], u[i + 12]);
+        v[i + 12] = _mm512_shuffle_f32x4::<0xdd>(u[i + 8], u[i + 12]);
+    }
+    let mut out = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        out[i] = _mm512_shuffle_f32x4::<0x88>(v[i], v[i + 8]);
+        out[i + 8] = _mm512_shuffle_f32x4::<0xdd>(v[i], v[i + 8]);
+    }
+    out
+}
+
 /// The weight gradient (`[C_out][C_in][3][3]`, written whole) and, when asked, the bias
-/// gradient of [`forward`], for the output gradient `grad_out` masked where `relu_out <= 0`
-/// when the forward had a ReLU.
+/// gradient of [`forward`].
 ///
 /// Vectorized over output channels: the output gradient is transposed to pixel-major
 /// (`[P][C_out]`) once per image, and a register tile of 16 output channels x 3 input
@@ -390,7 +391,6 @@ pub fn weight_grad(
     s: &ConvShape,
     x: &[f32],
     grad_out: &[f32],
-    relu_out: Option<&[f32]>,
     grad_weight: &mut [f32],
     mut grad_bias: Option<&mut [f32]>,
 ) {
@@ -414,33 +414,20 @@ pub fn weight_grad(
     let per = s.batch.div_ceil(threads).max(1);
     let with_bias = grad_bias.is_some();
     // Per thread: the gradient as `[C_in][9][lanes]`, and the bias gradient.
-    if let Some(mask) = relu_out {
-        assert_eq!(mask.len(), grad_out.len(), "conv3x3: mask length");
-    }
     let partials: Vec<(Vec<f32>, Vec<f32>)> = x
         .par_chunks(per * in_len)
         .zip(grad_out.par_chunks(per * out_len))
-        .enumerate()
-        .map(|(chunk, (images, grads))| {
+        .map(|(images, grads)| {
             let mut dwt = vec![0.0f32; ci * 9 * lanes];
             let mut db = vec![0.0f32; if with_bias { co } else { 0 }];
-            for (i, (image, g)) in images.chunks(in_len).zip(grads.chunks(out_len)).enumerate() {
-                let n = chunk * per + i;
-                let mask = relu_out.map(|m| &m[n * out_len..(n + 1) * out_len]);
+            for (image, g) in images.chunks(in_len).zip(grads.chunks(out_len)) {
                 TRANSPOSED.with(|cell| {
                     let mut gt = cell.borrow_mut();
                     if gt.len() < WEIGHT_GRAD_BAND + p.width * lanes {
                         gt.resize(WEIGHT_GRAD_BAND + p.width * lanes, 0.0);
                     }
-                    with_padded(p, image, None, |padded| {
-                        let job = WeightGradImage {
-                            p,
-                            out_channels: co,
-                            lanes,
-                            padded,
-                            grad: g,
-                            relu_out: mask,
-                        };
+                    with_padded(p, image, |padded| {
+                        let job = WeightGradImage { p, out_channels: co, lanes, padded, grad: g };
                         #[cfg(target_arch = "x86_64")]
                         // SAFETY: `handles` checked that the CPU has AVX-512F.
                         unsafe {
@@ -448,11 +435,8 @@ pub fn weight_grad(
                         }
                     });
                 });
-                for (o, (b, plane)) in db.iter_mut().zip(g.chunks(hw)).enumerate() {
-                    *b += match mask {
-                        None => sum(plane),
-                        Some(m) => masked_sum(plane, &m[o * hw..(o + 1) * hw]),
-                    };
+                for (b, plane) in db.iter_mut().zip(g.chunks(hw)) {
+                    *b += sum(plane);
                 }
             }
             (dwt, db)
@@ -484,8 +468,6 @@ struct WeightGradImage<'a> {
     padded: &'a [f32],
     /// The image's output gradient, `[C_out][H][W]`.
     grad: &'a [f32],
-    /// The forward's ReLU output, when the gradient is to be masked by it.
-    relu_out: Option<&'a [f32]>,
 }
 
 impl WeightGradImage<'_> {
@@ -501,7 +483,7 @@ impl WeightGradImage<'_> {
         for y0 in (0..p.height).step_by(rows) {
             let band = y0..(y0 + rows).min(p.height);
             let pixels = band.start * p.width..band.end * p.width;
-            transpose_grad(self.grad, self.relu_out, self.out_channels, hw, pixels.clone(), lanes, gt);
+            transpose_grad(self.grad, self.out_channels, hw, pixels.clone(), lanes, gt);
             let gt = &gt[..pixels.len() * lanes];
             for block in 0..lanes / LANES {
                 let mut c = 0;
@@ -592,6 +574,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn transpose16_transposes() {
+        if !available() {
+            return;
+        }
+        let m = values(256, 9);
+        // SAFETY: AVX-512F is available (checked above); the loads and stores stay inside
+        // `m` and `out`.
+        let out = unsafe {
+            let rows: [__m512; 16] = std::array::from_fn(|j| _mm512_loadu_ps(m.as_ptr().add(16 * j)));
+            let t = transpose16(rows);
+            let mut out = vec![0.0f32; 256];
+            for (k, v) in t.iter().enumerate() {
+                _mm512_storeu_ps(out.as_mut_ptr().add(16 * k), *v);
+            }
+            out
+        };
+        for j in 0..16 {
+            for k in 0..16 {
+                assert_eq!(out[16 * k + j], m[16 * j + k], "row {j} column {k}");
+            }
+        }
+    }
+
     /// The direct kernels agree with the im2col + gemm kernels (tested against the
     /// definition in `conv.rs`) on odd widths and heights, tails of every length, channel
     /// counts that are not multiples of the tile, and batch 1.
@@ -633,21 +639,16 @@ mod tests {
                 im2col_forward(&s, &x, &wt, Some(&bias), relu, &mut want);
                 close(&ours, &want, &format!("{what} forward relu {relu}"));
             }
-            // Masked by a ReLU output: the same as the im2col kernel on the masked gradient.
-            let relu_out = values(g.len(), 5);
-            let masked: Vec<f32> = g.iter().zip(&relu_out).map(|(g, y)| if *y > 0.0 { *g } else { 0.0 }).collect();
-            for (mask, grad) in [(None, &g), (Some(&relu_out[..]), &masked)] {
-                let (mut ours, mut want) = (vec![MaybeUninit::new(f32::NAN); x.len()], vec![0.0; x.len()]);
-                input_grad(&s, &g, mask, &wt, &mut ours);
-                im2col_input_grad(&s, grad, &wt, &mut want);
-                close(&init(ours), &want, &format!("{what} input grad, mask {}", mask.is_some()));
-                let (mut ours, mut want) = (vec![f32::NAN; wt.len()], vec![0.0; wt.len()]);
-                let (mut ob, mut wb) = (vec![f32::NAN; co], vec![0.0; co]);
-                weight_grad(&s, &x, &g, mask, &mut ours, Some(&mut ob));
-                im2col_weight_grad(&s, &x, grad, &mut want, Some(&mut wb));
-                close(&ours, &want, &format!("{what} weight grad, mask {}", mask.is_some()));
-                close(&ob, &wb, &format!("{what} bias grad, mask {}", mask.is_some()));
-            }
+            let (mut ours, mut want) = (vec![MaybeUninit::new(f32::NAN); x.len()], vec![0.0; x.len()]);
+            input_grad(&s, &g, &wt, &mut ours);
+            im2col_input_grad(&s, &g, &wt, &mut want);
+            close(&init(ours), &want, &format!("{what} input grad"));
+            let (mut ours, mut want) = (vec![f32::NAN; wt.len()], vec![0.0; wt.len()]);
+            let (mut ob, mut wb) = (vec![f32::NAN; co], vec![0.0; co]);
+            weight_grad(&s, &x, &g, &mut ours, Some(&mut ob));
+            im2col_weight_grad(&s, &x, &g, &mut want, Some(&mut wb));
+            close(&ours, &want, &format!("{what} weight grad"));
+            close(&ob, &wb, &format!("{what} bias grad"));
         }
     }
 }

@@ -22,23 +22,6 @@ pub fn relu_mask(grad: &[f32], out: &[f32], dst: &mut [MaybeUninit<f32>]) {
     relu_mask_imp(Isa::detect(), grad, out, dst);
 }
 
-multiversion!(relu_mask_init_imp(grad: &[f32], out: &[f32], dst: &mut [f32]) => relu_mask_init_body);
-
-#[inline(always)]
-fn relu_mask_init_body(grad: &[f32], out: &[f32], dst: &mut [f32]) {
-    let n = dst.len().min(grad.len()).min(out.len());
-    let (grad, out, dst) = (&grad[..n], &out[..n], &mut dst[..n]);
-    for i in 0..n {
-        dst[i] = if out[i] > 0.0 { grad[i] } else { 0.0 };
-    }
-}
-
-/// [`relu_mask`] into an initialized `dst`.
-pub fn relu_mask_into(grad: &[f32], out: &[f32], dst: &mut [f32]) {
-    debug_assert!(grad.len() == dst.len() && out.len() == dst.len());
-    relu_mask_init_imp(Isa::detect(), grad, out, dst);
-}
-
 multiversion!(sum_imp(xs: &[f32]) -> f32 => sum_body);
 
 #[inline(always)]
@@ -60,30 +43,6 @@ pub fn sum(xs: &[f32]) -> f32 {
     sum_imp(Isa::detect(), xs)
 }
 
-multiversion!(masked_sum_imp(xs: &[f32], relu_out: &[f32]) -> f32 => masked_sum_body);
-
-#[inline(always)]
-fn masked_sum_body(xs: &[f32], relu_out: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 16];
-    let n = xs.len().min(relu_out.len());
-    let (xs, ys) = (&xs[..n], &relu_out[..n]);
-    let split = n - n % 16;
-    for (chunk, mask) in xs[..split].chunks_exact(16).zip(ys[..split].chunks_exact(16)) {
-        for ((l, v), y) in lanes.iter_mut().zip(chunk).zip(mask) {
-            *l += if *y > 0.0 { *v } else { 0.0 };
-        }
-    }
-    let tail: f32 = xs[split..].iter().zip(&ys[split..]).filter(|(_, y)| **y > 0.0).map(|(v, _)| v).sum();
-    lanes.iter().sum::<f32>() + tail
-}
-
-/// The sum of `xs` where `relu_out > 0` (a bias gradient through a ReLU), vectorized like
-/// [`sum`].
-pub fn masked_sum(xs: &[f32], relu_out: &[f32]) -> f32 {
-    debug_assert_eq!(xs.len(), relu_out.len());
-    masked_sum_imp(Isa::detect(), xs, relu_out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,9 +61,6 @@ mod tests {
                     let got = unsafe { dst[i].assume_init() };
                     assert_eq!(got, if y[i] > 0.0 { g[i] } else { 0.0 });
                 }
-                let masked: f64 = g.iter().zip(&y).filter(|(_, y)| **y > 0.0).map(|(v, _)| *v as f64).sum();
-                let magnitude: f64 = g.iter().map(|v| v.abs() as f64).sum();
-                assert!((masked_sum(&g, &y) as f64 - masked).abs() <= 1e-6 * magnitude + 1e-6);
                 let want: f64 = g.iter().map(|v| *v as f64).sum();
                 let magnitude: f64 = g.iter().map(|v| v.abs() as f64).sum();
                 let got = sum(&g) as f64;

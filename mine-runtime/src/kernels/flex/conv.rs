@@ -60,7 +60,7 @@ impl Backward<Flex, 3> for Conv2dBackward {
         let (x_state, weight_state, s, relu_out) = ops.state;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
         // One vectorized pass: measured faster than masking inside the direct kernels'
-        // padding and transposition (scalar, strided).
+        // padding and transposition.
         let grad = match relu_out {
             Some(out) => relu_backward(&grad, &contiguous(out)),
             None => grad,
@@ -68,16 +68,16 @@ impl Backward<Flex, 3> for Conv2dBackward {
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
         if conv3x3::handles(&s) {
-            let (g, mask, w) = (values(&grad), None, values(&weight));
+            let (g, w) = (values(&grad), values(&weight));
             if let Some(node) = node_x {
-                let dx = written(dims4(&x), |dx| conv3x3::input_grad(&s, g, mask, w, dx));
+                let dx = written(dims4(&x), |dx| conv3x3::input_grad(&s, g, w, dx));
                 grads.register::<Flex>(node.id, dx);
             }
             if node_weight.is_some() || node_bias.is_some() {
                 let mut dw = vec![0.0; weight.layout().num_elements()];
                 let mut db = vec![0.0; s.out_channels];
                 let bias_grad = node_bias.is_some().then_some(&mut db[..]);
-                conv3x3::weight_grad(&s, values(&x), g, mask, &mut dw, bias_grad);
+                conv3x3::weight_grad(&s, values(&x), g, &mut dw, bias_grad);
                 register_weight_grads(grads, [node_weight.map(|n| n.id), node_bias.map(|n| n.id)], (dw, dims4(&weight)), db);
             }
             return;
