@@ -13,4 +13,4 @@ mod flex;
 pub mod ops;
 
 #[cfg(feature = "flex")]
-pub use flex::CpuKernels;
+pub use flex::{CpuKernels, CpuOptimizer};

@@ -187,3 +187,36 @@ pub fn max_pool2d(x: Tensor<4>, options: burn::tensor::ops::MaxPoolOptions<2>) -
     }
     burn::tensor::module::max_pool2d(x, options)
 }
+
+/// Whether [`adamw_step`] runs on these tensors: plain (non-autodiff) flex f32 tensors.
+pub fn adamw_applies<const D: usize>(tensors: [&Tensor<D>; 4]) -> bool {
+    #[cfg(feature = "flex")]
+    return enabled() && tensors.iter().all(|t| on_flex_f32(t) && !t.is_autodiff());
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = tensors;
+        false
+    }
+}
+
+/// One AdamW step on a parameter with our fused kernel (see
+/// [`adamw_step`](super::cpu::adamw::adamw_step)); check [`adamw_applies`] first. Returns
+/// the parameter and the moments (`exp_avg`, `exp_avg_sq`), updated in place when no other
+/// tensor shares their buffers.
+#[cfg(feature = "flex")]
+pub fn adamw_step<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    moments: (Tensor<D>, Tensor<D>),
+    scalars: super::cpu::adamw::AdamWScalars,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    use burn::backend::Dispatch;
+    let (p, m, v) = <Dispatch as super::CpuOptimizer>::cpu_adamw(
+        param.into_dispatch(),
+        grad.into_dispatch(),
+        moments.0.into_dispatch(),
+        moments.1.into_dispatch(),
+        scalars,
+    );
+    (Tensor::from_dispatch(p), Tensor::from_dispatch(m), Tensor::from_dispatch(v))
+}

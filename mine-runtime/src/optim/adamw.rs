@@ -48,6 +48,51 @@ impl TorchAdamW {
     }
 }
 
+/// What [`TorchAdamW::fused`] hands back when the fused kernel does not apply.
+#[cfg(feature = "flex")]
+type Unfused<const D: usize> = (Tensor<D>, Tensor<D>, Option<AdaptiveMomentumState<D>>);
+
+#[cfg(feature = "flex")]
+impl TorchAdamW {
+    /// The step through our fused CPU kernel (bit-identical to the tensor path below) for
+    /// plain flex f32 tensors; the inputs back otherwise.
+    #[allow(clippy::type_complexity)]
+    fn fused<const D: usize>(
+        &self,
+        lr: f64,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<AdaptiveMomentumState<D>>,
+    ) -> Result<(Tensor<D>, Option<AdaptiveMomentumState<D>>), Unfused<D>> {
+        use crate::kernels::cpu::adamw::AdamWScalars;
+        use crate::kernels::ops::{adamw_applies, adamw_step};
+        let applies = match &state {
+            Some(s) => adamw_applies([&tensor, &grad, &s.moment_1, &s.moment_2]),
+            None => adamw_applies([&tensor, &grad, &tensor, &grad]),
+        };
+        if !applies {
+            return Err((tensor, grad, state));
+        }
+        let (time, m, v) = match state {
+            Some(s) => (s.time + 1, s.moment_1, s.moment_2),
+            None => (1, tensor.zeros_like(), tensor.zeros_like()),
+        };
+        let t = i32::try_from(time).unwrap_or(i32::MAX);
+        let scalars = AdamWScalars {
+            decay_factor: (1.0 - lr * self.weight_decay) as f32,
+            decay: self.weight_decay != 0.0,
+            weight_1: (1.0 - self.beta_1) as f32,
+            beta_2: self.beta_2 as f32,
+            weight_2: (1.0 - self.beta_2) as f32,
+            sqrt_correction_2: (1.0 - self.beta_2.powi(t)).sqrt() as f32,
+            eps: self.eps as f32,
+            step_size: (lr / (1.0 - self.beta_1.powi(t))) as f32,
+        };
+        let (tensor, m, v) = adamw_step(tensor, grad, (m, v), scalars);
+        Ok((tensor, Some(AdaptiveMomentumState::new(time, m, v))))
+    }
+}
+
 impl Optimizer for TorchAdamW {
     /// `time` (steps taken), `moment_1` (`exp_avg`), `moment_2` (`exp_avg_sq`); no AMSGrad max.
     type State<const D: usize> = AdaptiveMomentumState<D>;
@@ -59,6 +104,11 @@ impl Optimizer for TorchAdamW {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
+        #[cfg(feature = "flex")]
+        let (tensor, grad, state) = match self.fused(lr, tensor, grad, state) {
+            Ok(done) => return done,
+            Err(unfused) => unfused,
+        };
         let mut tensor = tensor;
         if self.weight_decay != 0.0 {
             tensor = tensor.mul_scalar(1.0 - lr * self.weight_decay);

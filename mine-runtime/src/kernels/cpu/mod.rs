@@ -1,6 +1,7 @@
 //! Kernels on plain contiguous f32 slices (NCHW), independent of burn: what the flex
 //! backend's extension ops call.
 
+pub mod adamw;
 pub mod conv;
 pub mod conv3x3;
 pub mod elementwise;

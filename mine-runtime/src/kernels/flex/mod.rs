@@ -9,7 +9,10 @@
 mod conv;
 mod group_norm;
 mod max_pool;
+mod optim;
 mod tensor;
+
+pub use optim::CpuOptimizer;
 
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::tensor::FloatTensor;
