@@ -67,7 +67,10 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The policy with weights drawn from the trainer's seed, so both runs start alike.
-fn initial_policy(config: &Config, device: &Device) -> Result<VptPolicy, Box<dyn std::error::Error>> {
+fn initial_policy(
+    config: &Config,
+    device: &Device,
+) -> Result<VptPolicy, Box<dyn std::error::Error>> {
     device.seed(config.trainer.seed);
     Ok(VptPolicy::new(&config.policy, device)?)
 }
@@ -75,7 +78,8 @@ fn initial_policy(config: &Config, device: &Device) -> Result<VptPolicy, Box<dyn
 /// The table the example ends with: steps, last training and validation losses per run.
 fn comparison(results: &[(&str, TrainSummary)]) -> String {
     let value = |m: Option<&f64>| m.map_or("-".to_owned(), |v| format!("{v:.4}"));
-    let mut table = String::from("memory  steps  train loss  val loss  val camera_loss  val button_loss\n");
+    let mut table =
+        String::from("memory  steps  train loss  val loss  val camera_loss  val button_loss\n");
     for (name, s) in results {
         let val = s.final_val.as_ref();
         table.push_str(&format!(

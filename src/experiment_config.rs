@@ -75,7 +75,11 @@ impl<P, O> ExperimentConfig<P, O> {
         let Some(synthetic) = &self.generate else {
             return Ok(None);
         };
-        let dir = self.data.dataset_dirs.first().ok_or(RunError::NoDatasetDir)?;
+        let dir = self
+            .data
+            .dataset_dirs
+            .first()
+            .ok_or(RunError::NoDatasetDir)?;
         generate(synthetic, dir)
             .map(Some)
             .map_err(|source| RunError::Generate {

@@ -36,7 +36,10 @@ fn short_run(dir: &Path, steps: usize) -> Vec<String> {
         format!("data.dataset_dirs=[{:?}]", data.display().to_string()),
         "generate.episodes=4".into(),
         "generate.frames_per_episode=64".into(),
-        format!("trainer.run_dir={:?}", dir.join("run").display().to_string()),
+        format!(
+            "trainer.run_dir={:?}",
+            dir.join("run").display().to_string()
+        ),
         format!("trainer.max_steps={steps}"),
         "trainer.log_freq=1".into(),
         "trainer.save_freq=3".into(),
@@ -64,10 +67,12 @@ fn invoke(example: Example, overrides: &[String], resume: Option<&Path>) {
 fn metrics(run: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
     let text = std::fs::read_to_string(run.join("metrics.jsonl")).expect("metrics.jsonl");
     text.lines()
-        .map(|line| match serde_json::from_str(line).expect("a JSON line") {
-            serde_json::Value::Object(map) => map,
-            other => panic!("not a JSON object: {other}"),
-        })
+        .map(
+            |line| match serde_json::from_str(line).expect("a JSON line") {
+                serde_json::Value::Object(map) => map,
+                other => panic!("not a JSON object: {other}"),
+            },
+        )
         .collect()
 }
 
@@ -132,7 +137,11 @@ fn check_run_dir(run: &Path, steps: u64, losses: &[&str]) {
         assert!(w >= 320 && h >= 200, "{plot} is {w}x{h}");
     }
     let checkpoint = run.join("checkpoints").join(format!("step-{steps:08}"));
-    assert!(checkpoint.is_dir(), "{:?}", entries(&run.join("checkpoints")));
+    assert!(
+        checkpoint.is_dir(),
+        "{:?}",
+        entries(&run.join("checkpoints"))
+    );
     let weights = run.join("weights").join(format!("step-{steps:08}.bpk"));
     assert!(weights.is_file(), "{:?}", entries(&run.join("weights")));
 }
@@ -160,8 +169,15 @@ fn run_and_resume(example: Example, extra: &[&str], runs: &[&str], losses: &[&st
     for name in runs {
         let run = run_dir(name);
         check_run_dir(&run, 8, losses);
-        let steps: Vec<u64> = series(&metrics(&run), "train/lr").iter().map(|p| p.0).collect();
-        assert_eq!(steps, (1..=8).collect::<Vec<_>>(), "resume continues at step 7");
+        let steps: Vec<u64> = series(&metrics(&run), "train/lr")
+            .iter()
+            .map(|p| p.0)
+            .collect();
+        assert_eq!(
+            steps,
+            (1..=8).collect::<Vec<_>>(),
+            "resume continues at step 7"
+        );
     }
 }
 

@@ -31,11 +31,41 @@ struct Case {
 fn cases() -> Vec<Case> {
     let o = |s, p, d| ConvOptions::new(s, p, d, 1);
     vec![
-        Case { x: [2, 3, 9, 7], out_channels: 5, kernel: [3, 3], options: o([1, 1], [1, 1], [1, 1]), bias: true },
-        Case { x: [1, 16, 33, 17], out_channels: 8, kernel: [3, 3], options: o([1, 1], [1, 1], [1, 1]), bias: false },
-        Case { x: [3, 4, 12, 10], out_channels: 6, kernel: [3, 2], options: o([2, 1], [0, 1], [1, 2]), bias: true },
-        Case { x: [2, 3, 32, 16], out_channels: 7, kernel: [8, 8], options: o([8, 8], [0, 0], [1, 1]), bias: true },
-        Case { x: [4, 16, 64, 64], out_channels: 32, kernel: [3, 3], options: o([1, 1], [1, 1], [1, 1]), bias: false },
+        Case {
+            x: [2, 3, 9, 7],
+            out_channels: 5,
+            kernel: [3, 3],
+            options: o([1, 1], [1, 1], [1, 1]),
+            bias: true,
+        },
+        Case {
+            x: [1, 16, 33, 17],
+            out_channels: 8,
+            kernel: [3, 3],
+            options: o([1, 1], [1, 1], [1, 1]),
+            bias: false,
+        },
+        Case {
+            x: [3, 4, 12, 10],
+            out_channels: 6,
+            kernel: [3, 2],
+            options: o([2, 1], [0, 1], [1, 2]),
+            bias: true,
+        },
+        Case {
+            x: [2, 3, 32, 16],
+            out_channels: 7,
+            kernel: [8, 8],
+            options: o([8, 8], [0, 0], [1, 1]),
+            bias: true,
+        },
+        Case {
+            x: [4, 16, 64, 64],
+            out_channels: 32,
+            kernel: [3, 3],
+            options: o([1, 1], [1, 1], [1, 1]),
+            bias: false,
+        },
     ]
 }
 
@@ -63,13 +93,19 @@ fn conv2d_matches_burn_in_values_and_gradients() {
                 (true, false) => ops::conv2d(x.clone(), w.clone(), b.clone(), options),
                 (true, true) => ops::conv2d_relu(x.clone(), w.clone(), b.clone(), options),
                 (false, false) => burn_conv2d(x.clone(), w.clone(), b.clone(), options),
-                (false, true) => activation::relu(burn_conv2d(x.clone(), w.clone(), b.clone(), options)),
+                (false, true) => {
+                    activation::relu(burn_conv2d(x.clone(), w.clone(), b.clone(), options))
+                }
             };
-            let r = Tensor::<4>::ones(y.dims(), &device).mul_scalar(0.5)
-                + y.clone().detach().cos();
+            let r = Tensor::<4>::ones(y.dims(), &device).mul_scalar(0.5) + y.clone().detach().cos();
             let grads = (y.clone() * r).sum().backward();
             let gb = b.as_ref().map(|b| b.grad(&grads).unwrap());
-            (y.inner(), x.grad(&grads).unwrap(), w.grad(&grads).unwrap(), gb)
+            (
+                y.inner(),
+                x.grad(&grads).unwrap(),
+                w.grad(&grads).unwrap(),
+                gb,
+            )
         };
         for relu in [false, true] {
             let what = format!("{what} relu {relu}");
@@ -184,7 +220,9 @@ fn max_pool_matches_burn_in_values_and_gradients() {
         ([32, 32, 32, 32], 3, 2, 1),
     ] {
         let x = Tensor::<4>::random(shape, Distribution::Default, &device);
-        let options = MaxPoolOptions::new([k, k]).with_stride([s, s]).with_padding([p, p]);
+        let options = MaxPoolOptions::new([k, k])
+            .with_stride([s, s])
+            .with_padding([p, p]);
         compare_grads(
             &format!("max pool {shape:?} k{k} s{s} p{p}"),
             x,

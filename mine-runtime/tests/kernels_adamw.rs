@@ -36,8 +36,10 @@ fn fused_adamw_is_bit_identical_to_the_tensor_path() {
         let reference = run(false, wd, shape);
         ops::set_enabled(true);
         for (i, (f, r)) in fused.iter().zip(&reference).enumerate() {
-            let (fb, rb): (Vec<u32>, Vec<u32>) =
-                (f.iter().map(|v| v.to_bits()).collect(), r.iter().map(|v| v.to_bits()).collect());
+            let (fb, rb): (Vec<u32>, Vec<u32>) = (
+                f.iter().map(|v| v.to_bits()).collect(),
+                r.iter().map(|v| v.to_bits()).collect(),
+            );
             assert_eq!(fb, rb, "weight decay {wd}, shape {shape:?}, output {i}");
         }
     }

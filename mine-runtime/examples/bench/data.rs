@@ -116,7 +116,10 @@ pub fn measure(episodes: usize, batch_size: usize, workers: usize) -> Result<Dat
         let start = Instant::now();
         let mut tensor_frames = 0usize;
         for batch in loader.epoch(0, &device) {
-            tensor_frames += batch?.image.as_ref().map_or(0, |i| i.dims()[0] * i.dims()[1]);
+            tensor_frames += batch?
+                .image
+                .as_ref()
+                .map_or(0, |i| i.dims()[0] * i.dims()[1]);
         }
         Ok(DataFigures {
             decode_fps,

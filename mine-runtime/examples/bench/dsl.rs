@@ -16,11 +16,17 @@ type Error = Box<dyn std::error::Error>;
 
 /// Medians (seconds) of `(through the DSL, direct)` forward + loss, alternating `rounds`
 /// rounds of `steps` steps at batch `b`, window `t`, memory `m`, on the plain flex device.
-pub fn overhead(b: usize, t: usize, m: usize, rounds: usize, steps: usize) -> Result<(f64, f64), Error> {
+pub fn overhead(
+    b: usize,
+    t: usize,
+    m: usize,
+    rounds: usize,
+    steps: usize,
+) -> Result<(f64, f64), Error> {
     let config = config(t, m);
     let device = Device::flex();
-    let experiment = Experiment::new(VptPolicy::new(&config, &device)?)
-        .objective(BehaviorClone { weight: 1.0 });
+    let experiment =
+        Experiment::new(VptPolicy::new(&config, &device)?).objective(BehaviorClone { weight: 1.0 });
     let policy = experiment.policy();
     let ctx = StepContext::train(0, 0);
     let (mut wired, mut direct) = (Vec::new(), Vec::new());

@@ -64,7 +64,9 @@ fn parse_args() -> Result<Args, Error> {
             "--steps" => args.steps = number(&mut it, "--steps")?.max(1),
             "--rounds" => args.rounds = number(&mut it, "--rounds")?.max(1),
             "--warmup" => args.warmup = number(&mut it, "--warmup")?,
-            "--only" => args.only.push(it.next().ok_or("--only needs step, dsl or data")?),
+            "--only" => args
+                .only
+                .push(it.next().ok_or("--only needs step, dsl or data")?),
             "--serve" => {
                 let mut dims = [0; 3];
                 for d in &mut dims {
@@ -106,10 +108,15 @@ fn run(args: &Args) -> Result<(), Error> {
     }
     if wants("dsl") {
         let (wired, direct) = dsl::overhead(2, 16, 32, args.rounds, args.steps)?;
-        println!("## Typed DSL overhead (small VPT forward + behaviour cloning, B=2 T=16, no autodiff)\n");
+        println!(
+            "## Typed DSL overhead (small VPT forward + behaviour cloning, B=2 T=16, no autodiff)\n"
+        );
         println!("| path | median ms |\n| --- | --- |");
         println!("| `Experiment` (wired objectives) | {:.2} |", wired * 1e3);
-        println!("| policy forward + `behavior_clone` called directly | {:.2} |", direct * 1e3);
+        println!(
+            "| policy forward + `behavior_clone` called directly | {:.2} |",
+            direct * 1e3
+        );
         println!(
             "| difference | {:+.2} ms ({:+.2}%) |\n",
             (wired - direct) * 1e3,
@@ -120,7 +127,10 @@ fn run(args: &Args) -> Result<(), Error> {
         let d = data::measure(256, 8, 2)?;
         println!("## Data loading (real Minecraft H.264 chunks, 224x224 resized to 128x128)\n");
         println!("| stage | frames/s |\n| --- | --- |");
-        println!("| H.264 decode alone (OpenH264, 1 thread) | {:.0} |", d.decode_fps);
+        println!(
+            "| H.264 decode alone (OpenH264, 1 thread) | {:.0} |",
+            d.decode_fps
+        );
         println!(
             "| loader, decode + resize + collate on the host ({} frames, batch {}, {} workers) | {:.0} |",
             d.frames, d.batch_size, d.workers, d.host_fps
@@ -148,7 +158,11 @@ fn machine() -> String {
         "{date}; {model}, {} cores{}; burn 0.22.1 flex, our CPU kernels {}",
         server::rayon_threads(),
         if avx512 { ", AVX-512" } else { "" },
-        if mine_runtime::kernels::ops::enabled() { "on" } else { "off (MINE_KERNELS=burn)" }
+        if mine_runtime::kernels::ops::enabled() {
+            "on"
+        } else {
+            "off (MINE_KERNELS=burn)"
+        }
     )
 }
 
@@ -183,7 +197,11 @@ impl Contender {
 }
 
 fn training_steps(args: &Args) -> Result<(), Error> {
-    let python = if args.reference { Some(reference::setup()?) } else { None };
+    let python = if args.reference {
+        Some(reference::setup()?)
+    } else {
+        None
+    };
     let threads = server::rayon_threads();
     println!(
         "## Training step: small VPT (128x128, hidden 256, 4 heads, 2 blocks, ImpalaCNN 16/32/32), \
@@ -194,9 +212,15 @@ fn training_steps(args: &Args) -> Result<(), Error> {
         args.rounds,
         args.steps,
         args.warmup,
-        if python.is_some() { ", the implementations alternating round by round" } else { "" }
+        if python.is_some() {
+            ", the implementations alternating round by round"
+        } else {
+            ""
+        }
     );
-    println!("| config | implementation | step ms | frames/s | forward ms | backward ms | optimizer ms | peak RSS MiB |");
+    println!(
+        "| config | implementation | step ms | frames/s | forward ms | backward ms | optimizer ms | peak RSS MiB |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let exe = std::env::current_exe()?;
     for (b, t, m) in CONFIGS {

@@ -23,7 +23,12 @@ pub fn setup() -> Result<PathBuf, Error> {
         );
     }
     let venv = std::env::var_os("MINE_REFERENCE_VENV").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/reference-venv")),
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/reference-venv"
+            ))
+        },
         PathBuf::from,
     );
     Ok(venv.join("bin/python"))
@@ -37,6 +42,11 @@ pub fn command(python: &PathBuf, b: usize, t: usize, m: usize, threads: usize) -
         .env("PYTHONWARNINGS", "ignore")
         .arg(scripts().join("vpt_step.py"))
         .args(["--batch", &b.to_string(), "--time", &t.to_string()])
-        .args(["--memory", &m.to_string(), "--threads", &threads.to_string()]);
+        .args([
+            "--memory",
+            &m.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ]);
     command
 }

@@ -113,7 +113,10 @@ pub fn serve(b: usize, t: usize, m: usize) -> Result<(), Error> {
                     }
                 }
                 let peak_rss_mib = mine_runtime::metrics::peak_rss_mib().unwrap_or(f64::NAN);
-                emit(serde_json::to_value(RunReply { steps, peak_rss_mib })?)?;
+                emit(serde_json::to_value(RunReply {
+                    steps,
+                    peak_rss_mib,
+                })?)?;
             }
             _ => return emit(serde_json::json!({ "error": format!("unknown command {line:?}") })),
         }

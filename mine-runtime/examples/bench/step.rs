@@ -26,7 +26,8 @@ pub fn config(t: usize, memory: usize) -> VptConfig {
 /// mask of ones.
 pub fn batch(b: usize, t: usize, config: &VptConfig, device: &Device) -> Batch {
     let [h, w, c] = config.img_shape;
-    let classes = |n: f64| Tensor::<3, Int>::random([b, t, 1], Distribution::Uniform(0.0, n), device);
+    let classes =
+        |n: f64| Tensor::<3, Int>::random([b, t, 1], Distribution::Uniform(0.0, n), device);
     Batch {
         image: Some(
             Tensor::random([b, t, h, w, c], Distribution::Uniform(0.0, 256.0), device).floor(),

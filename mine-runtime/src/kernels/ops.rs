@@ -115,7 +115,11 @@ pub fn conv2d_layer(layer: &burn::nn::conv::Conv2d, x: Tensor<4>, relu: bool) ->
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
         PaddingConfig2d::Same => {
             let out = layer.forward(x);
-            return if relu { burn::tensor::activation::relu(out) } else { out };
+            return if relu {
+                burn::tensor::activation::relu(out)
+            } else {
+                out
+            };
         }
     };
     let options =
@@ -218,5 +222,9 @@ pub fn adamw_step<const D: usize>(
         moments.1.into_dispatch(),
         scalars,
     );
-    (Tensor::from_dispatch(p), Tensor::from_dispatch(m), Tensor::from_dispatch(v))
+    (
+        Tensor::from_dispatch(p),
+        Tensor::from_dispatch(m),
+        Tensor::from_dispatch(v),
+    )
 }

@@ -98,7 +98,13 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 
 /// For kernel offset `k` along one axis: the output positions whose input position
 /// `o * stride + k * dilation - padding` lies inside `0..input`, as a range.
-fn valid_range(out: usize, input: usize, stride: usize, offset: usize, pad: usize) -> (usize, usize) {
+fn valid_range(
+    out: usize,
+    input: usize,
+    stride: usize,
+    offset: usize,
+    pad: usize,
+) -> (usize, usize) {
     // o * stride + offset >= pad  and  o * stride + offset < input + pad
     let lo = pad.saturating_sub(offset).div_ceil(stride);
     let hi = if input + pad > offset {
@@ -191,15 +197,28 @@ fn col2im_add(s: &ConvShape, col: &[f32], rows: std::ops::Range<usize>, image: &
 fn bands(s: &ConvShape) -> impl Iterator<Item = std::ops::Range<usize>> {
     let [oh, _] = s.output_size().unwrap_or([0, 0]);
     let step = s.band_rows();
-    (0..oh).step_by(step.max(1)).map(move |r| r..(r + step).min(oh))
+    (0..oh)
+        .step_by(step.max(1))
+        .map(move |r| r..(r + step).min(oh))
 }
 
 /// Checks the slice lengths against the shape (a bug in the caller otherwise).
 fn check(s: &ConvShape, x: usize, weight: usize, out: usize) {
-    assert!(s.output_size().is_some(), "conv2d: the kernel does not fit {s:?}");
+    assert!(
+        s.output_size().is_some(),
+        "conv2d: the kernel does not fit {s:?}"
+    );
     assert_eq!(x, s.batch * s.input_len(), "conv2d: input length");
-    assert_eq!(weight, s.out_channels * s.patch_len(), "conv2d: weight length");
-    assert_eq!(out, s.batch * s.out_channels * s.output_pixels(), "conv2d: output length");
+    assert_eq!(
+        weight,
+        s.out_channels * s.patch_len(),
+        "conv2d: weight length"
+    );
+    assert_eq!(
+        out,
+        s.batch * s.out_channels * s.output_pixels(),
+        "conv2d: output length"
+    );
 }
 
 /// `out = conv2d(x, weight) + bias`, NCHW, then `max(out, 0)` when `relu`. Every element of
@@ -368,7 +387,10 @@ pub fn im2col_weight_grad(
         .collect();
     grad_weight.fill(0.0);
     for partial in &partials {
-        grad_weight.iter_mut().zip(partial).for_each(|(d, v)| *d += v);
+        grad_weight
+            .iter_mut()
+            .zip(partial)
+            .for_each(|(d, v)| *d += v);
     }
     if let Some(grad_bias) = grad_bias {
         grad_bias.fill(0.0);
@@ -402,10 +424,16 @@ mod tests {
                                         - s.padding[0] as isize;
                                     let ix = (ox * s.stride[1] + kx * s.dilation[1]) as isize
                                         - s.padding[1] as isize;
-                                    if iy < 0 || ix < 0 || iy >= s.height as isize || ix >= s.width as isize {
+                                    if iy < 0
+                                        || ix < 0
+                                        || iy >= s.height as isize
+                                        || ix >= s.width as isize
+                                    {
                                         continue;
                                     }
-                                    let xi = ((n * s.in_channels + c) * s.height + iy as usize) * s.width + ix as usize;
+                                    let xi = ((n * s.in_channels + c) * s.height + iy as usize)
+                                        * s.width
+                                        + ix as usize;
                                     let wi = ((o * s.in_channels + c) * kh + ky) * kw + kx;
                                     acc += x[xi] as f64 * w[wi] as f64;
                                 }
@@ -418,7 +446,6 @@ mod tests {
         }
         out
     }
-
 
     fn shapes() -> Vec<ConvShape> {
         let base = ConvShape {
@@ -435,11 +462,38 @@ mod tests {
         vec![
             base,
             ConvShape { batch: 1, ..base },
-            ConvShape { height: 33, width: 17, in_channels: 16, out_channels: 8, ..base },
-            ConvShape { stride: [2, 1], padding: [0, 2], ..base },
-            ConvShape { kernel: [2, 4], dilation: [2, 1], stride: [1, 3], ..base },
-            ConvShape { kernel: [4, 4], stride: [4, 4], padding: [0, 0], height: 16, width: 12, ..base },
-            ConvShape { height: 130, width: 128, batch: 2, ..base },
+            ConvShape {
+                height: 33,
+                width: 17,
+                in_channels: 16,
+                out_channels: 8,
+                ..base
+            },
+            ConvShape {
+                stride: [2, 1],
+                padding: [0, 2],
+                ..base
+            },
+            ConvShape {
+                kernel: [2, 4],
+                dilation: [2, 1],
+                stride: [1, 3],
+                ..base
+            },
+            ConvShape {
+                kernel: [4, 4],
+                stride: [4, 4],
+                padding: [0, 0],
+                height: 16,
+                width: 12,
+                ..base
+            },
+            ConvShape {
+                height: 130,
+                width: 128,
+                batch: 2,
+                ..base
+            },
         ]
     }
 
@@ -506,13 +560,21 @@ mod tests {
                 for i in 0..x.len() {
                     let mut e = vec![0.0; x.len()];
                     e[i] = 1.0;
-                    let want: f64 = reference(&s, &e, &w).iter().zip(&g).map(|(a, b)| a * *b as f64).sum();
+                    let want: f64 = reference(&s, &e, &w)
+                        .iter()
+                        .zip(&g)
+                        .map(|(a, b)| a * *b as f64)
+                        .sum();
                     close(dx[i], want, "dx");
                 }
                 for j in 0..w.len() {
                     let mut e = vec![0.0; w.len()];
                     e[j] = 1.0;
-                    let want: f64 = reference(&s, &x, &e).iter().zip(&g).map(|(a, b)| a * *b as f64).sum();
+                    let want: f64 = reference(&s, &x, &e)
+                        .iter()
+                        .zip(&g)
+                        .map(|(a, b)| a * *b as f64)
+                        .sum();
                     close(dw[j], want, "dw");
                 }
             }

@@ -133,7 +133,8 @@ fn flip_weight(weight: &[f32], out_channels: usize, in_channels: usize) -> Vec<f
     for o in 0..out_channels {
         for c in 0..in_channels {
             for tap in 0..9 {
-                flipped[(c * out_channels + o) * 9 + (8 - tap)] = weight[(o * in_channels + c) * 9 + tap];
+                flipped[(c * out_channels + o) * 9 + (8 - tap)] =
+                    weight[(o * in_channels + c) * 9 + tap];
             }
         }
     }
@@ -172,7 +173,10 @@ pub fn forward(
         bias,
         relu,
     };
-    let (in_len, out_len) = (s.in_channels * s.height * s.width, s.out_channels * s.height * s.width);
+    let (in_len, out_len) = (
+        s.in_channels * s.height * s.width,
+        s.out_channels * s.height * s.width,
+    );
     assert_eq!(x.len(), s.batch * in_len, "conv3x3: input length");
     assert_eq!(out.len(), s.batch * out_len, "conv3x3: output length");
     if in_len == 0 || out_len == 0 {
@@ -188,7 +192,12 @@ pub fn forward(
 
 /// The input gradient of [`forward`]; every element of `grad_x` is written (it may start
 /// uninitialized).
-pub fn input_grad(s: &ConvShape, grad_out: &[f32], weight: &[f32], grad_x: &mut [MaybeUninit<f32>]) {
+pub fn input_grad(
+    s: &ConvShape,
+    grad_out: &[f32],
+    weight: &[f32],
+    grad_x: &mut [MaybeUninit<f32>],
+) {
     let flipped = flip_weight(weight, s.out_channels, s.in_channels);
     let transposed = ConvShape {
         in_channels: s.out_channels,
@@ -289,7 +298,11 @@ impl Forward<'_> {
                     v = _mm512_max_ps(v, _mm512_setzero_ps());
                 }
                 let lanes = (width - x0).min(LANES);
-                let mask: __mmask16 = if lanes == LANES { !0 } else { (1u16 << lanes) - 1 };
+                let mask: __mmask16 = if lanes == LANES {
+                    !0
+                } else {
+                    (1u16 << lanes) - 1
+                };
                 // SAFETY: the mask keeps the store inside `dst[x0..x0 + lanes]`.
                 unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add(x0).cast::<f32>(), mask, v) };
             }
@@ -340,7 +353,11 @@ fn transpose_grad(
         }
         for o in 0..lanes {
             for p in p0..p1 {
-                dst[(p - first) * lanes + o] = if o < out_channels { grad[o * plane + p] } else { 0.0 };
+                dst[(p - first) * lanes + o] = if o < out_channels {
+                    grad[o * plane + p]
+                } else {
+                    0.0
+                };
             }
         }
     }
@@ -427,7 +444,13 @@ pub fn weight_grad(
                         gt.resize(WEIGHT_GRAD_BAND + p.width * lanes, 0.0);
                     }
                     with_padded(p, image, |padded| {
-                        let job = WeightGradImage { p, out_channels: co, lanes, padded, grad: g };
+                        let job = WeightGradImage {
+                            p,
+                            out_channels: co,
+                            lanes,
+                            padded,
+                            grad: g,
+                        };
                         #[cfg(target_arch = "x86_64")]
                         // SAFETY: `handles` checked that the CPU has AVX-512F.
                         unsafe {
@@ -503,7 +526,15 @@ impl WeightGradImage<'_> {
 
 /// What a weight-gradient tile reads: geometry, lanes, padded input, the rows' transposed
 /// gradient, output-channel block, first input channel, rows.
-type TileArgs<'a> = (Padded, usize, &'a [f32], &'a [f32], usize, usize, std::ops::Range<usize>);
+type TileArgs<'a> = (
+    Padded,
+    usize,
+    &'a [f32],
+    &'a [f32],
+    usize,
+    usize,
+    std::ops::Range<usize>,
+);
 
 /// Input channels `c0..c0 + NC`, output channels `16 * block..16 * block + 16`, pixels of
 /// `rows`.
@@ -549,7 +580,9 @@ fn weight_grad_tile<const NC: usize>(
     for (c, acc) in acc.iter().enumerate() {
         for (tap, a) in acc.iter().enumerate() {
             // SAFETY: as for the loads of `dwt` above.
-            unsafe { _mm512_storeu_ps(dwt.as_mut_ptr().add(((c0 + c) * 9 + tap) * lanes + o0), *a) };
+            unsafe {
+                _mm512_storeu_ps(dwt.as_mut_ptr().add(((c0 + c) * 9 + tap) * lanes + o0), *a)
+            };
         }
     }
 }
@@ -557,9 +590,8 @@ fn weight_grad_tile<const NC: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::cpu::test_data::values;
     use crate::kernels::cpu::conv::{im2col_forward, im2col_input_grad, im2col_weight_grad};
-
+    use crate::kernels::cpu::test_data::values;
 
     /// The values a kernel wrote into `v` (every one).
     fn init(v: Vec<MaybeUninit<f32>>) -> Vec<f32> {
@@ -570,7 +602,10 @@ mod tests {
 
     fn close(a: &[f32], b: &[f32], what: &str) {
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}[{i}]: {x} vs {y}");
+            assert!(
+                (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                "{what}[{i}]: {x} vs {y}"
+            );
         }
     }
 
@@ -583,7 +618,8 @@ mod tests {
         // SAFETY: AVX-512F is available (checked above); the loads and stores stay inside
         // `m` and `out`.
         let out = unsafe {
-            let rows: [__m512; 16] = std::array::from_fn(|j| _mm512_loadu_ps(m.as_ptr().add(16 * j)));
+            let rows: [__m512; 16] =
+                std::array::from_fn(|j| _mm512_loadu_ps(m.as_ptr().add(16 * j)));
             let t = transpose16(rows);
             let mut out = vec![0.0f32; 256];
             for (k, v) in t.iter().enumerate() {
@@ -633,13 +669,19 @@ mod tests {
             let bias = values(co, 3);
             let g = values(n * co * h * w, 4);
             for relu in [false, true] {
-                let (mut ours, mut want) = (vec![MaybeUninit::new(f32::NAN); g.len()], vec![0.0; g.len()]);
+                let (mut ours, mut want) = (
+                    vec![MaybeUninit::new(f32::NAN); g.len()],
+                    vec![0.0; g.len()],
+                );
                 forward(&s, &x, &wt, Some(&bias), relu, &mut ours);
                 let ours = init(ours);
                 im2col_forward(&s, &x, &wt, Some(&bias), relu, &mut want);
                 close(&ours, &want, &format!("{what} forward relu {relu}"));
             }
-            let (mut ours, mut want) = (vec![MaybeUninit::new(f32::NAN); x.len()], vec![0.0; x.len()]);
+            let (mut ours, mut want) = (
+                vec![MaybeUninit::new(f32::NAN); x.len()],
+                vec![0.0; x.len()],
+            );
             input_grad(&s, &g, &wt, &mut ours);
             im2col_input_grad(&s, &g, &wt, &mut want);
             close(&init(ours), &want, &format!("{what} input grad"));

@@ -64,7 +64,10 @@ mod tests {
                 let want: f64 = g.iter().map(|v| *v as f64).sum();
                 let magnitude: f64 = g.iter().map(|v| v.abs() as f64).sum();
                 let got = sum(&g) as f64;
-                assert!((got - want).abs() <= 1e-6 * magnitude + 1e-6, "n {n}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() <= 1e-6 * magnitude + 1e-6,
+                    "n {n}: {got} vs {want}"
+                );
             }
         });
     }

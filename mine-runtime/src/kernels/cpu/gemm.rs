@@ -61,7 +61,10 @@ pub fn matmul(
 ) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(k, rhs.rows, "matmul: inner dimensions differ");
-    assert!(lhs.fits() && rhs.fits(), "matmul: a view exceeds its storage");
+    assert!(
+        lhs.fits() && rhs.fits(),
+        "matmul: a view exceeds its storage"
+    );
     assert!(
         m == 0 || n == 0 || (m - 1) * dst_row_stride + n <= dst.len(),
         "matmul: the destination is too small"
@@ -113,7 +116,13 @@ mod tests {
         let a: Vec<f32> = (0..6).map(|v| v as f32).collect(); // 2x3
         let b: Vec<f32> = (0..12).map(|v| (v as f32) * 0.5).collect(); // 3x4
         let mut c = vec![1.0; 2 * 5];
-        matmul(&mut c, 5, View::row_major(&a, 2, 3), View::row_major(&b, 3, 4), false);
+        matmul(
+            &mut c,
+            5,
+            View::row_major(&a, 2, 3),
+            View::row_major(&b, 3, 4),
+            false,
+        );
         for i in 0..2 {
             for j in 0..4 {
                 let want: f32 = (0..3).map(|k| a[i * 3 + k] * b[k * 4 + j]).sum();

@@ -259,7 +259,6 @@ fn window_range(p: MaxPoolParams, o: usize, len: usize) -> (usize, usize) {
     (d0, d1)
 }
 
-
 // ---------------------------------------------------------------------------
 // 3×3 / stride 2 / padding 1 forward.
 //

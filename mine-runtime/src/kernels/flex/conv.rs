@@ -17,7 +17,11 @@ use crate::kernels::cpu::conv3x3;
 /// `[stride, padding, dilation]`.
 pub type Geometry = [[usize; 2]; 3];
 
-fn shape_of(x: &FlexTensor, weight: &FlexTensor, [stride, padding, dilation]: Geometry) -> ConvShape {
+fn shape_of(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    [stride, padding, dilation]: Geometry,
+) -> ConvShape {
     let (x, w) = (dims4(x), dims4(weight));
     ConvShape {
         batch: x[0],
@@ -33,14 +37,22 @@ fn shape_of(x: &FlexTensor, weight: &FlexTensor, [stride, padding, dilation]: Ge
 }
 
 /// `conv2d(x, weight) + bias`, then a ReLU when `relu`.
-pub fn forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, geometry: Geometry, relu: bool) -> FlexTensor {
+pub fn forward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: FlexTensor,
+    geometry: Geometry,
+    relu: bool,
+) -> FlexTensor {
     let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
     let s = shape_of(&x, &weight, geometry);
     let [oh, ow] = s.output_size().unwrap_or([0, 0]);
     let shape = [s.batch, s.out_channels, oh, ow];
     let (x, weight, bias) = (values(&x), values(&weight), Some(values(&bias)));
     if conv3x3::handles(&s) {
-        return written(shape, |out| conv3x3::forward(&s, x, weight, bias, relu, out));
+        return written(shape, |out| {
+            conv3x3::forward(&s, x, weight, bias, relu, out)
+        });
     }
     let mut out = zeros(shape.iter().product());
     conv2d_forward(&s, x, weight, bias, relu, &mut out);
@@ -55,7 +67,12 @@ impl Backward<Flex, 3> for Conv2dBackward {
     /// `x`, `weight`, the geometry, and the output when a ReLU followed the convolution.
     type State = (NodeId, NodeId, ConvShape, Option<FlexTensor>);
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
         let [node_x, node_weight, node_bias] = ops.parents;
         let (x_state, weight_state, s, relu_out) = ops.state;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
@@ -78,7 +95,12 @@ impl Backward<Flex, 3> for Conv2dBackward {
                 let mut db = vec![0.0; s.out_channels];
                 let bias_grad = node_bias.is_some().then_some(&mut db[..]);
                 conv3x3::weight_grad(&s, values(&x), g, &mut dw, bias_grad);
-                register_weight_grads(grads, [node_weight.map(|n| n.id), node_bias.map(|n| n.id)], (dw, dims4(&weight)), db);
+                register_weight_grads(
+                    grads,
+                    [node_weight.map(|n| n.id), node_bias.map(|n| n.id)],
+                    (dw, dims4(&weight)),
+                    db,
+                );
             }
             return;
         }
@@ -92,7 +114,12 @@ impl Backward<Flex, 3> for Conv2dBackward {
             let mut db = vec![0.0; s.out_channels];
             let bias_grad = node_bias.is_some().then_some(&mut db[..]);
             conv2d_weight_grad(&s, values(&x), values(&grad), &mut dw, bias_grad);
-            register_weight_grads(grads, [node_weight.map(|n| n.id), node_bias.map(|n| n.id)], (dw, dims4(&weight)), db);
+            register_weight_grads(
+                grads,
+                [node_weight.map(|n| n.id), node_bias.map(|n| n.id)],
+                (dw, dims4(&weight)),
+                db,
+            );
         }
     }
 }

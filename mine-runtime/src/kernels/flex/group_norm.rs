@@ -12,7 +12,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::tensor::{zeros, contiguous, dims4, tensor, values};
+use super::tensor::{contiguous, dims4, tensor, values, zeros};
 use crate::kernels::cpu::group_norm::{group_norm_backward, group_norm_forward};
 
 /// The forward's output and the statistics its backward reads.
@@ -26,7 +26,14 @@ pub struct Normalized {
 }
 
 /// `groups`-group normalization of `x` with affine `gamma`, `beta`, then a ReLU when `relu`.
-pub fn forward(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, groups: usize, eps: f64, relu: bool) -> Normalized {
+pub fn forward(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    groups: usize,
+    eps: f64,
+    relu: bool,
+) -> Normalized {
     let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
     let [n, c, h, w] = dims4(&x);
     let mut out = zeros(n * c * h * w);

@@ -11,7 +11,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::tensor::{zeros, contiguous, dims4, tensor, values};
+use super::tensor::{contiguous, dims4, tensor, values, zeros};
 use crate::kernels::cpu::max_pool::{MaxPoolParams, max_pool_backward_with, max_pool_forward_with};
 
 /// The kernels' parameters.
@@ -59,7 +59,11 @@ pub fn autodiff<C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<Flex, C>>,
     p: MaxPoolParams,
 ) -> FloatTensor<Autodiff<Flex, C>> {
-    match MaxPoolBackward.prepare::<C>([x.node()]).compute_bound().stateful() {
+    match MaxPoolBackward
+        .prepare::<C>([x.node()])
+        .compute_bound()
+        .stateful()
+    {
         OpsKind::Tracked(prep) => {
             let dims = dims4(x.primitive());
             let (out, argmax) = forward(x.primitive().clone(), p);

@@ -11,7 +11,10 @@ const CHUNK: usize = 1 << 16;
 
 /// A vector of `n` floats whose chunks of `CHUNK` elements `fill(chunk_index, chunk)`
 /// initializes in parallel (every element must be written).
-fn par_filled(n: usize, fill: impl Fn(usize, &mut [std::mem::MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+fn par_filled(
+    n: usize,
+    fill: impl Fn(usize, &mut [std::mem::MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
     let mut v: Vec<f32> = Vec::with_capacity(n);
     v.spare_capacity_mut()[..n]
         .par_chunks_mut(CHUNK)
@@ -25,7 +28,10 @@ fn par_filled(n: usize, fill: impl Fn(usize, &mut [std::mem::MaybeUninit<f32>]) 
 
 /// A contiguous f32 tensor of `shape` whose elements `write` produces. `write` must write
 /// every element: the kernels passed here document that they do.
-pub fn written<const D: usize>(shape: [usize; D], write: impl FnOnce(&mut [std::mem::MaybeUninit<f32>])) -> FlexTensor {
+pub fn written<const D: usize>(
+    shape: [usize; D],
+    write: impl FnOnce(&mut [std::mem::MaybeUninit<f32>]),
+) -> FlexTensor {
     let n = shape.iter().product();
     let mut v: Vec<f32> = Vec::with_capacity(n);
     write(&mut v.spare_capacity_mut()[..n]);

@@ -7,8 +7,8 @@ use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
 
 use super::config::{CNN_OUTSIZE, IMPALA_BLOCKS_PER_STACK, VptConfig};
-use crate::kernels::ops::{group_norm_layer, max_pool2d};
 use super::layers::{NormConv, NormLinear};
+use crate::kernels::ops::{group_norm_layer, max_pool2d};
 
 /// Two normalized 3x3 convolutions with a residual connection: `x + conv1(conv0(x))`.
 #[derive(Module, Debug)]
