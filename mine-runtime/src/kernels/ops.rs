@@ -78,10 +78,9 @@ fn conv2d_maybe_relu(
     relu: bool,
 ) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if enabled()
-        && options.groups == 1
+    if options.groups == 1
         && !options.is_asymmetric()
-        && on_flex_f32(&x)
+        && uses_kernels(&x)
         && on_flex_f32(&weight)
         && bias.as_ref().is_none_or(on_flex_f32)
     {
@@ -97,7 +96,11 @@ fn conv2d_maybe_relu(
             relu,
         ));
     }
-    let out = burn::tensor::module::conv2d(x, weight, bias, options);
+    maybe_relu(burn::tensor::module::conv2d(x, weight, bias, options), relu)
+}
+
+/// `relu(out)` when `relu`: the fallbacks' form of our fused ReLUs.
+fn maybe_relu(out: Tensor<4>, relu: bool) -> Tensor<4> {
     if relu {
         burn::tensor::activation::relu(out)
     } else {
@@ -113,14 +116,7 @@ pub fn conv2d_layer(layer: &burn::nn::conv::Conv2d, x: Tensor<4>, relu: bool) ->
     let padding = match layer.padding {
         PaddingConfig2d::Valid => [(0, 0), (0, 0)],
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-        PaddingConfig2d::Same => {
-            let out = layer.forward(x);
-            return if relu {
-                burn::tensor::activation::relu(out)
-            } else {
-                out
-            };
-        }
+        PaddingConfig2d::Same => return maybe_relu(layer.forward(x), relu),
     };
     let options =
         ConvOptions::new_with_padding(layer.stride, padding, layer.dilation, layer.groups);
@@ -133,7 +129,7 @@ pub fn conv2d_layer(layer: &burn::nn::conv::Conv2d, x: Tensor<4>, relu: bool) ->
 /// otherwise.
 pub fn group_norm_layer(layer: &burn::nn::GroupNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if enabled() && on_flex_f32(&x) && layer.num_groups > 0 {
+    if uses_kernels(&x) && layer.num_groups > 0 {
         use burn::backend::Dispatch;
         let device = x.device();
         let c = layer.num_channels;
@@ -153,12 +149,7 @@ pub fn group_norm_layer(layer: &burn::nn::GroupNorm, x: Tensor<4>, relu: bool) -
             ));
         }
     }
-    let out = layer.forward(x);
-    if relu {
-        burn::tensor::activation::relu(out)
-    } else {
-        out
-    }
+    maybe_relu(layer.forward(x), relu)
 }
 
 /// [`burn::tensor::module::max_pool2d`]: our kernel for square windows (up to 16, padding at
@@ -179,7 +170,7 @@ pub fn max_pool2d(x: Tensor<4>, options: burn::tensor::ops::MaxPoolOptions<2>) -
             stride: s,
             padding: p,
         };
-        if enabled() && square && params.supported() && on_flex_f32(&x) {
+        if square && params.supported() && uses_kernels(&x) {
             use burn::backend::Dispatch;
             return Tensor::from_dispatch(<Dispatch as super::CpuKernels>::cpu_max_pool2d(
                 x.into_dispatch(),
@@ -195,7 +186,7 @@ pub fn max_pool2d(x: Tensor<4>, options: burn::tensor::ops::MaxPoolOptions<2>) -
 /// Whether [`adamw_step`] runs on these tensors: plain (non-autodiff) flex f32 tensors.
 pub fn adamw_applies<const D: usize>(tensors: [&Tensor<D>; 4]) -> bool {
     #[cfg(feature = "flex")]
-    return enabled() && tensors.iter().all(|t| on_flex_f32(t) && !t.is_autodiff());
+    return tensors.iter().all(|t| uses_kernels(t) && !t.is_autodiff());
     #[cfg(not(feature = "flex"))]
     {
         let _ = tensors;

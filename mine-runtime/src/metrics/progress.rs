@@ -19,9 +19,8 @@ pub struct Progress {
 impl Progress {
     /// A display for a run of `total` optimizer steps (if known) starting at `start_step`.
     /// [`ProgressMode::Auto`] picks the bar when stderr is a terminal; otherwise plain lines,
-    /// unless the trainer's `tracing` events are shown already (they carry the same lines).
-    pub fn new(mode: ProgressMode, total: Option<u64>, start_step: u64) -> Self {
-        let logged = tracing::enabled!(target: "mine_runtime::trainer::fit", tracing::Level::INFO);
+    /// unless `logged`: the caller's `tracing` events are shown and carry the same lines.
+    pub fn new(mode: ProgressMode, total: Option<u64>, start_step: u64, logged: bool) -> Self {
         let mode = match mode {
             ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
             ProgressMode::Auto if logged => ProgressMode::Off,

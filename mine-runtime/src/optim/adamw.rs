@@ -48,31 +48,27 @@ impl TorchAdamW {
     }
 }
 
-/// What [`TorchAdamW::fused`] hands back when the fused kernel does not apply.
-#[cfg(feature = "flex")]
-type Unfused<const D: usize> = (Tensor<D>, Tensor<D>, Option<AdaptiveMomentumState<D>>);
-
 #[cfg(feature = "flex")]
 impl TorchAdamW {
-    /// The step through our fused CPU kernel (bit-identical to the tensor path below) for
-    /// plain flex f32 tensors; the inputs back otherwise.
-    #[allow(clippy::type_complexity)]
+    /// Whether [`fused`](Self::fused) runs on these tensors (plain flex f32 ones).
+    fn fuses<const D: usize>(
+        tensor: &Tensor<D>,
+        grad: &Tensor<D>,
+        state: Option<&AdaptiveMomentumState<D>>,
+    ) -> bool {
+        let moments = state.map_or([tensor, grad], |s| [&s.moment_1, &s.moment_2]);
+        crate::kernels::ops::adamw_applies([tensor, grad, moments[0], moments[1]])
+    }
+
+    /// The step through our fused CPU kernel, bit-identical to the tensor path of `step`.
     fn fused<const D: usize>(
         &self,
         lr: f64,
         tensor: Tensor<D>,
         grad: Tensor<D>,
         state: Option<AdaptiveMomentumState<D>>,
-    ) -> Result<(Tensor<D>, Option<AdaptiveMomentumState<D>>), Unfused<D>> {
+    ) -> (Tensor<D>, Option<AdaptiveMomentumState<D>>) {
         use crate::kernels::cpu::adamw::AdamWScalars;
-        use crate::kernels::ops::{adamw_applies, adamw_step};
-        let applies = match &state {
-            Some(s) => adamw_applies([&tensor, &grad, &s.moment_1, &s.moment_2]),
-            None => adamw_applies([&tensor, &grad, &tensor, &grad]),
-        };
-        if !applies {
-            return Err((tensor, grad, state));
-        }
         let (time, m, v) = match state {
             Some(s) => (s.time + 1, s.moment_1, s.moment_2),
             None => (1, tensor.zeros_like(), tensor.zeros_like()),
@@ -88,8 +84,8 @@ impl TorchAdamW {
             eps: self.eps as f32,
             step_size: (lr / (1.0 - self.beta_1.powi(t))) as f32,
         };
-        let (tensor, m, v) = adamw_step(tensor, grad, (m, v), scalars);
-        Ok((tensor, Some(AdaptiveMomentumState::new(time, m, v))))
+        let (tensor, m, v) = crate::kernels::ops::adamw_step(tensor, grad, (m, v), scalars);
+        (tensor, Some(AdaptiveMomentumState::new(time, m, v)))
     }
 }
 
@@ -105,10 +101,9 @@ impl Optimizer for TorchAdamW {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         #[cfg(feature = "flex")]
-        let (tensor, grad, state) = match self.fused(lr, tensor, grad, state) {
-            Ok(done) => return done,
-            Err(unfused) => unfused,
-        };
+        if Self::fuses(&tensor, &grad, state.as_ref()) {
+            return self.fused(lr, tensor, grad, state);
+        }
         let mut tensor = tensor;
         if self.weight_decay != 0.0 {
             tensor = tensor.mul_scalar(1.0 - lr * self.weight_decay);

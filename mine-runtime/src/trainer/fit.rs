@@ -90,11 +90,12 @@ impl<P: Policy> Trainer<P> {
             return Err(error);
         }
         flushed?;
+        // A run that ended on a save step has its plots drawn already (`after_step`).
         if counters.steps > 0 && counters.last_checkpoint_step != Some(self.state.step) {
             self.save_weights()?;
             counters.last_checkpoint = Some(self.save_checkpoint()?);
+            self.render_plots();
         }
-        self.render_plots();
         let wall_time = started.elapsed();
         let secs = counters.train_time.as_secs_f64().max(f64::MIN_POSITIVE);
         let summary = TrainSummary {
@@ -136,7 +137,13 @@ impl<P: Policy> Trainer<P> {
             .map(|s| s as u64);
         Ok(Logging {
             sinks,
-            progress: Progress::new(self.config.progress, total, self.state.step),
+            progress: Progress::new(
+                self.config.progress,
+                total,
+                self.state.step,
+                // This module's `tracing::info!` lines are the ones `Lines` would repeat.
+                tracing::enabled!(tracing::Level::INFO),
+            ),
             window: MeanWindow::new(),
             window_start: Instant::now(),
             window_batches: 0,

@@ -20,13 +20,12 @@ use std::arch::x86_64::*;
 use rayon::prelude::*;
 
 use super::elementwise::sum;
+use super::lanes::LANES;
 
 use super::conv::ConvShape;
 
 /// Output channels per forward register tile.
 const CB: usize = 8;
-/// Floats per AVX-512 register.
-const LANES: usize = 16;
 
 /// Whether this CPU runs these kernels.
 pub fn available() -> bool {
@@ -511,78 +510,72 @@ impl WeightGradImage<'_> {
             for block in 0..lanes / LANES {
                 let mut c = 0;
                 while c < p.channels {
-                    let args = (p, lanes, self.padded, gt, block, c, band.clone());
+                    let band = band.clone();
                     match p.channels - c {
-                        1 => weight_grad_tile::<1>(args, dwt),
-                        2 => weight_grad_tile::<2>(args, dwt),
-                        _ => weight_grad_tile::<3>(args, dwt),
+                        1 => self.tile::<1>(gt, block, c, band, dwt),
+                        2 => self.tile::<2>(gt, block, c, band, dwt),
+                        _ => self.tile::<3>(gt, block, c, band, dwt),
                     }
                     c += 3;
                 }
             }
         }
     }
-}
 
-/// What a weight-gradient tile reads: geometry, lanes, padded input, the rows' transposed
-/// gradient, output-channel block, first input channel, rows.
-type TileArgs<'a> = (
-    Padded,
-    usize,
-    &'a [f32],
-    &'a [f32],
-    usize,
-    usize,
-    std::ops::Range<usize>,
-);
-
-/// Input channels `c0..c0 + NC`, output channels `16 * block..16 * block + 16`, pixels of
-/// `rows`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn weight_grad_tile<const NC: usize>(
-    (p, lanes, padded, gt, block, c0, rows): TileArgs<'_>,
-    dwt: &mut [f32],
-) {
-    let (row, plane) = (p.row(), p.plane());
-    let o0 = block * LANES;
-    assert!(dwt.len() >= ((c0 + NC) * 9 - 1) * lanes + o0 + LANES);
-    assert!(gt.len() >= rows.len() * p.width * lanes && o0 + LANES <= lanes);
-    assert!(padded.len() >= (c0 + NC) * plane);
-    let mut acc = [[_mm512_setzero_ps(); 9]; NC];
-    for (c, acc) in acc.iter_mut().enumerate() {
-        for (tap, a) in acc.iter_mut().enumerate() {
-            // SAFETY: asserted above: the 16 floats are inside `dwt`.
-            *a = unsafe { _mm512_loadu_ps(dwt.as_ptr().add(((c0 + c) * 9 + tap) * lanes + o0)) };
+    /// Input channels `c0..c0 + NC`, output channels `16 * block..16 * block + 16`, pixels
+    /// of `rows`, whose transposed gradient is `gt`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn tile<const NC: usize>(
+        &self,
+        gt: &[f32],
+        block: usize,
+        c0: usize,
+        rows: std::ops::Range<usize>,
+        dwt: &mut [f32],
+    ) {
+        let (p, lanes, padded) = (self.p, self.lanes, self.padded);
+        let (row, plane) = (p.row(), p.plane());
+        let o0 = block * LANES;
+        assert!(dwt.len() >= ((c0 + NC) * 9 - 1) * lanes + o0 + LANES);
+        assert!(gt.len() >= rows.len() * p.width * lanes && o0 + LANES <= lanes);
+        assert!(padded.len() >= (c0 + NC) * plane);
+        let mut acc = [[_mm512_setzero_ps(); 9]; NC];
+        for (c, acc) in acc.iter_mut().enumerate() {
+            for (tap, a) in acc.iter_mut().enumerate() {
+                // SAFETY: asserted above: the 16 floats are inside `dwt`.
+                *a =
+                    unsafe { _mm512_loadu_ps(dwt.as_ptr().add(((c0 + c) * 9 + tap) * lanes + o0)) };
+            }
         }
-    }
-    let (xs, gs) = (padded.as_ptr(), gt.as_ptr());
-    assert!(rows.end <= p.height);
-    let y0 = rows.start;
-    for y in rows {
-        for x in 0..p.width {
-            // SAFETY (all loads below): pixel (y, x) < H x W, so its gradient row and the
-            // 3x3 window of padded row y..y + 2, column x..x + 2 of each channel c0 + c lie
-            // inside `gt` and `padded` (asserted above).
-            let gv = unsafe { _mm512_loadu_ps(gs.add(((y - y0) * p.width + x) * lanes + o0)) };
-            for (c, acc) in acc.iter_mut().enumerate() {
-                let base = (c0 + c) * plane + y * row + x;
-                for ky in 0..3 {
-                    for kx in 0..3 {
-                        let xv = unsafe { _mm512_set1_ps(*xs.add(base + ky * row + kx)) };
-                        acc[ky * 3 + kx] = _mm512_fmadd_ps(xv, gv, acc[ky * 3 + kx]);
+        let (xs, gs) = (padded.as_ptr(), gt.as_ptr());
+        assert!(rows.end <= p.height);
+        let y0 = rows.start;
+        for y in rows {
+            for x in 0..p.width {
+                // SAFETY (all loads below): pixel (y, x) < H x W, so its gradient row and the
+                // 3x3 window of padded row y..y + 2, column x..x + 2 of each channel c0 + c lie
+                // inside `gt` and `padded` (asserted above).
+                let gv = unsafe { _mm512_loadu_ps(gs.add(((y - y0) * p.width + x) * lanes + o0)) };
+                for (c, acc) in acc.iter_mut().enumerate() {
+                    let base = (c0 + c) * plane + y * row + x;
+                    for ky in 0..3 {
+                        for kx in 0..3 {
+                            let xv = unsafe { _mm512_set1_ps(*xs.add(base + ky * row + kx)) };
+                            acc[ky * 3 + kx] = _mm512_fmadd_ps(xv, gv, acc[ky * 3 + kx]);
+                        }
                     }
                 }
             }
         }
-    }
-    for (c, acc) in acc.iter().enumerate() {
-        for (tap, a) in acc.iter().enumerate() {
-            // SAFETY: as for the loads of `dwt` above.
-            unsafe {
-                _mm512_storeu_ps(dwt.as_mut_ptr().add(((c0 + c) * 9 + tap) * lanes + o0), *a)
-            };
+        for (c, acc) in acc.iter().enumerate() {
+            for (tap, a) in acc.iter().enumerate() {
+                // SAFETY: as for the loads of `dwt` above.
+                unsafe {
+                    _mm512_storeu_ps(dwt.as_mut_ptr().add(((c0 + c) * 9 + tap) * lanes + o0), *a)
+                };
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::mem::MaybeUninit;
 
 use super::isa::{Isa, multiversion};
+use super::lanes::lane_sum as sum_body;
 
 multiversion!(relu_mask_imp(grad: &[f32], out: &[f32], dst: &mut [MaybeUninit<f32>]) => relu_mask_body);
 
@@ -24,20 +25,7 @@ pub fn relu_mask(grad: &[f32], out: &[f32], dst: &mut [MaybeUninit<f32>]) {
 
 multiversion!(sum_imp(xs: &[f32]) -> f32 => sum_body);
 
-#[inline(always)]
-fn sum_body(xs: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 16];
-    let chunks = xs.chunks_exact(16);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for chunk in chunks {
-        for (l, v) in lanes.iter_mut().zip(chunk) {
-            *l += v;
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
-
-/// The sum of `xs`, in 16 interleaved partial sums (vectorized; rounding differs from a
+/// The sum of `xs`, in 16 interleaved partial sums ([`lane_sum`](super::lanes::lane_sum)) (vectorized; rounding differs from a
 /// sequential sum by the usual reassociation error).
 pub fn sum(xs: &[f32]) -> f32 {
     sum_imp(Isa::detect(), xs)

@@ -27,12 +27,11 @@ use rayon::prelude::*;
 use std::array::from_fn;
 
 use super::isa::{Isa, multiversion};
+use super::lanes::{LANES, add_lanes, hsum, lane_sum};
 
 /// Elements per statistics block (4 KiB per operand): `f32` lane sums cover
 /// one block, then move to `f64`, which bounds their rounding error.
 const BLOCK: usize = 1024;
-/// Independent accumulator lanes in reductions (lets LLVM vectorise them).
-const LANES: usize = 16;
 /// Minimum elements per rayon task, to keep scheduling overhead negligible.
 const MIN_TASK_ELEMS: usize = 1 << 15;
 
@@ -286,39 +285,6 @@ fn block_moments(x: &[f32], pivot: f32) -> (f64, f64) {
     (f64::from(pivot) + d / nb, q - d * d / nb)
 }
 
-/// Sum of `x` with [`LANES`] independent accumulators.
-#[inline(always)]
-fn lane_sum(x: &[f32]) -> f32 {
-    let (chunks, rest) = x.as_chunks::<LANES>();
-    let mut acc = [0.0f32; LANES];
-    for ch in chunks {
-        add_lanes(&mut acc, ch);
-    }
-    hsum(&acc) + rest.iter().sum::<f32>()
-}
-
-/// `acc[l] += v[l]`. Reductions are written as whole-array steps like this
-/// (temporaries built with `from_fn`), which LLVM maps to full-width vector
-/// registers; per-lane scalar statements get badly SLP-vectorised instead.
-#[inline(always)]
-fn add_lanes(acc: &mut [f32; LANES], v: &[f32; LANES]) {
-    for l in 0..LANES {
-        acc[l] += v[l];
-    }
-}
-
-/// Horizontal sum of the accumulator lanes.
-///
-/// The `black_box` is an optimisation barrier only (no effect on the result):
-/// without it LLVM's SLP vectoriser pairs the accumulation loops with this
-/// horizontal sum and emits 2-wide or scalar code instead of full-width vectors.
-#[inline(always)]
-fn hsum(acc: &[f32; LANES]) -> f32 {
-    let acc = std::hint::black_box(*acc);
-    let half: [f32; LANES / 2] = from_fn(|l| acc[l] + acc[l + LANES / 2]);
-    half.iter().sum()
-}
-
 // ---------------------------------------------------------------------------
 // Backward.
 
@@ -430,22 +396,7 @@ mod tests {
     use super::*;
 
     use crate::kernels::cpu::isa::for_each_isa;
-
-    /// Deterministic xorshift generator of test data.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next_f32(&mut self) -> f32 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 40) as f32 / (1u64 << 24) as f32
-        }
-        /// Uniform in `[lo, hi)`.
-        fn vec(&mut self, len: usize, lo: f32, hi: f32) -> Vec<f32> {
-            (0..len).map(|_| lo + (hi - lo) * self.next_f32()).collect()
-        }
-    }
+    use crate::kernels::cpu::test_data::Rng;
 
     struct Shape {
         n: usize,

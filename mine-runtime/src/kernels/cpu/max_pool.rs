@@ -613,27 +613,7 @@ mod tests {
     use super::*;
 
     use crate::kernels::cpu::isa::for_each_isa;
-
-    /// Deterministic xorshift generator of test data.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next_u32(&mut self) -> u32 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 32) as u32
-        }
-        fn uniform(&mut self, len: usize) -> Vec<f32> {
-            (0..len)
-                .map(|_| self.next_u32() as f32 / u32::MAX as f32 * 4.0 - 2.0)
-                .collect()
-        }
-        /// Few distinct values: many ties.
-        fn ties(&mut self, len: usize) -> Vec<f32> {
-            (0..len).map(|_| (self.next_u32() % 3) as f32).collect()
-        }
-    }
+    use crate::kernels::cpu::test_data::Rng;
 
     /// PyTorch's CPU loop, written naively: (values, flat indices in the plane).
     fn ref_forward(

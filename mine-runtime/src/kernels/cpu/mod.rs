@@ -8,6 +8,7 @@ pub mod elementwise;
 pub mod gemm;
 pub mod group_norm;
 mod isa;
+mod lanes;
 pub mod max_pool;
 
 /// Deterministic test data for the kernels' tests.
@@ -23,5 +24,44 @@ pub(crate) mod test_data {
                 (v >> 8) as f32 / (1u32 << 24) as f32 - 0.5
             })
             .collect()
+    }
+
+    /// Deterministic xorshift generator of test data.
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        fn step(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        /// Uniform in `[0, 1)`.
+        pub fn next_f32(&mut self) -> f32 {
+            (self.step() >> 40) as f32 / (1u64 << 24) as f32
+        }
+
+        /// 32 random bits.
+        pub fn next_u32(&mut self) -> u32 {
+            (self.step() >> 32) as u32
+        }
+
+        /// `len` values uniform in `[lo, hi)`.
+        pub fn vec(&mut self, len: usize, lo: f32, hi: f32) -> Vec<f32> {
+            (0..len).map(|_| lo + (hi - lo) * self.next_f32()).collect()
+        }
+
+        /// `len` values uniform in `[-2, 2]`.
+        pub fn uniform(&mut self, len: usize) -> Vec<f32> {
+            (0..len)
+                .map(|_| self.next_u32() as f32 / u32::MAX as f32 * 4.0 - 2.0)
+                .collect()
+        }
+
+        /// `len` values among 0, 1 and 2: many ties.
+        pub fn ties(&mut self, len: usize) -> Vec<f32> {
+            (0..len).map(|_| (self.next_u32() % 3) as f32).collect()
+        }
     }
 }
