@@ -79,9 +79,9 @@ pub fn for_each_isa(mut f: impl FnMut()) {
 /// Defines `$name(isa, args..)` calling the `#[inline(always)]` body `$imp`
 /// compiled for the instruction set `isa`.
 macro_rules! multiversion {
-    ($name:ident $(<$g:ident>)? ($($a:ident : $t:ty),* $(,)?) $(-> $r:ty)? => $imp:ident) => {
+    ($vis:vis $name:ident $(<$g:ident>)? ($($a:ident : $t:ty),* $(,)?) $(-> $r:ty)? => $imp:ident) => {
         #[allow(clippy::too_many_arguments)]
-        fn $name $(<const $g: bool>)? (isa: $crate::kernels::cpu::isa::Isa, $($a: $t),*) $(-> $r)? {
+        $vis fn $name $(<const $g: bool>)? (isa: $crate::kernels::cpu::isa::Isa, $($a: $t),*) $(-> $r)? {
             match isa {
                 $crate::kernels::cpu::isa::Isa::Baseline => $imp $(::<$g>)? ($($a),*),
                 #[cfg(target_arch = "x86_64")]

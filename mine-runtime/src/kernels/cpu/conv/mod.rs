@@ -1,0 +1,142 @@
+//! 2-D convolution (groups 1) on contiguous NCHW f32 slices: forward, input gradient and
+//! weight gradient, as im2col + AVX-512 gemm over bands of output rows.
+//!
+//! Each image is processed on one thread (rayon over the batch); a band of output rows is
+//! unfolded into a per-thread scratch buffer that is reused from call to call and fully
+//! overwritten (never zeroed), sized to stay in the core's L2 cache, and multiplied with the
+//! weight directly into (or out of) the NCHW tensor: no layout changes, no per-call copies of
+//! the input, the output or the weight.
+
+mod im2col;
+#[cfg(test)]
+mod tests;
+
+pub use im2col::{im2col_forward, im2col_input_grad, im2col_weight_grad};
+
+use super::conv3x3;
+
+/// The geometry of one convolution: `[batch, in_channels, height, width]` input,
+/// `[out_channels, in_channels, kernel[0], kernel[1]]` weight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    /// Images.
+    pub batch: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel `[height, width]`.
+    pub kernel: [usize; 2],
+    /// Stride `[vertical, horizontal]`.
+    pub stride: [usize; 2],
+    /// Zero padding on each side `[vertical, horizontal]`.
+    pub padding: [usize; 2],
+    /// Dilation `[vertical, horizontal]`.
+    pub dilation: [usize; 2],
+}
+
+impl ConvShape {
+    /// Output `[height, width]`, or `None` when the kernel does not fit the padded input or a
+    /// stride or dilation is zero.
+    pub fn output_size(&self) -> Option<[usize; 2]> {
+        let side = |i: usize| {
+            let input = [self.height, self.width][i] + 2 * self.padding[i];
+            let reach = self.dilation[i] * (self.kernel[i].checked_sub(1)?) + 1;
+            if self.stride[i] == 0 || self.dilation[i] == 0 || reach > input {
+                return None;
+            }
+            Some((input - reach) / self.stride[i] + 1)
+        };
+        Some([side(0)?, side(1)?])
+    }
+
+    /// Rows of the unfolded input (and columns of the flattened weight): `C_in * kh * kw`.
+    pub fn patch_len(&self) -> usize {
+        self.in_channels * self.kernel[0] * self.kernel[1]
+    }
+
+    fn input_len(&self) -> usize {
+        self.in_channels * self.height * self.width
+    }
+
+    fn output_pixels(&self) -> usize {
+        self.output_size().map_or(0, |[h, w]| h * w)
+    }
+}
+
+/// Checks the slice lengths against the shape (a bug in the caller otherwise).
+fn check(s: &ConvShape, x: usize, weight: usize, out: usize) {
+    assert!(
+        s.output_size().is_some(),
+        "conv2d: the kernel does not fit {s:?}"
+    );
+    assert_eq!(x, s.batch * s.input_len(), "conv2d: input length");
+    assert_eq!(
+        weight,
+        s.out_channels * s.patch_len(),
+        "conv2d: weight length"
+    );
+    assert_eq!(
+        out,
+        s.batch * s.out_channels * s.output_pixels(),
+        "conv2d: output length"
+    );
+}
+
+/// `out = conv2d(x, weight) + bias`, NCHW, then `max(out, 0)` when `relu`. Every element of
+/// `out` is written. 3x3 stride-1 convolutions run the direct AVX-512 kernels of
+/// [`super::conv3x3`] where the CPU has them, everything else im2col + gemm.
+pub fn conv2d_forward(
+    s: &ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    out: &mut [f32],
+) {
+    if conv3x3::handles(s) {
+        check(s, x.len(), weight.len(), out.len());
+        conv3x3::forward(s, x, weight, bias, relu, as_uninit(out));
+    } else {
+        im2col_forward(s, x, weight, bias, relu, out);
+    }
+}
+
+/// The input gradient of [`conv2d_forward`]: `grad_x = conv2d_transposed(grad_out, weight)`.
+/// Every element of `grad_x` is written.
+pub fn conv2d_input_grad(s: &ConvShape, grad_out: &[f32], weight: &[f32], grad_x: &mut [f32]) {
+    if conv3x3::handles(s) {
+        check(s, grad_x.len(), weight.len(), grad_out.len());
+        conv3x3::input_grad(s, grad_out, weight, as_uninit(grad_x));
+    } else {
+        im2col_input_grad(s, grad_out, weight, grad_x);
+    }
+}
+
+/// The weight gradient of [`conv2d_forward`] (`[C_out, C_in, kh, kw]`, written whole) and,
+/// when asked, the bias gradient (`[C_out]`).
+pub fn conv2d_weight_grad(
+    s: &ConvShape,
+    x: &[f32],
+    grad_out: &[f32],
+    grad_weight: &mut [f32],
+    grad_bias: Option<&mut [f32]>,
+) {
+    if conv3x3::handles(s) {
+        check(s, x.len(), grad_weight.len(), grad_out.len());
+        conv3x3::weight_grad(s, x, grad_out, grad_weight, grad_bias);
+    } else {
+        im2col_weight_grad(s, x, grad_out, grad_weight, grad_bias);
+    }
+}
+
+/// `v` as the kernels' output type. The kernels only ever write initialized values, so
+/// viewing initialized floats this way cannot de-initialize them.
+fn as_uninit(v: &mut [f32]) -> &mut [std::mem::MaybeUninit<f32>] {
+    // SAFETY: same size and alignment; the callee only writes valid f32s (see above).
+    unsafe { &mut *(v as *mut [f32] as *mut [std::mem::MaybeUninit<f32>]) }
+}

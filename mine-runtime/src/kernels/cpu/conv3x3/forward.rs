@@ -1,0 +1,184 @@
+//! The forward kernel and the input gradient (the same kernel on the padded output gradient
+//! with the weight flipped and transposed).
+
+use std::mem::MaybeUninit;
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use rayon::prelude::*;
+
+use crate::kernels::cpu::lanes::LANES;
+
+use crate::kernels::cpu::conv::ConvShape;
+
+use super::{CB, Padded, flip_weight, handles, pack_weight, with_padded};
+
+/// What one forward call computes, for the per-image tiles.
+struct Forward<'a> {
+    p: Padded,
+    out_channels: usize,
+    packed: &'a [f32],
+    bias: Option<&'a [f32]>,
+    relu: bool,
+}
+
+/// `out = conv3x3(x, weight) + bias` (then ReLU when `relu`), NCHW; every element of `out`
+/// is written (it may start uninitialized).
+pub fn forward(
+    s: &ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    out: &mut [MaybeUninit<f32>],
+) {
+    assert!(handles(s), "conv3x3::forward: unsupported {s:?}");
+    let packed = pack_weight(weight, s.out_channels, s.in_channels);
+    let job = Forward {
+        p: Padded {
+            channels: s.in_channels,
+            height: s.height,
+            width: s.width,
+        },
+        out_channels: s.out_channels,
+        packed: &packed,
+        bias,
+        relu,
+    };
+    let (in_len, out_len) = (
+        s.in_channels * s.height * s.width,
+        s.out_channels * s.height * s.width,
+    );
+    assert_eq!(x.len(), s.batch * in_len, "conv3x3: input length");
+    assert_eq!(out.len(), s.batch * out_len, "conv3x3: output length");
+    if in_len == 0 || out_len == 0 {
+        out.iter_mut().for_each(|v| {
+            v.write(0.0);
+        });
+        return;
+    }
+    out.par_chunks_mut(out_len)
+        .zip(x.par_chunks(in_len))
+        .for_each(|(out, image)| with_padded(job.p, image, |padded| job.image(padded, out)));
+}
+
+/// The input gradient of [`forward`]; every element of `grad_x` is written (it may start
+/// uninitialized).
+pub fn input_grad(
+    s: &ConvShape,
+    grad_out: &[f32],
+    weight: &[f32],
+    grad_x: &mut [MaybeUninit<f32>],
+) {
+    let flipped = flip_weight(weight, s.out_channels, s.in_channels);
+    let transposed = ConvShape {
+        in_channels: s.out_channels,
+        out_channels: s.in_channels,
+        ..*s
+    };
+    forward(&transposed, grad_out, &flipped, None, false, grad_x);
+}
+
+impl Forward<'_> {
+    /// One image: `padded` is its input, `out` its `[C_out][H][W]` output.
+    fn image(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `handles` checked that the CPU has AVX-512F.
+        unsafe {
+            self.image_avx512(padded, out)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("conv3x3 runs only where `available` is true");
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn image_avx512(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
+        let Padded { height, width, .. } = self.p;
+        for block in 0..self.out_channels.div_ceil(CB) {
+            for y in 0..height {
+                let mut x = 0;
+                while x < width {
+                    if width - x > LANES {
+                        self.tile::<2>(padded, out, block, y, x);
+                        x += 2 * LANES;
+                    } else {
+                        self.tile::<1>(padded, out, block, y, x);
+                        x += LANES;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `CB` output channels of block `block` at row `y`, pixels `x..x + NV * 16` (clipped to
+    /// the row).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn tile<const NV: usize>(
+        &self,
+        padded: &[f32],
+        out: &mut [MaybeUninit<f32>],
+        block: usize,
+        y: usize,
+        x: usize,
+    ) {
+        let p = self.p;
+        let (row, plane) = (p.row(), p.plane());
+        let weights = &self.packed[block * p.channels * 9 * CB..][..p.channels * 9 * CB];
+        let mut acc = [[_mm512_setzero_ps(); NV]; CB];
+        for c in 0..p.channels {
+            let base = c * plane + y * row + x;
+            for ky in 0..3 {
+                for kx in 0..3 {
+                    let start = base + ky * row + kx;
+                    // The last vector of a partial tile may read past the row (into the next
+                    // row, or the slack): those lanes are never stored.
+                    let src = &padded[start..start + NV * LANES];
+                    // No closures here: they would not inherit this function's AVX-512.
+                    let mut xs = [_mm512_setzero_ps(); NV];
+                    for (j, v) in xs.iter_mut().enumerate() {
+                        // SAFETY: `src` holds NV * 16 floats.
+                        *v = unsafe { _mm512_loadu_ps(src.as_ptr().add(j * LANES)) };
+                    }
+                    let w = &weights[(c * 9 + ky * 3 + kx) * CB..][..CB];
+                    for o in 0..CB {
+                        let wv = _mm512_set1_ps(w[o]);
+                        for j in 0..NV {
+                            acc[o][j] = _mm512_fmadd_ps(wv, xs[j], acc[o][j]);
+                        }
+                    }
+                }
+            }
+        }
+        let (hw, width) = (p.height * p.width, p.width);
+        for (o, acc) in acc.iter().enumerate() {
+            let channel = block * CB + o;
+            if channel >= self.out_channels {
+                break;
+            }
+            let b = _mm512_set1_ps(self.bias.map_or(0.0, |b| b[channel]));
+            let dst = &mut out[channel * hw + y * width..][..width];
+            for (j, v) in acc.iter().enumerate() {
+                let x0 = x + j * LANES;
+                if x0 >= width {
+                    break;
+                }
+                let mut v = _mm512_add_ps(*v, b);
+                if self.relu {
+                    v = _mm512_max_ps(v, _mm512_setzero_ps());
+                }
+                let lanes = (width - x0).min(LANES);
+                let mask: __mmask16 = if lanes == LANES {
+                    !0
+                } else {
+                    (1u16 << lanes) - 1
+                };
+                // SAFETY: the mask keeps the store inside `dst[x0..x0 + lanes]`.
+                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add(x0).cast::<f32>(), mask, v) };
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Direct 3x3 convolution (stride 1, padding 1, groups 1) on NCHW f32 slices with AVX-512:
+//! no unfolding and no gemm packing, the hot case of the VPT ImpalaCNN.
+//!
+//! Each image is zero-padded once into a per-thread scratch plane set (`[C][H + 2][W + 2]`);
+//! from there every output pixel's 3x3 window is a fixed offset, so a register tile of
+//! 8 output channels x 32 pixels accumulates `C_in * 9` broadcast-weight FMAs over
+//! unaligned loads of the padded rows. The input gradient is the same kernel on the padded
+//! output gradient with the weight flipped and transposed; the weight gradient is a tile of
+//! 2 output channels x 9 taps reduced over every pixel of the image.
+//!
+//! [`available`] tells whether the CPU has AVX-512; callers fall back to im2col + gemm
+//! otherwise.
+
+mod forward;
+#[cfg(test)]
+mod tests;
+mod weight_grad;
+
+pub use forward::{forward, input_grad};
+pub use weight_grad::weight_grad;
+
+use std::cell::RefCell;
+
+use super::lanes::LANES;
+
+use super::conv::ConvShape;
+
+/// Output channels per forward register tile.
+const CB: usize = 8;
+
+/// Whether this CPU runs these kernels.
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether `s` is a convolution these kernels compute, on this CPU.
+pub fn handles(s: &ConvShape) -> bool {
+    s.kernel == [3, 3]
+        && s.stride == [1, 1]
+        && s.padding == [1, 1]
+        && s.dilation == [1, 1]
+        && s.height > 0
+        && s.width > 0
+        && available()
+}
+
+thread_local! {
+    /// The calling thread's padded planes, grown on demand and reused.
+    static PADDED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Geometry of one padded plane set.
+#[derive(Clone, Copy)]
+struct Padded {
+    channels: usize,
+    height: usize,
+    width: usize,
+}
+
+impl Padded {
+    fn row(&self) -> usize {
+        self.width + 2
+    }
+    fn plane(&self) -> usize {
+        (self.height + 2) * self.row()
+    }
+    /// Floats to allocate: the planes plus one register of slack for the loads of a last,
+    /// partial vector (their extra lanes are never stored).
+    fn len(&self) -> usize {
+        self.channels * self.plane() + LANES
+    }
+}
+
+/// Copies `image` (`[C][H][W]`) into `dst` (`C` padded planes) with a zero border of one
+/// pixel.
+fn pad_planes(p: Padded, image: &[f32], dst: &mut [f32]) {
+    let (row, plane, hw) = (p.row(), p.plane(), p.height * p.width);
+    for (c, src) in image.chunks_exact(hw).enumerate() {
+        let dst = &mut dst[c * plane..(c + 1) * plane];
+        dst[..row].fill(0.0);
+        dst[(p.height + 1) * row..].fill(0.0);
+        for (y, src_row) in src.chunks_exact(p.width).enumerate() {
+            let r = &mut dst[(y + 1) * row..(y + 2) * row];
+            r[0] = 0.0;
+            r[1..=p.width].copy_from_slice(src_row);
+            r[p.width + 1] = 0.0;
+        }
+    }
+}
+
+/// Runs `f` on `image` zero-padded into this thread's scratch.
+fn with_padded<R>(p: Padded, image: &[f32], f: impl FnOnce(&[f32]) -> R) -> R {
+    PADDED.with(|cell| {
+        let mut buffer = cell.borrow_mut();
+        if buffer.len() < p.len() {
+            buffer.resize(p.len(), 0.0);
+        }
+        let planes = p.channels * p.plane();
+        pad_planes(p, image, &mut buffer[..planes]);
+        buffer[planes..p.len()].fill(0.0);
+        f(&buffer[..p.len()])
+    })
+}
+
+/// The weight `[C_out][C_in][3][3]` regrouped as `[C_out / CB][C_in][9][CB]` (output
+/// channels padded with zeros to a multiple of `CB`), so a tile's 8 weights of one tap are
+/// adjacent.
+fn pack_weight(weight: &[f32], out_channels: usize, in_channels: usize) -> Vec<f32> {
+    let blocks = out_channels.div_ceil(CB);
+    let mut packed = vec![0.0; blocks * in_channels * 9 * CB];
+    for o in 0..out_channels {
+        let (block, lane) = (o / CB, o % CB);
+        for c in 0..in_channels {
+            for tap in 0..9 {
+                packed[((block * in_channels + c) * 9 + tap) * CB + lane] =
+                    weight[(o * in_channels + c) * 9 + tap];
+            }
+        }
+    }
+    packed
+}
+
+/// The weight of the input gradient: `w'[c][o][ky][kx] = w[o][c][2 - ky][2 - kx]`.
+fn flip_weight(weight: &[f32], out_channels: usize, in_channels: usize) -> Vec<f32> {
+    let mut flipped = vec![0.0; weight.len()];
+    for o in 0..out_channels {
+        for c in 0..in_channels {
+            for tap in 0..9 {
+                flipped[(c * out_channels + o) * 9 + (8 - tap)] =
+                    weight[(o * in_channels + c) * 9 + tap];
+            }
+        }
+    }
+    flipped
+}

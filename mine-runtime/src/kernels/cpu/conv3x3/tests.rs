@@ -1,0 +1,109 @@
+use std::mem::MaybeUninit;
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use super::weight_grad::transpose16;
+use super::*;
+use crate::kernels::cpu::conv::{im2col_forward, im2col_input_grad, im2col_weight_grad};
+use crate::kernels::cpu::test_data::values;
+
+/// The values a kernel wrote into `v` (every one).
+fn init(v: Vec<MaybeUninit<f32>>) -> Vec<f32> {
+    // SAFETY: the kernels write every element (the tests start them from NaN, so a
+    // missed element would show as a mismatch anyway).
+    v.into_iter().map(|x| unsafe { x.assume_init() }).collect()
+}
+
+fn close(a: &[f32], b: &[f32], what: &str) {
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
+
+#[test]
+fn transpose16_transposes() {
+    if !available() {
+        return;
+    }
+    let m = values(256, 9);
+    // SAFETY: AVX-512F is available (checked above); the loads and stores stay inside
+    // `m` and `out`.
+    let out = unsafe {
+        let rows: [__m512; 16] = std::array::from_fn(|j| _mm512_loadu_ps(m.as_ptr().add(16 * j)));
+        let t = transpose16(rows);
+        let mut out = vec![0.0f32; 256];
+        for (k, v) in t.iter().enumerate() {
+            _mm512_storeu_ps(out.as_mut_ptr().add(16 * k), *v);
+        }
+        out
+    };
+    for j in 0..16 {
+        for k in 0..16 {
+            assert_eq!(out[16 * k + j], m[16 * j + k], "row {j} column {k}");
+        }
+    }
+}
+
+/// The direct kernels agree with the im2col + gemm kernels (tested against the
+/// definition in `conv.rs`) on odd widths and heights, tails of every length, channel
+/// counts that are not multiples of the tile, and batch 1.
+#[test]
+fn direct_kernels_match_im2col() {
+    if !available() {
+        eprintln!("no AVX-512 on this CPU: the direct kernels are not tested");
+        return;
+    }
+    for (n, ci, co, h, w) in [
+        (2, 3, 16, 9, 7),
+        (1, 16, 16, 64, 64),
+        (3, 5, 11, 13, 33),
+        (2, 32, 32, 16, 16),
+        (1, 3, 3, 1, 1),
+        (2, 4, 9, 5, 17),
+        (1, 2, 3, 3, 48),
+    ] {
+        let s = ConvShape {
+            batch: n,
+            in_channels: ci,
+            height: h,
+            width: w,
+            out_channels: co,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+        };
+        let what = format!("{s:?}");
+        let x = values(n * ci * h * w, 1);
+        let wt = values(co * ci * 9, 2);
+        let bias = values(co, 3);
+        let g = values(n * co * h * w, 4);
+        for relu in [false, true] {
+            let (mut ours, mut want) = (
+                vec![MaybeUninit::new(f32::NAN); g.len()],
+                vec![0.0; g.len()],
+            );
+            forward(&s, &x, &wt, Some(&bias), relu, &mut ours);
+            let ours = init(ours);
+            im2col_forward(&s, &x, &wt, Some(&bias), relu, &mut want);
+            close(&ours, &want, &format!("{what} forward relu {relu}"));
+        }
+        let (mut ours, mut want) = (
+            vec![MaybeUninit::new(f32::NAN); x.len()],
+            vec![0.0; x.len()],
+        );
+        input_grad(&s, &g, &wt, &mut ours);
+        im2col_input_grad(&s, &g, &wt, &mut want);
+        close(&init(ours), &want, &format!("{what} input grad"));
+        let (mut ours, mut want) = (vec![f32::NAN; wt.len()], vec![0.0; wt.len()]);
+        let (mut ob, mut wb) = (vec![f32::NAN; co], vec![0.0; co]);
+        weight_grad(&s, &x, &g, &mut ours, Some(&mut ob));
+        im2col_weight_grad(&s, &x, &g, &mut want, Some(&mut wb));
+        close(&ours, &want, &format!("{what} weight grad"));
+        close(&ob, &wb, &format!("{what} bias grad"));
+    }
+}
