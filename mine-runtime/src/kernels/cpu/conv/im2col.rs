@@ -144,7 +144,7 @@ fn bands(s: &ConvShape) -> impl Iterator<Item = std::ops::Range<usize>> {
         .map(move |r| r..(r + step).min(oh))
 }
 
-/// [`conv2d_forward`] as im2col + gemm (any geometry).
+/// [`conv2d_forward`](super::conv2d_forward) as im2col + gemm (any geometry).
 pub fn im2col_forward(
     s: &ConvShape,
     x: &[f32],
@@ -183,7 +183,7 @@ pub fn im2col_forward(
         });
 }
 
-/// [`conv2d_input_grad`] as gemm + col2im (any geometry).
+/// [`conv2d_input_grad`](super::conv2d_input_grad) as gemm + col2im (any geometry).
 pub fn im2col_input_grad(s: &ConvShape, grad_out: &[f32], weight: &[f32], grad_x: &mut [f32]) {
     check(s, grad_x.len(), weight.len(), grad_out.len());
     let (k, p) = (s.patch_len(), s.output_pixels());
@@ -214,7 +214,7 @@ pub fn im2col_input_grad(s: &ConvShape, grad_out: &[f32], weight: &[f32], grad_x
         });
 }
 
-/// [`conv2d_weight_grad`] as im2col + gemm (any geometry).
+/// [`conv2d_weight_grad`](super::conv2d_weight_grad) as im2col + gemm (any geometry).
 pub fn im2col_weight_grad(
     s: &ConvShape,
     x: &[f32],

@@ -12,6 +12,7 @@ use crate::kernels::cpu::lanes::LANES;
 
 use crate::kernels::cpu::conv::ConvShape;
 
+use super::winograd::{self, Winograd};
 use super::{CB, Padded, flip_weight, handles, pack_weight, with_padded};
 
 /// What one forward call computes, for the per-image tiles.
@@ -34,17 +35,10 @@ pub fn forward(
     out: &mut [MaybeUninit<f32>],
 ) {
     assert!(handles(s), "conv3x3::forward: unsupported {s:?}");
-    let packed = pack_weight(weight, s.out_channels, s.in_channels);
-    let job = Forward {
-        p: Padded {
-            channels: s.in_channels,
-            height: s.height,
-            width: s.width,
-        },
-        out_channels: s.out_channels,
-        packed: &packed,
-        bias,
-        relu,
+    let p = Padded {
+        channels: s.in_channels,
+        height: s.height,
+        width: s.width,
     };
     let (in_len, out_len) = (
         s.in_channels * s.height * s.width,
@@ -58,9 +52,28 @@ pub fn forward(
         });
         return;
     }
-    out.par_chunks_mut(out_len)
-        .zip(x.par_chunks(in_len))
-        .for_each(|(out, image)| with_padded(job.p, image, |padded| job.image(padded, out)));
+    let images = out.par_chunks_mut(out_len).zip(x.par_chunks(in_len));
+    if winograd::handles(s) {
+        let packed = winograd::transform_weight(weight, s.out_channels, s.in_channels);
+        let job = Winograd {
+            p,
+            out_channels: s.out_channels,
+            packed: &packed,
+            bias,
+            relu,
+        };
+        images.for_each(|(out, image)| with_padded(p, image, |padded| job.image(padded, out)));
+    } else {
+        let packed = pack_weight(weight, s.out_channels, s.in_channels);
+        let job = Forward {
+            p,
+            out_channels: s.out_channels,
+            packed: &packed,
+            bias,
+            relu,
+        };
+        images.for_each(|(out, image)| with_padded(p, image, |padded| job.image(padded, out)));
+    }
 }
 
 /// The input gradient of [`forward`]; every element of `grad_x` is written (it may start

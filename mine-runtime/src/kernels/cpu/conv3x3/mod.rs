@@ -5,8 +5,11 @@
 //! from there every output pixel's 3x3 window is a fixed offset, so a register tile of
 //! 8 output channels x 32 pixels accumulates `C_in * 9` broadcast-weight FMAs over
 //! unaligned loads of the padded rows. The input gradient is the same kernel on the padded
-//! output gradient with the weight flipped and transposed; the weight gradient is a tile of
-//! 2 output channels x 9 taps reduced over every pixel of the image.
+//! output gradient with the weight flipped and transposed; the weight gradient accumulates
+//! tiles of 16 output channels x 3 input channels x 9 taps over a pixel-major transposed
+//! output gradient ([`weight_grad()`]). Wide images with 8 or
+//! more input channels run the Winograd F(2x2, 3x3) kernel (`winograd.rs`) instead of the
+//! direct forward (and input gradient) kernel.
 //!
 //! [`available`] tells whether the CPU has AVX-512; callers fall back to im2col + gemm
 //! otherwise.
@@ -15,6 +18,7 @@ mod forward;
 #[cfg(test)]
 mod tests;
 mod weight_grad;
+mod winograd;
 
 pub use forward::{forward, input_grad};
 pub use weight_grad::weight_grad;

@@ -103,7 +103,7 @@ pub(super) fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
 }
 
 /// The weight gradient (`[C_out][C_in][3][3]`, written whole) and, when asked, the bias
-/// gradient of [`forward`].
+/// gradient of [`forward`](super::forward()).
 ///
 /// Vectorized over output channels: the output gradient is transposed to pixel-major
 /// (`[P][C_out]`) once per image, and a register tile of 16 output channels x 3 input
@@ -247,14 +247,10 @@ impl WeightGradImage<'_> {
         assert!(dwt.len() >= ((c0 + NC) * 9 - 1) * lanes + o0 + LANES);
         assert!(gt.len() >= rows.len() * p.width * lanes && o0 + LANES <= lanes);
         assert!(padded.len() >= (c0 + NC) * plane);
+        // The band's sums start from zero and are added to `dwt` at the end: shorter
+        // accumulation chains than running on through the whole image (8x less rounding
+        // error at 64x64).
         let mut acc = [[_mm512_setzero_ps(); 9]; NC];
-        for (c, acc) in acc.iter_mut().enumerate() {
-            for (tap, a) in acc.iter_mut().enumerate() {
-                // SAFETY: asserted above: the 16 floats are inside `dwt`.
-                *a =
-                    unsafe { _mm512_loadu_ps(dwt.as_ptr().add(((c0 + c) * 9 + tap) * lanes + o0)) };
-            }
-        }
         let (xs, gs) = (padded.as_ptr(), gt.as_ptr());
         assert!(rows.end <= p.height);
         let y0 = rows.start;
@@ -277,9 +273,10 @@ impl WeightGradImage<'_> {
         }
         for (c, acc) in acc.iter().enumerate() {
             for (tap, a) in acc.iter().enumerate() {
-                // SAFETY: as for the loads of `dwt` above.
+                // SAFETY: asserted above: the 16 floats are inside `dwt`.
                 unsafe {
-                    _mm512_storeu_ps(dwt.as_mut_ptr().add(((c0 + c) * 9 + tap) * lanes + o0), *a)
+                    let at = dwt.as_mut_ptr().add(((c0 + c) * 9 + tap) * lanes + o0);
+                    _mm512_storeu_ps(at, _mm512_add_ps(_mm512_loadu_ps(at), *a))
                 };
             }
         }

@@ -22,7 +22,7 @@ multiversion!(pub(super) forward_plane_k3s2p1(
 /// The row kernel ignores NaN (plain `v > best`, half the work of PyTorch's
 /// `v > best || isnan(v)`), so it returns `true` if the plane held a NaN (or
 /// an infinity: the check lumps them together), and the caller must then redo
-/// the plane with [`forward_plane_generic`].
+/// the plane with [`forward_plane_generic`](super::forward_plane_generic).
 #[inline(always)]
 fn forward_plane_k3s2p1_impl(
     x: &[f32],

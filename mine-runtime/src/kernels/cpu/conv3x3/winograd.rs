@@ -1,0 +1,299 @@
+//! Winograd F(2x2, 3x3) for the wide 3x3 convolutions: each 2x2 block of output pixels
+//! (a tile) costs 16 multiplies per input-output channel pair instead of 36.
+//!
+//! Per image, row of tiles (two output rows) and chunk of 32 tiles, the 4x4 input patches of
+//! 16 adjacent tiles at a time are gathered from the padded planes with two-source permutes
+//! and transformed (`V = Bᵀ d B`) into a scratch laid out `[16][C_in][32]` (32-64 KiB); for
+//! each block of 8 output channels, 16 small products (`M_ξ = U_ξ V_ξ`, `U = G g Gᵀ` packed
+//! once per call) accumulate in registers over the input channels with broadcast weights,
+//! like the direct kernel's tiles; the 16 products are then transformed back (`Y = Aᵀ M A`),
+//! biased, rectified and interleaved into the two output rows.
+//!
+//! Only the shapes where it pays are sent here ([`handles`]): at least 8 input channels
+//! (below that the transforms outweigh the saved multiplies), an even height and a width that
+//! is a multiple of 32 (whole vectors of tiles, no tails).
+
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+use std::sync::OnceLock;
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use crate::kernels::cpu::conv::ConvShape;
+use crate::kernels::cpu::lanes::LANES;
+
+use super::Padded;
+
+/// Output channels per register tile.
+const OB: usize = 8;
+
+/// Entries of a transformed 4x4 tile.
+const XI: usize = 16;
+
+/// `G` of F(2x2, 3x3): `U = G g Gᵀ` turns a 3x3 kernel into its 4x4 transform.
+const G: [[f32; 3]; 4] = [
+    [1.0, 0.0, 0.0],
+    [0.5, 0.5, 0.5],
+    [0.5, -0.5, 0.5],
+    [0.0, 0.0, 1.0],
+];
+
+thread_local! {
+    /// The calling thread's transformed input of one row of tiles (`[16][C_in][tiles]`).
+    static TRANSFORMED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether the Winograd kernel computes `s` (already known to be a stride-1, padding-1 3x3
+/// convolution on an AVX-512 CPU) faster than the direct one. `MINE_WINOGRAD=0` in the
+/// environment turns it off (the direct kernel then computes every shape), for comparisons.
+pub(super) fn handles(s: &ConvShape) -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    let on = *ON.get_or_init(|| std::env::var("MINE_WINOGRAD").map_or(true, |v| v != "0"));
+    on && s.in_channels >= 8 && s.height % 2 == 0 && s.width % (2 * LANES) == 0
+}
+
+/// The weight `[C_out][C_in][3][3]` as `U = G g Gᵀ`, packed `[C_out / OB][16][C_in][OB]`
+/// (output channels padded with zeros to a multiple of `OB`).
+pub(super) fn transform_weight(
+    weight: &[f32],
+    out_channels: usize,
+    in_channels: usize,
+) -> Vec<f32> {
+    let blocks = out_channels.div_ceil(OB);
+    let mut packed = vec![0.0; blocks * XI * in_channels * OB];
+    for o in 0..out_channels {
+        let (block, lane) = (o / OB, o % OB);
+        for c in 0..in_channels {
+            let g = &weight[(o * in_channels + c) * 9..][..9];
+            // t = G g (4x3), then u = t Gᵀ (4x4).
+            let t: [[f32; 3]; 4] = std::array::from_fn(|i| {
+                std::array::from_fn(|k| (0..3).map(|j| G[i][j] * g[j * 3 + k]).sum())
+            });
+            for i in 0..4 {
+                for l in 0..4 {
+                    let u: f32 = (0..3).map(|k| t[i][k] * G[l][k]).sum();
+                    packed[((block * XI + i * 4 + l) * in_channels + c) * OB + lane] = u;
+                }
+            }
+        }
+    }
+    packed
+}
+
+/// One call's geometry and operands, for the per-image work.
+pub(super) struct Winograd<'a> {
+    /// The padded input planes' geometry.
+    pub p: Padded,
+    /// Output channels.
+    pub out_channels: usize,
+    /// [`transform_weight`]'s packing of the weight.
+    pub packed: &'a [f32],
+    /// Per-output-channel bias.
+    pub bias: Option<&'a [f32]>,
+    /// Whether the outputs are rectified.
+    pub relu: bool,
+}
+
+impl Winograd<'_> {
+    /// One image: `padded` is its input, `out` its `[C_out][H][W]` output (every element
+    /// written).
+    pub fn image(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
+        let len = XI * self.p.channels * 2 * LANES;
+        TRANSFORMED.with(|cell| {
+            let mut v = cell.borrow_mut();
+            if v.len() < len {
+                v.resize(len, 0.0);
+            }
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the caller checked that the CPU has AVX-512F (`super::handles`).
+            unsafe {
+                self.image_avx512::<2>(padded, &mut v[..len], out)
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            unreachable!("conv3x3 runs only where `available` is true");
+        })
+    }
+
+    /// The image chunk by chunk of `NV * 16` tiles (the last chunk of a row may be 16).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn image_avx512<const NV: usize>(
+        &self,
+        padded: &[f32],
+        v: &mut [f32],
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        let tiles = self.p.width / 2;
+        for ty in 0..self.p.height / 2 {
+            let mut t0 = 0;
+            while t0 < tiles {
+                let wide = tiles - t0 >= NV * LANES;
+                let span = if wide { NV * LANES } else { LANES };
+                self.input_transform(padded, ty, t0, span, v);
+                for block in 0..self.out_channels.div_ceil(OB) {
+                    if wide {
+                        self.tile::<NV>(v, block, ty, t0, out);
+                    } else {
+                        self.tile::<1>(v, block, ty, t0, out);
+                    }
+                }
+                t0 += span;
+            }
+        }
+    }
+
+    /// `V = Bᵀ d B` of tiles `t0 .. t0 + span` of row `ty`, into `v` (`[16][C_in][span]`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn input_transform(&self, padded: &[f32], ty: usize, t0: usize, span: usize, v: &mut [f32]) {
+        let p = self.p;
+        let (row, plane, channels) = (p.row(), p.plane(), p.channels);
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        for c in 0..channels {
+            for t in (t0..t0 + span).step_by(LANES) {
+                // d[r][j]: lane l holds padded pixel (2ty + r, 2(t + l) + j).
+                let mut d = [[_mm512_setzero_ps(); 4]; 4];
+                for (r, d) in d.iter_mut().enumerate() {
+                    let start = c * plane + (2 * ty + r) * row + 2 * t;
+                    // Columns 2t .. 2t + 34 of a padded row of width + 2 >= 2t + 34.
+                    let src = &padded[start..start + 2 * LANES + 2];
+                    // SAFETY: every load reads 16 floats inside `src`.
+                    let [a, b, a2, b2] = [0, LANES, 2, LANES + 2]
+                        .map(|o| unsafe { _mm512_loadu_ps(src.as_ptr().add(o)) });
+                    *d = [
+                        _mm512_permutex2var_ps(a, even, b),
+                        _mm512_permutex2var_ps(a, odd, b),
+                        _mm512_permutex2var_ps(a2, even, b2),
+                        _mm512_permutex2var_ps(a2, odd, b2),
+                    ];
+                }
+                // Bᵀ d: rows (d0 - d2, d1 + d2, d2 - d1, d1 - d3), then the same on columns.
+                let e: [[__m512; 4]; 4] = std::array::from_fn(|j| {
+                    let [d0, d1, d2, d3] = [d[0][j], d[1][j], d[2][j], d[3][j]];
+                    [
+                        _mm512_sub_ps(d0, d2),
+                        _mm512_add_ps(d1, d2),
+                        _mm512_sub_ps(d2, d1),
+                        _mm512_sub_ps(d1, d3),
+                    ]
+                });
+                for i in 0..4 {
+                    let [e0, e1, e2, e3] = [e[0][i], e[1][i], e[2][i], e[3][i]];
+                    let row = [
+                        _mm512_sub_ps(e0, e2),
+                        _mm512_add_ps(e1, e2),
+                        _mm512_sub_ps(e2, e1),
+                        _mm512_sub_ps(e1, e3),
+                    ];
+                    for (k, value) in row.into_iter().enumerate() {
+                        let at = ((i * 4 + k) * channels + c) * span + t - t0;
+                        let dst = &mut v[at..at + LANES];
+                        // SAFETY: `dst` holds 16 floats.
+                        unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), value) };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Output channels `block * OB ..` of tiles `t0 .. t0 + NV * 16` of row `ty`: the 16
+    /// products over the input channels, then `Aᵀ M A`, bias and ReLU into `out`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn tile<const NV: usize>(
+        &self,
+        v: &[f32],
+        block: usize,
+        ty: usize,
+        t0: usize,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        let channels = self.p.channels;
+        let weights = &self.packed[block * XI * channels * OB..][..XI * channels * OB];
+        // Written whole below before it is read (no zeroing of its 8-16 KiB).
+        let mut m = [const { MaybeUninit::<[[__m512; NV]; OB]>::uninit() }; XI];
+        for (xi, m) in m.iter_mut().enumerate() {
+            let mut acc = [[_mm512_setzero_ps(); NV]; OB];
+            for c in 0..channels {
+                let at = (xi * channels + c) * NV * LANES;
+                let src = &v[at..at + NV * LANES];
+                let mut xs = [_mm512_setzero_ps(); NV];
+                for (j, x) in xs.iter_mut().enumerate() {
+                    // SAFETY: `src` holds NV * 16 floats.
+                    *x = unsafe { _mm512_loadu_ps(src.as_ptr().add(j * LANES)) };
+                }
+                let w = &weights[(xi * channels + c) * OB..][..OB];
+                for o in 0..OB {
+                    let wv = _mm512_set1_ps(w[o]);
+                    for j in 0..NV {
+                        acc[o][j] = _mm512_fmadd_ps(wv, xs[j], acc[o][j]);
+                    }
+                }
+            }
+            m.write(acc);
+        }
+        // SAFETY: every entry of `m` was written in the loop above.
+        let m = unsafe { &*m.as_ptr().cast::<[[[__m512; NV]; OB]; XI]>() };
+        self.output_transform(m, block, ty, t0, out);
+    }
+
+    /// `Y = Aᵀ M A` (+ bias, ReLU) of a register tile's products, interleaved into output
+    /// rows `2ty` and `2ty + 1`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn output_transform<const NV: usize>(
+        &self,
+        m: &[[[__m512; NV]; OB]; XI],
+        block: usize,
+        ty: usize,
+        t0: usize,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        let (height, width) = (self.p.height, self.p.width);
+        let low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        for o in 0..OB {
+            let channel = block * OB + o;
+            if channel >= self.out_channels {
+                break;
+            }
+            let b = _mm512_set1_ps(self.bias.map_or(0.0, |b| b[channel]));
+            let plane = &mut out[channel * height * width..][..height * width];
+            for j in 0..NV {
+                let at = |i: usize, k: usize| m[i * 4 + k][o][j];
+                // Aᵀ M: rows (m0 + m1 + m2, m1 - m2 - m3), then the same on columns.
+                let f: [[__m512; 2]; 4] = std::array::from_fn(|k| {
+                    let [m0, m1, m2, m3] = [at(0, k), at(1, k), at(2, k), at(3, k)];
+                    [
+                        _mm512_add_ps(_mm512_add_ps(m0, m1), m2),
+                        _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3),
+                    ]
+                });
+                for a in 0..2 {
+                    let [f0, f1, f2, f3] = [f[0][a], f[1][a], f[2][a], f[3][a]];
+                    let mut y0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(f0, f1), f2), b);
+                    let mut y1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(f1, f2), f3), b);
+                    if self.relu {
+                        y0 = _mm512_max_ps(y0, _mm512_setzero_ps());
+                        y1 = _mm512_max_ps(y1, _mm512_setzero_ps());
+                    }
+                    let x0 = 2 * (t0 + j * LANES);
+                    let dst = &mut plane[(2 * ty + a) * width + x0..][..2 * LANES];
+                    let (lo, hi) = (
+                        _mm512_permutex2var_ps(y0, low, y1),
+                        _mm512_permutex2var_ps(y0, high, y1),
+                    );
+                    // SAFETY: `dst` holds 32 floats; f32 stores initialize them.
+                    unsafe {
+                        _mm512_storeu_ps(dst.as_mut_ptr().cast::<f32>(), lo);
+                        _mm512_storeu_ps(dst.as_mut_ptr().add(LANES).cast::<f32>(), hi);
+                    }
+                }
+            }
+        }
+    }
+}
