@@ -130,7 +130,7 @@ impl Winograd<'_> {
             while t0 < tiles {
                 let wide = tiles - t0 >= NV * LANES;
                 let span = if wide { NV * LANES } else { LANES };
-                self.input_transform(padded, ty, t0, span, v);
+                input_transform(self.p, padded, ty, t0..t0 + span, v, span);
                 for block in 0..self.out_channels.div_ceil(OB) {
                     if wide {
                         self.tile::<NV>(v, block, ty, t0, out);
@@ -139,61 +139,6 @@ impl Winograd<'_> {
                     }
                 }
                 t0 += span;
-            }
-        }
-    }
-
-    /// `V = Bᵀ d B` of tiles `t0 .. t0 + span` of row `ty`, into `v` (`[16][C_in][span]`).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn input_transform(&self, padded: &[f32], ty: usize, t0: usize, span: usize, v: &mut [f32]) {
-        let p = self.p;
-        let (row, plane, channels) = (p.row(), p.plane(), p.channels);
-        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        for c in 0..channels {
-            for t in (t0..t0 + span).step_by(LANES) {
-                // d[r][j]: lane l holds padded pixel (2ty + r, 2(t + l) + j).
-                let mut d = [[_mm512_setzero_ps(); 4]; 4];
-                for (r, d) in d.iter_mut().enumerate() {
-                    let start = c * plane + (2 * ty + r) * row + 2 * t;
-                    // Columns 2t .. 2t + 34 of a padded row of width + 2 >= 2t + 34.
-                    let src = &padded[start..start + 2 * LANES + 2];
-                    // SAFETY: every load reads 16 floats inside `src`.
-                    let [a, b, a2, b2] = [0, LANES, 2, LANES + 2]
-                        .map(|o| unsafe { _mm512_loadu_ps(src.as_ptr().add(o)) });
-                    *d = [
-                        _mm512_permutex2var_ps(a, even, b),
-                        _mm512_permutex2var_ps(a, odd, b),
-                        _mm512_permutex2var_ps(a2, even, b2),
-                        _mm512_permutex2var_ps(a2, odd, b2),
-                    ];
-                }
-                // Bᵀ d: rows (d0 - d2, d1 + d2, d2 - d1, d1 - d3), then the same on columns.
-                let e: [[__m512; 4]; 4] = std::array::from_fn(|j| {
-                    let [d0, d1, d2, d3] = [d[0][j], d[1][j], d[2][j], d[3][j]];
-                    [
-                        _mm512_sub_ps(d0, d2),
-                        _mm512_add_ps(d1, d2),
-                        _mm512_sub_ps(d2, d1),
-                        _mm512_sub_ps(d1, d3),
-                    ]
-                });
-                for i in 0..4 {
-                    let [e0, e1, e2, e3] = [e[0][i], e[1][i], e[2][i], e[3][i]];
-                    let row = [
-                        _mm512_sub_ps(e0, e2),
-                        _mm512_add_ps(e1, e2),
-                        _mm512_sub_ps(e2, e1),
-                        _mm512_sub_ps(e1, e3),
-                    ];
-                    for (k, value) in row.into_iter().enumerate() {
-                        let at = ((i * 4 + k) * channels + c) * span + t - t0;
-                        let dst = &mut v[at..at + LANES];
-                        // SAFETY: `dst` holds 16 floats.
-                        unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), value) };
-                    }
-                }
             }
         }
     }
@@ -264,15 +209,17 @@ impl Winograd<'_> {
             let b = _mm512_set1_ps(self.bias.map_or(0.0, |b| b[channel]));
             let plane = &mut out[channel * height * width..][..height * width];
             for j in 0..NV {
-                let at = |i: usize, k: usize| m[i * 4 + k][o][j];
-                // Aᵀ M: rows (m0 + m1 + m2, m1 - m2 - m3), then the same on columns.
-                let f: [[__m512; 2]; 4] = std::array::from_fn(|k| {
-                    let [m0, m1, m2, m3] = [at(0, k), at(1, k), at(2, k), at(3, k)];
-                    [
+                // Aᵀ M: rows (m0 + m1 + m2, m1 - m2 - m3), then the same on columns. (Plain
+                // loops: closures would not inherit this function's AVX-512.)
+                let mut f = [[_mm512_setzero_ps(); 2]; 4];
+                for (k, f) in f.iter_mut().enumerate() {
+                    let [m0, m1, m2, m3] =
+                        [m[k][o][j], m[4 + k][o][j], m[8 + k][o][j], m[12 + k][o][j]];
+                    *f = [
                         _mm512_add_ps(_mm512_add_ps(m0, m1), m2),
                         _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3),
-                    ]
-                });
+                    ];
+                }
                 for a in 0..2 {
                     let [f0, f1, f2, f3] = [f[0][a], f[1][a], f[2][a], f[3][a]];
                     let mut y0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(f0, f1), f2), b);
@@ -296,4 +243,81 @@ impl Winograd<'_> {
             }
         }
     }
+}
+
+/// `V = Bᵀ d B` of tiles `tiles` (16 at a time) of row `ty` of the padded planes, into
+/// `v[(ξ * C_in + c) * stride + t - tiles.start]`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn input_transform(
+    p: Padded,
+    padded: &[f32],
+    ty: usize,
+    tiles: std::ops::Range<usize>,
+    v: &mut [f32],
+    stride: usize,
+) {
+    let (row, plane, channels) = (p.row(), p.plane(), p.channels);
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for c in 0..channels {
+        for t in tiles.clone().step_by(LANES) {
+            // d[r][j]: lane l holds padded pixel (2ty + r, 2(t + l) + j).
+            let mut d = [[_mm512_setzero_ps(); 4]; 4];
+            for (r, d) in d.iter_mut().enumerate() {
+                let start = c * plane + (2 * ty + r) * row + 2 * t;
+                // Columns 2t .. 2t + 34 of a padded row of width + 2 >= 2t + 34.
+                let src = &padded[start..start + 2 * LANES + 2];
+                // SAFETY: every load reads 16 floats inside `src`.
+                let [a, b, a2, b2] = unsafe {
+                    let at = src.as_ptr();
+                    [
+                        _mm512_loadu_ps(at),
+                        _mm512_loadu_ps(at.add(LANES)),
+                        _mm512_loadu_ps(at.add(2)),
+                        _mm512_loadu_ps(at.add(LANES + 2)),
+                    ]
+                };
+                *d = [
+                    _mm512_permutex2var_ps(a, even, b),
+                    _mm512_permutex2var_ps(a, odd, b),
+                    _mm512_permutex2var_ps(a2, even, b2),
+                    _mm512_permutex2var_ps(a2, odd, b2),
+                ];
+            }
+            for (xi, value) in bt_d_b(&d).into_iter().enumerate() {
+                let at = (xi * channels + c) * stride + t - tiles.start;
+                let dst = &mut v[at..at + LANES];
+                // SAFETY: `dst` holds 16 floats.
+                unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), value) };
+            }
+        }
+    }
+}
+
+/// `Bᵀ d B` of a 4x4 tile (each entry a vector of 16 independent lanes), row-major.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn bt_d_b(d: &[[__m512; 4]; 4]) -> [__m512; XI] {
+    // Bᵀ d: rows (d0 - d2, d1 + d2, d2 - d1, d1 - d3), then the same on columns.
+    let mut e = [[_mm512_setzero_ps(); 4]; 4];
+    for (j, e) in e.iter_mut().enumerate() {
+        let [d0, d1, d2, d3] = [d[0][j], d[1][j], d[2][j], d[3][j]];
+        *e = [
+            _mm512_sub_ps(d0, d2),
+            _mm512_add_ps(d1, d2),
+            _mm512_sub_ps(d2, d1),
+            _mm512_sub_ps(d1, d3),
+        ];
+    }
+    let mut v = [_mm512_setzero_ps(); XI];
+    for i in 0..4 {
+        let [e0, e1, e2, e3] = [e[0][i], e[1][i], e[2][i], e[3][i]];
+        v[i * 4] = _mm512_sub_ps(e0, e2);
+        v[i * 4 + 1] = _mm512_add_ps(e1, e2);
+        v[i * 4 + 2] = _mm512_sub_ps(e2, e1);
+        v[i * 4 + 3] = _mm512_sub_ps(e1, e3);
+    }
+    v
 }
