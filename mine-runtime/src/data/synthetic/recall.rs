@@ -105,8 +105,8 @@ mod tests {
     fn a_window_that_starts_on_grey_needs_memory() {
         let mut rng = SplitMix64::for_episode(3, 1);
         let scenes = simulate(&mut rng, 64);
-        assert_eq!(cue_in_window(&scenes, 0, 16)[0], true);
+        assert!(cue_in_window(&scenes, 0, 16)[0]);
         let grey = (1..64).find(|&i| scenes[i].background == GREY).unwrap();
-        assert_eq!(cue_in_window(&scenes, grey, 4)[0], false);
+        assert!(!cue_in_window(&scenes, grey, 4)[0]);
     }
 }

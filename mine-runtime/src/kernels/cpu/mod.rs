@@ -11,6 +11,16 @@ mod isa;
 mod lanes;
 pub mod max_pool;
 
+use std::mem::MaybeUninit;
+
+/// `v` as the kernels' output type (they write every element of their outputs, which may
+/// start uninitialized). The kernels only ever write initialized values, so viewing
+/// initialized floats this way cannot de-initialize them.
+pub fn as_uninit(v: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: same size and alignment; the callee only writes valid f32s (see above).
+    unsafe { &mut *(v as *mut [f32] as *mut [MaybeUninit<f32>]) }
+}
+
 /// Deterministic test data for the kernels' tests.
 #[cfg(test)]
 pub(crate) mod test_data {

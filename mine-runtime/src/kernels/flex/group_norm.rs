@@ -12,7 +12,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::tensor::{contiguous, dims4, tensor, values, zeros};
+use super::tensor::{contiguous, dims4, tensor, values, written};
 use crate::kernels::cpu::group_norm::{group_norm_backward, group_norm_forward};
 
 /// The forward's output and the statistics its backward reads.
@@ -36,24 +36,25 @@ pub fn forward(
 ) -> Normalized {
     let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
     let [n, c, h, w] = dims4(&x);
-    let mut out = zeros(n * c * h * w);
     let (mut mean, mut rstd) = (vec![0.0; n * groups], vec![0.0; n * groups]);
-    group_norm_forward(
-        values(&x),
-        values(&gamma),
-        values(&beta),
-        n,
-        c,
-        h * w,
-        groups,
-        eps as f32,
-        relu,
-        &mut out,
-        &mut mean,
-        &mut rstd,
-    );
+    let out = written([n, c, h, w], |out| {
+        group_norm_forward(
+            values(&x),
+            values(&gamma),
+            values(&beta),
+            n,
+            c,
+            h * w,
+            groups,
+            eps as f32,
+            relu,
+            out,
+            &mut mean,
+            &mut rstd,
+        )
+    });
     Normalized {
-        out: tensor(out, [n, c, h, w]),
+        out,
         mean: mean.into(),
         rstd: rstd.into(),
     }
@@ -86,26 +87,27 @@ impl Backward<Flex, 3> for GroupNormBackward {
         let gamma = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(saved.gamma));
         let relu_out = saved.relu_out.map(contiguous);
         let [n, c, h, w] = dims4(&x);
-        let mut dx = zeros(n * c * h * w);
         let (mut dgamma, mut dbeta) = (vec![0.0; c], vec![0.0; c]);
-        group_norm_backward(
-            values(&grad),
-            values(&x),
-            relu_out.as_ref().map_or(&[][..], values),
-            values(&gamma),
-            &saved.mean,
-            &saved.rstd,
-            n,
-            c,
-            h * w,
-            saved.groups,
-            relu_out.is_some(),
-            &mut dx,
-            &mut dgamma,
-            &mut dbeta,
-        );
+        let dx = written([n, c, h, w], |dx| {
+            group_norm_backward(
+                values(&grad),
+                values(&x),
+                relu_out.as_ref().map_or(&[][..], values),
+                values(&gamma),
+                &saved.mean,
+                &saved.rstd,
+                n,
+                c,
+                h * w,
+                saved.groups,
+                relu_out.is_some(),
+                dx,
+                &mut dgamma,
+                &mut dbeta,
+            )
+        });
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, tensor(dx, [n, c, h, w]));
+            grads.register::<Flex>(node.id, dx);
         }
         if let Some(node) = node_gamma {
             grads.register::<Flex>(node.id, tensor(dgamma, [c]));

@@ -11,7 +11,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::tensor::{contiguous, dims4, tensor, values, zeros};
+use super::tensor::{contiguous, dims4, tensor, values, written, zeros};
 use crate::kernels::cpu::max_pool::{MaxPoolParams, max_pool_backward_with, max_pool_forward_with};
 
 /// The kernels' parameters.
@@ -47,9 +47,10 @@ impl Backward<Flex, 1> for MaxPoolBackward {
         let ([n, c, h, w], p, argmax) = ops.state;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
         if let Some(node) = node_x {
-            let mut dx = zeros(n * c * h * w);
-            max_pool_backward_with(p, values(&grad), &argmax, n, c, h, w, &mut dx);
-            grads.register::<Flex>(node.id, tensor(dx, [n, c, h, w]));
+            let dx = written([n, c, h, w], |dx| {
+                max_pool_backward_with(p, values(&grad), &argmax, n, c, h, w, dx)
+            });
+            grads.register::<Flex>(node.id, dx);
         }
     }
 }

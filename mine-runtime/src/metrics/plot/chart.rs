@@ -285,7 +285,7 @@ fn draw(drawable: impl Drawable<Color = Rgb888>, canvas: &mut Canvas) {
 /// About five round tick values in `[lo, hi]`.
 fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     let raw = (hi - lo) / 5.0;
-    if !(raw > 0.0) || !raw.is_finite() {
+    if !raw.is_finite() || raw <= 0.0 {
         return vec![lo];
     }
     let exponent = raw.log10().floor() as i32;

@@ -13,6 +13,7 @@ mod tests;
 
 pub use im2col::{im2col_forward, im2col_input_grad, im2col_weight_grad};
 
+use super::as_uninit;
 use super::conv3x3;
 
 /// The geometry of one convolution: `[batch, in_channels, height, width]` input,
@@ -132,11 +133,4 @@ pub fn conv2d_weight_grad(
     } else {
         im2col_weight_grad(s, x, grad_out, grad_weight, grad_bias);
     }
-}
-
-/// `v` as the kernels' output type. The kernels only ever write initialized values, so
-/// viewing initialized floats this way cannot de-initialize them.
-fn as_uninit(v: &mut [f32]) -> &mut [std::mem::MaybeUninit<f32>] {
-    // SAFETY: same size and alignment; the callee only writes valid f32s (see above).
-    unsafe { &mut *(v as *mut [f32] as *mut [std::mem::MaybeUninit<f32>]) }
 }

@@ -50,7 +50,7 @@ thread_local! {
 pub(super) fn handles(s: &ConvShape) -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     let on = *ON.get_or_init(|| std::env::var("MINE_WINOGRAD").map_or(true, |v| v != "0"));
-    on && s.in_channels >= 8 && s.height % 2 == 0 && s.width % (2 * LANES) == 0
+    on && s.in_channels >= 8 && s.height.is_multiple_of(2) && s.width.is_multiple_of(2 * LANES)
 }
 
 /// The weight `[C_out][C_in][3][3]` as `U = G g Gᵀ`, packed `[C_out / OB][16][C_in][OB]`
@@ -190,6 +190,7 @@ impl Winograd<'_> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     #[inline]
+    #[allow(clippy::needless_range_loop)] // `o` and `j` index the inner dimensions of `m`.
     fn output_transform<const NV: usize>(
         &self,
         m: &[[[__m512; NV]; OB]; XI],

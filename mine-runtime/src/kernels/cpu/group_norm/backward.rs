@@ -2,6 +2,7 @@
 //! gradient and of its product with x̂, then the input gradient.
 
 use std::array::from_fn;
+use std::mem::MaybeUninit;
 
 use super::BLOCK;
 use crate::kernels::cpu::isa::multiversion;
@@ -21,7 +22,7 @@ pub(super) struct UnitGrads<'a> {
 }
 
 multiversion!(pub(super) backward_unit<RELU>(
-    ins: UnitGrads<'_>, grad_x: &mut [f32], part_g: &mut [f64], part_gx: &mut [f64]
+    ins: UnitGrads<'_>, grad_x: &mut [MaybeUninit<f32>], part_g: &mut [f64], part_gx: &mut [f64]
 ) => backward_unit_impl);
 
 /// Backward of one unit: writes `grad_x` and the unit's per-channel partial
@@ -29,7 +30,7 @@ multiversion!(pub(super) backward_unit<RELU>(
 #[inline(always)]
 fn backward_unit_impl<const RELU: bool>(
     ins: UnitGrads<'_>,
-    grad_x: &mut [f32],
+    grad_x: &mut [MaybeUninit<f32>],
     part_g: &mut [f64],
     part_gx: &mut [f64],
 ) {
@@ -67,7 +68,7 @@ fn backward_unit_impl<const RELU: bool>(
         let k_g = rstd * gm;
         for (((d, &gv), &xv), &yv) in dx.iter_mut().zip(g).zip(xs).zip(y) {
             let xhat = (xv - mean) * rstd;
-            *d = k_g * masked::<RELU>(gv, yv) - (k_xhat * xhat + k_const);
+            d.write(k_g * masked::<RELU>(gv, yv) - (k_xhat * xhat + k_const));
         }
     }
 }

@@ -2,13 +2,14 @@
 //! affine (and ReLU) pass.
 
 use std::array::from_fn;
+use std::mem::MaybeUninit;
 
 use super::BLOCK;
 use crate::kernels::cpu::isa::multiversion;
 use crate::kernels::cpu::lanes::{LANES, add_lanes, hsum, lane_sum};
 
 multiversion!(pub(super) forward_unit<RELU>(
-    x: &[f32], gamma: &[f32], beta: &[f32], hw: usize, eps: f64, out: &mut [f32]
+    x: &[f32], gamma: &[f32], beta: &[f32], hw: usize, eps: f64, out: &mut [MaybeUninit<f32>]
 ) -> (f32, f32) => forward_unit_impl);
 
 /// Normalises one (sample, group) unit: `x`/`out` hold `gamma.len()` channel
@@ -20,7 +21,7 @@ fn forward_unit_impl<const RELU: bool>(
     beta: &[f32],
     hw: usize,
     eps: f64,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) -> (f32, f32) {
     let (mean, var) = moments(x);
     let (mean, rstd) = (mean as f32, (1.0 / (var + eps).sqrt()) as f32);
@@ -35,10 +36,16 @@ fn forward_unit_impl<const RELU: bool>(
 /// Centring first keeps the result exact for constant inputs (where `scale`
 /// is `γ / sqrt(eps)`), unlike the cheaper `x · scale + (shift − mean · scale)`.
 #[inline(always)]
-fn affine<const RELU: bool>(x: &[f32], out: &mut [f32], mean: f32, scale: f32, shift: f32) {
+fn affine<const RELU: bool>(
+    x: &[f32],
+    out: &mut [MaybeUninit<f32>],
+    mean: f32,
+    scale: f32,
+    shift: f32,
+) {
     for (o, &v) in out.iter_mut().zip(x) {
         let y = (v - mean) * scale + shift;
-        *o = if RELU && y < 0.0 { 0.0 } else { y };
+        o.write(if RELU && y < 0.0 { 0.0 } else { y });
     }
 }
 

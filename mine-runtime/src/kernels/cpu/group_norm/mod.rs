@@ -28,6 +28,8 @@ mod forward;
 #[cfg(test)]
 mod tests;
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use super::isa::Isa;
@@ -50,7 +52,8 @@ const MIN_TASK_ELEMS: usize = 1 << 15;
 ///   `1 / sqrt(var + eps)`; keep them (and `out` if `relu`) for
 ///   [`group_norm_backward`].
 ///
-/// Every element of `out`, `mean` and `rstd` is written; they need not be zeroed.
+/// Every element of `out`, `mean` and `rstd` is written; `out` may start uninitialized
+/// (see [`as_uninit`](super::as_uninit) for initialized buffers).
 #[allow(clippy::too_many_arguments)]
 pub fn group_norm_forward(
     x: &[f32],
@@ -62,7 +65,7 @@ pub fn group_norm_forward(
     groups: usize,
     eps: f32,
     relu: bool,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
     mean: &mut [f32],
     rstd: &mut [f32],
 ) {
@@ -116,7 +119,7 @@ pub fn group_norm_forward(
 /// `dβ_c = Σ g'`, `dγ_c = Σ g' x̂`, and per group
 /// `dx = rstd · (γ g' − mean(γ g') − x̂ · mean(γ g' x̂))`.
 ///
-/// Every element of the outputs is written; they need not be zeroed. The result
+/// Every element of the outputs is written; `grad_x` may start uninitialized. The result
 /// is deterministic (independent of the thread count).
 #[allow(clippy::too_many_arguments)]
 pub fn group_norm_backward(
@@ -131,7 +134,7 @@ pub fn group_norm_backward(
     hw: usize,
     groups: usize,
     relu: bool,
-    grad_x: &mut [f32],
+    grad_x: &mut [MaybeUninit<f32>],
     grad_gamma: &mut [f32],
     grad_beta: &mut [f32],
 ) {

@@ -2,6 +2,7 @@
 
 use super::*;
 
+use crate::kernels::cpu::as_uninit;
 use crate::kernels::cpu::isa::for_each_isa;
 use crate::kernels::cpu::test_data::Rng;
 
@@ -113,7 +114,18 @@ fn run(
         vec![f32::NAN; s.n * s.groups],
     );
     group_norm_forward(
-        x, gamma, beta, s.n, s.c, s.hw, s.groups, eps, relu, &mut out, &mut mean, &mut rstd,
+        x,
+        gamma,
+        beta,
+        s.n,
+        s.c,
+        s.hw,
+        s.groups,
+        eps,
+        relu,
+        as_uninit(&mut out),
+        &mut mean,
+        &mut rstd,
     );
     let (mut dx, mut dgamma, mut dbeta) = (
         vec![f32::NAN; len],
@@ -133,7 +145,7 @@ fn run(
         s.hw,
         s.groups,
         relu,
-        &mut dx,
+        as_uninit(&mut dx),
         &mut dgamma,
         &mut dbeta,
     );
@@ -283,7 +295,18 @@ fn accurate_on_ill_conditioned_data() {
             vec![0.0; n * groups],
         );
         group_norm_forward(
-            &x, &gamma, &beta, n, c, hw, groups, 1e-5, false, &mut out, &mut mean, &mut rstd,
+            &x,
+            &gamma,
+            &beta,
+            n,
+            c,
+            hw,
+            groups,
+            1e-5,
+            false,
+            as_uninit(&mut out),
+            &mut mean,
+            &mut rstd,
         );
         let (r_out, r_mean, r_rstd) = ref_forward(&x, &gamma, &beta, &s, 1e-5, false);
         // Only the statistics are checked: with |μ|/σ ≈ 8000 the f32 rounding
@@ -308,7 +331,18 @@ fn constant_input_is_finite() {
     let beta = vec![0.25; c];
     let (mut out, mut mean, mut rstd) = (vec![0.0; x.len()], vec![0.0; n], vec![0.0; n]);
     group_norm_forward(
-        &x, &gamma, &beta, n, c, hw, 1, 1e-5, false, &mut out, &mut mean, &mut rstd,
+        &x,
+        &gamma,
+        &beta,
+        n,
+        c,
+        hw,
+        1,
+        1e-5,
+        false,
+        as_uninit(&mut out),
+        &mut mean,
+        &mut rstd,
     );
     assert!(out.iter().all(|&v| (v - 0.25).abs() < 1e-6), "{out:?}");
     assert!(mean.iter().all(|&m| m == 3.0));
@@ -337,7 +371,18 @@ fn backward_matches_finite_differences() {
             vec![0.0; s.n * groups],
         );
         group_norm_forward(
-            &x, &gamma, &beta, s.n, s.c, s.hw, groups, eps, relu, &mut out, &mut mean, &mut rstd,
+            &x,
+            &gamma,
+            &beta,
+            s.n,
+            s.c,
+            s.hw,
+            groups,
+            eps,
+            relu,
+            as_uninit(&mut out),
+            &mut mean,
+            &mut rstd,
         );
         let (mut dx, mut dgamma, mut dbeta) = (vec![0.0; len], vec![0.0; s.c], vec![0.0; s.c]);
         group_norm_backward(
@@ -352,7 +397,7 @@ fn backward_matches_finite_differences() {
             s.hw,
             groups,
             relu,
-            &mut dx,
+            as_uninit(&mut dx),
             &mut dgamma,
             &mut dbeta,
         );

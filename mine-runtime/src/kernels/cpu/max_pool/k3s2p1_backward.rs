@@ -7,17 +7,24 @@
 //! in output order, as PyTorch's scatter does, so results are bit-identical.
 
 use std::array::from_fn;
+use std::mem::MaybeUninit;
 
 use crate::kernels::cpu::isa::multiversion;
 use crate::kernels::cpu::lanes::LANES;
 
 multiversion!(pub(super) backward_plane_k3s2p1(
-    g: &[f32], arg: &[u8], h: usize, w: usize, dx: &mut [f32]
+    g: &[f32], arg: &[u8], h: usize, w: usize, dx: &mut [MaybeUninit<f32>]
 ) => backward_plane_k3s2p1_impl);
 
-/// Backward of one plane: writes all of `dx` (`h × w`).
+/// Backward of one plane: writes all of `dx` (`h × w`; it may start uninitialized).
 #[inline(always)]
-fn backward_plane_k3s2p1_impl(g: &[f32], arg: &[u8], h: usize, w: usize, dx: &mut [f32]) {
+fn backward_plane_k3s2p1_impl(
+    g: &[f32],
+    arg: &[u8],
+    h: usize,
+    w: usize,
+    dx: &mut [MaybeUninit<f32>],
+) {
     let (ho, wo) = (h.div_ceil(2), w.div_ceil(2));
     let out_row = |oy: usize, base: u8| {
         (
@@ -44,7 +51,7 @@ type SrcRow<'a> = (&'a [f32], &'a [u8], u8);
 
 /// Writes input row `row` (`w` wide) from the output rows in `src`.
 #[inline(always)]
-fn unpool_row<const P: usize>(src: [SrcRow<'_>; P], w: usize, row: &mut [f32]) {
+fn unpool_row<const P: usize>(src: [SrcRow<'_>; P], w: usize, row: &mut [MaybeUninit<f32>]) {
     let wo = w.div_ceil(2);
     // Column pairs (2j, 2j+1), j < pairs, in fixed-width chunks (the last one
     // overlapping its predecessor if needed: the values are pure writes).
@@ -64,8 +71,8 @@ fn unpool_row<const P: usize>(src: [SrcRow<'_>; P], w: usize, row: &mut [f32]) {
                 odd += pick(g[j + 1], a[j + 1], base);
             }
         }
-        row[2 * j] = even;
-        row[2 * j + 1] = odd;
+        row[2 * j].write(even);
+        row[2 * j + 1].write(odd);
     }
     // Odd width: the last column 2j (j = wo − 1) is window column 1 of ox = j only.
     if w % 2 == 1 {
@@ -74,14 +81,19 @@ fn unpool_row<const P: usize>(src: [SrcRow<'_>; P], w: usize, row: &mut [f32]) {
         for (g, a, base) in src {
             even += pick(g[j], a[j], base + 1);
         }
-        row[2 * j] = even;
+        row[2 * j].write(even);
     }
 }
 
 /// Columns `2·j0 .. 2·(j0 + LANES)` of an input row (see [`unpool_row`]);
 /// needs `j0 + LANES <= wo`.
 #[inline(always)]
-fn unpool_chunk<const P: usize>(src: &[SrcRow<'_>; P], j0: usize, wo: usize, out: &mut [f32]) {
+fn unpool_chunk<const P: usize>(
+    src: &[SrcRow<'_>; P],
+    j0: usize,
+    wo: usize,
+    out: &mut [MaybeUninit<f32>],
+) {
     let mut even = [0.0f32; LANES];
     let mut odd = [0.0f32; LANES];
     for &(g, a, base) in src {
@@ -107,8 +119,8 @@ fn unpool_chunk<const P: usize>(src: &[SrcRow<'_>; P], j0: usize, wo: usize, out
         }
     }
     for (pair, (&e, &o)) in out.chunks_exact_mut(2).zip(even.iter().zip(&odd)) {
-        pair[0] = e;
-        pair[1] = o;
+        pair[0].write(e);
+        pair[1].write(o);
     }
 }
 

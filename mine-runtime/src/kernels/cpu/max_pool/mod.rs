@@ -28,6 +28,8 @@ mod k3s2p1_forward;
 #[cfg(test)]
 mod tests;
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use super::isa::Isa;
@@ -116,7 +118,7 @@ pub fn max_pool_backward(
     c: usize,
     h: usize,
     w: usize,
-    grad_x: &mut [f32],
+    grad_x: &mut [MaybeUninit<f32>],
 ) {
     max_pool_backward_with(MaxPoolParams::K3S2P1, grad_out, argmax, n, c, h, w, grad_x);
 }
@@ -172,7 +174,7 @@ pub fn max_pool_forward_with(
 ///
 /// * `grad_out`, `argmax`: `[n, c, ho, wo]`, `argmax` as saved by
 ///   [`max_pool_forward_with`] with the same parameters and shape.
-/// * `grad_x`: `[n, c, h, w]`, **overwritten** (need not be zeroed): each input
+/// * `grad_x`: `[n, c, h, w]`, **overwritten** (may start uninitialized): each input
 ///   element receives the sum of the gradients of the outputs that selected it,
 ///   added in output order as PyTorch does (bit-identical results).
 #[allow(clippy::too_many_arguments)]
@@ -184,7 +186,7 @@ pub fn max_pool_backward_with(
     c: usize,
     h: usize,
     w: usize,
-    grad_x: &mut [f32],
+    grad_x: &mut [MaybeUninit<f32>],
 ) {
     params.validate();
     let (ho, wo) = (params.out_len(h), params.out_len(w));
@@ -192,7 +194,7 @@ pub fn max_pool_backward_with(
     debug_assert_eq!(argmax.len(), n * c * ho * wo);
     debug_assert_eq!(grad_x.len(), n * c * h * w);
     if ho == 0 || wo == 0 {
-        grad_x.fill(0.0);
+        write_zeros(grad_x);
         return;
     }
     let planes = grad_x
@@ -248,12 +250,27 @@ fn forward_plane_generic(
 }
 
 /// Backward of one plane for any supported `params` (zero, then scatter-add).
-fn backward_plane_generic(p: MaxPoolParams, g: &[f32], arg: &[u8], w: usize, dx: &mut [f32]) {
-    dx.fill(0.0);
+fn backward_plane_generic(
+    p: MaxPoolParams,
+    g: &[f32],
+    arg: &[u8],
+    w: usize,
+    dx: &mut [MaybeUninit<f32>],
+) {
+    let dx = write_zeros(dx);
     let wo = p.out_len(w);
     for (i, (&gv, &k)) in g.iter().zip(arg).enumerate() {
         dx[argmax_flat_index(p, w, i / wo, i % wo, k)] += gv;
     }
+}
+
+/// Zeroes `v` (which may start uninitialized) and returns it initialized.
+fn write_zeros(v: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    for x in v.iter_mut() {
+        x.write(0.0);
+    }
+    // SAFETY: every element was written just above.
+    unsafe { &mut *(v as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// In-bounds window offsets `d0..d1` (relative to the padded window origin) of

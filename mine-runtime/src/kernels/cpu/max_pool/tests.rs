@@ -2,6 +2,7 @@
 
 use super::*;
 
+use crate::kernels::cpu::as_uninit;
 use crate::kernels::cpu::isa::for_each_isa;
 use crate::kernels::cpu::test_data::Rng;
 
@@ -84,7 +85,7 @@ fn check(p: MaxPoolParams, x: &[f32], n: usize, c: usize, h: usize, w: usize, se
             assert_eq!(flat, r_idx[o], "{shape} argmax[{o}] (k = {})", arg[o]);
         }
         let mut dx = vec![f32::NAN; planes * h * w];
-        max_pool_backward_with(p, &g, &arg, n, c, h, w, &mut dx);
+        max_pool_backward_with(p, &g, &arg, n, c, h, w, as_uninit(&mut dx));
         for (i, (&a, &b)) in dx.iter().zip(&r_dx).enumerate() {
             assert!(a.to_bits() == b.to_bits(), "{shape} dx[{i}]: {a} vs {b}");
         }
@@ -253,7 +254,7 @@ fn backward_matches_finite_differences() {
     let (mut out, mut arg) = (vec![0.0; g.len()], vec![0; g.len()]);
     max_pool_forward(&x, n, c, h, w, &mut out, &mut arg);
     let mut dx = vec![0.0; x.len()];
-    max_pool_backward(&g, &arg, n, c, h, w, &mut dx);
+    max_pool_backward(&g, &arg, n, c, h, w, as_uninit(&mut dx));
     let step = 1e-3f32;
     for i in 0..x.len() {
         let (mut xp, mut xm) = (x.clone(), x.clone());
@@ -278,6 +279,6 @@ fn empty_inputs_are_no_ops() {
         stride: 1,
         padding: 0,
     };
-    max_pool_backward_with(p, &[], &[], 1, 1, 2, 2, &mut dx);
+    max_pool_backward_with(p, &[], &[], 1, 1, 2, 2, as_uninit(&mut dx));
     assert_eq!(dx, vec![0.0; 4]);
 }
