@@ -9,7 +9,7 @@
 //! tiles of 16 output channels x 3 input channels x 9 taps over a pixel-major transposed
 //! output gradient ([`weight_grad()`]). Wide images with 8 or
 //! more input channels run the Winograd F(2x2, 3x3) kernel (`winograd.rs`) instead of the
-//! direct forward (and input gradient) kernel.
+//! direct forward, input-gradient and weight-gradient kernels (`winograd_weight_grad.rs`).
 //!
 //! [`available`] tells whether the CPU has AVX-512; callers fall back to im2col + gemm
 //! otherwise.
@@ -19,6 +19,7 @@ mod forward;
 mod tests;
 mod weight_grad;
 mod winograd;
+mod winograd_weight_grad;
 
 pub use forward::{forward, input_grad};
 pub use weight_grad::weight_grad;

@@ -13,6 +13,8 @@ use crate::kernels::cpu::lanes::LANES;
 
 use crate::kernels::cpu::conv::ConvShape;
 
+use super::winograd::{self, XI};
+use super::winograd_weight_grad::{self, GradImage};
 use super::{Padded, handles, with_padded};
 
 thread_local! {
@@ -26,7 +28,7 @@ thread_local! {
 /// blocks transposed in registers, the last partial block element by element.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn transpose_grad(
+pub(super) fn transpose_grad(
     grad: &[f32],
     out_channels: usize,
     plane: usize,
@@ -109,6 +111,8 @@ pub(super) fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
 /// (`[P][C_out]`) once per image, and a register tile of 16 output channels x 3 input
 /// channels x 9 taps accumulates, per pixel, one vector load of the gradient times 27
 /// broadcast input values; the accumulators are the gradient itself (no horizontal sums).
+/// Shapes the Winograd kernel takes (see `winograd::handles`) accumulate its `dU` per thread
+/// instead and turn it into the gradient at the end.
 pub fn weight_grad(
     s: &ConvShape,
     x: &[f32],
@@ -135,6 +139,7 @@ pub fn weight_grad(
     let threads = rayon::current_num_threads().clamp(1, s.batch.max(1));
     let per = s.batch.div_ceil(threads).max(1);
     let with_bias = grad_bias.is_some();
+    let winograd = winograd::handles(s);
     // Per thread: the gradient as `[C_in][9][lanes]`, and the bias gradient.
     let partials: Vec<(Vec<f32>, Vec<f32>)> = x
         .par_chunks(per * in_len)
@@ -142,30 +147,52 @@ pub fn weight_grad(
         .map(|(images, grads)| {
             let mut dwt = vec![0.0f32; ci * 9 * lanes];
             let mut db = vec![0.0f32; if with_bias { co } else { 0 }];
+            // Winograd's `dU` (`[16][C_in][lanes]`), turned into `dwt` at the end.
+            let mut du = vec![0.0f32; if winograd { XI * ci * lanes } else { 0 }];
+            let scratch = if winograd {
+                winograd_weight_grad::scratch_len(p, lanes)
+            } else {
+                WEIGHT_GRAD_BAND + p.width * lanes
+            };
             for (image, g) in images.chunks(in_len).zip(grads.chunks(out_len)) {
                 TRANSPOSED.with(|cell| {
                     let mut gt = cell.borrow_mut();
-                    if gt.len() < WEIGHT_GRAD_BAND + p.width * lanes {
-                        gt.resize(WEIGHT_GRAD_BAND + p.width * lanes, 0.0);
+                    if gt.len() < scratch {
+                        gt.resize(scratch, 0.0);
                     }
                     with_padded(p, image, |padded| {
-                        let job = WeightGradImage {
-                            p,
-                            out_channels: co,
-                            lanes,
-                            padded,
-                            grad: g,
-                        };
+                        let (out_channels, grad) = (co, g);
                         #[cfg(target_arch = "x86_64")]
                         // SAFETY: `handles` checked that the CPU has AVX-512F.
                         unsafe {
-                            job.run(&mut gt, &mut dwt)
+                            if winograd {
+                                let job = GradImage {
+                                    p,
+                                    out_channels,
+                                    lanes,
+                                    padded,
+                                    grad,
+                                };
+                                job.run(&mut gt, &mut du)
+                            } else {
+                                let job = WeightGradImage {
+                                    p,
+                                    out_channels,
+                                    lanes,
+                                    padded,
+                                    grad,
+                                };
+                                job.run(&mut gt, &mut dwt)
+                            }
                         }
                     });
                 });
                 for (b, plane) in db.iter_mut().zip(g.chunks(hw)) {
                     *b += sum(plane);
                 }
+            }
+            if winograd {
+                winograd_weight_grad::add_to_direct_layout(&du, ci, lanes, &mut dwt);
             }
             (dwt, db)
         })

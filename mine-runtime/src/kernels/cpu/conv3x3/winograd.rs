@@ -29,10 +29,10 @@ use super::Padded;
 const OB: usize = 8;
 
 /// Entries of a transformed 4x4 tile.
-const XI: usize = 16;
+pub(super) const XI: usize = 16;
 
 /// `G` of F(2x2, 3x3): `U = G g Gᵀ` turns a 3x3 kernel into its 4x4 transform.
-const G: [[f32; 3]; 4] = [
+pub(super) const G: [[f32; 3]; 4] = [
     [1.0, 0.0, 0.0],
     [0.5, 0.5, 0.5],
     [0.5, -0.5, 0.5],
@@ -250,7 +250,7 @@ impl Winograd<'_> {
 /// `v[(ξ * C_in + c) * stride + t - tiles.start]`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn input_transform(
+pub(super) fn input_transform(
     p: Padded,
     padded: &[f32],
     ty: usize,
