@@ -59,13 +59,17 @@ use crate::memory_manager::MemoryManager;
 use crate::optim::OptimStep;
 
 impl TrainerConfig {
-    /// The configured device (without autodiff), with its precision set. Build the policy on
-    /// it: the trainer trains on its autodiff form and validates on it.
+    /// The configured device (without autodiff), with its precision set and its random
+    /// generator seeded with `seed`, so a policy built on it starts from the same weights
+    /// on every run. Build the policy on it: the trainer trains on its autodiff form and
+    /// validates on it.
     pub fn device(&self) -> Result<Device, ConfigError> {
         self.validate()?;
         let device: Result<Device, BackendError> =
             self.backend.device(self.device_index, self.precision);
-        Ok(device?)
+        let device = device?;
+        device.seed(self.seed);
+        Ok(device)
     }
 }
 
