@@ -40,7 +40,7 @@ pub(super) const G: [[f32; 3]; 4] = [
 ];
 
 thread_local! {
-    /// The calling thread's transformed input of one row of tiles (`[16][C_in][tiles]`).
+    /// The calling thread's transformed input of one chunk of tiles (`[16][C_in][32]`).
     static TRANSFORMED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -96,8 +96,8 @@ pub(super) struct Winograd<'a> {
 }
 
 impl Winograd<'_> {
-    /// One image: `padded` is its input, `out` its `[C_out][H][W]` output (every element
-    /// written).
+    /// One image: `padded` is its zero-padded input, `out` its `[C_out][H][W]` output
+    /// (every element written).
     pub fn image(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
         let len = XI * self.p.channels * 2 * LANES;
         TRANSFORMED.with(|cell| {
