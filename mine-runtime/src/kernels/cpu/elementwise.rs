@@ -25,8 +25,8 @@ pub fn relu_mask(grad: &[f32], out: &[f32], dst: &mut [MaybeUninit<f32>]) {
 
 multiversion!(sum_imp(xs: &[f32]) -> f32 => sum_body);
 
-/// The sum of `xs`, in 16 interleaved partial sums (`lanes::lane_sum`) (vectorized; rounding differs from a
-/// sequential sum by the usual reassociation error).
+/// The sum of `xs`, in 16 interleaved partial sums (`lanes::lane_sum`; vectorized, so the
+/// rounding differs from a sequential sum by the usual reassociation error).
 pub fn sum(xs: &[f32]) -> f32 {
     sum_imp(Isa::detect(), xs)
 }
