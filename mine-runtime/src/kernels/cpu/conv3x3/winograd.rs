@@ -286,11 +286,19 @@ pub(super) fn input_transform(
                     _mm512_permutex2var_ps(a2, odd, b2),
                 ];
             }
-            for (xi, value) in bt_d_b(&d).into_iter().enumerate() {
-                let at = (xi * channels + c) * stride + t - tiles.start;
-                let dst = &mut v[at..at + LANES];
-                // SAFETY: `dst` holds 16 floats.
-                unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), value) };
+            // Entry ξ goes to `v[(ξ * C + c) * stride + t - tiles.start ..][..16]`: one
+            // pointer stepping by `C * stride` (16 slice bounds checks spilled the loop).
+            let first = c * stride + t - tiles.start;
+            let step = channels * stride;
+            assert!(first + (XI - 1) * step + LANES <= v.len());
+            let mut dst = v[first..].as_mut_ptr();
+            for value in bt_d_b(&d) {
+                // SAFETY: the 16 floats at `dst` are inside `v` (asserted above for the last
+                // entry, and the entries before it are lower).
+                unsafe {
+                    _mm512_storeu_ps(dst, value);
+                    dst = dst.wrapping_add(step);
+                }
             }
         }
     }
