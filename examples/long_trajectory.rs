@@ -15,7 +15,6 @@
 //! Both runs start from the same initial weights and see the same batches; they go to
 //! `<run_dir>/carry` and `<run_dir>/reset`, and `--resume <run_dir>` resumes both.
 
-use burn::tensor::Device;
 use mine_dsl::experiment::{Experiment, ObjectiveRegistry, ObjectiveSpec};
 use mine_runtime::config::MemoryMode;
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
@@ -49,12 +48,10 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         let mut run = config.clone();
         run.trainer.memory = memory;
         run.trainer.run_dir = config.trainer.run_dir.join(name);
-        let device = run.trainer.device()?;
-        let experiment = Experiment::from_specs(
-            initial_policy(&run, &device)?,
-            &run.objectives,
-            &ObjectiveRegistry::builtin(),
-        )?;
+        // The trainer's device is seeded with `trainer.seed`: both runs start alike.
+        let policy = VptPolicy::new(&run.policy, &run.trainer.device()?)?;
+        let experiment =
+            Experiment::from_specs(policy, &run.objectives, &ObjectiveRegistry::builtin())?;
         let resume = args.resume.as_ref().map(|dir| dir.join(name));
         println!("== memory {name}: {}", run.trainer.run_dir.display());
         let summary = run.train(experiment, resume.as_deref())?;
@@ -64,15 +61,6 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     println!("\n{}", comparison(&results));
     println!("run directory {}", config.trainer.run_dir.display());
     Ok(())
-}
-
-/// The policy with weights drawn from the trainer's seed, so both runs start alike.
-fn initial_policy(
-    config: &Config,
-    device: &Device,
-) -> Result<VptPolicy, Box<dyn std::error::Error>> {
-    device.seed(config.trainer.seed);
-    Ok(VptPolicy::new(&config.policy, device)?)
 }
 
 /// The table the example ends with: steps, last training and validation losses per run.

@@ -8,6 +8,7 @@ use std::time::Instant;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
+use mine_runtime::kernels::cpu::as_uninit;
 use mine_runtime::kernels::cpu::conv::{
     ConvShape, conv2d_forward, conv2d_input_grad, conv2d_weight_grad,
 };
@@ -73,9 +74,11 @@ fn main() {
         let mut out = vec![0.0; s.batch * s.out_channels * oh * ow];
         let mut dx = vec![0.0; x.len()];
         let mut dw = vec![0.0; w.len()];
-        let fwd = time(rounds, || conv2d_forward(&s, &x, &w, None, false, &mut out));
+        let fwd = time(rounds, || {
+            conv2d_forward(&s, &x, &w, None, false, as_uninit(&mut out))
+        });
         let g = out.clone();
-        let bx = time(rounds, || conv2d_input_grad(&s, &g, &w, &mut dx));
+        let bx = time(rounds, || conv2d_input_grad(&s, &g, &w, as_uninit(&mut dx)));
         let bw = time(rounds, || conv2d_weight_grad(&s, &x, &g, &mut dw, None));
 
         let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);

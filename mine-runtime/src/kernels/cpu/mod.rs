@@ -21,6 +21,16 @@ pub fn as_uninit(v: &mut [f32]) -> &mut [MaybeUninit<f32>] {
     unsafe { &mut *(v as *mut [f32] as *mut [MaybeUninit<f32>]) }
 }
 
+/// Zeroes `v` (which may start uninitialized) and returns it initialized: for the kernels
+/// that accumulate into their output.
+pub fn write_zeros(v: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    for x in v.iter_mut() {
+        x.write(0.0);
+    }
+    // SAFETY: every element was written just above.
+    unsafe { &mut *(v as *mut [MaybeUninit<f32>] as *mut [f32]) }
+}
+
 /// Deterministic test data for the kernels' tests.
 #[cfg(test)]
 pub(crate) mod test_data {

@@ -10,9 +10,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::tensor::{contiguous, dims4, relu_backward, tensor, values, written, zeros};
+use super::tensor::{contiguous, dims4, relu_backward, tensor, values, written};
 use crate::kernels::cpu::conv::{ConvShape, conv2d_forward, conv2d_input_grad, conv2d_weight_grad};
-use crate::kernels::cpu::conv3x3;
 
 /// `[stride, padding, dilation]`.
 pub type Geometry = [[usize; 2]; 3];
@@ -49,14 +48,7 @@ pub fn forward(
     let [oh, ow] = s.output_size().unwrap_or([0, 0]);
     let shape = [s.batch, s.out_channels, oh, ow];
     let (x, weight, bias) = (values(&x), values(&weight), Some(values(&bias)));
-    if conv3x3::handles(&s) {
-        return written(shape, |out| {
-            conv3x3::forward(&s, x, weight, bias, relu, out)
-        });
-    }
-    let mut out = zeros(shape.iter().product());
-    conv2d_forward(&s, x, weight, bias, relu, &mut out);
-    tensor(out, shape)
+    written(shape, |out| conv2d_forward(&s, x, weight, bias, relu, out))
 }
 
 /// The backward step: parents `x`, `weight`, `bias`.
@@ -84,60 +76,23 @@ impl Backward<Flex, 3> for Conv2dBackward {
         };
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
-        if conv3x3::handles(&s) {
-            let (g, w) = (values(&grad), values(&weight));
-            if let Some(node) = node_x {
-                let dx = written(dims4(&x), |dx| conv3x3::input_grad(&s, g, w, dx));
-                grads.register::<Flex>(node.id, dx);
-            }
-            if node_weight.is_some() || node_bias.is_some() {
-                let mut dw = vec![0.0; weight.layout().num_elements()];
-                let mut db = vec![0.0; s.out_channels];
-                let bias_grad = node_bias.is_some().then_some(&mut db[..]);
-                conv3x3::weight_grad(&s, values(&x), g, &mut dw, bias_grad);
-                register_weight_grads(
-                    grads,
-                    [node_weight.map(|n| n.id), node_bias.map(|n| n.id)],
-                    (dw, dims4(&weight)),
-                    db,
-                );
-            }
-            return;
-        }
+        let (g, w) = (values(&grad), values(&weight));
         if let Some(node) = node_x {
-            let mut dx = zeros(x.layout().num_elements());
-            conv2d_input_grad(&s, values(&grad), values(&weight), &mut dx);
-            grads.register::<Flex>(node.id, tensor(dx, dims4(&x)));
+            let dx = written(dims4(&x), |dx| conv2d_input_grad(&s, g, w, dx));
+            grads.register::<Flex>(node.id, dx);
         }
         if node_weight.is_some() || node_bias.is_some() {
             let mut dw = vec![0.0; weight.layout().num_elements()];
             let mut db = vec![0.0; s.out_channels];
             let bias_grad = node_bias.is_some().then_some(&mut db[..]);
-            conv2d_weight_grad(&s, values(&x), values(&grad), &mut dw, bias_grad);
-            register_weight_grads(
-                grads,
-                [node_weight.map(|n| n.id), node_bias.map(|n| n.id)],
-                (dw, dims4(&weight)),
-                db,
-            );
+            conv2d_weight_grad(&s, values(&x), g, &mut dw, bias_grad);
+            if let Some(node) = node_weight {
+                grads.register::<Flex>(node.id, tensor(dw, dims4(&weight)));
+            }
+            if let Some(node) = node_bias {
+                grads.register::<Flex>(node.id, tensor(db, [s.out_channels]));
+            }
         }
-    }
-}
-
-/// Registers the weight gradient `dw` (of shape `w_shape`) and the bias gradient `db` for the
-/// nodes that are tracked.
-fn register_weight_grads(
-    grads: &mut Gradients,
-    [node_weight, node_bias]: [Option<NodeId>; 2],
-    (dw, w_shape): (Vec<f32>, [usize; 4]),
-    db: Vec<f32>,
-) {
-    if let Some(id) = node_weight {
-        grads.register::<Flex>(id, tensor(dw, w_shape));
-    }
-    if let Some(id) = node_bias {
-        let n = db.len();
-        grads.register::<Flex>(id, tensor(db, [n]));
     }
 }
 

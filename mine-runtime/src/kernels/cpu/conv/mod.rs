@@ -13,8 +13,10 @@ mod tests;
 
 pub use im2col::{im2col_forward, im2col_input_grad, im2col_weight_grad};
 
-use super::as_uninit;
+use std::mem::MaybeUninit;
+
 use super::conv3x3;
+use super::write_zeros;
 
 /// The geometry of one convolution: `[batch, in_channels, height, width]` input,
 /// `[out_channels, in_channels, kernel[0], kernel[1]]` weight.
@@ -89,32 +91,38 @@ fn check(s: &ConvShape, x: usize, weight: usize, out: usize) {
 }
 
 /// `out = conv2d(x, weight) + bias`, NCHW, then `max(out, 0)` when `relu`. Every element of
-/// `out` is written. 3x3 stride-1 convolutions run the direct AVX-512 kernels of
-/// [`super::conv3x3`] where the CPU has them, everything else im2col + gemm.
+/// `out` is written (it may start uninitialized; see [`as_uninit`](super::as_uninit) for initialized buffers).
+/// 3x3 stride-1 convolutions run the AVX-512 kernels of [`super::conv3x3`] where the CPU has
+/// them, everything else im2col + gemm.
 pub fn conv2d_forward(
     s: &ConvShape,
     x: &[f32],
     weight: &[f32],
     bias: Option<&[f32]>,
     relu: bool,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
     if conv3x3::handles(s) {
         check(s, x.len(), weight.len(), out.len());
-        conv3x3::forward(s, x, weight, bias, relu, as_uninit(out));
+        conv3x3::forward(s, x, weight, bias, relu, out);
     } else {
-        im2col_forward(s, x, weight, bias, relu, out);
+        im2col_forward(s, x, weight, bias, relu, write_zeros(out));
     }
 }
 
 /// The input gradient of [`conv2d_forward`]: `grad_x = conv2d_transposed(grad_out, weight)`.
-/// Every element of `grad_x` is written.
-pub fn conv2d_input_grad(s: &ConvShape, grad_out: &[f32], weight: &[f32], grad_x: &mut [f32]) {
+/// Every element of `grad_x` is written (it may start uninitialized).
+pub fn conv2d_input_grad(
+    s: &ConvShape,
+    grad_out: &[f32],
+    weight: &[f32],
+    grad_x: &mut [MaybeUninit<f32>],
+) {
     if conv3x3::handles(s) {
         check(s, grad_x.len(), weight.len(), grad_out.len());
-        conv3x3::input_grad(s, grad_out, weight, as_uninit(grad_x));
+        conv3x3::input_grad(s, grad_out, weight, grad_x);
     } else {
-        im2col_input_grad(s, grad_out, weight, grad_x);
+        im2col_input_grad(s, grad_out, weight, write_zeros(grad_x));
     }
 }
 

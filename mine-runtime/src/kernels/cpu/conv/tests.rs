@@ -1,4 +1,5 @@
 use super::*;
+use crate::kernels::cpu::as_uninit;
 use crate::kernels::cpu::test_data::values;
 
 /// Direct definition, f64 accumulation.
@@ -106,7 +107,7 @@ fn forward_matches_the_definition() {
         let p = s.output_pixels();
         for relu in [false, true] {
             let mut out = vec![f32::NAN; s.batch * s.out_channels * p];
-            conv2d_forward(&s, &x, &w, Some(&bias), relu, &mut out);
+            conv2d_forward(&s, &x, &w, Some(&bias), relu, as_uninit(&mut out));
             for (i, (&g, &r)) in out.iter().zip(&want).enumerate() {
                 let r = r + bias[(i / p) % s.out_channels] as f64;
                 let r = if relu { r.max(0.0) } else { r };
@@ -129,7 +130,7 @@ fn gradients_are_the_adjoints_of_the_forward() {
         let lhs: f64 = conv.iter().zip(&g).map(|(a, b)| a * *b as f64).sum();
 
         let mut dx = vec![f32::NAN; x.len()];
-        conv2d_input_grad(&s, &g, &w, &mut dx);
+        conv2d_input_grad(&s, &g, &w, as_uninit(&mut dx));
         let via_x: f64 = dx.iter().zip(&x).map(|(a, b)| *a as f64 * *b as f64).sum();
         let mut dw = vec![f32::NAN; w.len()];
         let mut db = vec![f32::NAN; s.out_channels];

@@ -33,6 +33,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::isa::Isa;
+use super::write_zeros;
 use k3s2p1_backward::backward_plane_k3s2p1;
 use k3s2p1_forward::forward_plane_k3s2p1;
 
@@ -262,15 +263,6 @@ fn backward_plane_generic(
     for (i, (&gv, &k)) in g.iter().zip(arg).enumerate() {
         dx[argmax_flat_index(p, w, i / wo, i % wo, k)] += gv;
     }
-}
-
-/// Zeroes `v` (which may start uninitialized) and returns it initialized.
-fn write_zeros(v: &mut [MaybeUninit<f32>]) -> &mut [f32] {
-    for x in v.iter_mut() {
-        x.write(0.0);
-    }
-    // SAFETY: every element was written just above.
-    unsafe { &mut *(v as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
 /// In-bounds window offsets `d0..d1` (relative to the padded window origin) of
