@@ -1,0 +1,194 @@
+//! Parity of the VPT network (and, for the training steps, the optimizer) with MineStudio
+//! 1.1.6 on the tiny golden policy
+//! (`golden/tiny_vpt_weights.safetensors` + `golden/tiny_vpt_train.json`).
+
+use std::path::PathBuf;
+
+use mine_dsl::objectives::BehaviorClone;
+use mine_dsl::prelude::*;
+
+use burn::optim::GradientsParams;
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, bridge};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use mine_runtime::optim::{OptimStep, OptimizerConfig};
+use mine_runtime::policies::vpt::{
+    BlockMemory, TorchParameter, VptConfig, VptMemory, VptOutput, VptPolicy, torch_parameters,
+};
+use serde_json::Value;
+
+mod golden;
+mod report;
+
+use golden::*;
+use report::*;
+
+/// Our `BehaviorClone` objective (MineStudio's `BehaviorCloneCallback`, weight 1) wired to VPT.
+fn behavior_clone(policy: VptPolicy) -> (VptPolicy, Objectives<VptPolicy>) {
+    Experiment::new(policy)
+        .objective(BehaviorClone { weight: 1.0 })
+        .into_parts()
+}
+
+#[test]
+fn config_from_policy_kwargs_and_weight_names() {
+    let device = Device::flex();
+    let policy = load_policy(&device);
+    let names: Vec<String> = torch_parameters(&policy)
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names.len(), 102, "every state-dict key of the tiny VPT");
+    assert!(names.contains(&"net.recurrent_layer.blocks.1.r.orc_block.b_nd".to_string()));
+    assert!(names.contains(&"value_head.normalizer.debiasing_term".to_string()));
+}
+
+/// Step 0 of the golden run: one forward from the empty memory, the BC loss and its gradients.
+#[test]
+fn single_step_forward_and_gradients_match_minestudio() {
+    let golden = golden();
+    let device = Device::flex().autodiff();
+    let (policy, objectives) = behavior_clone(load_policy(&device));
+    let step = &golden["steps"][0];
+    let inputs = &golden["inputs"][0];
+
+    let memory = policy.initial_memory(2, &device);
+    let mut forward = Report::new(1e-5);
+    compare_memory(&mut forward, 0, "memory_in", &memory, &step["memory_in"]);
+    let batch = batch(inputs, &device);
+    let (out, memory) = policy.forward(&batch, memory).unwrap();
+    compare_memory(&mut forward, 0, "memory_out", &memory, &step["memory_out"]);
+    compare_outputs(&mut forward, step, inputs, &out, &device);
+
+    let losses = objectives
+        .evaluate(&out, &batch, &StepContext::train(0, 0))
+        .unwrap();
+    let loss = check_losses(&mut forward, 0, losses, step);
+    forward.finish("single forward (step 0)");
+
+    let grads = GradientsParams::from_grads(loss.backward(), &policy);
+    let mut grads_report = Report::new(1e-4);
+    compare_grad_norms(&mut grads_report, step, &policy, &grads);
+    grads_report.finish("gradients (step 0)");
+}
+
+/// Golden step 2 starts a new episode in row 1: its memory_in is step 1's memory_out with that
+/// row reset.
+#[test]
+fn memory_reset_matches_minestudio() {
+    let golden = golden();
+    let device = Device::flex();
+    let resets = episode_resets(&golden);
+    assert_eq!(
+        resets,
+        vec![vec![false, false], vec![false, false], vec![false, true]]
+    );
+    let previous = memory_from_golden(&golden["steps"][1]["memory_out"], &device);
+    let initial = VptMemory::initial(&VptConfig::tiny(), 2, &device);
+    let reset = previous.clone().reset_rows(&resets[2], &initial);
+    let mut report = Report::new(0.0);
+    compare_memory(
+        &mut report,
+        2,
+        "memory_in",
+        &reset,
+        &golden["steps"][2]["memory_in"],
+    );
+    report.finish("memory reset");
+}
+
+/// The three golden training steps: memory carried (detached) between steps and reset for row 1
+/// at its episode start, BC loss, backward, global-norm clipping to 1, PyTorch AdamW with
+/// LambdaLR warmup; every step's memory, outputs, losses and gradient norms, then the
+/// parameters after the third step.
+#[test]
+fn three_training_steps_match_minestudio() {
+    let golden = golden();
+    let device = Device::flex().autodiff();
+    let (mut policy, objectives) = behavior_clone(load_policy(&device));
+    let hparams = &golden["hparams"];
+    let mut optim = OptimStep::new(
+        OptimizerConfig {
+            learning_rate: hparams["learning_rate"].as_f64().unwrap(),
+            weight_decay: hparams["weight_decay"].as_f64().unwrap(),
+            warmup_steps: hparams["warmup_steps"].as_u64().unwrap() as usize,
+            gradient_clip_val: Some(hparams["grad_clip_norm"].as_f64().unwrap()),
+            ..OptimizerConfig::default()
+        },
+        None,
+    )
+    .unwrap();
+    let resets = episode_resets(&golden);
+    let mut report = Report::new(1e-4);
+    let mut memory = policy.initial_memory(2, &device);
+    for (s, (step, inputs)) in golden["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(golden["inputs"].as_array().unwrap())
+        .enumerate()
+    {
+        memory = memory.reset_rows(&resets[s], &policy.initial_memory(2, &device));
+        compare_memory(&mut report, s, "memory_in", &memory, &step["memory_in"]);
+        let batch = batch(inputs, &device);
+        let (out, next) = policy.forward(&batch, memory).unwrap();
+        compare_memory(&mut report, s, "memory_out", &next, &step["memory_out"]);
+        compare_outputs(&mut report, step, inputs, &out, &device);
+        let ctx = StepContext::train(s, s as u64);
+        let losses = objectives.evaluate(&out, &batch, &ctx).unwrap();
+        let loss = check_losses(&mut report, s, losses, step);
+        let grads = GradientsParams::from_grads(loss.backward(), &policy);
+        compare_grad_norms(&mut report, step, &policy, &grads);
+        let (updated, stepped) = optim.step_params(policy, grads);
+        policy = updated;
+        let stepped = stepped.expect("one batch per optimizer step");
+        report.check(
+            &format!("step {s} lr"),
+            &[stepped.lr],
+            &[step["lr"].as_f64().unwrap()],
+        );
+        report.check(
+            &format!("step {s} grad norm before clip (optimizer)"),
+            &[stepped.grad_norm_before_clip],
+            &[step["grad_global_norm_before_clip"].as_f64().unwrap()],
+        );
+        memory = Memory::detach(next);
+    }
+
+    // Parameters after the third step, by sum and norm. A sum can be near zero, so its error is
+    // taken relative to the largest sum the same norm allows (`sqrt(numel) * norm`).
+    let want = golden["params_after_3_steps"].as_object().unwrap();
+    let tensors = policy.collect(None, Some(Box::new(BurnToPyTorchAdapter)), false);
+    assert_eq!(
+        tensors.len(),
+        want.len(),
+        "every golden parameter is in the network"
+    );
+    for tensor in tensors {
+        let w = want
+            .get(&tensor.name)
+            .unwrap_or_else(|| panic!("{} not in golden", tensor.name));
+        let data = bridge::to_data(&tensor)
+            .unwrap()
+            .try_into_vec_as::<f64>()
+            .unwrap();
+        let sum: f64 = data.iter().sum();
+        let norm = data.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let (want_sum, want_norm) = (w["sum"].as_f64().unwrap(), w["norm"].as_f64().unwrap());
+        report.check(
+            &format!("after 3 steps norm {}", tensor.name),
+            &[norm],
+            &[want_norm],
+        );
+        let scale = (data.len() as f64).sqrt() * want_norm;
+        let sum_err = if scale > 0.0 {
+            (sum - want_sum).abs() / scale
+        } else {
+            (sum - want_sum).abs()
+        };
+        report.rows.push((
+            format!("after 3 steps sum {} (of sqrt(n)*norm)", tensor.name),
+            sum_err,
+        ));
+    }
+    report.finish("three training steps");
+}
