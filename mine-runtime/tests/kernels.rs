@@ -232,3 +232,75 @@ fn max_pool_matches_burn_in_values_and_gradients() {
         );
     }
 }
+
+#[test]
+fn linear_matches_burn_in_values_and_gradients() {
+    let device = Device::flex().autodiff();
+    // A 3-D batch, rows that do not fill a block, a single row, and the small VPT's dense
+    // layer (parallel blocks).
+    for (x_shape, d_out, bias) in [
+        (vec![2, 3, 17], 9, true),
+        (vec![5, 300], 129, false),
+        (vec![1, 40], 1, true),
+        (vec![2, 16, 8192], 256, true),
+    ] {
+        let what = format!("linear x {x_shape:?} d_out {d_out} bias {bias}");
+        let d_in = *x_shape.last().unwrap();
+        let rows = x_shape[..x_shape.len() - 1].iter().product();
+        let x = Tensor::<2>::random([rows, d_in], Distribution::Default, &device);
+        let w = Tensor::<2>::random([d_in, d_out], Distribution::Default, &device);
+        let b = bias.then(|| Tensor::<1>::random([d_out], Distribution::Default, &device));
+        // The upstream gradient, independent of the output: `sin(y)` of sums over 8192
+        // terms would amplify their last-bit differences.
+        let r = Tensor::<2>::random([x.dims()[0], d_out], Distribution::Default, &device);
+        let run = |ours: bool| {
+            let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
+            let b = b.clone().map(Tensor::require_grad);
+            let xs = x.clone();
+            let y = if x_shape.len() == 3 {
+                let x3 = xs.reshape([x_shape[0], x_shape[1], d_in]);
+                let y = if ours {
+                    ops::linear(x3, w.clone(), b.clone())
+                } else {
+                    burn::tensor::module::linear(x3, w.clone(), b.clone())
+                };
+                y.reshape([x_shape[0] * x_shape[1], d_out])
+            } else if ours {
+                ops::linear(xs, w.clone(), b.clone())
+            } else {
+                burn::tensor::module::linear(xs, w.clone(), b.clone())
+            };
+            let grads = (y.clone() * r.clone()).sum().backward();
+            let gb = b.as_ref().map(|b| b.grad(&grads).unwrap());
+            (
+                y.inner(),
+                x.grad(&grads).unwrap(),
+                w.grad(&grads).unwrap(),
+                gb,
+            )
+        };
+        let (y, gx, gw, gb) = run(true);
+        let (y_ref, gx_ref, gw_ref, gb_ref) = run(false);
+        assert_close(y, y_ref, &format!("{what}: output"));
+        assert_close(gx, gx_ref, &format!("{what}: x grad"));
+        assert_close(gw, gw_ref, &format!("{what}: weight grad"));
+        if let (Some(gb), Some(gb_ref)) = (gb, gb_ref) {
+            assert_close(gb, gb_ref, &format!("{what}: bias grad"));
+        }
+    }
+}
+
+#[test]
+fn add_matches_burn_in_values_and_gradients() {
+    let device = Device::flex().autodiff();
+    let shape = [3, 5, 70, 90]; // above the parallel threshold, not a multiple of a chunk
+    assert!(shape.iter().product::<usize>() >= ops::PARALLEL_ADD_MIN);
+    let y = Tensor::<4>::random(shape, Distribution::Default, &device);
+    compare_grads(
+        "add",
+        Tensor::<4>::random(shape, Distribution::Default, &device),
+        Vec::new(),
+        |x, _| ops::add(x.clone(), y.clone() * x),
+        |x, _| x.clone() + y.clone() * x,
+    );
+}

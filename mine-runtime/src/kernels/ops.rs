@@ -183,6 +183,74 @@ pub fn max_pool2d(x: Tensor<4>, options: burn::tensor::ops::MaxPoolOptions<2>) -
     burn::tensor::module::max_pool2d(x, options)
 }
 
+/// `x weight + bias` over the last dimension of `x` `[..., d_in]` (burn's
+/// [`linear`](burn::tensor::module::linear), `weight` `[d_in, d_out]`): our kernel on flex
+/// f32 tensors (the leading dimensions flattened into rows), burn's op otherwise.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use mine_runtime::kernels::ops::linear;
+///
+/// let device = Device::flex();
+/// let x = Tensor::<3>::ones([2, 3, 4], &device);
+/// let weight = Tensor::<2>::ones([4, 5], &device);
+/// let y = linear(x, weight, Some(Tensor::<1>::ones([5], &device)));
+/// assert_eq!(y.dims(), [2, 3, 5]);
+/// let values: Vec<f32> = y.into_data().to_vec().unwrap();
+/// assert!(values.iter().all(|&v| v == 5.0));
+/// ```
+pub fn linear<const D: usize>(
+    x: Tensor<D>,
+    weight: Tensor<2>,
+    bias: Option<Tensor<1>>,
+) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if D >= 2 && uses_kernels(&x) && on_flex_f32(&weight) && bias.as_ref().is_none_or(on_flex_f32) {
+        use burn::backend::Dispatch;
+        let dims = x.dims();
+        let [d_in, d_out] = weight.dims();
+        let rows = dims[..D - 1].iter().product();
+        let bias = bias.unwrap_or_else(|| Tensor::zeros([d_out], &weight.device()));
+        let out = Tensor::<2>::from_dispatch(<Dispatch as super::CpuKernels>::cpu_linear(
+            x.reshape([rows, d_in]).into_dispatch(),
+            weight.into_dispatch(),
+            bias.into_dispatch(),
+        ));
+        let mut out_dims = dims;
+        out_dims[D - 1] = d_out;
+        return out.reshape(out_dims);
+    }
+    burn::tensor::module::linear(x, weight, bias)
+}
+
+/// [`burn::nn::Linear::forward`] through [`linear`].
+pub fn linear_layer<const D: usize>(layer: &burn::nn::Linear, x: Tensor<D>) -> Tensor<D> {
+    linear(x, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()))
+}
+
+/// `a + b` for tensors of the same shape (a residual connection): our kernel, written by
+/// the thread pool, on flex f32 tensors of at least [`PARALLEL_ADD_MIN`] elements; burn's
+/// (broadcasting) addition otherwise.
+pub fn add<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if a.dims() == b.dims()
+        && a.shape().num_elements() >= PARALLEL_ADD_MIN
+        && uses_kernels(&a)
+        && on_flex_f32(&b)
+    {
+        use burn::backend::Dispatch;
+        return Tensor::from_dispatch(<Dispatch as super::CpuKernels>::cpu_add(
+            a.into_dispatch(),
+            b.into_dispatch(),
+        ));
+    }
+    a + b
+}
+
+/// Elements from which [`add`] runs on the thread pool (below, burn's addition on the
+/// calling thread costs less than handing the work over).
+pub const PARALLEL_ADD_MIN: usize = 1 << 16;
+
 /// Whether [`adamw_step`] runs on these tensors: plain (non-autodiff) flex f32 tensors.
 pub fn adamw_applies<const D: usize>(tensors: [&Tensor<D>; 4]) -> bool {
     #[cfg(feature = "flex")]

@@ -23,6 +23,24 @@ pub fn relu_mask(grad: &[f32], out: &[f32], dst: &mut [MaybeUninit<f32>]) {
     relu_mask_imp(Isa::detect(), grad, out, dst);
 }
 
+multiversion!(add_imp(a: &[f32], b: &[f32], dst: &mut [MaybeUninit<f32>]) => add_body);
+
+#[inline(always)]
+fn add_body(a: &[f32], b: &[f32], dst: &mut [MaybeUninit<f32>]) {
+    let n = dst.len().min(a.len()).min(b.len());
+    let (a, b, dst) = (&a[..n], &b[..n], &mut dst[..n]);
+    for i in 0..n {
+        dst[i].write(a[i] + b[i]);
+    }
+}
+
+/// Writes `a + b` into `dst`; every element of `dst` is written (the three have the same
+/// length).
+pub fn add(a: &[f32], b: &[f32], dst: &mut [MaybeUninit<f32>]) {
+    debug_assert!(a.len() == dst.len() && b.len() == dst.len());
+    add_imp(Isa::detect(), a, b, dst);
+}
+
 multiversion!(sum_imp(xs: &[f32]) -> f32 => sum_body);
 
 /// The sum of `xs`, in 16 interleaved partial sums (`lanes::lane_sum`; vectorized, so the
@@ -38,7 +56,7 @@ mod tests {
     use crate::kernels::cpu::test_data::values;
 
     #[test]
-    fn mask_and_sum_match_the_scalar_definitions() {
+    fn mask_add_and_sum_match_the_scalar_definitions() {
         for_each_isa(|| {
             for n in [0, 1, 15, 16, 17, 1000, 16_640, 33_280] {
                 let (g, y) = (values(n, 1), values(n, 2));
@@ -48,6 +66,11 @@ mod tests {
                     // SAFETY: `relu_mask` wrote every element.
                     let got = unsafe { dst[i].assume_init() };
                     assert_eq!(got, if y[i] > 0.0 { g[i] } else { 0.0 });
+                }
+                add(&g, &y, &mut dst);
+                for i in 0..n {
+                    // SAFETY: `add` wrote every element.
+                    assert_eq!(unsafe { dst[i].assume_init() }, g[i] + y[i]);
                 }
                 let want: f64 = g.iter().map(|v| *v as f64).sum();
                 let magnitude: f64 = g.iter().map(|v| v.abs() as f64).sum();

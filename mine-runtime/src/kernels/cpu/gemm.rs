@@ -82,12 +82,36 @@ pub fn matmul(
     }
     // SAFETY: the asserts above keep every element the product reads or writes inside the
     // three slices; `dst` is borrowed mutably, so it aliases neither operand.
+    unsafe { matmul_raw(dst.as_mut_ptr(), dst_row_stride, lhs, rhs, accumulate) }
+}
+
+/// [`matmul`] into a raw destination: `m x n` elements, row `r` starting at
+/// `dst + r * dst_row_stride`, for products that write disjoint blocks of one matrix from
+/// several threads. The views must fit their storage and agree in shape.
+///
+/// # Safety
+/// Every destination element must be valid for writes (and, with `accumulate`, hold an
+/// initialized value), and no other thread may access those elements during the call.
+pub(crate) unsafe fn matmul_raw(
+    dst: *mut f32,
+    dst_row_stride: usize,
+    lhs: View<'_>,
+    rhs: View<'_>,
+    accumulate: bool,
+) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    debug_assert!(k == rhs.rows && lhs.fits() && rhs.fits());
+    if m == 0 || n == 0 || k == 0 {
+        // The callers only pass non-empty products with k > 0.
+        return;
+    }
+    // SAFETY: the caller's contract covers the destination; the views fit their slices.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             dst_row_stride as isize,
             accumulate,

@@ -9,6 +9,7 @@ pub mod gemm;
 pub mod group_norm;
 mod isa;
 mod lanes;
+pub mod linear;
 pub mod max_pool;
 
 use std::mem::MaybeUninit;

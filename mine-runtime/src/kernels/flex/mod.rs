@@ -6,8 +6,10 @@
 //! holds both. The tensor-level functions in [`super::ops`] route flex f32 tensors here and
 //! everything else to burn's own ops.
 
+mod add;
 mod conv;
 mod group_norm;
+mod linear;
 mod max_pool;
 mod optim;
 mod tensor;
@@ -54,6 +56,18 @@ pub trait CpuKernels: burn::backend::Backend {
         stride: usize,
         padding: usize,
     ) -> FloatTensor<Self>;
+
+    /// A fully connected layer `x weight + bias`: `x` `[rows, d_in]`, `weight`
+    /// `[d_in, d_out]` (burn's orientation), `bias` `[d_out]`.
+    fn cpu_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// The element-wise sum `a + b` of two tensors of the same shape, written by the
+    /// thread pool (a residual connection).
+    fn cpu_add(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 impl CpuKernels for Flex {
@@ -88,6 +102,18 @@ impl CpuKernels for Flex {
     ) -> FloatTensor<Self> {
         max_pool::forward(x, max_pool::params(kernel, stride, padding)).0
     }
+
+    fn cpu_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        linear::forward(x, weight, bias)
+    }
+
+    fn cpu_add(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        add::forward(a, b)
+    }
 }
 
 impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
@@ -121,5 +147,17 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         padding: usize,
     ) -> FloatTensor<Self> {
         max_pool::autodiff::<C>(x, max_pool::params(kernel, stride, padding))
+    }
+
+    fn cpu_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        linear::autodiff::<C>(x, weight, bias)
+    }
+
+    fn cpu_add(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        add::autodiff::<C>(a, b)
     }
 }

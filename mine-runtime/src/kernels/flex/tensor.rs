@@ -4,7 +4,7 @@ use burn::tensor::{Bytes, DType, Shape};
 use burn_flex::{FlexTensor, Layout};
 use rayon::prelude::*;
 
-use crate::kernels::cpu::elementwise::relu_mask;
+use crate::kernels::cpu::elementwise::{add, relu_mask};
 
 /// Elements per task of the element-wise loops here.
 const CHUNK: usize = 1 << 16;
@@ -77,6 +77,20 @@ pub fn tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> FlexTensor {
 pub fn dims4(t: &FlexTensor) -> [usize; 4] {
     let shape = t.layout().shape();
     [shape[0], shape[1], shape[2], shape[3]]
+}
+
+/// `a + b` (same shapes, contiguous), written by the thread pool.
+pub fn sum_of(a: &FlexTensor, b: &FlexTensor) -> FlexTensor {
+    let (x, y) = (values(a), values(b));
+    let summed = par_filled(x.len(), |i, chunk| {
+        let range = i * CHUNK..i * CHUNK + chunk.len();
+        add(&x[range.clone()], &y[range], chunk);
+    });
+    FlexTensor::new(
+        Bytes::from_elems(summed),
+        Layout::contiguous(a.layout().shape().clone()),
+        DType::F32,
+    )
 }
 
 /// `grad * (out > 0)`: the gradient through a ReLU whose output was `out` (same shapes).

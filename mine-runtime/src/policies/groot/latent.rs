@@ -13,6 +13,8 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::ops::linear_layer;
+
 /// When the goal latent `z` is a random sample rather than the mean `mu`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -126,8 +128,8 @@ impl LatentSpace {
 
     /// Maps pooled features `[B, dim]` to the distribution and its sample `z`.
     pub fn forward(&self, x: Tensor<2>) -> DiagGaussian {
-        let mu = self.encode_mu.forward(x.clone());
-        let log_var = self.encode_log_var.forward(x);
+        let mu = linear_layer(&self.encode_mu, x.clone());
+        let log_var = linear_layer(&self.encode_log_var, x);
         let device = mu.device();
         let z = if self.samples_on(&device) {
             let [b, d] = mu.dims();

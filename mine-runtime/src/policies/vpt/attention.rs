@@ -10,6 +10,7 @@ use burn::tensor::{Bool, Device, Distribution, Int, Tensor, TensorData};
 use super::config::{RELATIVE_BASIS, VptConfig};
 use super::layers::normed_linear;
 use super::memory::BlockMemory;
+use crate::kernels::ops::linear_layer;
 
 /// Logit given to masked-out keys (MineStudio adds `-1e9`).
 const MASKED_LOGIT: f32 = -1e9;
@@ -91,9 +92,12 @@ impl SelfAttentionLayer {
         let total = m + t;
         let device = x.device();
 
-        let q = self.q_layer.forward(x.clone());
-        let keys = Tensor::cat(vec![memory.keys, self.k_layer.forward(x.clone())], 1);
-        let values = Tensor::cat(vec![memory.values, self.v_layer.forward(x.clone())], 1);
+        let q = linear_layer(&self.q_layer, x.clone());
+        let keys = Tensor::cat(vec![memory.keys, linear_layer(&self.k_layer, x.clone())], 1);
+        let values = Tensor::cat(
+            vec![memory.values, linear_layer(&self.v_layer, x.clone())],
+            1,
+        );
         let key_valid = Tensor::cat(
             vec![memory.mask, Tensor::<3>::ones([b, 1, t], &device).bool()],
             2,
@@ -121,7 +125,7 @@ impl SelfAttentionLayer {
             .matmul(split(values, total))
             .swap_dims(1, 2)
             .reshape([b, t, e]);
-        (x + self.proj_layer.forward(attended), next)
+        (x + linear_layer(&self.proj_layer, attended), next)
     }
 
     /// The learned relative-position bias `[B, heads, t, total]`: for query `i` and key `j`
@@ -132,9 +136,7 @@ impl SelfAttentionLayer {
         let (h, m) = (self.heads, self.memory_len);
         let device = x.device();
         // [t, B*heads, basis]
-        let r = self
-            .r_layer
-            .forward(x)
+        let r = linear_layer(&self.r_layer, x)
             .reshape([b, t, h, RELATIVE_BASIS])
             .permute([1, 0, 2, 3])
             .reshape([t, b * h, RELATIVE_BASIS]);

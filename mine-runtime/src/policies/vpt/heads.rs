@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 use mine_dsl::latent::PiLogits;
 
 use super::config::{BUTTON_CLASSES, CAMERA_CLASSES};
+use crate::kernels::ops::linear_layer;
 
 /// One categorical distribution per frame: a linear layer to the class logits, division by the
 /// temperature and a log-softmax (MineStudio `CategoricalActionHead` with shape `(1,)`).
@@ -29,7 +30,7 @@ impl CategoricalHead {
 
     /// `[B, T, hidsize]` latent to `[B, T, 1, classes]` log-probabilities.
     pub fn forward(&self, latent: Tensor<3>) -> Tensor<4> {
-        let logits = self.linear_layer.forward(latent).unsqueeze_dim::<4>(2);
+        let logits = linear_layer(&self.linear_layer, latent).unsqueeze_dim::<4>(2);
         let logits = if self.temperature == 1.0 {
             logits
         } else {
@@ -157,7 +158,7 @@ impl ValueHead {
 
     /// `[B, T, hidsize]` latent to `[B, T, 1]` normalized value predictions.
     pub fn forward(&self, latent: Tensor<3>) -> Tensor<3> {
-        self.linear.forward(latent)
+        linear_layer(&self.linear, latent)
     }
 }
 

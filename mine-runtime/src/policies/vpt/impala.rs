@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::config::{CNN_OUTSIZE, IMPALA_BLOCKS_PER_STACK, VptConfig};
 use super::layers::{NormConv, NormLinear};
-use crate::kernels::ops::{group_norm_layer, max_pool2d};
+use crate::kernels::ops::{add, group_norm_layer, max_pool2d};
 
 /// Two normalized 3x3 convolutions with a residual connection: `x + conv1(conv0(x))`.
 #[derive(Module, Debug)]
@@ -30,7 +30,7 @@ impl CnnBasicBlock {
 
     /// Applies the block to `[N, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        x.clone() + self.conv1.forward(self.conv0.forward(x))
+        add(x.clone(), self.conv1.forward(self.conv0.forward(x)))
     }
 }
 

@@ -9,7 +9,7 @@ use burn::nn::{
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::kernels::ops::{conv2d_layer, group_norm_layer};
+use crate::kernels::ops::{conv2d_layer, group_norm_layer, linear_layer};
 
 /// Optional GroupNorm, 3x3 convolution (stride 1, padding 1), ReLU.
 ///
@@ -104,7 +104,7 @@ impl NormLinear {
             Some(norm) => norm.forward(x),
             None => x,
         };
-        let x = self.layer.forward(x);
+        let x = linear_layer(&self.layer, x);
         if self.activation { relu(x) } else { x }
     }
 }
