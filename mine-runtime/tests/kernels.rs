@@ -225,10 +225,18 @@ fn max_pool_matches_burn_in_values_and_gradients() {
             .with_padding([p, p]);
         compare_grads(
             &format!("max pool {shape:?} k{k} s{s} p{p}"),
-            x,
+            x.clone(),
             Vec::new(),
             |x, _| ops::max_pool2d(x, options.clone()),
             |x, _| burn::tensor::module::max_pool2d(x, options.clone()),
+        );
+        // Centred values: windows whose maximum is negative get no gradient.
+        compare_grads(
+            &format!("max pool + relu {shape:?} k{k} s{s} p{p}"),
+            x - 0.7,
+            Vec::new(),
+            |x, _| ops::max_pool2d_relu(x, options.clone()),
+            |x, _| activation::relu(burn::tensor::module::max_pool2d(x, options.clone())),
         );
     }
 }

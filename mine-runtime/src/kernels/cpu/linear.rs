@@ -204,14 +204,24 @@ pub fn linear_input_grad(
 }
 
 /// `dst[j * rows + i] = src[i * cols + j]`: the `cols x rows` transpose of the row-major
-/// `rows x cols` matrix `src`, in strips of 16 source columns (16 write streams).
+/// `rows x cols` matrix `src`, through 16x16 tiles (contiguous reads and writes of 16
+/// floats; a tile stays in L1).
 fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const T: usize = BLOCK_ALIGN;
     debug_assert!(src.len() == rows * cols && dst.len() == rows * cols);
-    for j0 in (0..cols).step_by(BLOCK_ALIGN) {
-        let j1 = (j0 + BLOCK_ALIGN).min(cols);
-        for (i, row) in src.chunks_exact(cols).enumerate() {
-            for (j, &v) in row[j0..j1].iter().enumerate() {
-                dst[(j0 + j) * rows + i] = v;
+    let mut tile = [[0.0f32; T]; T];
+    for i0 in (0..rows).step_by(T) {
+        let ni = T.min(rows - i0);
+        for j0 in (0..cols).step_by(T) {
+            let nj = T.min(cols - j0);
+            for (i, row) in tile.iter_mut().take(ni).enumerate() {
+                row[..nj].copy_from_slice(&src[(i0 + i) * cols + j0..][..nj]);
+            }
+            for j in 0..nj {
+                let out = &mut dst[(j0 + j) * rows + i0..][..ni];
+                for (i, v) in out.iter_mut().enumerate() {
+                    *v = tile[i][j];
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 //! [`CpuKernels::cpu_max_pool2d`](super::CpuKernels::cpu_max_pool2d) on flex: forward, and
-//! the backward step of its autodiff form (the gradient routed to each window's maximum).
+//! the backward step of its autodiff form (the gradient routed to each window's maximum,
+//! when positive if a ReLU is fused).
 
 use std::sync::Arc;
 
@@ -23,14 +24,15 @@ pub fn params(kernel: usize, stride: usize, padding: usize) -> MaxPoolParams {
     }
 }
 
-/// The pooled tensor and each output's window index of its maximum.
-pub fn forward(x: FlexTensor, p: MaxPoolParams) -> (FlexTensor, Arc<[u8]>) {
+/// The pooled (and, when `relu`, rectified) tensor and each output's window index of its
+/// maximum.
+pub fn forward(x: FlexTensor, p: MaxPoolParams, relu: bool) -> (FlexTensor, Arc<[u8]>) {
     let x = contiguous(x);
     let [n, c, h, w] = dims4(&x);
     let (oh, ow) = (p.out_len(h), p.out_len(w));
     let mut out = zeros(n * c * oh * ow);
     let mut argmax = vec![0u8; out.len()];
-    max_pool_forward_with(p, values(&x), n, c, h, w, &mut out, &mut argmax);
+    max_pool_forward_with(p, relu, values(&x), n, c, h, w, &mut out, &mut argmax);
     (tensor(out, [n, c, oh, ow]), argmax.into())
 }
 
@@ -59,6 +61,7 @@ impl Backward<Flex, 1> for MaxPoolBackward {
 pub fn autodiff<C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<Flex, C>>,
     p: MaxPoolParams,
+    relu: bool,
 ) -> FloatTensor<Autodiff<Flex, C>> {
     match MaxPoolBackward
         .prepare::<C>([x.node()])
@@ -67,9 +70,9 @@ pub fn autodiff<C: CheckpointStrategy>(
     {
         OpsKind::Tracked(prep) => {
             let dims = dims4(x.primitive());
-            let (out, argmax) = forward(x.primitive().clone(), p);
+            let (out, argmax) = forward(x.primitive().clone(), p, relu);
             prep.finish((dims, p, argmax), out)
         }
-        OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive().clone(), p).0),
+        OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive().clone(), p, relu).0),
     }
 }

@@ -49,12 +49,14 @@ pub trait CpuKernels: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 
     /// Max-pooling of `x` `[N, C, H, W]` over square windows (`kernel <= 16`,
-    /// `padding <= kernel / 2`, no dilation, floor mode), PyTorch semantics.
+    /// `padding <= kernel / 2`, no dilation, floor mode), PyTorch semantics, followed by a
+    /// ReLU when `relu` (then `kernel <= 15`).
     fn cpu_max_pool2d(
         x: FloatTensor<Self>,
         kernel: usize,
         stride: usize,
         padding: usize,
+        relu: bool,
     ) -> FloatTensor<Self>;
 
     /// A fully connected layer `x weight + bias`: `x` `[rows, d_in]`, `weight`
@@ -99,8 +101,9 @@ impl CpuKernels for Flex {
         kernel: usize,
         stride: usize,
         padding: usize,
+        relu: bool,
     ) -> FloatTensor<Self> {
-        max_pool::forward(x, max_pool::params(kernel, stride, padding)).0
+        max_pool::forward(x, max_pool::params(kernel, stride, padding), relu).0
     }
 
     fn cpu_linear(
@@ -145,8 +148,9 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         kernel: usize,
         stride: usize,
         padding: usize,
+        relu: bool,
     ) -> FloatTensor<Self> {
-        max_pool::autodiff::<C>(x, max_pool::params(kernel, stride, padding))
+        max_pool::autodiff::<C>(x, max_pool::params(kernel, stride, padding), relu)
     }
 
     fn cpu_linear(

@@ -50,11 +50,20 @@ impl NormConv {
 
     /// `relu(conv(norm(x)))` on `[N, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_maybe_relu(x, true)
+    }
+
+    /// `conv(norm(x))`, the ReLU left to the caller (who may apply it after a max-pool).
+    pub fn forward_before_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_maybe_relu(x, false)
+    }
+
+    fn forward_maybe_relu(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
         let x = match &self.norm {
             Some(norm) => group_norm_layer(norm, x, false),
             None => x,
         };
-        conv2d_layer(&self.layer, x, true)
+        conv2d_layer(&self.layer, x, relu)
     }
 }
 

@@ -17,6 +17,11 @@
 //! the result is bit-identical to PyTorch's zero-then-scatter-add, and the
 //! gradient buffer need not be zeroed.
 //!
+//! With `relu`, the forward also rectifies its output, `relu(max_pool(x))` (which equals
+//! `max_pool(relu(x))`: both are monotone), and an output that is not positive saves
+//! [`NO_MAX`] instead of a window index, so the backward routes it no gradient (ReLU's
+//! derivative there is zero).
+//!
 //! The model's configuration, 3×3 / stride 2 / padding 1 ([`MaxPoolParams::K3S2P1`]),
 //! has vectorised row kernels (compiled for SSE2, AVX2 and AVX-512, chosen at run
 //! time). They skip PyTorch's NaN test; a plane holding a NaN or an infinity is
@@ -32,10 +37,14 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::isa::Isa;
+use super::isa::{Isa, multiversion};
 use super::write_zeros;
 use k3s2p1_backward::backward_plane_k3s2p1;
 use k3s2p1_forward::forward_plane_k3s2p1;
+
+/// The window index saved for a rectified output that is not positive (no gradient flows
+/// through it). Fused ReLUs need windows of at most 15x15, whose indices stay below it.
+pub const NO_MAX: u8 = u8::MAX;
 
 /// Minimum input elements per rayon task, to keep scheduling overhead negligible.
 const MIN_TASK_ELEMS: usize = 1 << 15;
@@ -76,6 +85,12 @@ impl MaxPoolParams {
         (1..=16).contains(&self.kernel) && self.stride >= 1 && self.padding <= self.kernel / 2
     }
 
+    /// Whether [`max_pool_forward_with`] can also fuse a ReLU: [`supported`](Self::supported)
+    /// with a window of at most 15 (so that [`NO_MAX`] is no window index).
+    pub fn supported_with_relu(&self) -> bool {
+        self.supported() && self.kernel < 16
+    }
+
     fn validate(&self) {
         assert!(self.supported(), "unsupported max-pool parameters {self:?}");
     }
@@ -107,7 +122,7 @@ pub fn max_pool_forward(
     out: &mut [f32],
     argmax: &mut [u8],
 ) {
-    max_pool_forward_with(MaxPoolParams::K3S2P1, x, n, c, h, w, out, argmax);
+    max_pool_forward_with(MaxPoolParams::K3S2P1, false, x, n, c, h, w, out, argmax);
 }
 
 /// Max-pool backward, 3×3 window, stride 2, padding 1 (see [`max_pool_backward_with`]).
@@ -129,12 +144,14 @@ pub fn max_pool_backward(
 /// * `x`: `[n, c, h, w]`.
 /// * `out`: `[n, c, ho, wo]` with `ho = params.out_len(h)`, `wo = params.out_len(w)`.
 /// * `argmax`: `[n, c, ho, wo]` window indices `dy · kernel + dx` of the selected
-///   elements; keep it for the backward.
+///   elements (or [`NO_MAX`] for the outputs a `relu` zeroed); keep it for the backward.
+/// * `relu`: rectify the output (needs [`MaxPoolParams::supported_with_relu`]).
 ///
 /// Every element of `out` and `argmax` is written; they need not be zeroed.
 #[allow(clippy::too_many_arguments)]
 pub fn max_pool_forward_with(
     params: MaxPoolParams,
+    relu: bool,
     x: &[f32],
     n: usize,
     c: usize,
@@ -144,6 +161,10 @@ pub fn max_pool_forward_with(
     argmax: &mut [u8],
 ) {
     params.validate();
+    assert!(
+        !relu || params.supported_with_relu(),
+        "max-pool: a fused ReLU needs a window of at most 15"
+    );
     let (ho, wo) = (params.out_len(h), params.out_len(w));
     debug_assert_eq!(x.len(), n * c * h * w);
     debug_assert_eq!(out.len(), n * c * ho * wo);
@@ -164,10 +185,33 @@ pub fn max_pool_forward_with(
                 if forward_plane_k3s2p1(isa, xp, h, w, op, ap, scratch) {
                     forward_plane_generic(params, xp, h, w, op, ap);
                 }
+                if relu {
+                    rectify(isa, op, ap);
+                }
             },
         );
     } else {
-        planes.for_each(|((xp, op), ap)| forward_plane_generic(params, xp, h, w, op, ap));
+        let isa = Isa::detect();
+        planes.for_each(|((xp, op), ap)| {
+            forward_plane_generic(params, xp, h, w, op, ap);
+            if relu {
+                rectify(isa, op, ap);
+            }
+        });
+    }
+}
+
+multiversion!(rectify(out: &mut [f32], argmax: &mut [u8]) => rectify_body);
+
+/// ReLU on a pooled plane (still in cache): outputs that are not positive become 0 (NaN
+/// stays NaN, as in PyTorch) and save [`NO_MAX`]: ReLU's gradient is zero there. Written
+/// with selects, not branches (signs are unpredictable: a branch cost more than the pass).
+#[inline(always)]
+fn rectify_body(out: &mut [f32], argmax: &mut [u8]) {
+    for (v, a) in out.iter_mut().zip(argmax.iter_mut()) {
+        let value = *v;
+        *a = if value > 0.0 { *a } else { NO_MAX };
+        *v = if value <= 0.0 { 0.0 } else { value };
     }
 }
 
@@ -261,7 +305,9 @@ fn backward_plane_generic(
     let dx = write_zeros(dx);
     let wo = p.out_len(w);
     for (i, (&gv, &k)) in g.iter().zip(arg).enumerate() {
-        dx[argmax_flat_index(p, w, i / wo, i % wo, k)] += gv;
+        if k != NO_MAX || !p.supported_with_relu() {
+            dx[argmax_flat_index(p, w, i / wo, i % wo, k)] += gv;
+        }
     }
 }
 

@@ -71,7 +71,7 @@ fn check(p: MaxPoolParams, x: &[f32], n: usize, c: usize, h: usize, w: usize, se
     let mut arg = vec![255u8; olen];
     for_each_isa(|| {
         let mut out = vec![7.0f32; olen];
-        max_pool_forward_with(p, x, n, c, h, w, &mut out, &mut arg);
+        max_pool_forward_with(p, false, x, n, c, h, w, &mut out, &mut arg);
         let plane_out = (ho * wo).max(1);
         for o in 0..olen {
             let (oy, ox) = ((o % plane_out) / wo, o % wo);
@@ -281,4 +281,59 @@ fn empty_inputs_are_no_ops() {
     };
     max_pool_backward_with(p, &[], &[], 1, 1, 2, 2, as_uninit(&mut dx));
     assert_eq!(dx, vec![0.0; 4]);
+}
+
+/// The fused ReLU: values `relu(max_pool(x))` (NaN kept) and gradients routed only through
+/// positive outputs, bit for bit against the reference, on the fast and the generic paths.
+#[test]
+fn fused_relu_matches_reference() {
+    let params = [
+        MaxPoolParams::K3S2P1,
+        MaxPoolParams {
+            kernel: 2,
+            stride: 2,
+            padding: 0,
+        },
+    ];
+    let mut seed = 500;
+    for p in params {
+        for (h, w) in SIZES {
+            seed += 1;
+            let mut rng = Rng(seed);
+            // Values in [-2, 2) with exact zeros and ties (ties() - 1 is -1, 0 or 1), a NaN.
+            let mut x = rng.uniform(2 * 3 * h * w);
+            let ties = rng.ties(x.len());
+            for (i, v) in x.iter_mut().enumerate() {
+                if i % 3 == 0 {
+                    *v = ties[i] - 1.0;
+                }
+            }
+            let middle = x.len() / 2;
+            x[middle] = f32::NAN;
+            let (n, c, planes) = (2, 3, 6);
+            let (r_out, r_idx) = ref_forward(p, &x, planes, h, w);
+            let olen = r_out.len();
+            let g = Rng(seed).uniform(olen);
+            let masked: Vec<f32> = g
+                .iter()
+                .zip(&r_out)
+                .map(|(&g, &v)| if v > 0.0 { g } else { 0.0 })
+                .collect();
+            let r_dx = ref_backward(&masked, &r_idx, planes, h, w);
+            let shape = format!("{p:?} {h}x{w}");
+            for_each_isa(|| {
+                let (mut out, mut arg) = (vec![7.0f32; olen], vec![0u8; olen]);
+                max_pool_forward_with(p, true, &x, n, c, h, w, &mut out, &mut arg);
+                for (o, (&got, &want)) in out.iter().zip(&r_out).enumerate() {
+                    let want = if want <= 0.0 { 0.0 } else { want };
+                    assert!(same_bits(got, want), "{shape} out[{o}]: {got} vs {want}");
+                }
+                let mut dx = vec![f32::NAN; planes * h * w];
+                max_pool_backward_with(p, &g, &arg, n, c, h, w, as_uninit(&mut dx));
+                for (i, (&a, &b)) in dx.iter().zip(&r_dx).enumerate() {
+                    assert!(a.to_bits() == b.to_bits(), "{shape} dx[{i}]: {a} vs {b}");
+                }
+            });
+        }
+    }
 }
