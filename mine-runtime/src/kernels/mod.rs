@@ -1,5 +1,6 @@
-//! Our own CPU kernels for the hot operations of the VPT image encoder, plugged into burn's
-//! flex backend as a backend extension with hand-written backward passes.
+//! Our own CPU kernels for the hot operations of the policies (the VPT image encoder's
+//! convolutions, normalizations and poolings, linear layers, residual sums), plugged into
+//! burn's flex backend as a backend extension with hand-written backward passes.
 //!
 //! Models call the functions of [`ops`] (for example [`ops::conv2d`]) instead of burn's: on a
 //! flex device with f32 tensors they run [`cpu`]'s kernels, elsewhere (CUDA, wgpu, other
