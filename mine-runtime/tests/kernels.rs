@@ -20,6 +20,23 @@ fn assert_close<const D: usize>(got: Tensor<D>, want: Tensor<D>, what: &str) {
     }
 }
 
+/// A layer's output and its input, weight and (optional) bias gradients.
+type LayerGrads<const D: usize, const W: usize> =
+    (Tensor<D>, Tensor<D>, Tensor<W>, Option<Tensor<1>>);
+
+fn assert_layer_close<const D: usize, const W: usize>(
+    what: &str,
+    (y, gx, gw, gb): LayerGrads<D, W>,
+    (y_ref, gx_ref, gw_ref, gb_ref): LayerGrads<D, W>,
+) {
+    assert_close(y, y_ref, &format!("{what}: output"));
+    assert_close(gx, gx_ref, &format!("{what}: x grad"));
+    assert_close(gw, gw_ref, &format!("{what}: weight grad"));
+    if let (Some(gb), Some(gb_ref)) = (gb, gb_ref) {
+        assert_close(gb, gb_ref, &format!("{what}: bias grad"));
+    }
+}
+
 struct Case {
     x: [usize; 4],
     out_channels: usize,
@@ -109,14 +126,7 @@ fn conv2d_matches_burn_in_values_and_gradients() {
         };
         for relu in [false, true] {
             let what = format!("{what} relu {relu}");
-            let (y, gx, gw, gb) = run(true, relu);
-            let (y_ref, gx_ref, gw_ref, gb_ref) = run(false, relu);
-            assert_close(y, y_ref, &format!("{what}: output"));
-            assert_close(gx, gx_ref, &format!("{what}: x grad"));
-            assert_close(gw, gw_ref, &format!("{what}: weight grad"));
-            if let (Some(gb), Some(gb_ref)) = (gb, gb_ref) {
-                assert_close(gb, gb_ref, &format!("{what}: bias grad"));
-            }
+            assert_layer_close(&what, run(true, relu), run(false, relu));
         }
     }
 }
@@ -287,14 +297,7 @@ fn linear_matches_burn_in_values_and_gradients() {
                 gb,
             )
         };
-        let (y, gx, gw, gb) = run(true);
-        let (y_ref, gx_ref, gw_ref, gb_ref) = run(false);
-        assert_close(y, y_ref, &format!("{what}: output"));
-        assert_close(gx, gx_ref, &format!("{what}: x grad"));
-        assert_close(gw, gw_ref, &format!("{what}: weight grad"));
-        if let (Some(gb), Some(gb_ref)) = (gb, gb_ref) {
-            assert_close(gb, gb_ref, &format!("{what}: bias grad"));
-        }
+        assert_layer_close(&what, run(true), run(false));
     }
 }
 

@@ -10,7 +10,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::tensor::{contiguous, dims4, relu_backward, tensor, values, written};
+use super::tensor::{
+    contiguous, dims4, register_weight_and_bias, relu_backward, tensor, values, written,
+};
 use crate::kernels::cpu::conv::{ConvShape, conv2d_forward, conv2d_input_grad, conv2d_weight_grad};
 
 /// `[stride, padding, dilation]`.
@@ -86,12 +88,9 @@ impl Backward<Flex, 3> for Conv2dBackward {
             let mut db = vec![0.0; s.out_channels];
             let bias_grad = node_bias.is_some().then_some(&mut db[..]);
             conv2d_weight_grad(&s, values(&x), g, &mut dw, bias_grad);
-            if let Some(node) = node_weight {
-                grads.register::<Flex>(node.id, tensor(dw, dims4(&weight)));
-            }
-            if let Some(node) = node_bias {
-                grads.register::<Flex>(node.id, tensor(db, [s.out_channels]));
-            }
+            let nodes = [node_weight, node_bias].map(|n| n.map(|n| n.id));
+            let (dw, db) = (tensor(dw, dims4(&weight)), tensor(db, [s.out_channels]));
+            register_weight_and_bias(grads, nodes, dw, db);
         }
     }
 }

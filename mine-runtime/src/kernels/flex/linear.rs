@@ -10,7 +10,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::tensor::{contiguous, tensor, values, written};
+use super::tensor::{contiguous, register_weight_and_bias, tensor, values, written};
 use crate::kernels::cpu::linear::{
     LinearShape, linear_forward, linear_input_grad, linear_weight_grad,
 };
@@ -66,12 +66,8 @@ impl Backward<Flex, 3> for LinearBackward {
             let dw = written([s.d_in, s.d_out], |dw| {
                 linear_weight_grad(&s, values(&x), g, dw, bias_grad)
             });
-            if let Some(node) = node_weight {
-                grads.register::<Flex>(node.id, dw);
-            }
-            if let Some(node) = node_bias {
-                grads.register::<Flex>(node.id, tensor(db, [s.d_out]));
-            }
+            let nodes = [node_weight, node_bias].map(|n| n.map(|n| n.id));
+            register_weight_and_bias(grads, nodes, dw, tensor(db, [s.d_out]));
         }
     }
 }

@@ -1,5 +1,8 @@
 //! Moving between flex tensors and the kernels' contiguous f32 slices.
 
+use burn::backend::Flex;
+use burn::backend::autodiff::NodeId;
+use burn::backend::autodiff::grads::Gradients;
 use burn::tensor::{Bytes, DType, Shape};
 use burn_flex::{FlexTensor, Layout};
 use rayon::prelude::*;
@@ -101,4 +104,20 @@ pub fn relu_backward(grad: &FlexTensor, out: &FlexTensor) -> FlexTensor {
         relu_mask(&g[range.clone()], &y[range], chunk);
     });
     tensor(masked, dims4(grad))
+}
+
+/// Registers a layer's weight and bias gradients for those of the two parents that are
+/// tracked.
+pub fn register_weight_and_bias(
+    grads: &mut Gradients,
+    [weight_node, bias_node]: [Option<NodeId>; 2],
+    weight: FlexTensor,
+    bias: FlexTensor,
+) {
+    if let Some(id) = weight_node {
+        grads.register::<Flex>(id, weight);
+    }
+    if let Some(id) = bias_node {
+        grads.register::<Flex>(id, bias);
+    }
 }
