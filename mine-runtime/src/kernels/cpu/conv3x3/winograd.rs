@@ -1,9 +1,10 @@
 //! Winograd F(2x2, 3x3) for the wide 3x3 convolutions: each 2x2 block of output pixels
 //! (a tile) costs 16 multiplies per input-output channel pair instead of 36.
 //!
-//! Per image, row of tiles (two output rows) and chunk of 32 tiles, the 4x4 input patches of
-//! 16 adjacent tiles at a time are gathered from the padded planes with two-source permutes
-//! and transformed (`V = Bᵀ d B`) into a scratch laid out `[16][C_in][32]` (32-64 KiB); for
+//! Per image, row of tiles (two output rows) and chunk of 16 tiles (32 above 32 input
+//! channels), the 4x4 input patches of 16 adjacent tiles at a time are gathered from the
+//! padded planes with two-source permutes and transformed (`V = Bᵀ d B`) into a scratch laid
+//! out `[16][C_in][16 or 32]` (16-32 KiB at the VPT's 16-32 channels); for
 //! each block of 8 output channels, 16 small products (`M_ξ = U_ξ V_ξ`, `U = G g Gᵀ` packed
 //! once per call) accumulate in registers over the input channels with broadcast weights,
 //! like the direct kernel's tiles; the 16 products are then transformed back (`Y = Aᵀ M A`),
@@ -40,7 +41,8 @@ pub(super) const G: [[f32; 3]; 4] = [
 ];
 
 thread_local! {
-    /// The calling thread's transformed input of one chunk of tiles (`[16][C_in][32]`).
+    /// The calling thread's transformed input of one chunk of tiles (`[16][C_in][32]` at
+    /// most).
     static TRANSFORMED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
