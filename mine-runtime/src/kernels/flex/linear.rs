@@ -52,15 +52,15 @@ impl Backward<Flex, 3> for LinearBackward {
         let (x_state, weight_state, s) = ops.state;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
         let g = values(&grad);
+        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
+        let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
         if let Some(node) = node_x {
-            let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
             let dx = written([s.rows, s.d_in], |dx| {
                 linear_input_grad(&s, g, values(&weight), dx)
             });
             grads.register::<Flex>(node.id, dx);
         }
         if node_weight.is_some() || node_bias.is_some() {
-            let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
             let mut db = vec![0.0; s.d_out];
             let bias_grad = node_bias.is_some().then_some(&mut db[..]);
             let dw = written([s.d_in, s.d_out], |dw| {
