@@ -215,6 +215,14 @@ fn group_norm_matches_burn_in_values_and_gradients() {
                 },
             );
         }
+        // The ReLU of the layer before, fused (centred data: half the inputs rectified).
+        compare_grads(
+            &format!("group norm of relu {shape:?} groups {groups} affine {affine}"),
+            x.clone() - 3.0,
+            params.clone(),
+            |x, p| ops::group_norm_of_relu_layer(&with(p), x),
+            |x, p| with(p).forward(activation::relu(x)),
+        );
     }
 }
 

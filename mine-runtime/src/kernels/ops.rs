@@ -128,6 +128,21 @@ pub fn conv2d_layer(layer: &burn::nn::conv::Conv2d, x: Tensor<4>, relu: bool) ->
 /// kernel (two passes forward, two backward) on flex f32 tensors, the module's own forward
 /// otherwise.
 pub fn group_norm_layer(layer: &burn::nn::GroupNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    group_norm_layer_with(layer, x, false, relu)
+}
+
+/// `layer.forward(relu(x))` (see [`group_norm_layer`]): the ReLU of the layer before, in
+/// the normalization's passes, so that layer's backward needs no ReLU mask of its own.
+pub fn group_norm_of_relu_layer(layer: &burn::nn::GroupNorm, x: Tensor<4>) -> Tensor<4> {
+    group_norm_layer_with(layer, x, true, false)
+}
+
+fn group_norm_layer_with(
+    layer: &burn::nn::GroupNorm,
+    x: Tensor<4>,
+    relu_input: bool,
+    relu: bool,
+) -> Tensor<4> {
     #[cfg(feature = "flex")]
     if uses_kernels(&x) && layer.num_groups > 0 {
         use burn::backend::Dispatch;
@@ -145,11 +160,12 @@ pub fn group_norm_layer(layer: &burn::nn::GroupNorm, x: Tensor<4>, relu: bool) -
                 beta.into_dispatch(),
                 layer.num_groups,
                 layer.epsilon,
+                relu_input,
                 relu,
             ));
         }
     }
-    maybe_relu(layer.forward(x), relu)
+    maybe_relu(layer.forward(maybe_relu(x, relu_input)), relu)
 }
 
 /// [`burn::tensor::module::max_pool2d`]: our kernel for square windows (up to 16, padding at

@@ -13,7 +13,7 @@ use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
 use super::tensor::{contiguous, dims4, tensor, values, written};
-use crate::kernels::cpu::group_norm::{group_norm_backward, group_norm_forward};
+use crate::kernels::cpu::group_norm::{Relus, group_norm_backward, group_norm_forward};
 
 /// The forward's output and the statistics its backward reads.
 pub struct Normalized {
@@ -25,14 +25,15 @@ pub struct Normalized {
     pub rstd: Arc<[f32]>,
 }
 
-/// `groups`-group normalization of `x` with affine `gamma`, `beta`, then a ReLU when `relu`.
+/// `groups`-group normalization of `x` (of `relu(x)` if `relu.input`) with affine `gamma`,
+/// `beta`, then a ReLU when `relu.output`.
 pub fn forward(
     x: FlexTensor,
     gamma: FlexTensor,
     beta: FlexTensor,
     groups: usize,
     eps: f64,
-    relu: bool,
+    relu: Relus,
 ) -> Normalized {
     let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
     let [n, c, h, w] = dims4(&x);
@@ -70,6 +71,8 @@ struct Saved {
     groups: usize,
     /// The output, when a ReLU followed the normalization.
     relu_out: Option<FlexTensor>,
+    /// Whether the normalization's input was rectified.
+    relu_input: bool,
 }
 
 /// The backward step: parents `x`, `gamma`, `beta`.
@@ -100,7 +103,10 @@ impl Backward<Flex, 3> for GroupNormBackward {
                 c,
                 h * w,
                 saved.groups,
-                relu_out.is_some(),
+                Relus {
+                    input: saved.relu_input,
+                    output: relu_out.is_some(),
+                },
                 dx,
                 &mut dgamma,
                 &mut dbeta,
@@ -126,7 +132,7 @@ pub fn autodiff<C: CheckpointStrategy>(
     beta: FloatTensor<Autodiff<Flex, C>>,
     groups: usize,
     eps: f64,
-    relu: bool,
+    relu: Relus,
 ) -> FloatTensor<Autodiff<Flex, C>> {
     let run = || {
         let (xp, gp, bp) = (x.primitive(), gamma.primitive(), beta.primitive());
@@ -147,7 +153,8 @@ pub fn autodiff<C: CheckpointStrategy>(
                 mean: normalized.mean,
                 rstd: normalized.rstd,
                 groups,
-                relu_out: relu.then(|| normalized.out.clone()),
+                relu_out: relu.output.then(|| normalized.out.clone()),
+                relu_input: relu.input,
             };
             prep.finish(saved, normalized.out)
         }

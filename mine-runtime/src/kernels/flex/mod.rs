@@ -20,6 +20,8 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex, backend_extension};
 
+use crate::kernels::cpu::group_norm::Relus;
+
 /// The operations our CPU kernels provide.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuKernels: burn::backend::Backend {
@@ -36,15 +38,17 @@ pub trait CpuKernels: burn::backend::Backend {
         relu: bool,
     ) -> FloatTensor<Self>;
 
-    /// GroupNorm of `x` `[N, C, H, W]` over `groups` groups of channels with the per-channel
-    /// affine `gamma`, `beta` `[C]` (PyTorch's biased variance plus `eps`), followed by a
-    /// ReLU when `relu`.
+    /// GroupNorm of `x` `[N, C, H, W]` (of `relu(x)` when `relu_input`) over `groups` groups
+    /// of channels with the per-channel affine `gamma`, `beta` `[C]` (PyTorch's biased
+    /// variance plus `eps`), followed by a ReLU when `relu`.
+    #[allow(clippy::too_many_arguments)]
     fn cpu_group_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         groups: usize,
         eps: f64,
+        relu_input: bool,
         relu: bool,
     ) -> FloatTensor<Self>;
 
@@ -91,8 +95,13 @@ impl CpuKernels for Flex {
         beta: FloatTensor<Self>,
         groups: usize,
         eps: f64,
+        relu_input: bool,
         relu: bool,
     ) -> FloatTensor<Self> {
+        let relu = Relus {
+            input: relu_input,
+            output: relu,
+        };
         group_norm::forward(x, gamma, beta, groups, eps, relu).out
     }
 
@@ -138,8 +147,13 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         beta: FloatTensor<Self>,
         groups: usize,
         eps: f64,
+        relu_input: bool,
         relu: bool,
     ) -> FloatTensor<Self> {
+        let relu = Relus {
+            input: relu_input,
+            output: relu,
+        };
         group_norm::autodiff::<C>(x, gamma, beta, groups, eps, relu)
     }
 

@@ -28,9 +28,11 @@ impl CnnBasicBlock {
         }
     }
 
-    /// Applies the block to `[N, C, H, W]`.
+    /// Applies the block to `[N, C, H, W]`. The first convolution's ReLU runs inside the
+    /// second's GroupNorm (no ReLU mask pass in the first's backward).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        add(x.clone(), self.conv1.forward(self.conv0.forward(x)))
+        let hidden = self.conv0.forward_before_relu(x.clone());
+        add(x, self.conv1.forward_after_relu(hidden))
     }
 }
 

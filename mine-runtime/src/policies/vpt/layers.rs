@@ -6,10 +6,10 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
     GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d,
 };
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{self, relu};
 use burn::tensor::{Device, Tensor};
 
-use crate::kernels::ops::{conv2d_layer, group_norm_layer, linear_layer};
+use crate::kernels::ops::{conv2d_layer, group_norm_layer, group_norm_of_relu_layer, linear_layer};
 
 /// Optional GroupNorm, 3x3 convolution (stride 1, padding 1), ReLU.
 ///
@@ -50,17 +50,26 @@ impl NormConv {
 
     /// `relu(conv(norm(x)))` on `[N, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_maybe_relu(x, true)
+        self.forward_with(x, false, true)
     }
 
-    /// `conv(norm(x))`, the ReLU left to the caller (who may apply it after a max-pool).
+    /// `conv(norm(x))`, the ReLU left to the caller (who may apply it after a max-pool, or
+    /// pass the result to [`forward_after_relu`](Self::forward_after_relu)).
     pub fn forward_before_relu(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_maybe_relu(x, false)
+        self.forward_with(x, false, false)
     }
 
-    fn forward_maybe_relu(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    /// `relu(conv(norm(relu(x))))`: [`forward`](Self::forward) of the rectified `x`, the
+    /// input's ReLU fused into the GroupNorm when there is one.
+    pub fn forward_after_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_with(x, true, true)
+    }
+
+    fn forward_with(&self, x: Tensor<4>, relu_input: bool, relu: bool) -> Tensor<4> {
         let x = match &self.norm {
+            Some(norm) if relu_input => group_norm_of_relu_layer(norm, x),
             Some(norm) => group_norm_layer(norm, x, false),
+            None if relu_input => activation::relu(x),
             None => x,
         };
         conv2d_layer(&self.layer, x, relu)

@@ -5,6 +5,7 @@ use std::array::from_fn;
 use std::mem::MaybeUninit;
 
 use super::BLOCK;
+use super::forward::rect;
 use crate::kernels::cpu::isa::multiversion;
 use crate::kernels::cpu::lanes::{LANES, add_lanes, hsum};
 
@@ -21,14 +22,15 @@ pub(super) struct UnitGrads<'a> {
     pub(super) stats: (f32, f32),
 }
 
-multiversion!(pub(super) backward_unit<RELU>(
+multiversion!(pub(super) backward_unit<RELU_IN, RELU>(
     ins: UnitGrads<'_>, grad_x: &mut [MaybeUninit<f32>], part_g: &mut [f64], part_gx: &mut [f64]
 ) => backward_unit_impl);
 
 /// Backward of one unit: writes `grad_x` and the unit's per-channel partial
-/// sums `part_g[ch] = Σ g'`, `part_gx[ch] = Σ g' x̂`.
+/// sums `part_g[ch] = Σ g'`, `part_gx[ch] = Σ g' x̂` (x̂ of `relu(x)` and `grad_x` masked by
+/// `x > 0` if `RELU_IN`).
 #[inline(always)]
-fn backward_unit_impl<const RELU: bool>(
+fn backward_unit_impl<const RELU_IN: bool, const RELU: bool>(
     ins: UnitGrads<'_>,
     grad_x: &mut [MaybeUninit<f32>],
     part_g: &mut [f64],
@@ -53,7 +55,7 @@ fn backward_unit_impl<const RELU: bool>(
         .zip(gamma)
         .zip(part_g.iter_mut().zip(part_gx.iter_mut()))
     {
-        let (sg, sgx) = plane_sums::<RELU>(g, xs, y, mean, rstd);
+        let (sg, sgx) = plane_sums::<RELU_IN, RELU>(g, xs, y, mean, rstd);
         *pg = sg;
         *pgx = sgx;
         sum_g += f64::from(gm) * sg;
@@ -67,15 +69,18 @@ fn backward_unit_impl<const RELU: bool>(
     for (((g, xs), y), (&gm, dx)) in planes().zip(gamma.iter().zip(grad_x.chunks_exact_mut(hw))) {
         let k_g = rstd * gm;
         for (((d, &gv), &xv), &yv) in dx.iter_mut().zip(g).zip(xs).zip(y) {
-            let xhat = (xv - mean) * rstd;
-            d.write(k_g * masked::<RELU>(gv, yv) - (k_xhat * xhat + k_const));
+            let xhat = (rect::<RELU_IN>(xv) - mean) * rstd;
+            let dx = k_g * masked::<RELU>(gv, yv) - (k_xhat * xhat + k_const);
+            // Through the input's ReLU: zero unless `x > 0` (NaN included).
+            let passes = !RELU_IN || xv > 0.0;
+            d.write(if passes { dx } else { 0.0 });
         }
     }
 }
 
 /// `(Σ g', Σ g' x̂)` over one channel plane, blockwise `f32` lanes into `f64`.
 #[inline(always)]
-fn plane_sums<const RELU: bool>(
+fn plane_sums<const RELU_IN: bool, const RELU: bool>(
     g: &[f32],
     x: &[f32],
     y: &[f32],
@@ -91,13 +96,16 @@ fn plane_sums<const RELU: bool>(
         for ((g16, x16), y16) in gc.iter().zip(xc).zip(yc) {
             let gm: [f32; LANES] = from_fn(|l| masked::<RELU>(g16[l], y16[l]));
             add_lanes(&mut ag, &gm);
-            add_lanes(&mut agx, &from_fn(|l| gm[l] * ((x16[l] - mean) * rstd)));
+            add_lanes(
+                &mut agx,
+                &from_fn(|l| gm[l] * ((rect::<RELU_IN>(x16[l]) - mean) * rstd)),
+            );
         }
         let (mut rg, mut rgx) = (0.0f32, 0.0f32);
         for ((&gv, &xv), &yv) in gr.iter().zip(xr).zip(yr) {
             let gm = masked::<RELU>(gv, yv);
             rg += gm;
-            rgx += gm * ((xv - mean) * rstd);
+            rgx += gm * ((rect::<RELU_IN>(xv) - mean) * rstd);
         }
         tg += f64::from(hsum(&ag) + rg);
         tgx += f64::from(hsum(&agx) + rgx);

@@ -10,6 +10,9 @@
 //! x̂ = (x - μ) · rstd,   rstd = 1 / sqrt(var + eps),   y = γ_c · x̂ + β_c,   out = relu ? max(y, 0) : y
 //! ```
 //!
+//! (optionally of `relu(x)` instead of `x`: the ReLU of the layer before, fused into the
+//! statistics and the normalization, its gradient into the backward's last pass).
+//!
 //! Statistics take one pass over the input: the group is cut into blocks of
 //! 1024 elements; each block accumulates `x − p` and `(x − p)²` in `f32` lanes
 //! around a pivot `p` (the running mean of the previous blocks; for the first
@@ -42,14 +45,34 @@ pub(super) const BLOCK: usize = 1024;
 /// Minimum elements per rayon task, to keep scheduling overhead negligible.
 const MIN_TASK_ELEMS: usize = 1 << 15;
 
-/// Computes the GroupNorm forward pass (with ReLU on the output if `relu`).
+/// Where a GroupNorm call applies ReLUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Relus {
+    /// Normalize `relu(x)` instead of `x` (the ReLU of the layer before, fused here: its
+    /// gradient is masked by `x > 0` in [`group_norm_backward`]).
+    pub input: bool,
+    /// Rectify the output.
+    pub output: bool,
+}
+
+impl Relus {
+    /// A ReLU on the output only when `relu`.
+    pub fn on_output(relu: bool) -> Self {
+        Self {
+            input: false,
+            output: relu,
+        }
+    }
+}
+
+/// Computes the GroupNorm forward pass, with the ReLUs `relu` asks for.
 ///
 /// * `x`, `out`: `[n, c, hw]` contiguous (NCHW with `hw = h * w`).
 /// * `gamma`, `beta`: `[c]` per-channel affine weight and bias.
 /// * `groups` must divide `c`; `eps` is added to the biased variance
 ///   (PyTorch's default is `1e-5`).
 /// * `mean`, `rstd`: `[n, groups]` outputs, the per-group mean and
-///   `1 / sqrt(var + eps)`; keep them (and `out` if `relu`) for
+///   `1 / sqrt(var + eps)`; keep them (and `out` if `relu.output`) for
 ///   [`group_norm_backward`].
 ///
 /// Every element of `out`, `mean` and `rstd` is written; `out` may start uninitialized
@@ -64,7 +87,7 @@ pub fn group_norm_forward(
     hw: usize,
     groups: usize,
     eps: f32,
-    relu: bool,
+    relu: Relus,
     out: &mut [MaybeUninit<f32>],
     mean: &mut [f32],
     rstd: &mut [f32],
@@ -96,10 +119,11 @@ pub fn group_norm_forward(
         .for_each(|(unit, ((xu, ou), (mu, ru)))| {
             let ch = (unit % groups) * cg..(unit % groups + 1) * cg;
             let (g, b) = (&gamma[ch.clone()], &beta[ch]);
-            let (mv, rv) = if relu {
-                forward_unit::<true>(isa, xu, g, b, hw, eps, ou)
-            } else {
-                forward_unit::<false>(isa, xu, g, b, hw, eps, ou)
+            let (mv, rv) = match (relu.input, relu.output) {
+                (false, false) => forward_unit::<false, false>(isa, xu, g, b, hw, eps, ou),
+                (false, true) => forward_unit::<false, true>(isa, xu, g, b, hw, eps, ou),
+                (true, false) => forward_unit::<true, false>(isa, xu, g, b, hw, eps, ou),
+                (true, true) => forward_unit::<true, true>(isa, xu, g, b, hw, eps, ou),
             };
             *mu = mv;
             *ru = rv;
@@ -107,17 +131,18 @@ pub fn group_norm_forward(
 }
 
 /// Computes the GroupNorm backward pass (of [`group_norm_forward`] with the same
-/// `relu` flag).
+/// `relu`).
 ///
-/// * `grad_out`, `x`, `grad_x`: `[n, c, hw]`.
-/// * `out`: the forward output `[n, c, hw]`, read only when `relu` (ReLU mask
-///   `out > 0`); pass an empty slice when `relu` is false.
+/// * `grad_out`, `x`, `grad_x`: `[n, c, hw]` (`x` as given to the forward, before its input
+///   ReLU if `relu.input`).
+/// * `out`: the forward output `[n, c, hw]`, read only when `relu.output` (ReLU mask
+///   `out > 0`); pass an empty slice otherwise.
 /// * `gamma`: `[c]`; `mean`, `rstd`: `[n, groups]` as saved by the forward.
 /// * `grad_gamma`, `grad_beta`: `[c]` outputs (overwritten, not accumulated).
 ///
-/// With `g' = grad_out · [out > 0 if relu]`, `M = (c / groups) · hw`:
+/// With `g' = grad_out · [out > 0 if relu.output]`, `M = (c / groups) · hw`:
 /// `dβ_c = Σ g'`, `dγ_c = Σ g' x̂`, and per group
-/// `dx = rstd · (γ g' − mean(γ g') − x̂ · mean(γ g' x̂))`.
+/// `dx = rstd · (γ g' − mean(γ g') − x̂ · mean(γ g' x̂))`, times `[x > 0]` if `relu.input`.
 ///
 /// Every element of the outputs is written; `grad_x` may start uninitialized. The result
 /// is deterministic (independent of the thread count).
@@ -133,7 +158,7 @@ pub fn group_norm_backward(
     c: usize,
     hw: usize,
     groups: usize,
-    relu: bool,
+    relu: Relus,
     grad_x: &mut [MaybeUninit<f32>],
     grad_gamma: &mut [f32],
     grad_beta: &mut [f32],
@@ -144,7 +169,7 @@ pub fn group_norm_backward(
     );
     debug_assert_eq!(grad_out.len(), n * c * hw);
     debug_assert_eq!(x.len(), n * c * hw);
-    debug_assert!(!relu || out.len() == n * c * hw);
+    debug_assert!(!relu.output || out.len() == n * c * hw);
     debug_assert_eq!(grad_x.len(), n * c * hw);
     debug_assert_eq!(gamma.len(), c);
     debug_assert_eq!(mean.len(), n * groups);
@@ -160,7 +185,7 @@ pub fn group_norm_backward(
     }
     // Without ReLU the mask operand is never looked at; `grad_out` stands in
     // for it so that the kernels see slices of the right length.
-    let mask_src = if relu { out } else { grad_out };
+    let mask_src = if relu.output { out } else { grad_out };
     // Per-(sample, channel) partial sums, reduced serially below (deterministic).
     let mut partial_g = vec![0.0f64; n * c];
     let mut partial_gx = vec![0.0f64; n * c];
@@ -188,10 +213,11 @@ pub fn group_norm_backward(
                 hw,
                 stats,
             };
-            if relu {
-                backward_unit::<true>(isa, ins, dxu, pg, pgx);
-            } else {
-                backward_unit::<false>(isa, ins, dxu, pg, pgx);
+            match (relu.input, relu.output) {
+                (false, false) => backward_unit::<false, false>(isa, ins, dxu, pg, pgx),
+                (false, true) => backward_unit::<false, true>(isa, ins, dxu, pg, pgx),
+                (true, false) => backward_unit::<true, false>(isa, ins, dxu, pg, pgx),
+                (true, true) => backward_unit::<true, true>(isa, ins, dxu, pg, pgx),
             }
         });
     sum_partials(&partial_g, c, grad_beta);

@@ -105,7 +105,7 @@ fn run(
     beta: &[f32],
     g: &[f32],
     eps: f32,
-    relu: bool,
+    relu: Relus,
 ) -> Outputs {
     let len = x.len();
     let (mut out, mut mean, mut rstd) = (
@@ -132,7 +132,7 @@ fn run(
         vec![f32::NAN; s.c],
         vec![f32::NAN; s.c],
     );
-    let out_arg: &[f32] = if relu { &out } else { &[] };
+    let out_arg: &[f32] = if relu.output { &out } else { &[] };
     group_norm_backward(
         g,
         x,
@@ -155,7 +155,9 @@ fn run(
 /// Runs forward and backward on random data with every kernel variant,
 /// checks them against the references and checks that all variants agree
 /// bit for bit.
-fn check(s: &Shape, relu: bool, offset: f32, seed: u64) {
+/// With `relu.input`, the references see `relu(x)` and their input gradient is masked by
+/// `x > 0`.
+fn check(s: &Shape, relu: Relus, offset: f32, seed: u64) {
     let mut rng = Rng(seed);
     let len = s.n * s.c * s.hw;
     let x = rng.vec(len, offset - 2.0, offset + 2.0);
@@ -166,12 +168,29 @@ fn check(s: &Shape, relu: bool, offset: f32, seed: u64) {
     let mut results: Vec<Outputs> = vec![];
     for_each_isa(|| results.push(run(s, &x, &gamma, &beta, &g, eps, relu)));
     let [out, mean, rstd, dx, dgamma, dbeta] = &results[0];
-    let (r_out, r_mean, r_rstd) = ref_forward(&x, &gamma, &beta, s, eps as f64, relu);
+    let x_ref: Vec<f32> = x
+        .iter()
+        .map(|&v| if relu.input { v.max(0.0) } else { v })
+        .collect();
+    let (r_out, r_mean, r_rstd) = ref_forward(&x_ref, &gamma, &beta, s, eps as f64, relu.output);
     assert_close("out", out, &r_out, 1e-5);
     assert_close("mean", mean, &r_mean, 1e-5);
     assert_close("rstd", rstd, &r_rstd, 1e-5);
-    let (r_dx, r_dgamma, r_dbeta) =
-        ref_backward(&g, &x, relu.then_some(&out[..]), &gamma, s, eps as f64);
+    let (mut r_dx, r_dgamma, r_dbeta) = ref_backward(
+        &g,
+        &x_ref,
+        relu.output.then_some(&out[..]),
+        &gamma,
+        s,
+        eps as f64,
+    );
+    if relu.input {
+        for (d, &v) in r_dx.iter_mut().zip(&x) {
+            if v <= 0.0 {
+                *d = 0.0;
+            }
+        }
+    }
     assert_close("dx", dx, &r_dx, 1e-4);
     assert_close("dgamma", dgamma, &r_dgamma, 1e-4);
     assert_close("dbeta", dbeta, &r_dbeta, 1e-4);
@@ -185,6 +204,22 @@ fn check(s: &Shape, relu: bool, offset: f32, seed: u64) {
     }
 }
 
+/// No ReLU, one on the output, one on the input.
+const RELUS: [Relus; 3] = [
+    Relus {
+        input: false,
+        output: false,
+    },
+    Relus {
+        input: false,
+        output: true,
+    },
+    Relus {
+        input: true,
+        output: false,
+    },
+];
+
 #[test]
 fn matches_reference_on_small_shapes() {
     let mut seed = 1;
@@ -192,7 +227,7 @@ fn matches_reference_on_small_shapes() {
         for c in [3, 16, 32] {
             for (h, w) in [(7, 5), (33, 17), (1, 1), (64, 64)] {
                 for groups in [1, if c % 2 == 0 { 2 } else { 3 }, c] {
-                    for relu in [false, true] {
+                    for relu in RELUS {
                         seed += 1;
                         check(
                             &Shape {
@@ -217,7 +252,7 @@ fn matches_reference_on_model_shapes() {
     // The full batch of 32 in optimised builds; a smaller one keeps debug runs quick.
     let n = if cfg!(debug_assertions) { 4 } else { 32 };
     for (c, hw) in [(16, 64 * 64), (32, 32 * 32), (32, 16 * 16)] {
-        for relu in [false, true] {
+        for relu in RELUS {
             check(
                 &Shape {
                     n,
@@ -238,7 +273,7 @@ fn matches_reference_on_model_shapes() {
             hw: 17 * 9,
             groups: 32,
         },
-        true,
+        Relus::on_output(true),
         0.0,
         99,
     );
@@ -254,7 +289,7 @@ fn accurate_with_large_mean() {
                 hw: 33 * 31,
                 groups: 1,
             },
-            false,
+            Relus::on_output(false),
             offset,
             5,
         );
@@ -265,7 +300,7 @@ fn accurate_with_large_mean() {
                 hw: 33 * 31,
                 groups: 4,
             },
-            true,
+            Relus::on_output(true),
             offset,
             6,
         );
@@ -303,7 +338,7 @@ fn accurate_on_ill_conditioned_data() {
             hw,
             groups,
             1e-5,
-            false,
+            Relus::on_output(false),
             as_uninit(&mut out),
             &mut mean,
             &mut rstd,
@@ -339,7 +374,7 @@ fn constant_input_is_finite() {
         hw,
         1,
         1e-5,
-        false,
+        Relus::on_output(false),
         as_uninit(&mut out),
         &mut mean,
         &mut rstd,
@@ -379,7 +414,7 @@ fn backward_matches_finite_differences() {
             s.hw,
             groups,
             eps,
-            relu,
+            Relus::on_output(relu),
             as_uninit(&mut out),
             &mut mean,
             &mut rstd,
@@ -396,7 +431,7 @@ fn backward_matches_finite_differences() {
             s.c,
             s.hw,
             groups,
-            relu,
+            Relus::on_output(relu),
             as_uninit(&mut dx),
             &mut dgamma,
             &mut dbeta,
@@ -451,7 +486,7 @@ fn empty_batch_is_a_no_op() {
         16,
         2,
         1e-5,
-        true,
+        Relus::on_output(true),
         &mut [],
         &mut mean,
         &mut rstd,
@@ -468,10 +503,58 @@ fn empty_batch_is_a_no_op() {
         4,
         16,
         2,
-        true,
+        Relus::on_output(true),
         &mut [],
         &mut dg,
         &mut db,
     );
     assert_eq!((dg, db), (vec![0.0; 4], vec![0.0; 4]));
+}
+
+/// Normalizing `relu(x)` through the fused input ReLU gives the bits of normalizing the
+/// rectified tensor (the same sums in the same order), forward and backward (`dx` masked).
+#[test]
+fn fused_input_relu_gives_the_bits_of_a_rectified_input() {
+    let s = Shape {
+        n: 3,
+        c: 16,
+        hw: 33 * 31,
+        groups: 2,
+    };
+    let mut rng = Rng(77);
+    let len = s.n * s.c * s.hw;
+    let x = rng.vec(len, -2.0, 2.0);
+    let rectified: Vec<f32> = x.iter().map(|&v| v.max(0.0)).collect();
+    let (gamma, beta, g) = (
+        rng.vec(s.c, 0.5, 1.5),
+        rng.vec(s.c, -0.5, 0.5),
+        rng.vec(len, -1.0, 1.0),
+    );
+    for_each_isa(|| {
+        let input = Relus {
+            input: true,
+            output: false,
+        };
+        let fused = run(&s, &x, &gamma, &beta, &g, 1e-5, input);
+        let mut plain = run(
+            &s,
+            &rectified,
+            &gamma,
+            &beta,
+            &g,
+            1e-5,
+            Relus::on_output(false),
+        );
+        for (d, &v) in plain[3].iter_mut().zip(&x) {
+            if v <= 0.0 {
+                *d = 0.0;
+            }
+        }
+        for (i, (a, b)) in fused.iter().zip(&plain).enumerate() {
+            assert!(
+                a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "output {i} differs"
+            );
+        }
+    });
 }
