@@ -32,17 +32,7 @@ fn time(rounds: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn conv(n: usize, ci: usize, co: usize, side: usize) -> ConvShape {
-    ConvShape {
-        batch: n,
-        in_channels: ci,
-        height: side,
-        width: side,
-        out_channels: co,
-        kernel: [3, 3],
-        stride: [1, 1],
-        padding: [1, 1],
-        dilation: [1, 1],
-    }
+    ConvShape::same_3x3(n, ci, co, [side, side])
 }
 
 fn main() {

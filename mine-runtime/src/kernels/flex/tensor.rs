@@ -82,28 +82,33 @@ pub fn dims4(t: &FlexTensor) -> [usize; 4] {
     [shape[0], shape[1], shape[2], shape[3]]
 }
 
-/// `a + b` (same shapes, contiguous), written by the thread pool.
-pub fn sum_of(a: &FlexTensor, b: &FlexTensor) -> FlexTensor {
+/// A tensor shaped like `a` whose elements `op(a_chunk, b_chunk, out_chunk)` writes, chunk
+/// by chunk on the thread pool (`a`, `b` contiguous, of the same shape).
+fn zip_written(
+    a: &FlexTensor,
+    b: &FlexTensor,
+    op: fn(&[f32], &[f32], &mut [std::mem::MaybeUninit<f32>]),
+) -> FlexTensor {
     let (x, y) = (values(a), values(b));
-    let summed = par_filled(x.len(), |i, chunk| {
+    let out = par_filled(x.len(), |i, chunk| {
         let range = i * CHUNK..i * CHUNK + chunk.len();
-        add(&x[range.clone()], &y[range], chunk);
+        op(&x[range.clone()], &y[range], chunk);
     });
     FlexTensor::new(
-        Bytes::from_elems(summed),
+        Bytes::from_elems(out),
         Layout::contiguous(a.layout().shape().clone()),
         DType::F32,
     )
 }
 
+/// `a + b` (same shapes, contiguous), written by the thread pool.
+pub fn sum_of(a: &FlexTensor, b: &FlexTensor) -> FlexTensor {
+    zip_written(a, b, add)
+}
+
 /// `grad * (out > 0)`: the gradient through a ReLU whose output was `out` (same shapes).
 pub fn relu_backward(grad: &FlexTensor, out: &FlexTensor) -> FlexTensor {
-    let (g, y) = (values(grad), values(out));
-    let masked = par_filled(g.len(), |i, chunk| {
-        let range = i * CHUNK..i * CHUNK + chunk.len();
-        relu_mask(&g[range.clone()], &y[range], chunk);
-    });
-    tensor(masked, dims4(grad))
+    zip_written(grad, out, relu_mask)
 }
 
 /// Registers a layer's weight and bias gradients for those of the two parents that are

@@ -43,6 +43,27 @@ pub struct ConvShape {
 }
 
 impl ConvShape {
+    /// A 3x3, stride-1, padding-1 convolution ("same" size) of `batch` images
+    /// `in_channels x height x width` to `out_channels` channels: the VPT's shape.
+    pub fn same_3x3(
+        batch: usize,
+        in_channels: usize,
+        out_channels: usize,
+        [height, width]: [usize; 2],
+    ) -> Self {
+        Self {
+            batch,
+            in_channels,
+            height,
+            width,
+            out_channels,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+        }
+    }
+
     /// Output `[height, width]`, or `None` when the kernel does not fit the padded input or a
     /// stride or dilation is zero.
     pub fn output_size(&self) -> Option<[usize; 2]> {

@@ -43,17 +43,7 @@ fn reference(s: &ConvShape, x: &[f32], w: &[f32]) -> Vec<f64> {
 }
 
 fn shapes() -> Vec<ConvShape> {
-    let base = ConvShape {
-        batch: 3,
-        in_channels: 3,
-        height: 7,
-        width: 5,
-        out_channels: 4,
-        kernel: [3, 3],
-        stride: [1, 1],
-        padding: [1, 1],
-        dilation: [1, 1],
-    };
+    let base = ConvShape::same_3x3(3, 3, 4, [7, 5]);
     vec![
         base,
         ConvShape { batch: 1, ..base },

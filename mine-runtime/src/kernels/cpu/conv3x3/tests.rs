@@ -15,21 +15,6 @@ fn init(v: Vec<MaybeUninit<f32>>) -> Vec<f32> {
     v.into_iter().map(|x| unsafe { x.assume_init() }).collect()
 }
 
-/// A 3x3, stride-1, padding-1 convolution of `n` images `ci x h x w` to `co` channels.
-fn same_3x3(n: usize, ci: usize, co: usize, h: usize, w: usize) -> ConvShape {
-    ConvShape {
-        batch: n,
-        in_channels: ci,
-        height: h,
-        width: w,
-        out_channels: co,
-        kernel: [3, 3],
-        stride: [1, 1],
-        padding: [1, 1],
-        dilation: [1, 1],
-    }
-}
-
 fn close(a: &[f32], b: &[f32], what: &str) {
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
         assert!(
@@ -86,7 +71,7 @@ fn direct_kernels_match_im2col() {
         (1, 32, 12, 2, 32),
         (2, 8, 8, 4, 96),
     ] {
-        let s = same_3x3(n, ci, co, h, w);
+        let s = ConvShape::same_3x3(n, ci, co, [h, w]);
         let what = format!("{s:?}");
         let x = values(n * ci * h * w, 1);
         let wt = values(co * ci * 9, 2);
@@ -127,7 +112,7 @@ fn weight_grad_is_accurate_on_long_reductions() {
         return;
     }
     let (n, ci, co, h, w) = (2, 16, 32, 64, 64);
-    let s = same_3x3(n, ci, co, h, w);
+    let s = ConvShape::same_3x3(n, ci, co, [h, w]);
     let (x, g) = (values(n * ci * h * w, 1), values(n * co * h * w, 4));
     let mut ours = vec![f32::NAN; co * ci * 9];
     weight_grad(&s, &x, &g, &mut ours, None);

@@ -304,8 +304,10 @@ fn backward_plane_generic(
 ) {
     let dx = write_zeros(dx);
     let wo = p.out_len(w);
+    // `NO_MAX` marks rectified outputs only where a ReLU can be fused (else it is an index).
+    let may_be_rectified = p.supported_with_relu();
     for (i, (&gv, &k)) in g.iter().zip(arg).enumerate() {
-        if k != NO_MAX || !p.supported_with_relu() {
+        if k != NO_MAX || !may_be_rectified {
             dx[argmax_flat_index(p, w, i / wo, i % wo, k)] += gv;
         }
     }
