@@ -6,6 +6,8 @@ use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
 use mine_runtime::config::{ProgressMode, TrainerConfig};
 use mine_runtime::optim::OptimizerConfig;
+use mine_runtime::policies::freeze::{freeze, frozen_parameters};
+use mine_runtime::policies::torch_names::torch_state_dict;
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
 use mine_runtime::trainer::{InMemory, Trainer};
 
@@ -51,12 +53,8 @@ fn batch(index: usize, config: &VptConfig, device: &Device) -> Batch {
     }
 }
 
-#[test]
-fn tiny_vpt_behaviour_cloning_loss_falls_through_the_trainer() {
-    let device = Device::flex();
-    let vpt = VptConfig::tiny();
-    let dir = tempfile::tempdir().unwrap();
-    let config = TrainerConfig {
+fn trainer_config(run_dir: &std::path::Path, steps: usize) -> TrainerConfig {
+    TrainerConfig {
         optimizer: OptimizerConfig {
             learning_rate: 3e-3,
             warmup_steps: 2,
@@ -64,12 +62,20 @@ fn tiny_vpt_behaviour_cloning_loss_falls_through_the_trainer() {
             ..OptimizerConfig::default()
         },
         log_freq: 1,
-        max_steps: Some(30),
+        max_steps: Some(steps),
         val_at_epoch_end: false,
-        run_dir: dir.path().to_owned(),
+        run_dir: run_dir.to_owned(),
         progress: ProgressMode::Off,
         ..TrainerConfig::default()
-    };
+    }
+}
+
+#[test]
+fn tiny_vpt_behaviour_cloning_loss_falls_through_the_trainer() {
+    let device = Device::flex();
+    let vpt = VptConfig::tiny();
+    let dir = tempfile::tempdir().unwrap();
+    let config = trainer_config(dir.path(), 30);
     let policy = VptPolicy::new(&vpt, &device).unwrap();
     let experiment = Experiment::new(policy).objective(BehaviorClone { weight: 1.0 });
     let mut trainer = Trainer::new(config, experiment).unwrap();
@@ -94,4 +100,44 @@ fn tiny_vpt_behaviour_cloning_loss_falls_through_the_trainer() {
     );
     assert_eq!(summary.steps, 30);
     assert!(last < 0.5 * first, "loss {first} -> {last}");
+}
+
+/// Weights by PyTorch name.
+fn weights(policy: &VptPolicy) -> std::collections::BTreeMap<String, Vec<u8>> {
+    torch_state_dict(policy, &[])
+        .into_iter()
+        .map(|t| (t.name, t.bytes))
+        .collect()
+}
+
+#[test]
+fn frozen_modules_stay_fixed_while_the_rest_trains() {
+    let device = Device::flex();
+    let vpt = VptConfig::tiny();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = VptPolicy::new(&vpt, &device).unwrap();
+    let (policy, report) = freeze(policy, &["img_process".to_owned()]).unwrap();
+    assert!(report.parameters > 0);
+    let before = weights(&policy);
+    let experiment = Experiment::new(policy).objective(BehaviorClone { weight: 1.0 });
+    let mut trainer = Trainer::new(trainer_config(dir.path(), 3), experiment).unwrap();
+    let mut data = InMemory((0..3).map(|i| batch(i, &vpt, &device)).collect());
+    trainer.fit(&mut data, None).unwrap();
+    // The freeze survives the trainer; the value normalizer's statistics never train.
+    let frozen = frozen_parameters(trainer.policy());
+    let (image, others): (Vec<_>, Vec<_>) = frozen
+        .iter()
+        .partition(|name| name.starts_with("net.img_process."));
+    assert_eq!(image.len(), report.parameters, "{frozen:?}");
+    assert!(others.iter().all(|n| n.starts_with("value_head.normalizer.")), "{others:?}");
+    let policy = trainer.into_policy();
+    let after = weights(&policy);
+    for (name, value) in &after {
+        let changed = value != &before[name];
+        if name.starts_with("net.img_process.") {
+            assert!(!changed, "{name} is frozen but changed");
+        } else if name.starts_with("net.") || name.starts_with("pi_head.") {
+            assert!(changed, "{name} should train");
+        }
+    }
 }

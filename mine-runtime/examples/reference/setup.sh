@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Throwaway virtual environment for the Python reference benchmark (vpt_step.py):
-# MineStudio 1.1.6 on PyTorch 2.15.0 (the versions the project's golden data came from),
-# CPU only. Everything is installed with --no-deps, and only what `import torch` and
-# MineStudio's VPT policy + behaviour-cloning callback need at run time.
+# Throwaway virtual environment for the Python reference scripts beside this file
+# (vpt_step.py, checkpoint_formats.py, check_export.py): MineStudio 1.1.6 on PyTorch 2.15.0
+# (the versions the project's golden data came from), CPU only. Everything is installed
+# with --no-deps, and only what `import torch`, MineStudio's VPT policy + behaviour-cloning
+# callback, its Lightning trainer + checkpoint/EMA callbacks and the Hub save/load need at
+# run time.
 #
 #   bash mine-runtime/examples/reference/setup.sh        # idempotent: skips what is there
 #   MINE_REFERENCE_VENV=/some/dir bash .../setup.sh     # somewhere else
@@ -65,6 +67,16 @@ packages=(
   packaging==26.4
   rich==15.0.0                   # vpt_lib.util
   absl-py==2.5.1                 # minestudio.utils.register
+  # Hub directories (VPTPolicy.save_pretrained / from_pretrained) and checkpoint_formats.py.
+  safetensors==0.8.0             # PyTorchModelHubMixin's model.safetensors
+  Jinja2==3.1.6                  # save_pretrained's model card (README.md)
+  MarkupSafe==3.0.4              # Jinja2
+  # MineStudio's offline trainer (minestudio.offline.trainer, .lightning_callbacks), used by
+  # checkpoint_formats.py; lightning bundles lightning.pytorch and lightning.fabric.
+  lightning==2.6.6
+  lightning-utilities==0.15.3    # lightning.fabric, torchmetrics
+  fsspec==2026.9.0               # lightning.fabric (checkpoint I/O)
+  torchmetrics==1.9.0            # lightning.pytorch
 )
 
 start=$SECONDS
@@ -101,10 +113,12 @@ if ! PYTHONDONTWRITEBYTECODE=1 "$py" - "$here" 2>"$log" <<'EOF'; then
 import sys
 sys.path.insert(0, sys.argv[1])
 import torch, vpt_step
+import jinja2, lightning, safetensors
 from importlib.metadata import version
 vpt_step.import_minestudio()
 print(f"ok: torch {torch.__version__}, minestudio {version('minestudio')}, "
-      f"numpy {version('numpy')}, python {sys.version.split()[0]}")
+      f"lightning {version('lightning')}, numpy {version('numpy')}, "
+      f"python {sys.version.split()[0]}")
 EOF
   cat "$log" >&2
   rm -f "$log"

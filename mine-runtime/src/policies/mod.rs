@@ -3,6 +3,9 @@
 //! declared with it directly), and [`inference`], acting with any policy producing
 //! `pi_logits`.
 
+pub mod freeze;
 pub mod groot;
 pub mod inference;
+pub mod pretrained;
+pub mod torch_names;
 pub mod vpt;

@@ -47,6 +47,7 @@ pub mod decoder;
 pub mod encoders;
 pub mod latent;
 pub mod memory;
+mod pretrained;
 pub mod validate;
 pub mod weights;
 

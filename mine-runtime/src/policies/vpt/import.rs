@@ -8,24 +8,17 @@
 //! (`state_dict.mine_policy.*`) are unwrapped. Every mismatch is reported before anything is
 //! loaded.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::store::burn_pack::Tensor as PackTensor;
-use burn::store::{
-    FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter,
-    PytorchStore, SafetensorsStore, bridge,
-};
-use burn::tensor::{DType, Shape, Tensor, TensorData};
+use burn::store::{FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, bridge};
+use burn::tensor::{DType, Shape, TensorData};
 use thiserror::Error;
 
 use super::VptPolicy;
-
-/// Prefixes under which MineStudio / Lightning checkpoints nest the policy's state dict,
-/// tried in order.
-const WRAPPER_PREFIXES: [&str; 3] = ["state_dict.mine_policy.", "mine_policy.", "state_dict."];
+use crate::policies::pretrained::{PretrainedError, StateDict, read_state_dict};
+use crate::policies::torch_names::torch_parameters;
 
 /// How strictly a weight file must match the network.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,24 +40,24 @@ pub enum VptImportError {
         source: std::io::Error,
     },
     /// The file is not a readable safetensors or PyTorch file.
-    #[error("cannot read VPT weights {path} as {format}: {message}")]
+    #[error("cannot read VPT weights {path} {message}")]
     Read {
         /// The weight file.
         path: PathBuf,
-        /// The format it was read as.
-        format: &'static str,
-        /// What the reader reported.
+        /// What the reader reported (with the format it was read as).
         message: String,
     },
     /// The file's tensors do not match the network's parameters.
     #[error(
-        "VPT weights {path} do not fit the network: {} missing {missing:?}; {} unexpected {unexpected:?}; \
-         {} mis-shaped {mis_shaped:?}. Check that the VptConfig (hidsize, impala_width, impala_chans, \
-         attention_heads, attention_memory_size, timesteps, n_recurrence_layers, img_shape, \
-         use_pre_lstm_ln) is the one the checkpoint was trained with",
+        "VPT weights {path} do not fit the network: {} missing {}; {} unexpected {}; \
+         {} mis-shaped {}. {}",
         missing.len(),
+        abbreviate(missing),
         unexpected.len(),
-        mis_shaped.len()
+        abbreviate(unexpected),
+        mis_shaped.len(),
+        abbreviate(mis_shaped),
+        mismatch_hint(unexpected)
     )]
     Mismatch {
         /// The weight file.
@@ -86,68 +79,6 @@ pub enum VptImportError {
     },
 }
 
-/// One float parameter (or buffer) of a module under its PyTorch name.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TorchParameter {
-    /// The PyTorch state-dict key (`net.final_ln.weight`, ...).
-    pub name: String,
-    /// Its shape in PyTorch orientation (Linear weights `[out, in]`).
-    pub shape: Vec<usize>,
-    /// The burn parameter id (to look gradients or optimizer state up).
-    pub id: ParamId,
-}
-
-/// Every float parameter and buffer of `module` under the PyTorch name its module path maps
-/// to (`gamma`/`beta` of LayerNorm and GroupNorm become `weight`/`bias`), in visit order.
-pub fn torch_parameters<M: Module>(module: &M) -> Vec<TorchParameter> {
-    let mut visitor = TorchNames::default();
-    module.visit(&mut visitor);
-    visitor.params
-}
-
-#[derive(Default)]
-struct TorchNames {
-    path: Vec<String>,
-    containers: Vec<String>,
-    params: Vec<TorchParameter>,
-}
-
-impl ModuleVisitor for TorchNames {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push(name.to_string());
-        self.containers.push(container_type.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-        self.containers.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let container = self.containers.last().map(String::as_str).unwrap_or("");
-        let is_norm = matches!(container, "Struct:LayerNorm" | "Struct:GroupNorm");
-        let mut path = self.path.clone();
-        if let Some(last) = path.last_mut() {
-            match (is_norm, last.as_str()) {
-                (true, "gamma") => *last = "weight".into(),
-                (true, "beta") => *last = "bias".into(),
-                _ => {}
-            }
-        }
-        let mut shape: Vec<usize> = param.lazy_shape().iter().copied().collect();
-        let is_linear_weight =
-            container == "Struct:Linear" && path.last().is_some_and(|p| p == "weight");
-        if is_linear_weight {
-            shape.reverse();
-        }
-        self.params.push(TorchParameter {
-            name: path.join("."),
-            shape,
-            id: param.id,
-        });
-    }
-}
-
 impl VptPolicy {
     /// Loads a MineStudio VPT state dict (safetensors or PyTorch) into this network, which must
     /// be built from the config the weights were trained with. Any missing, unexpected or
@@ -158,12 +89,34 @@ impl VptPolicy {
 
     /// [`VptPolicy::load_weights`] with explicit [`ImportOptions`].
     pub fn load_weights_with(
-        mut self,
+        self,
         path: impl AsRef<Path>,
         options: ImportOptions,
     ) -> Result<Self, VptImportError> {
         let path = path.as_ref();
-        let tensors = read_state_dict(path)?;
+        if let Err(source) = std::fs::metadata(path) {
+            return Err(VptImportError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+        let tensors = read_state_dict(path).map_err(|e| VptImportError::Read {
+            path: path.to_path_buf(),
+            message: match e {
+                PretrainedError::Read { message, .. } => message,
+                other => other.to_string(),
+            },
+        })?;
+        self.load_state_dict(path, tensors, options)
+    }
+
+    /// Loads tensors already read from `path` (see [`read_state_dict`]).
+    pub fn load_state_dict(
+        mut self,
+        path: &Path,
+        tensors: StateDict,
+        options: ImportOptions,
+    ) -> Result<Self, VptImportError> {
         let tensors = check_against(&self, path, tensors, options)?;
         let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
         let count = tensors.len();
@@ -179,64 +132,12 @@ impl VptPolicy {
     }
 }
 
-/// Reads every tensor of the file, unwrapping a Lightning/MineStudio prefix.
-fn read_state_dict(path: &Path) -> Result<BTreeMap<String, PackTensor>, VptImportError> {
-    let io = |source| VptImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut head = Vec::with_capacity(9);
-    std::fs::File::open(path)
-        .map_err(io)?
-        .take(9)
-        .read_to_end(&mut head)
-        .map_err(io)?;
-    // safetensors: an 8-byte little-endian header length, then a JSON object.
-    let is_safetensors = head.len() == 9 && head[8] == b'{';
-    let all = if is_safetensors {
-        let mut store = SafetensorsStore::from_file(path);
-        read_all(&mut store, path, "safetensors")?
-    } else {
-        let mut store = PytorchStore::from_file(path);
-        read_all(&mut store, path, "a PyTorch checkpoint")?
-    };
-    let prefix = WRAPPER_PREFIXES
-        .iter()
-        .find(|p| all.keys().any(|k| k.starts_with(*p)));
-    Ok(match prefix {
-        Some(prefix) => all
-            .into_iter()
-            .filter_map(|(key, mut tensor)| {
-                let name = key.strip_prefix(prefix)?.to_string();
-                tensor.name = name.clone();
-                Some((name, tensor))
-            })
-            .collect(),
-        None => all,
-    })
-}
-
-fn read_all<S: ModuleStore>(
-    store: &mut S,
-    path: &Path,
-    format: &'static str,
-) -> Result<BTreeMap<String, PackTensor>, VptImportError> {
-    store
-        .get_all_tensors()
-        .cloned()
-        .map_err(|e| VptImportError::Read {
-            path: path.to_path_buf(),
-            format,
-            message: e.to_string(),
-        })
-}
-
 /// Compares the file against the network's parameters and returns the tensors to apply,
 /// scalars reshaped to `[1]` where the network holds a one-element buffer.
 fn check_against(
     policy: &VptPolicy,
     path: &Path,
-    mut tensors: BTreeMap<String, PackTensor>,
+    mut tensors: StateDict,
     options: ImportOptions,
 ) -> Result<Vec<PackTensor>, VptImportError> {
     let expected = torch_parameters(policy);
@@ -280,6 +181,30 @@ fn check_against(
         .filter(|(k, _)| names.contains(k.as_str()))
         .map(|(_, t)| t)
         .collect())
+}
+
+/// At most 8 names of a list, then how many more.
+fn abbreviate(names: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut text = format!("{:?}", &names[..names.len().min(SHOWN)]);
+    if names.len() > SHOWN {
+        text.pop();
+        text.push_str(&format!(", ... {} more]", names.len() - SHOWN));
+    }
+    text
+}
+
+/// What a mismatch most likely means.
+fn mismatch_hint(unexpected: &[String]) -> &'static str {
+    let foreign = |prefix: &str| unexpected.iter().any(|k| k.starts_with(prefix));
+    if foreign("backbone.") || foreign("video_encoder.") || foreign("decoder.") {
+        "The file holds another policy (GROOT or ROCKET-1 parameter names), not a VPT: set \
+         `policy.kind` to match it"
+    } else {
+        "Check that the VptConfig (hidsize, impala_width, impala_chans, attention_heads, \
+         attention_memory_size, timesteps, n_recurrence_layers, img_shape, use_pre_lstm_ln) is \
+         the one the checkpoint was trained with"
+    }
 }
 
 /// A 0-dimensional tensor as a one-element vector.

@@ -19,6 +19,7 @@ pub mod import;
 pub mod layers;
 pub mod memory;
 pub mod net;
+mod pretrained;
 pub mod recurrent;
 
 use burn::module::Module;
@@ -28,7 +29,8 @@ use mine_dsl::policy::{Forward, Policy, PolicyError};
 
 pub use config::{ImpalaKwargs, InitNormKwargs, VptConfig, VptConfigError};
 pub use heads::{ValueHead, VptActionHead};
-pub use import::{ImportOptions, TorchParameter, VptImportError, torch_parameters};
+pub use crate::policies::torch_names::{TorchParameter, torch_parameters};
+pub use import::{ImportOptions, VptImportError};
 pub use memory::{BlockMemory, VptMemory};
 pub use net::MinecraftPolicy;
 

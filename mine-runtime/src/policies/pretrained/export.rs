@@ -1,0 +1,93 @@
+//! Writing weights for MineStudio: a Hugging Face checkpoint directory (`config.json` +
+//! `model.safetensors`) that `PyTorchModelHubMixin.from_pretrained` reads.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, TensorView};
+use thiserror::Error;
+
+use crate::fs_atomic::write_atomic;
+
+/// The configuration file of an exported directory (the policy's constructor arguments).
+pub const MINESTUDIO_CONFIG_FILE: &str = "config.json";
+/// The weights file of an exported directory.
+pub const MINESTUDIO_WEIGHTS_FILE: &str = "model.safetensors";
+
+/// Weights could not be exported.
+#[derive(Debug, Error)]
+pub enum ExportError {
+    /// Writing failed.
+    #[error("export: cannot write {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system reported.
+        source: std::io::Error,
+    },
+    /// The policy has no MineStudio counterpart with the same parameters.
+    #[error("export: {0}")]
+    Unsupported(String),
+    /// The tensors could not be encoded.
+    #[error("export: encoding {path}: {message}")]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// What the encoder reported.
+        message: String,
+    },
+}
+
+/// One float32 tensor to export: its PyTorch name, shape and values (row-major).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportTensor {
+    /// The state-dict key.
+    pub name: String,
+    /// The PyTorch shape (`[]` for a scalar).
+    pub shape: Vec<usize>,
+    /// Little-endian float32 bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Writes `tensors` as a float32 safetensors file with the metadata PyTorch's
+/// `safetensors.torch.save_file` writes (`{"format": "pt"}`), atomically.
+pub fn write_safetensors(path: &Path, tensors: &[ExportTensor]) -> Result<(), ExportError> {
+    let encode = |message: String| ExportError::Encode {
+        path: path.to_owned(),
+        message,
+    };
+    let views = tensors
+        .iter()
+        .map(|t| {
+            TensorView::new(Dtype::F32, t.shape.clone(), &t.bytes)
+                .map(|view| (t.name.as_str(), view))
+                .map_err(|e| encode(format!("{}: {e}", t.name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
+    let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| encode(e.to_string()))?;
+    write_atomic(path, &bytes).map_err(|source| ExportError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes `config` as pretty JSON, atomically.
+pub(crate) fn write_json(path: &Path, config: &serde_json::Value) -> Result<(), ExportError> {
+    let text = serde_json::to_string_pretty(config).map_err(|e| ExportError::Encode {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    write_atomic(path, text.as_bytes()).map_err(|source| ExportError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Creates `dir` (and its parents) if missing.
+pub(crate) fn create_dir(dir: &Path) -> Result<(), ExportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ExportError::Io {
+        path: dir.to_owned(),
+        source,
+    })
+}

@@ -1,0 +1,156 @@
+//! A burn module's parameters under the names and layout PyTorch gives them, for importing
+//! and exporting state dicts.
+//!
+//! The module trees of the policies mirror MineStudio's, so a parameter's path is its
+//! PyTorch key except for burn's normalization names (`gamma`/`beta` for `weight`/`bias`),
+//! and Linear weights are stored `[in, out]` where PyTorch stores `[out, in]`.
+
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::tensor::Tensor;
+
+use super::pretrained::ExportTensor;
+
+/// One float parameter (or buffer) of a module under its PyTorch name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TorchParameter {
+    /// The PyTorch state-dict key (`net.final_ln.weight`, ...).
+    pub name: String,
+    /// Its shape in PyTorch orientation (Linear weights `[out, in]`).
+    pub shape: Vec<usize>,
+    /// Whether burn stores it transposed (a Linear weight).
+    pub transposed: bool,
+    /// The burn parameter id (to look gradients or optimizer state up).
+    pub id: ParamId,
+}
+
+/// Every float parameter and buffer of `module` under the PyTorch name its module path maps
+/// to (`gamma`/`beta` of LayerNorm and GroupNorm become `weight`/`bias`), in visit order.
+pub fn torch_parameters<M: Module>(module: &M) -> Vec<TorchParameter> {
+    let mut visitor = TorchNames::default();
+    module.visit(&mut visitor);
+    visitor.params
+}
+
+/// The state dict PyTorch would hold for `module`: every parameter under its PyTorch name, in
+/// PyTorch layout, as float32. Parameters named in `scalars` are 0-dimensional in PyTorch
+/// (burn holds them as `[1]`).
+pub fn torch_state_dict<M: Module>(module: &M, scalars: &[&str]) -> Vec<ExportTensor> {
+    let mut values = Values::default();
+    module.visit(&mut values);
+    torch_parameters(module)
+        .into_iter()
+        .map(|param| {
+            let value = values
+                .by_id
+                .remove(&param.id)
+                .expect("every visited parameter has a value");
+            let data = if param.transposed {
+                value.transpose()
+            } else {
+                value
+            };
+            let floats = data
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("float32 data after conversion");
+            let shape = if scalars.contains(&param.name.as_str()) && floats.len() == 1 {
+                Vec::new()
+            } else {
+                param.shape
+            };
+            ExportTensor {
+                name: param.name,
+                shape,
+                bytes: floats.iter().flat_map(|f| f.to_le_bytes()).collect(),
+            }
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct TorchNames {
+    path: Vec<String>,
+    containers: Vec<String>,
+    params: Vec<TorchParameter>,
+}
+
+impl ModuleVisitor for TorchNames {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push(name.to_string());
+        self.containers.push(container_type.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+        self.containers.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let container = self.containers.last().map(String::as_str).unwrap_or("");
+        let is_norm = matches!(container, "Struct:LayerNorm" | "Struct:GroupNorm");
+        let mut path = self.path.clone();
+        if let Some(last) = path.last_mut() {
+            match (is_norm, last.as_str()) {
+                (true, "gamma") => *last = "weight".into(),
+                (true, "beta") => *last = "bias".into(),
+                _ => {}
+            }
+        }
+        let mut shape: Vec<usize> = param.lazy_shape().iter().copied().collect();
+        let transposed = container == "Struct:Linear" && path.last().is_some_and(|p| p == "weight");
+        if transposed {
+            shape.reverse();
+        }
+        self.params.push(TorchParameter {
+            name: path.join("."),
+            shape,
+            transposed,
+            id: param.id,
+        });
+    }
+}
+
+/// A 2-d or lower tensor as PyTorch lays it out.
+enum Value {
+    Plain(burn::tensor::TensorData),
+    Matrix(Tensor<2>),
+}
+
+impl Value {
+    fn transpose(self) -> Self {
+        match self {
+            Value::Matrix(m) => Value::Plain(m.transpose().into_data()),
+            plain => plain,
+        }
+    }
+
+    fn into_data(self) -> burn::tensor::TensorData {
+        match self {
+            Value::Plain(data) => data,
+            Value::Matrix(m) => m.into_data(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Values {
+    by_id: HashMap<ParamId, Value>,
+}
+
+impl ModuleVisitor for Values {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let tensor = param.val();
+        let value = if D == 2 {
+            let [rows, cols]: [usize; 2] = tensor.dims()[..]
+                .try_into()
+                .expect("a 2-d tensor has two dims");
+            Value::Matrix(tensor.reshape([rows, cols]))
+        } else {
+            Value::Plain(tensor.into_data())
+        };
+        self.by_id.insert(param.id, value);
+    }
+}
