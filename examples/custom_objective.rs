@@ -142,7 +142,7 @@ struct ObjectiveWeights {
 type Config = ExperimentConfig<VptConfig, ObjectiveWeights>;
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt().with_target(false).init();
+    minestudio_rs::logging::init();
     exit_code(run(&RunArgs::from_env()))
 }
 

@@ -41,7 +41,7 @@ impl Default for GrootObjectives {
 type Config = ExperimentConfig<GrootConfig, GrootObjectives>;
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt().with_target(false).init();
+    minestudio_rs::logging::init();
     exit_code(run(&RunArgs::from_env()))
 }
 

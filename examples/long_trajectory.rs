@@ -30,7 +30,7 @@ type Config = ExperimentConfig<VptConfig>;
 const RUNS: [(&str, MemoryMode); 2] = [("carry", MemoryMode::Carry), ("reset", MemoryMode::Reset)];
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt().with_target(false).init();
+    minestudio_rs::logging::init();
     exit_code(run(&RunArgs::from_env()))
 }
 

@@ -17,7 +17,7 @@ use minestudio_rs::run::exit_code;
 type Config = ExperimentConfig<VptConfig>;
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt().with_target(false).init();
+    minestudio_rs::logging::init();
     exit_code(run(&RunArgs::from_env()))
 }
 

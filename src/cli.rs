@@ -1,5 +1,5 @@
-//! The command line every experiment binary shares: a TOML config, dotted overrides and
-//! `--resume`.
+//! The command line every experiment binary shares: a TOML config, dotted overrides,
+//! `--resume` and `--overwrite`; and Ctrl-C as a request to checkpoint and stop.
 //!
 //! ```
 //! use minestudio_rs::cli::RunArgs;
@@ -12,6 +12,8 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use clap::Parser;
 use mine_runtime::config_file::{self, ConfigFileError};
@@ -26,8 +28,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Resume from a run directory (its latest checkpoint) or a checkpoint directory.
-    #[arg(long, value_name = "RUN_DIR|CHECKPOINT")]
+    #[arg(long, value_name = "RUN_DIR|CHECKPOINT", conflicts_with = "overwrite")]
     pub resume: Option<PathBuf>,
+    /// Start again in a run directory that holds an earlier run (its files are removed).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Settings over the file, like Hydra: `trainer.optimizer.learning_rate=4e-5 data.win_len=64`.
     #[arg(value_name = "KEY.PATH=VALUE")]
     pub overrides: Vec<String>,
@@ -76,4 +81,27 @@ pub fn example_config_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples/configs")
         .join(format!("{name}.toml"))
+}
+
+/// The flag a Ctrl-C sets (see [`stop_on_ctrl_c`]); training code hands it to the trainer,
+/// which then checkpoints after the current step and stops.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false))).clone()
+}
+
+/// Makes Ctrl-C (SIGINT, and SIGTERM) a request to stop: the first sets [`stop_flag`], the
+/// second ends the process at once (exit status 130). For binaries; call it once in `main`.
+pub fn stop_on_ctrl_c() {
+    let flag = stop_flag();
+    let installed = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nstopping now, without a checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step, with a checkpoint (Ctrl-C again to stop at once)");
+    });
+    if let Err(error) = installed {
+        tracing::warn!(%error, "Ctrl-C will stop the program without a checkpoint");
+    }
 }

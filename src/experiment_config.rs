@@ -44,8 +44,13 @@ use crate::run::{RunError, train_on_dataset};
 #[serde(deny_unknown_fields)]
 pub struct ExperimentConfig<P, O = Vec<ObjectiveSpec>> {
     /// When present, a synthetic dataset is generated (or reused) in the first of
-    /// `data.dataset_dirs` before training; omit it to train on recorded data.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `data.dataset_dirs` before training; omit it (or write `generate = false`, e.g. as an
+    /// override of a file that has the table) to train on the datasets as they are.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "generate_table_or_false"
+    )]
     pub generate: Option<SyntheticConfig>,
     /// The datasets and MineStudio's data-module knobs.
     pub data: DatasetConfig,
@@ -58,11 +63,11 @@ pub struct ExperimentConfig<P, O = Vec<ObjectiveSpec>> {
 }
 
 impl<P, O> ExperimentConfig<P, O> {
-    /// Defaults: the dataset in `data_dir`, generated there with the default synthetic
-    /// config, and the trainer's defaults.
+    /// Defaults: the dataset in `data_dir` (used as it is: a `[generate]` table in the
+    /// config file generates it first), and the trainer's defaults.
     pub fn new(data_dir: impl Into<PathBuf>, policy: P, objectives: O) -> Self {
         Self {
-            generate: Some(SyntheticConfig::default()),
+            generate: None,
             data: DatasetConfig::new(vec![data_dir.into()]),
             policy,
             trainer: TrainerConfig::default(),
@@ -86,6 +91,21 @@ impl<P, O> ExperimentConfig<P, O> {
                 dir: dir.clone(),
                 source,
             })
+    }
+}
+
+/// `[generate]` as a table, or `generate = false` (nothing to generate; `true`: the defaults).
+fn generate_table_or_false<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SyntheticConfig>, D::Error> {
+    use serde::de::Error;
+    match toml::Value::deserialize(deserializer)? {
+        toml::Value::Boolean(false) => Ok(None),
+        toml::Value::Boolean(true) => Ok(Some(SyntheticConfig::default())),
+        table => table
+            .try_into()
+            .map(Some)
+            .map_err(|e: toml::de::Error| D::Error::custom(format!("generate: {}", e.message()))),
     }
 }
 

@@ -16,7 +16,10 @@ pub use mine_runtime as runtime;
 
 pub mod cli;
 pub mod experiment_config;
+pub mod export;
+pub mod logging;
 pub mod run;
+pub mod train;
 
 /// The names most experiments use.
 pub mod prelude {

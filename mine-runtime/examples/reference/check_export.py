@@ -7,7 +7,8 @@ Run with the interpreter of the venv that `setup.sh` makes:
 DIR is a Hugging Face Hub style directory (config.json + model.safetensors, as
 `VPTPolicy.save_pretrained` writes it, or as the Rust side exports a trained policy).
 INPUT_JSON is a file in the layout of tests/fixtures/checkpoints/forward.json; only its
-"input" part is read (image uint8 [B, T, H, W, 3] and the recurrent state "state_in").
+"input" part is read (image uint8 [B, T, H, W, 3] and the recurrent state "state_in"; without
+"state_in", the policy's own initial state).
 
 The directory is loaded with MineStudio's own, unchanged `VPTPolicy.from_pretrained(DIR)`
 (huggingface_hub's PyTorchModelHubMixin: local directory, no network). That loader is not
@@ -19,6 +20,10 @@ with a message on stderr, when:
     whose shape or dtype differs from the policy's;
   * from_pretrained raises, warns, or logs a warning (huggingface_hub's logger);
   * the loaded weights are not bit-for-bit the file's.
+
+With `--expect OURS.json` (our side's outputs, e.g. from `cargo run --release -p mine-runtime
+--example forward_json -- DIR INPUT_JSON`), it also compares pi_logits and vpred with MineStudio's
+and exits 1 when any value differs by more than 1e-5 (relative to max(1, |value|)).
 
 stdout carries only the JSON (same layout as forward.json: {"input": ..., "output": ...});
 everything a library prints goes to stderr. Floats are written as the shortest decimal
@@ -177,11 +182,16 @@ def load_checked(VPTPolicy, directory):
 
 def main():
     sys.stdout = sys.stderr  # anything a library prints goes to stderr
-    if len(sys.argv) != 3:
+    argv = sys.argv[1:]
+    expect = None
+    if len(argv) == 4 and argv[2] == "--expect":
+        expect = argv[3]
+        argv = argv[:2]
+    if len(argv) != 2:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
-        print("usage: python check_export.py DIR INPUT_JSON", file=sys.stderr)
+        print("usage: python check_export.py DIR INPUT_JSON [--expect OURS.json]", file=sys.stderr)
         return 2
-    directory, input_path = sys.argv[1], sys.argv[2]
+    directory, input_path = argv
 
     import torch
     import vpt_step
@@ -191,12 +201,35 @@ def main():
     with open(input_path, encoding="utf-8") as f:
         inp = json.load(f)["input"]
     image = tensor_from_json(inp["image"])
-    state_in = [tensor_from_json(s) for s in inp["state_in"]]
-
     policy = load_checked(VPTPolicy, directory)
-    dump_json(forward_json(policy, image, state_in), OUT)
+    if "state_in" in inp:
+        state_in = [tensor_from_json(s) for s in inp["state_in"]]
+    else:
+        state_in = policy.initial_state(image.shape[0])
+    result = forward_json(policy, image, state_in)
+    dump_json(result, OUT)
     OUT.flush()
+    if expect is not None:
+        compare(result["output"], expect)
     return 0
+
+
+def compare(theirs, expect_path):
+    """Checks our outputs (expect_path) against MineStudio's within 1e-5."""
+    with open(expect_path, encoding="utf-8") as f:
+        ours = json.load(f)["output"]
+    pairs = [
+        ("pi_logits.buttons", ours["pi_logits"]["buttons"], theirs["pi_logits"]["buttons"]),
+        ("pi_logits.camera", ours["pi_logits"]["camera"], theirs["pi_logits"]["camera"]),
+        ("vpred", ours["vpred"], theirs["vpred"]),
+    ]
+    for name, a, b in pairs:
+        if a["shape"] != b["shape"]:
+            raise CheckError(f"{name}: shape {a['shape']} (ours) vs {b['shape']} (MineStudio)")
+        worst = max(abs(x - y) / max(1.0, abs(y)) for x, y in zip(a["data"], b["data"]))
+        print(f"{name}: max relative difference {worst:.3g}", file=sys.stderr)
+        if worst > 1e-5:
+            raise CheckError(f"{name} differs from MineStudio by {worst:.3g} (> 1e-5)")
 
 
 if __name__ == "__main__":

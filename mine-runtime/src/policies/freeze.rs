@@ -36,8 +36,8 @@ use super::torch_names::torch_parameters;
 /// A `freeze` entry names no module of the policy.
 #[derive(Debug, Error, PartialEq)]
 #[error(
-    "policy.freeze: `{name}` names no module of the {policy} policy; modules are named as in \
-     its PyTorch state dict, e.g. {suggestions}"
+    "policy.freeze: `{name}` names no module of {policy}; modules are named as in its PyTorch \
+     state dict, e.g. {suggestions}"
 )]
 pub struct FreezeError {
     /// The entry that matched nothing.

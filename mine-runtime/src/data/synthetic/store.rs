@@ -123,7 +123,8 @@ fn inspect(config: &SyntheticConfig, out: &Path) -> DataResult<Existing> {
     if !manifest_path.exists() {
         return Err(DataError::Config(format!(
             "synthetic dataset: `{}` exists but holds no `{MANIFEST_FILE}`, so it was not \
-             written by this generator; choose another output directory or remove it",
+             written by this generator. To train on it as it is, drop the [generate] table \
+             from the config (or pass `generate=false`); to generate, choose another directory",
             out.display()
         )));
     }

@@ -32,6 +32,10 @@ impl PretrainedPolicy for GrootPolicy {
         self.config()
     }
 
+    fn frame_size(config: &GrootConfig) -> [usize; 2] {
+        [config.img_shape[0], config.img_shape[1]]
+    }
+
     fn network_config(config: &SourceConfig) -> Result<Option<GrootConfig>, PretrainedError> {
         let refuse = |path: &Path, found: Option<&str>| match found {
             Some(found) if found != Self::KIND => PretrainedError::WrongPolicy {

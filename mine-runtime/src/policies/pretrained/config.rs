@@ -191,6 +191,17 @@ pub fn minestudio_policy_name(kwargs: &Map<String, Value>) -> Option<&'static st
     }
 }
 
+/// The policy kind a run's `[policy]` table was written for: its `kind`, or for tables the
+/// typed examples wrote (without `kind`), the kind whose settings it has.
+pub fn run_policy_kind(policy: &Map<String, Value>) -> Option<String> {
+    match policy.get("kind").and_then(Value::as_str) {
+        Some(kind) => Some(kind.to_owned()),
+        None if policy.contains_key("hiddim") => Some("groot".to_owned()),
+        None if policy.contains_key("hidsize") => Some("vpt".to_owned()),
+        None => None,
+    }
+}
+
 /// The network settings of a run's `[policy]` table (without `kind`, `weights`, `freeze`),
 /// refusing a table written for another policy kind than `kind`.
 pub fn run_policy_table(
@@ -199,17 +210,10 @@ pub fn run_policy_table(
     kind: &'static str,
 ) -> Result<Map<String, Value>, PretrainedError> {
     let mut table = policy.clone();
-    let written = table.remove("kind");
-    table.remove("weights");
-    table.remove("freeze");
-    // Tables written by the typed examples carry no `kind`: tell the kinds apart by their keys.
-    let found = match written.as_ref().and_then(Value::as_str) {
-        Some(found) => Some(found.to_owned()),
-        None if table.contains_key("hiddim") => Some("groot".to_owned()),
-        None if table.contains_key("hidsize") => Some("vpt".to_owned()),
-        None => None,
-    };
-    match found {
+    for key in ["kind", "weights", "freeze"] {
+        table.remove(key);
+    }
+    match run_policy_kind(policy) {
         Some(found) if found != kind => Err(PretrainedError::WrongPolicy {
             path: path.to_owned(),
             found,

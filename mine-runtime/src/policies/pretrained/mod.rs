@@ -25,7 +25,7 @@ use mine_dsl::policy::Policy;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use config::{SourceConfig, minestudio_policy_name, run_policy_table};
+pub use config::{SourceConfig, minestudio_policy_name, run_policy_kind, run_policy_table};
 pub use error::PretrainedError;
 pub use export::{
     ExportError, ExportTensor, MINESTUDIO_CONFIG_FILE, MINESTUDIO_WEIGHTS_FILE, write_safetensors,
@@ -49,6 +49,9 @@ pub trait PretrainedPolicy: Policy + Sized {
 
     /// The configuration the network was built from.
     fn network(&self) -> &Self::Config;
+
+    /// The `[height, width]` of the frames a network of `config` takes.
+    fn frame_size(config: &Self::Config) -> [usize; 2];
 
     /// The network configuration a checkpoint describes; `None` when it describes none (a
     /// bare state dict, or a Lightning checkpoint whose hyperparameters only name a Hub

@@ -31,6 +31,10 @@ impl PretrainedPolicy for VptPolicy {
         self.config()
     }
 
+    fn frame_size(config: &VptConfig) -> [usize; 2] {
+        [config.img_shape[0], config.img_shape[1]]
+    }
+
     fn network_config(config: &SourceConfig) -> Result<Option<VptConfig>, PretrainedError> {
         match config {
             SourceConfig::MineStudio { path, kwargs } => from_kwargs(path, kwargs).map(Some),

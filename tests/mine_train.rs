@@ -1,0 +1,178 @@
+//! The training program as a user runs it: `mine-train --config my.toml` on a real MineStudio
+//! dataset (224x224 frames, resized to the policy's 16x16), starting from the golden tiny VPT
+//! weights, then `mine-export`, whose output reads back to the very same network; and every
+//! kind of bad input refused before training, naming the file or key.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use burn::tensor::{Device, Tensor, TensorData};
+use mine_dsl::policy::Policy;
+use mine_runtime::policies::pretrained::build_pretrained;
+use mine_runtime::policies::vpt::VptPolicy;
+
+fn shared_dir() -> PathBuf {
+    std::env::var_os("MINE_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared")))
+}
+
+/// A config for the tiny VPT on the MineStudio fixture, with `extra` appended.
+fn tiny_config(dir: &Path, extra: &str) -> PathBuf {
+    let shared = shared_dir();
+    let text = format!(
+        r#"
+[data]
+dataset_dirs = [{dataset:?}]
+frame_width = 16
+frame_height = 16
+win_len = 4
+batch_size = 2
+split_ratio = 0.75
+num_workers = 1
+
+[policy]
+kind = "vpt"
+weights = {weights:?}
+hidsize = 32
+img_shape = [16, 16, 3]
+attention_heads = 2
+attention_memory_size = 8
+timesteps = 4
+n_recurrence_layers = 2
+use_pre_lstm_ln = false
+init_norm_kwargs = {{ group_norm_groups = 1 }}
+impala_kwargs = {{ post_pool_groups = 1 }}
+
+[trainer]
+max_steps = 4
+log_freq = 1
+save_freq = 2
+run_dir = "run"
+progress = "off"
+
+[trainer.optimizer]
+learning_rate = 1e-3
+warmup_steps = 1
+{extra}
+"#,
+        dataset = shared.join("fixtures/minestudio-tiny").display().to_string(),
+        weights = shared.join("golden/tiny_vpt_weights.safetensors").display().to_string(),
+    );
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run(program: &str, dir: &Path, args: &[&str]) -> Output {
+    let exe = match program {
+        "mine-train" => env!("CARGO_BIN_EXE_mine-train"),
+        "mine-export" => env!("CARGO_BIN_EXE_mine-export"),
+        other => panic!("no program {other}"),
+    };
+    Command::new(exe)
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `(buttons, camera, vpred)` of the policy `weights` names, on a fixed input.
+fn forward(weights: &Path) -> Vec<Vec<f32>> {
+    let device = Device::flex();
+    let (policy, _) =
+        build_pretrained::<VptPolicy>(&toml::Table::new(), Some(weights), &device).unwrap();
+    let pixels: Vec<f32> = (0..2 * 4 * 16 * 16 * 3).map(|i| ((i * 37) % 256) as f32).collect();
+    let image = Tensor::<5>::from_data(TensorData::new(pixels, [2, 4, 16, 16, 3]), &device);
+    let (out, _) = policy.forward_frames(image, policy.initial_memory(2, &device));
+    let values = |data: TensorData| data.convert::<f32>().try_into_vec::<f32>().unwrap();
+    vec![
+        values(out.pi_logits.buttons.into_data()),
+        values(out.pi_logits.camera.into_data()),
+        values(out.vpred.into_data()),
+    ]
+}
+
+#[test]
+fn trains_a_minestudio_dataset_from_pretrained_weights_and_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_config(tmp.path(), "");
+    let out = run("mine-train", tmp.path(), &["--config", config.to_str().unwrap()]);
+    assert!(out.status.success(), "mine-train failed:\n{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("done: 4 steps"), "{stdout}");
+
+    let run_dir = tmp.path().join("run");
+    let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    let losses: Vec<f64> = metrics
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["train/loss"].as_f64())
+        .collect();
+    assert_eq!(losses.len(), 4, "{metrics}");
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    // The run records the network as built (the settings resolved, the weights it started from).
+    let recorded = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    assert!(recorded.contains("kind = \"vpt\"") && recorded.contains("tiny_vpt_weights"), "{recorded}");
+
+    let export = tmp.path().join("export");
+    let out = run("mine-export", tmp.path(), &["run", "--output", "export"]);
+    assert!(out.status.success(), "mine-export failed:\n{}", stderr(&out));
+    for file in ["config.json", "model.safetensors"] {
+        assert!(export.join(file).is_file(), "no {file}");
+    }
+    // The export reads back to the trained network, output for output.
+    assert_eq!(forward(&export), forward(&run_dir));
+    // A second export into the same directory needs --overwrite.
+    let out = run("mine-export", tmp.path(), &["run", "--output", "export"]);
+    assert!(!out.status.success() && stderr(&out).contains("--overwrite"), "{}", stderr(&out));
+}
+
+/// Runs mine-train with `extra` config lines and `overrides`; asserts it fails before
+/// training (no run directory) with every `expected` fragment in its error.
+fn refused(extra: &str, overrides: &[&str], expected: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_config(tmp.path(), extra);
+    let mut args = vec!["--config", config.to_str().unwrap()];
+    args.extend_from_slice(overrides);
+    let out = run("mine-train", tmp.path(), &args);
+    let error = stderr(&out);
+    assert!(!out.status.success(), "mine-train {overrides:?} succeeded");
+    for fragment in expected {
+        assert!(error.contains(fragment), "`{fragment}` not in:\n{error}");
+    }
+    assert!(!tmp.path().join("run").exists(), "a refused run left a run directory");
+}
+
+#[test]
+fn bad_input_is_refused_before_training_naming_the_file_or_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let not_a_dataset = tmp.path().join("holiday-photos");
+    std::fs::create_dir_all(not_a_dataset.join("2024")).unwrap();
+    let dataset = format!("data.dataset_dirs=[{:?}]", not_a_dataset.display().to_string());
+    refused("", &[&dataset], &["holiday-photos"]);
+    // A checkpoint whose config contradicts [policy]: the export of another network.
+    let hub = concat!(env!("CARGO_MANIFEST_DIR"), "/mine-runtime/tests/fixtures/checkpoints/hf");
+    let weights = format!("policy.weights={hub:?}");
+    refused("", &[&weights], &["policy.hidsize = 32", "hidsize = 8", "config.json"]);
+    // A checkpoint of another kind of policy.
+    let kind = "policy.kind=\"groot\"";
+    refused("", &[kind, &weights], &["config.json", "`vpt`", "`groot`"]);
+    // A frozen module that does not exist.
+    refused("", &["policy.freeze=[\"img_proces\"]"], &["img_proces", "net.img_process"]);
+    // An objective the policy cannot feed.
+    refused(
+        "[[objectives]]\nname = \"kl_divergence\"",
+        &[],
+        &["posterior_dist", "kl_divergence"],
+    );
+    // Frames the network does not take.
+    refused("", &["data.frame_width=224"], &["16x224", "data.frame_width = 16"]);
+    // No policy kind, a typo in a key.
+    refused("", &["policy.kind=\"rocket\""], &["policy.kind", "\"vpt\", \"groot\""]);
+    refused("", &["trainer.max_step=3"], &["max_step", "tiny.toml"]);
+}
