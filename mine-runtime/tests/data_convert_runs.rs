@@ -57,8 +57,11 @@ fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-/// Every LMDB part's keys (in LMDB order) with their values.
-fn lmdb_contents(dir: &Path) -> Vec<(String, Vec<(String, Vec<u8>)>)> {
+/// An LMDB part's keys (in LMDB order) with their values.
+type Entries = Vec<(String, Vec<u8>)>;
+
+/// Every LMDB part (`modality/part-N`) with its entries.
+fn lmdb_contents(dir: &Path) -> Vec<(String, Entries)> {
     let mut out = Vec::new();
     for modality in ["action", "image", "meta_info"] {
         let mut parts: Vec<PathBuf> = std::fs::read_dir(dir.join(modality))

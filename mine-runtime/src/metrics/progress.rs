@@ -106,9 +106,10 @@ impl Progress {
         let _ = writeln!(std::io::stderr().lock(), "{position} | {summary}");
     }
 
-    /// Moves past the bar's line.
+    /// Moves past the bar's line, leaving the bar shown (once: calling it again does nothing
+    /// until the bar is drawn anew).
     pub fn finish(&mut self) {
-        if self.mode == ProgressMode::Bar && self.last_draw.is_some() {
+        if self.mode == ProgressMode::Bar && self.last_draw.take().is_some() {
             let _ = writeln!(std::io::stderr().lock());
         }
     }
