@@ -293,7 +293,7 @@ pub fn convert_contractor_with_progress(
     staging.commit()?;
     let frames: usize = report.episodes.iter().map(|(_, n)| n).sum();
     info!(
-        "wrote {} episodes ({frames} frames) to `{}` in {:.1} s; {} recordings skipped",
+        "wrote {} episodes ({frames} frames) to `{}` in {:.1} s; recordings skipped: {}",
         report.episodes.len(),
         output.display(),
         started.elapsed().as_secs_f64(),
