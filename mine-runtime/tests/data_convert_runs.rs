@@ -302,12 +302,10 @@ fn recordings_missing_a_half_are_skipped_or_fail() {
         src.join("silent-1.jsonl"),
     )
     .unwrap();
-    let report: ConvertReport = convert_contractor(
-        std::slice::from_ref(&src),
-        &tmp.path().join("out"),
-        &options(2),
-    )
-    .unwrap();
+    // Named twice: in its directory and by another spelling of its path.
+    let inputs = [src.clone(), src.join(".").join("lonely-1.mp4")];
+    let report: ConvertReport =
+        convert_contractor(&inputs, &tmp.path().join("out"), &options(2)).unwrap();
     assert_eq!(report.episodes.len(), 1);
     let skipped: Vec<&str> = report.skipped.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(skipped, ["lonely-1", "silent-1"]);
@@ -329,6 +327,7 @@ fn recordings_missing_a_half_are_skipped_or_fail() {
     let out = tmp.path().join("strict");
     let err = convert_contractor(&[src], &out, &strict).unwrap_err();
     assert!(err.to_string().contains("lonely-1.mp4"), "{err}");
+    assert!(err.to_string().contains("--fail-fast"), "{err}");
     assert!(!out.exists());
     assert!(
         !tmp.path().join(".strict.converting").exists(),

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 pub use contractor::{ContractorFrame, action_chunk, json_to_py, process_segment};
-pub use segments::{Found, Segment, find_segments, group_episodes, split_name};
+pub use segments::{Found, Segment, Unpaired, find_segments, group_episodes, split_name};
 
 use super::config::ErrorPolicy;
 use super::error::{DataError, DataResult, Location};
@@ -215,11 +215,14 @@ pub fn convert_contractor_with_progress(
     let staging = Staging::begin(output, options.overwrite)?;
     let found = find_segments(inputs)?;
     let mut report = ConvertReport::default();
-    for (name, why) in found.unpaired {
-        skip(&mut report, options, (name.clone(), why), |message| {
+    for Unpaired { file, name, why } in found.unpaired {
+        skip(&mut report, options, (name, why), |why| {
             DataError::Convert {
-                at: Location::dataset(&name),
-                message,
+                at: Location::dataset(file),
+                message: format!(
+                    "{why}; add the missing file, leave this one out, or convert without \
+                 --fail-fast (ErrorPolicy::Fail) to skip it"
+                ),
             }
         })?;
     }

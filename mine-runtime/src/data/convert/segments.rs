@@ -1,7 +1,7 @@
 //! Finding contractor segments (in directories, or named file by file) and grouping them into
 //! episodes like MineStudio's converter.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::data::error::{DataError, DataResult, Location};
@@ -37,8 +37,19 @@ pub fn split_name(stem: &str) -> (String, String) {
 pub struct Found {
     /// Segments with both files, sorted by the path of their `.jsonl`.
     pub segments: Vec<Segment>,
-    /// Recordings missing their video or their actions: `(name, what is missing)`.
-    pub unpaired: Vec<(String, String)>,
+    /// Recordings missing their video or their actions, sorted by file.
+    pub unpaired: Vec<Unpaired>,
+}
+
+/// A recording file whose other half (video or actions) is missing.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Unpaired {
+    /// The file found.
+    pub file: PathBuf,
+    /// Its name (file stem).
+    pub name: String,
+    /// What is missing.
+    pub why: String,
 }
 
 fn input_error(path: &Path, message: String) -> DataError {
@@ -133,25 +144,26 @@ fn identity(path: &Path) -> PathBuf {
 /// `.jsonl` or in a sibling `mp4/` folder. A recording named twice counts once; two different
 /// recordings with one name are an error (they would be one episode).
 pub fn find_segments(inputs: &[PathBuf]) -> DataResult<Found> {
-    let mut jsonls = Vec::new();
-    let mut mp4s = Vec::new();
-    for file in recording_files(inputs)? {
-        let id = identity(&file);
-        if has_extension(&file, "jsonl") {
-            jsonls.push((id, file));
-        } else {
-            mp4s.push((id, file));
-        }
-    }
+    let mut files: Vec<(PathBuf, PathBuf)> = recording_files(inputs)?
+        .into_iter()
+        .map(|f| (identity(&f), f))
+        .collect();
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut named = HashSet::new();
+    files.retain(|(id, _)| named.insert(id.clone()));
+    let (mut jsonls, mp4s): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .partition(|(_, f)| has_extension(f, "jsonl"));
     // Videos named without their `.jsonl` bring it in.
     let mut found = Found::default();
     for (_, mp4) in &mp4s {
         match partner(mp4, "jsonl", |p| !is_mp4_folder(p)) {
             Some(jsonl) => jsonls.push((identity(&jsonl), jsonl)),
-            None => found.unpaired.push((
-                stem(mp4),
-                format!("`{}` has no `.jsonl` of actions beside it", mp4.display()),
-            )),
+            None => found.unpaired.push(Unpaired {
+                file: mp4.clone(),
+                name: stem(mp4),
+                why: format!("`{}` has no `.jsonl` of actions beside it", mp4.display()),
+            }),
         }
     }
     jsonls.sort_by(|a, b| a.1.cmp(&b.1));
@@ -173,17 +185,17 @@ pub fn find_segments(inputs: &[PathBuf]) -> DataResult<Found> {
         };
         match partner(&jsonl, "mp4", is_mp4_folder) {
             Some(mp4) => found.segments.push(Segment { name, jsonl, mp4 }),
-            None => found.unpaired.push((
-                name,
-                format!(
+            None => found.unpaired.push(Unpaired {
+                why: format!(
                     "`{}` has no video beside it (or in a sibling `mp4/` folder)",
                     jsonl.display()
                 ),
-            )),
+                file: jsonl,
+                name,
+            }),
         }
     }
     found.unpaired.sort();
-    found.unpaired.dedup();
     Ok(found)
 }
 
