@@ -7,7 +7,9 @@
 //!   the built-in objectives;
 //! - [`runtime`] (`mine-runtime`): optimizer, trainer, data pipeline, policies;
 //! - [`cli`], [`experiment_config`] and [`run`]: the command line, the configuration file and
-//!   the dataset-to-trainer wiring that experiment binaries share.
+//!   the dataset-to-trainer wiring that experiment binaries share;
+//! - [`convert_cli`]: the `mine-convert` program (contractor recordings to a dataset);
+//! - [`logging`]: `tracing` output on stderr for the programs.
 //!
 //! Most programs start with `use minestudio_rs::prelude::*;`.
 
@@ -15,6 +17,7 @@ pub use mine_dsl as dsl;
 pub use mine_runtime as runtime;
 
 pub mod cli;
+pub mod convert_cli;
 pub mod experiment_config;
 pub mod export;
 pub mod logging;

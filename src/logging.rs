@@ -1,15 +1,16 @@
-//! Logs of the programs: `tracing` events on stderr, filtered by `RUST_LOG` (default `info`),
-//! and the same events in the run directory's `train.log` once a run has claimed it.
+//! Logs of the programs: `tracing` events on stderr, filtered by `RUST_LOG` (default `info`;
+//! for example `RUST_LOG=warn` or `RUST_LOG=info,mine_runtime=debug`), and the same events in
+//! the run directory's `train.log` once a run has claimed it.
 //!
 //! Binaries call [`init`] once; library code never installs a subscriber. Training code calls
 //! [`log_to_file`] when it knows its run directory; without [`init`] that does nothing.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -20,27 +21,48 @@ static LOG_FILE: OnceLock<SharedFile> = OnceLock::new();
 /// The name of the log file in a run directory.
 pub const LOG_FILE_NAME: &str = "train.log";
 
-/// Installs the process's subscriber: stderr (with colours on a terminal) filtered by
-/// `RUST_LOG` (default `info`), and a file layer without colours that [`log_to_file`] points
-/// at the run directory. A second call does nothing.
+/// Installs the process's subscriber: stderr (in colour, over a progress bar's line, on a
+/// terminal) and a file layer without colours that [`log_to_file`] points at the run
+/// directory, both filtered by `RUST_LOG`. Does nothing when a subscriber is already set.
 pub fn init() {
     let file = SharedFile::default();
     if LOG_FILE.set(file.clone()).is_err() {
         return;
     }
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let terminal = io::stderr().is_terminal();
     let console = tracing_subscriber::fmt::layer()
         .with_target(false)
-        .with_writer(io::stderr);
+        .with_ansi(terminal)
+        .with_writer(move || {
+            let mut stderr = io::stderr();
+            if terminal {
+                // Clear the line first: a progress bar may be drawn there.
+                let _ = stderr.write_all(b"\r\x1b[2K");
+            }
+            stderr
+        });
     let to_file = tracing_subscriber::fmt::layer()
         .with_target(false)
         .with_ansi(false)
         .with_writer(file);
     let _ = tracing_subscriber::registry()
-        .with(filter)
+        .with(filter_from_env())
         .with(console)
         .with(to_file)
         .try_init();
+}
+
+/// `RUST_LOG` as per-target levels (`info` when unset; a malformed value is reported and
+/// `info` used).
+fn filter_from_env() -> Targets {
+    let default = Targets::new().with_default(LevelFilter::INFO);
+    match std::env::var("RUST_LOG") {
+        Ok(text) if !text.trim().is_empty() => text.parse().unwrap_or_else(|error| {
+            eprintln!("RUST_LOG={text:?} is not understood ({error}); logging at info");
+            default
+        }),
+        _ => default,
+    }
 }
 
 /// From now on, also appends the logs to `path` (created if missing). Does nothing unless

@@ -231,18 +231,20 @@ fn converting_into_an_existing_dataset_is_refused() {
         &ConvertOptions::default(),
     )
     .unwrap_err();
-    assert!(err.to_string().contains("already exists"), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("already exists"), "{err}");
+    assert!(
+        message.contains(&converted().display().to_string()),
+        "{err}"
+    );
+    assert!(message.contains("--overwrite"), "{err}");
 }
 
 #[test]
 fn broken_segments_are_skipped_or_fail() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    for f in std::fs::read_dir(common::tiny_src()).unwrap() {
-        let f = f.unwrap();
-        std::fs::copy(f.path(), src.join(f.file_name())).unwrap();
-    }
+    common::copy_recordings(&[""], &src);
     let brave = "brave-olive-otter-fedcba987654-20220602-140001";
     std::fs::write(src.join(format!("{brave}.jsonl")), "{\"mouse\": \n").unwrap();
     let out = tmp.path().join("out");

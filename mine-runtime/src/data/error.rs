@@ -154,6 +154,14 @@ pub enum DataError {
         /// What was wrong.
         message: String,
     },
+    /// A conversion's output directory cannot be written as asked.
+    #[error("output `{path}`: {message}")]
+    Output {
+        /// The output directory (or the temporary directory beside it).
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// The data loader's workers stopped unexpectedly.
     #[error("data loader: {0}")]
     Loader(String),

@@ -24,7 +24,7 @@
 //! ```
 //!
 //! Raw VPT contractor recordings are converted with [`convert::convert_contractor`] (or the
-//! `mine-convert` binary); [`synthetic::generate`] writes small learnable datasets for examples
+//! `mine-convert` program of the `minestudio-rs` package); [`synthetic::generate`] writes small learnable datasets for examples
 //! and tests. Image chunks are decoded with the bundled OpenH264 by default, or
 //! with FFmpeg under the `ffmpeg` cargo feature ([`video::VideoBackend`]).
 

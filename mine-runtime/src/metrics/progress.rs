@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::ProgressMode;
 
-/// Shows training progress: a bar redrawn in place when stderr is a terminal, one plain line
-/// per logged step otherwise (CI logs), or nothing.
+/// Shows progress (of training steps, or of any count with [`Progress::counting`]): a bar
+/// redrawn in place when stderr is a terminal, one plain line per logged step otherwise (CI
+/// logs), or nothing.
 #[derive(Debug)]
 pub struct Progress {
     mode: ProgressMode,
@@ -14,6 +15,7 @@ pub struct Progress {
     start_step: u64,
     start: Instant,
     last_draw: Option<Instant>,
+    unit: &'static str,
 }
 
 impl Progress {
@@ -33,7 +35,15 @@ impl Progress {
             start_step,
             start: Instant::now(),
             last_draw: None,
+            unit: "step",
         }
+    }
+
+    /// The same display counting `unit`s (`"step"` unless changed) in its plain lines and
+    /// when the total is unknown.
+    pub fn counting(mut self, unit: &'static str) -> Self {
+        self.unit = unit;
+        self
     }
 
     /// The resolved mode (never `Auto`).
@@ -43,6 +53,15 @@ impl Progress {
 
     /// After every optimizer step: redraws the bar (at most ten times a second).
     pub fn step(&mut self, step: u64, loss: Option<f64>, lr: f64) {
+        self.update(step, |rate| {
+            let loss = loss.map_or_else(String::new, |l| format!("loss {l:.4} "));
+            format!("{loss}lr {lr:.2e} {rate:.2} it/s")
+        });
+    }
+
+    /// Redraws the bar at `position` (at most ten times a second, and always at the total),
+    /// followed by `detail(positions per second since the start)`.
+    pub fn update(&mut self, position: u64, detail: impl FnOnce(f64) -> String) {
         if self.mode != ProgressMode::Bar {
             return;
         }
@@ -50,12 +69,13 @@ impl Progress {
         if self
             .last_draw
             .is_some_and(|t| now.duration_since(t) < Duration::from_millis(100))
-            && Some(step) != self.total
+            && Some(position) != self.total
         {
             return;
         }
         self.last_draw = Some(now);
-        let line = self.bar_line(step, loss, lr);
+        let rate = self.rate(position.saturating_sub(self.start_step));
+        let line = self.bar_line(position, rate, &detail(rate));
         let mut err = std::io::stderr().lock();
         // The cursor goes back to the line's start, so that a log line printed before the next
         // redraw overwrites the bar instead of trailing after it.
@@ -63,53 +83,57 @@ impl Progress {
         let _ = err.flush();
     }
 
-    /// At every logged step: a plain line in `Lines` mode.
+    /// `count` per second since the display was created.
+    pub fn rate(&self, count: u64) -> f64 {
+        let elapsed = self.start.elapsed().as_secs_f64();
+        if elapsed > 0.0 {
+            count as f64 / elapsed
+        } else {
+            0.0
+        }
+    }
+
+    /// At every logged step (or position): a plain line in `Lines` mode.
     pub fn logged(&mut self, step: u64, summary: &str) {
         if self.mode != ProgressMode::Lines {
             return;
         }
+        let unit = self.unit;
         let position = match self.total {
-            Some(total) => format!("step {step}/{total}"),
-            None => format!("step {step}"),
+            Some(total) => format!("{unit} {step}/{total}"),
+            None => format!("{unit} {step}"),
         };
         let _ = writeln!(std::io::stderr().lock(), "{position} | {summary}");
     }
 
-    /// Moves past the bar's line.
+    /// Moves past the bar's line, leaving the bar shown (once: calling it again does nothing
+    /// until the bar is drawn anew).
     pub fn finish(&mut self) {
-        if self.mode == ProgressMode::Bar && self.last_draw.is_some() {
+        if self.mode == ProgressMode::Bar && self.last_draw.take().is_some() {
             let _ = writeln!(std::io::stderr().lock());
         }
     }
 
-    fn bar_line(&self, step: u64, loss: Option<f64>, lr: f64) -> String {
+    fn bar_line(&self, position: u64, rate: f64, detail: &str) -> String {
         const WIDTH: usize = 30;
-        let elapsed = self.start.elapsed().as_secs_f64();
-        let done = step.saturating_sub(self.start_step);
-        let rate = if elapsed > 0.0 {
-            done as f64 / elapsed
-        } else {
-            0.0
-        };
-        let loss = loss.map_or_else(String::new, |l| format!(" loss {l:.4}"));
         match self.total {
             Some(total) if total > 0 => {
-                let fraction = (step as f64 / total as f64).clamp(0.0, 1.0);
+                let fraction = (position as f64 / total as f64).clamp(0.0, 1.0);
                 let filled = (fraction * WIDTH as f64) as usize;
-                let left = total.saturating_sub(step) as f64;
+                let left = total.saturating_sub(position) as f64;
                 let eta = if rate > 0.0 {
                     format_secs(left / rate)
                 } else {
                     "?".into()
                 };
                 format!(
-                    "[{}{}] {step}/{total} {:3.0}%{loss} lr {lr:.2e} {rate:.2} it/s eta {eta}",
+                    "[{}{}] {position}/{total} {:3.0}% {detail} eta {eta}",
                     "=".repeat(filled),
                     " ".repeat(WIDTH - filled),
                     fraction * 100.0
                 )
             }
-            _ => format!("step {step}{loss} lr {lr:.2e} {rate:.2} it/s"),
+            _ => format!("{} {position} {detail}", self.unit),
         }
     }
 }
@@ -117,4 +141,24 @@ impl Progress {
 fn format_secs(secs: f64) -> String {
     let secs = secs.max(0.0) as u64;
     format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_shows_position_total_detail_and_eta() {
+        let p = Progress::new(ProgressMode::Off, Some(4), 0, false);
+        assert_eq!(
+            p.bar_line(1, 0.5, "3 frames/s"),
+            format!(
+                "[{}{}] 1/4  25% 3 frames/s eta 0:00:06",
+                "=".repeat(7),
+                " ".repeat(23)
+            )
+        );
+        let p = Progress::new(ProgressMode::Off, None, 0, false).counting("episode");
+        assert_eq!(p.bar_line(7, 0.0, "lr 1e-4"), "episode 7 lr 1e-4");
+    }
 }

@@ -119,6 +119,24 @@ pub fn tiny_src() -> PathBuf {
     shared_dir().join("fixtures/minestudio-tiny-src")
 }
 
+/// Copies the recordings of [`tiny_src`] whose names start with one of `prefixes` (all with
+/// `&[""]`) into `dir` (created), writable.
+pub fn copy_recordings(prefixes: &[&str], dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for f in std::fs::read_dir(tiny_src()).unwrap() {
+        let f = f.unwrap();
+        let name = f.file_name().to_string_lossy().into_owned();
+        if prefixes.iter().any(|p| name.starts_with(p)) {
+            let to = dir.join(&name);
+            std::fs::copy(f.path(), &to).unwrap();
+            let mut perms = std::fs::metadata(&to).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            std::fs::set_permissions(&to, perms).unwrap();
+        }
+    }
+}
+
 /// `expected.json`, parsed once.
 pub fn expected() -> &'static serde_json::Value {
     static V: OnceLock<serde_json::Value> = OnceLock::new();

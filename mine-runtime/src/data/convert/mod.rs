@@ -1,23 +1,39 @@
 //! Converting raw VPT contractor recordings (`<name>.mp4` + `<name>.jsonl`) into a MineStudio
 //! LMDB dataset (`image/`, `action/`, `meta_info/`), readable by [`crate::data::RawDataset`].
+//!
+//! Episodes are converted on [`ConvertOptions::workers`] threads and written in order, so the
+//! dataset is the same byte for byte whatever the number of workers. The dataset is written
+//! beside the output (`.NAME.converting`) and moved into place when complete.
 
 mod contractor;
 mod cursor;
+mod episode;
+mod ordered;
 mod segments;
+mod staging;
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use contractor::{ContractorFrame, action_chunk, json_to_py, process_segment};
-pub use segments::{Segment, find_segments, group_episodes, split_name};
+pub use segments::{Found, Segment, Unpaired, find_segments, group_episodes, split_name};
 
 use super::config::ErrorPolicy;
 use super::error::{DataError, DataResult, Location};
-use super::pickle::{PyValue, dumps};
-use super::video::{decode_h264_each, demux_mp4, encode_mp4_chunk, resize_bilinear, yuv420_to_rgb};
 use super::writer::PartWriter;
+use episode::{EpisodeChunks, convert_episode};
+use ordered::Event;
+use staging::Staging;
+
+/// A recording (segment or episode) left out, with the reason.
+pub type Skipped = (String, String);
+
+/// How often the progress callback hears from a conversion waiting on its workers.
+const PROGRESS_TICK: Duration = Duration::from_millis(250);
 
 /// Converter settings.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +48,17 @@ pub struct ConvertOptions {
     pub fps: u32,
     /// Fail on a bad segment, or skip it with a warning (MineStudio skips).
     pub on_error: ErrorPolicy,
+    /// Episodes converted at once (default: the available parallelism); the output does not
+    /// depend on it.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Replace an existing dataset at the output (never a directory holding anything else).
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
 }
 
 impl Default for ConvertOptions {
@@ -42,6 +69,49 @@ impl Default for ConvertOptions {
             frame_height: 224,
             fps: 20,
             on_error: ErrorPolicy::SkipEpisode,
+            workers: default_workers(),
+            overwrite: false,
+        }
+    }
+}
+
+impl ConvertOptions {
+    /// Rejects settings no conversion can use, naming the option.
+    pub fn validate(&self) -> DataResult<()> {
+        let even = |v: usize| v > 0 && v.is_multiple_of(2);
+        const EVEN: &str = "a positive even number (H.264 4:2:0)";
+        let checks = [
+            (
+                self.chunk_size > 0,
+                "chunk_size (--chunk-size)",
+                self.chunk_size,
+                "positive",
+            ),
+            (
+                even(self.frame_width),
+                "frame_width (--width)",
+                self.frame_width,
+                EVEN,
+            ),
+            (
+                even(self.frame_height),
+                "frame_height (--height)",
+                self.frame_height,
+                EVEN,
+            ),
+            (self.fps > 0, "fps (--fps)", self.fps as usize, "positive"),
+            (
+                self.workers > 0,
+                "workers (--workers)",
+                self.workers,
+                "positive",
+            ),
+        ];
+        match checks.into_iter().find(|check| !check.0) {
+            Some((_, what, value, requirement)) => Err(DataError::Config(format!(
+                "{what} is {value}; it must be {requirement}"
+            ))),
+            None => Ok(()),
         }
     }
 }
@@ -51,196 +121,186 @@ impl Default for ConvertOptions {
 pub struct ConvertReport {
     /// Episodes written with their stored frame counts.
     pub episodes: Vec<(String, usize)>,
-    /// Segments left out, with the reason.
-    pub skipped: Vec<(String, String)>,
+    /// Recordings left out (segments, or whole episodes), with the reason.
+    pub skipped: Vec<Skipped>,
 }
 
+/// Where a conversion stands, handed to the progress callback of
+/// [`convert_contractor_with_progress`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvertProgress<'a> {
+    /// Episodes finished (written or skipped).
+    pub episodes_done: usize,
+    /// Episodes found.
+    pub episodes_total: usize,
+    /// Source frames decoded so far.
+    pub frames_read: u64,
+    /// The episode just finished and the frames stored for it, when one just was.
+    pub finished: Option<(&'a str, usize)>,
+}
+
+/// One LMDB part per modality, written in episode order.
 struct Parts {
     image: PartWriter,
     action: PartWriter,
     meta: PartWriter,
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> DataError + '_ {
-    move |source| DataError::Io {
-        at: Location::dataset(path),
-        path: path.to_path_buf(),
-        source,
+impl Parts {
+    fn create(dir: &Path, episodes: usize, chunk_size: usize) -> DataResult<Self> {
+        let part = format!("part-{}", episodes.max(1));
+        let create = |m: &str| PartWriter::create(&dir.join(m).join(&part), chunk_size);
+        Ok(Self {
+            image: create("image")?,
+            action: create("action")?,
+            meta: create("meta_info")?,
+        })
+    }
+
+    fn add(&mut self, episode: &str, chunks: &EpisodeChunks) -> DataResult<()> {
+        self.image.add_episode(episode, &chunks.image)?;
+        self.action.add_episode(episode, &chunks.action)?;
+        self.meta.add_episode(episode, &chunks.meta)
+    }
+
+    fn finish(self) -> DataResult<()> {
+        self.image.finish()?;
+        self.action.finish()?;
+        self.meta.finish()
     }
 }
 
-/// Converts every recording under `input_dirs` into a dataset at `output` (which must not
-/// already hold modality folders).
+/// Records a recording left out, with a warning.
+fn leave_out(report: &mut ConvertReport, (what, why): Skipped) {
+    warn!("skipping `{what}`: {why}");
+    report.skipped.push((what, why));
+}
+
+/// Leaves a recording out, or fails under [`ErrorPolicy::Fail`] with `error(why)`.
+fn skip(
+    report: &mut ConvertReport,
+    options: &ConvertOptions,
+    (what, why): Skipped,
+    error: impl FnOnce(String) -> DataError,
+) -> DataResult<()> {
+    if options.on_error == ErrorPolicy::Fail {
+        return Err(error(why));
+    }
+    leave_out(report, (what, why));
+    Ok(())
+}
+
+/// Converts the recordings among `inputs` (directories, searched recursively, and recording
+/// files: `NAME.mp4` or `NAME.jsonl`, the other file found by name) into a dataset at
+/// `output`. An existing dataset there is refused unless [`ConvertOptions::overwrite`].
+/// Recordings left out are returned in the report and logged as warnings.
 pub fn convert_contractor(
-    input_dirs: &[PathBuf],
+    inputs: &[PathBuf],
     output: &Path,
     options: &ConvertOptions,
 ) -> DataResult<ConvertReport> {
-    if options.chunk_size == 0
-        || !options.frame_width.is_multiple_of(2)
-        || !options.frame_height.is_multiple_of(2)
-    {
-        return Err(DataError::Config(
-            "chunk_size must be positive and frame sizes even".into(),
-        ));
-    }
-    for m in ["image", "action", "meta_info"] {
-        if output.join(m).exists() {
-            return Err(DataError::Config(format!(
-                "`{}` already exists; convert into an empty directory",
-                output.join(m).display()
-            )));
-        }
-    }
-    let episodes = group_episodes(find_segments(input_dirs)?);
-    let part = format!("part-{}", episodes.len().max(1));
-    let mut parts = Parts {
-        image: PartWriter::create(&output.join("image").join(&part), options.chunk_size)?,
-        action: PartWriter::create(&output.join("action").join(&part), options.chunk_size)?,
-        meta: PartWriter::create(&output.join("meta_info").join(&part), options.chunk_size)?,
-    };
-    let mut report = ConvertReport::default();
-    for (episode, segs) in &episodes {
-        match convert_episode(episode, segs, options, &mut parts, &mut report) {
-            Ok(frames) if frames > 0 => {
-                info!("converted `{episode}`: {frames} frames");
-                report.episodes.push((episode.clone(), frames));
-            }
-            Ok(_) => info!("`{episode}` is shorter than one chunk; not stored"),
-            Err(e) => {
-                parts.image.abort_episode()?;
-                parts.action.abort_episode()?;
-                parts.meta.abort_episode()?;
-                if options.on_error == ErrorPolicy::Fail {
-                    return Err(e);
-                }
-                warn!("skipping episode `{episode}`: {e}");
-                report.skipped.push((episode.clone(), e.to_string()));
-            }
-        }
-    }
-    parts.image.finish()?;
-    parts.action.finish()?;
-    parts.meta.finish()?;
-    Ok(report)
+    convert_contractor_with_progress(inputs, output, options, |_| {})
 }
 
-fn read_lines(path: &Path) -> DataResult<Result<Vec<Value>, String>> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
-        .collect())
-}
-
-/// Converts one episode; returns the frames stored.
-fn convert_episode(
-    episode: &str,
-    segs: &[Segment],
+/// [`convert_contractor`], calling `progress` at the start, after each episode and a few
+/// times a second while the workers are busy.
+pub fn convert_contractor_with_progress(
+    inputs: &[PathBuf],
+    output: &Path,
     options: &ConvertOptions,
-    parts: &mut Parts,
-    report: &mut ConvertReport,
-) -> DataResult<usize> {
-    let (w, h, cs) = (
-        options.frame_width,
-        options.frame_height,
-        options.chunk_size,
-    );
-    parts.image.begin_episode(episode)?;
-    parts.action.begin_episode(episode)?;
-    parts.meta.begin_episode(episode)?;
-    let mut pending: Vec<Vec<u8>> = Vec::with_capacity(cs);
-    let mut actions = Vec::new();
-    let mut metas = Vec::new();
-    for seg in segs {
-        let at = Location::dataset(&seg.jsonl).with_episode(episode);
-        let skip = |report: &mut ConvertReport, why: String| -> DataResult<()> {
-            if options.on_error == ErrorPolicy::Fail {
-                return Err(DataError::Convert {
-                    at: at.clone(),
-                    message: why,
-                });
+    mut progress: impl FnMut(&ConvertProgress),
+) -> DataResult<ConvertReport> {
+    options.validate()?;
+    let started = Instant::now();
+    let staging = Staging::begin(output, options.overwrite)?;
+    let found = find_segments(inputs)?;
+    let mut report = ConvertReport::default();
+    for Unpaired { file, name, why } in found.unpaired {
+        skip(&mut report, options, (name, why), |why| {
+            DataError::Convert {
+                at: Location::dataset(file),
+                message: format!(
+                    "{why}; add the missing file, leave this one out, or convert without \
+                 --fail-fast (ErrorPolicy::Fail) to skip it"
+                ),
             }
-            warn!("skipping segment `{}`: {why}", seg.name);
-            report.skipped.push((seg.name.clone(), why));
-            Ok(())
-        };
-        let lines = match read_lines(&seg.jsonl)? {
-            Ok(l) => l,
-            Err(why) => {
-                skip(report, format!("broken jsonl: {why}"))?;
-                continue;
-            }
-        };
-        let video = std::fs::read(&seg.mp4).map_err(io_err(&seg.mp4))?;
-        let track = match demux_mp4(&video) {
-            Ok(t) => t,
-            Err(why) => {
-                skip(report, format!("video: {why}"))?;
-                continue;
-            }
-        };
-        let (n_json, n_mp4) = (lines.len(), track.samples.len());
-        if !(n_json <= n_mp4 && n_mp4 <= n_json + 1) {
-            skip(
-                report,
-                format!("the video has {n_mp4} frames, the jsonl {n_json}"),
-            )?;
-            continue;
-        }
-        let frames = match process_segment(&lines, track.height) {
-            Ok(f) => f,
-            Err(why) => {
-                skip(report, why)?;
-                continue;
-            }
-        };
-        // Video errors past this point abort the whole episode (chunks are already written).
-        let mut k = 0usize;
-        decode_h264_each(&track, |yuv| {
-            if k >= frames.len() {
-                return Ok(());
-            }
-            let mut rgb = yuv420_to_rgb(&yuv);
-            if let Some((x, y)) = frames[k].cursor {
-                cursor::draw_cursor(&mut rgb, yuv.width, yuv.height, x, y);
-            }
-            k += 1;
-            let rgb = if (yuv.width, yuv.height) == (w, h) {
-                rgb
-            } else {
-                resize_bilinear(&rgb, (yuv.width, yuv.height), (w, h), 3)
-            };
-            pending.push(rgb);
-            if pending.len() == cs {
-                let chunk = encode_mp4_chunk(&pending, w, h, options.fps)?;
-                pending.clear();
-                parts.image.push_chunk(&chunk).map_err(|e| e.to_string())?;
-            }
-            Ok(())
-        })
-        .map_err(|message| DataError::Video {
-            at: Location::dataset(&seg.mp4).with_episode(episode),
-            message,
         })?;
-        for f in frames {
-            actions.push(f.action);
-            metas.push(f.meta);
-        }
     }
-    let stored = parts.image.open_chunks() * cs;
-    for (a, m) in actions
-        .chunks_exact(cs)
-        .zip(metas.chunks_exact(cs))
-        .take(stored / cs)
-    {
-        parts.action.push_chunk(&dumps(&action_chunk(a)))?;
-        parts.meta.push_chunk(&dumps(&PyValue::List(m.to_vec())))?;
+    let episodes = group_episodes(found.segments);
+    if episodes.is_empty() {
+        let inputs: Vec<String> = inputs
+            .iter()
+            .map(|p| format!("`{}`", p.display()))
+            .collect();
+        return Err(DataError::Convert {
+            at: Location::dataset(output),
+            message: format!(
+                "no recordings (`NAME.mp4` with `NAME.jsonl`) in {}; nothing written",
+                inputs.join(", ")
+            ),
+        });
     }
-    parts.image.end_episode()?;
-    parts.action.end_episode()?;
-    parts.meta.end_episode()?;
-    Ok(stored)
+    info!(
+        "converting {} episodes on {} workers into `{}`",
+        episodes.len(),
+        options.workers,
+        output.display()
+    );
+    let mut parts = Parts::create(staging.path(), episodes.len(), options.chunk_size)?;
+    let frames_read = AtomicU64::new(0);
+    let at = |done, finished| ConvertProgress {
+        episodes_done: done,
+        episodes_total: episodes.len(),
+        frames_read: frames_read.load(Ordering::Relaxed),
+        finished,
+    };
+    progress(&at(0, None));
+    let mut done = 0;
+    ordered::run_in_order(
+        episodes.len(),
+        options.workers,
+        |i| convert_episode(&episodes[i].0, &episodes[i].1, options, &frames_read),
+        PROGRESS_TICK,
+        |event| {
+            let (i, outcome) = match event {
+                Event::Done(i, outcome) => (i, outcome),
+                Event::Waiting => {
+                    progress(&at(done, None));
+                    return Ok(());
+                }
+            };
+            let episode = episodes[i].0.as_str();
+            for left_out in outcome.skipped {
+                leave_out(&mut report, left_out);
+            }
+            let stored = match outcome.chunks {
+                Ok(chunks) => {
+                    parts.add(episode, &chunks)?;
+                    chunks.image.len() * options.chunk_size
+                }
+                Err(e) => {
+                    skip(&mut report, options, (episode.into(), e.to_string()), |_| e)?;
+                    0
+                }
+            };
+            if stored > 0 {
+                debug!("converted `{episode}`: {stored} frames");
+                report.episodes.push((episode.to_string(), stored));
+            }
+            done = i + 1;
+            progress(&at(done, Some((episode, stored))));
+            Ok(())
+        },
+    )?;
+    parts.finish()?;
+    staging.commit()?;
+    let frames: usize = report.episodes.iter().map(|(_, n)| n).sum();
+    info!(
+        "wrote {} episodes ({frames} frames) to `{}` in {:.1} s; recordings skipped: {}",
+        report.episodes.len(),
+        output.display(),
+        started.elapsed().as_secs_f64(),
+        report.skipped.len()
+    );
+    Ok(report)
 }

@@ -1,5 +1,7 @@
-//! Finding contractor segments and grouping them into episodes like MineStudio's converter.
+//! Finding contractor segments (in directories, or named file by file) and grouping them into
+//! episodes like MineStudio's converter.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::data::error::{DataError, DataResult, Location};
@@ -30,6 +32,37 @@ pub fn split_name(stem: &str) -> (String, String) {
     }
 }
 
+/// The recordings among the inputs: complete segments, and files whose other half is missing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Found {
+    /// Segments with both files, sorted by the path of their `.jsonl`.
+    pub segments: Vec<Segment>,
+    /// Recordings missing their video or their actions, sorted by file.
+    pub unpaired: Vec<Unpaired>,
+}
+
+/// A recording file whose other half (video or actions) is missing.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Unpaired {
+    /// The file found.
+    pub file: PathBuf,
+    /// Its name (file stem).
+    pub name: String,
+    /// What is missing.
+    pub why: String,
+}
+
+fn input_error(path: &Path, message: String) -> DataError {
+    DataError::Convert {
+        at: Location::dataset(path),
+        message,
+    }
+}
+
+fn has_extension(path: &Path, ext: &str) -> bool {
+    path.extension().is_some_and(|e| e == ext)
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> DataResult<()> {
     let read = std::fs::read_dir(dir).map_err(|source| DataError::Io {
         at: Location::dataset(dir),
@@ -40,45 +73,135 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> DataResult<()> {
         let path = entry.path();
         if path.is_dir() {
             walk(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "jsonl") {
+        } else if has_extension(&path, "jsonl") || has_extension(&path, "mp4") {
             out.push(path);
         }
     }
     Ok(())
 }
 
-/// All `.jsonl` files under `dirs` whose video sits beside them (or in a sibling `mp4/`).
-pub fn find_segments(dirs: &[PathBuf]) -> DataResult<Vec<Segment>> {
+/// The recording files named by `inputs`: directories are searched (recursively), files
+/// must be `.mp4` or `.jsonl`.
+fn recording_files(inputs: &[PathBuf]) -> DataResult<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for d in dirs {
-        walk(d, &mut files)?;
-    }
-    files.sort();
-    let mut out = Vec::new();
-    for jsonl in files {
-        let Some(stem) = jsonl.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        let beside = jsonl.with_extension("mp4");
-        let sibling = jsonl
-            .parent()
-            .and_then(Path::parent)
-            .map(|p| p.join("mp4").join(format!("{stem}.mp4")));
-        let mp4 = if beside.is_file() {
-            beside
-        } else if let Some(s) = sibling.filter(|s| s.is_file()) {
-            s
+    for input in inputs {
+        if input.is_dir() {
+            walk(input, &mut files)?;
+        } else if !input.exists() {
+            return Err(input_error(
+                input,
+                "no such file or directory; pass recordings (`NAME.mp4`/`NAME.jsonl`) or \
+                 directories holding them"
+                    .into(),
+            ));
+        } else if has_extension(input, "jsonl") || has_extension(input, "mp4") {
+            files.push(input.clone());
         } else {
-            tracing::warn!("`{}` has no video beside it; skipped", jsonl.display());
-            continue;
-        };
-        out.push(Segment {
-            name: stem.to_string(),
-            jsonl,
-            mp4,
-        });
+            return Err(input_error(
+                input,
+                "not a recording; pass `NAME.mp4` or `NAME.jsonl` files (the other one is \
+                 found by name) or directories holding them"
+                    .into(),
+            ));
+        }
     }
-    Ok(out)
+    Ok(files)
+}
+
+/// The file named `stem.ext` beside `path`, else in a folder `sibling` beside `path`'s folder
+/// (the layout with videos under `mp4/` next to the actions' folder).
+fn partner(path: &Path, ext: &str, sibling: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+    let beside = path.with_extension(ext);
+    if beside.is_file() {
+        return Some(beside);
+    }
+    let name = format!("{}.{ext}", path.file_stem()?.to_str()?);
+    let grandparent = path.parent()?.parent()?;
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(grandparent)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && sibling(p))
+        .collect();
+    folders.sort();
+    folders
+        .into_iter()
+        .map(|f| f.join(&name))
+        .find(|p| p.is_file())
+}
+
+fn is_mp4_folder(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "mp4")
+}
+
+/// The same file however it was named (`a/x.mp4`, `./a/x.mp4`).
+fn identity(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The segments among `inputs`: directories (searched recursively) and recording files
+/// (`NAME.mp4` or `NAME.jsonl`, the other file found by name). A video sits beside its
+/// `.jsonl` or in a sibling `mp4/` folder. A recording named twice counts once; two different
+/// recordings with one name are an error (they would be one episode).
+pub fn find_segments(inputs: &[PathBuf]) -> DataResult<Found> {
+    let mut files: Vec<(PathBuf, PathBuf)> = recording_files(inputs)?
+        .into_iter()
+        .map(|f| (identity(&f), f))
+        .collect();
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut named = HashSet::new();
+    files.retain(|(id, _)| named.insert(id.clone()));
+    let (mut jsonls, mp4s): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .partition(|(_, f)| has_extension(f, "jsonl"));
+    // Videos named without their `.jsonl` bring it in.
+    let mut found = Found::default();
+    for (_, mp4) in &mp4s {
+        match partner(mp4, "jsonl", |p| !is_mp4_folder(p)) {
+            Some(jsonl) => jsonls.push((identity(&jsonl), jsonl)),
+            None => found.unpaired.push(Unpaired {
+                file: mp4.clone(),
+                name: stem(mp4),
+                why: format!("`{}` has no `.jsonl` of actions beside it", mp4.display()),
+            }),
+        }
+    }
+    jsonls.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    for (id, jsonl) in jsonls {
+        let name = stem(&jsonl);
+        match seen.get(&name) {
+            Some(first) if *first == id => continue,
+            Some(first) => {
+                return Err(input_error(
+                    &jsonl,
+                    format!(
+                        "recording `{name}` is also at `{}`; every recording needs its own name",
+                        first.display()
+                    ),
+                ));
+            }
+            None => seen.insert(name.clone(), id),
+        };
+        match partner(&jsonl, "mp4", is_mp4_folder) {
+            Some(mp4) => found.segments.push(Segment { name, jsonl, mp4 }),
+            None => found.unpaired.push(Unpaired {
+                why: format!(
+                    "`{}` has no video beside it (or in a sibling `mp4/` folder)",
+                    jsonl.display()
+                ),
+                file: jsonl,
+                name,
+            }),
+        }
+    }
+    found.unpaired.sort();
+    Ok(found)
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
 }
 
 /// Groups segments into episodes: same prefix, sorted by the numeric suffix, split where
