@@ -48,6 +48,7 @@ struct RunCounters {
     train_time: Duration,
     last_checkpoint_step: Option<u64>,
     last_checkpoint: Option<std::path::PathBuf>,
+    interrupted: bool,
 }
 
 fn summary_line(values: &[(String, f64)]) -> String {
@@ -90,6 +91,9 @@ impl<P: Policy> Trainer<P> {
             return Err(error);
         }
         flushed?;
+        if counters.interrupted {
+            tracing::warn!(step = self.state.step, "training stopped on request");
+        }
         // A run that ended on a save step has its plots drawn already (`after_step`).
         if counters.steps > 0 && counters.last_checkpoint_step != Some(self.state.step) {
             self.save_weights()?;
@@ -114,6 +118,7 @@ impl<P: Policy> Trainer<P> {
             final_train: self.last_train.clone(),
             final_val: self.last_val.clone(),
             last_checkpoint: counters.last_checkpoint,
+            interrupted: counters.interrupted,
         };
         tracing::info!(
             steps = summary.steps,
@@ -169,6 +174,9 @@ impl<P: Policy> Trainer<P> {
         counters: &mut RunCounters,
     ) -> Result<(), TrainError> {
         while !self.done() {
+            if self.stopping(counters) {
+                return Ok(());
+            }
             let epoch = self.state.epoch;
             let skip = self.state.batch_in_epoch;
             let data_error = |batch, source| TrainError::Data {
@@ -191,7 +199,7 @@ impl<P: Policy> Trainer<P> {
                 self.observe(&outcome, logging, counters);
                 if let Some(report) = outcome.report {
                     self.after_step(&report, val, logging, counters)?;
-                    if self.done() {
+                    if self.done() || self.stopping(counters) {
                         return Ok(());
                     }
                 }
@@ -205,6 +213,9 @@ impl<P: Policy> Trainer<P> {
             if let Some(report) = flushed {
                 counters.steps += 1;
                 self.after_step(&report, val, logging, counters)?;
+                if self.stopping(counters) {
+                    return Ok(());
+                }
             }
             self.state.epoch += 1;
             self.state.batch_in_epoch = 0;
@@ -216,6 +227,13 @@ impl<P: Policy> Trainer<P> {
             }
         }
         Ok(())
+    }
+
+    /// Whether the stop flag is set (checked between optimizer steps only); notes it in
+    /// `counters`.
+    fn stopping(&self, counters: &mut RunCounters) -> bool {
+        counters.interrupted |= self.stop_requested();
+        counters.interrupted
     }
 
     /// Adds a batch's values to the logging window and the counters.

@@ -8,6 +8,9 @@
 //! `accumulate_grad_batches = k`, the optimizer part runs every `k` batches (and on the last
 //! batch of an epoch).
 //!
+//! A stop flag ([`Trainer::with_stop_flag`], set by a Ctrl-C handler of the program) ends the
+//! run after the current optimizer step, with a checkpoint.
+//!
 //! ```no_run
 //! use mine_dsl::prelude::*;
 //! use mine_dsl::objectives::BehaviorClone;
@@ -41,6 +44,8 @@ mod validation;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use burn::tensor::Device;
@@ -100,6 +105,9 @@ pub struct TrainSummary {
     pub final_val: Option<BTreeMap<String, f64>>,
     /// The full checkpoint written at the end of the run.
     pub last_checkpoint: Option<PathBuf>,
+    /// Whether the run stopped early because its stop flag was set
+    /// ([`Trainer::with_stop_flag`]); its last step is checkpointed: resume to continue.
+    pub interrupted: bool,
 }
 
 /// Trains the policy of an [`Experiment`]; see the [module documentation](self).
@@ -118,6 +126,7 @@ pub struct Trainer<P: Policy> {
     checkpointer: Checkpointer,
     last_train: BTreeMap<String, f64>,
     last_val: Option<BTreeMap<String, f64>>,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl<P: Policy> Trainer<P> {
@@ -149,7 +158,17 @@ impl<P: Policy> Trainer<P> {
             checkpointer,
             last_train: BTreeMap::new(),
             last_val: None,
+            stop: None,
         })
+    }
+
+    /// Stops [`fit`](Self::fit) cleanly once `stop` is set (by the program's Ctrl-C handler,
+    /// say): the current optimizer step is finished (never in the middle of gradient
+    /// accumulation), its weights and a full checkpoint are written, the metric files are
+    /// flushed, and `fit` returns its summary with `interrupted` set.
+    pub fn with_stop_flag(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// Adds hyperparameters of your own to those the run directory records (`hparams.json`,
@@ -221,6 +240,11 @@ impl<P: Policy> Trainer<P> {
     /// The device validation runs on (without autodiff).
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Whether the stop flag is set.
+    fn stop_requested(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
     }
 
     fn optim(&self) -> &OptimStep {

@@ -1,5 +1,5 @@
 //! Trainer tests: memory carry and reset, exact resume, non-finite losses, configuration
-//! errors, metric files, checksums, and an end-to-end run whose behaviour-cloning loss falls.
+//! errors, metric files, checksums, clean stops, and an end-to-end run whose behaviour-cloning loss falls.
 
 mod config;
 mod data_vpt;
@@ -8,5 +8,6 @@ mod integrity;
 mod memory;
 mod nan;
 mod resume;
+mod stop;
 mod support;
 mod tensorboard;
