@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use mine_dsl::experiment::StepError;
 
-use super::SourceError;
+use super::{RunDirError, SourceError};
 use crate::checkpoint::CheckpointError;
 use crate::config::ConfigError;
 use crate::metrics::MetricsError;
@@ -19,6 +19,10 @@ pub enum TrainError {
     /// The optimizer could not be built from the configuration.
     #[error("trainer config: [optimizer] {0}")]
     Optimizer(#[from] OptimConfigError),
+    /// The run directory holds another run (or files the trainer did not write, when
+    /// overwriting), or is not the one configured.
+    #[error(transparent)]
+    RunDirClaim(#[from] RunDirError),
     /// The run directory could not be prepared.
     #[error("run directory: cannot {action} {path}: {source}")]
     RunDir {

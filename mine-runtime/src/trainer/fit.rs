@@ -7,11 +7,10 @@ use mine_dsl::policy::Policy;
 
 use super::step::BatchOutcome;
 use super::{BatchSource, TrainError, TrainSummary, Trainer};
-use crate::metrics::{JsonlSink, MeanWindow, MetricSink, Progress, TensorBoardSink};
+use crate::metrics::{
+    JsonlSink, METRICS_FILE, MeanWindow, MetricSink, Progress, TENSORBOARD_DIR, TensorBoardSink,
+};
 use crate::optim::StepReport;
-
-/// File of the run directory holding one JSON object per logged step.
-pub const METRICS_FILE: &str = "metrics.jsonl";
 
 /// The sinks, the progress display and the current logging window of one `fit` call.
 struct Logging {
@@ -64,6 +63,14 @@ impl<P: Policy> Trainer<P> {
     /// `val_every_n_steps` and at each epoch end, logging every `log_freq` steps and saving
     /// every `save_freq` steps and at the end. Continues from where the trainer stands (a
     /// resumed checkpoint's data position, or the end of a previous `fit`).
+    ///
+    /// The first call claims the config's `run_dir` unless the program handed a claim over
+    /// ([`with_run_dir`](Self::with_run_dir)): a new run needs it missing or empty, a resumed
+    /// one may continue in it only if the checkpoint lies inside it (see [`RunDirMode`]).
+    /// A run resumed in its own directory first cuts `metrics.jsonl` and the TensorBoard
+    /// event files back to where the checkpoint left them.
+    ///
+    /// [`RunDirMode`]: super::RunDirMode
     pub fn fit(
         &mut self,
         train: &mut dyn BatchSource,
@@ -134,7 +141,9 @@ impl<P: Policy> Trainer<P> {
         let mut sinks: Vec<Box<dyn MetricSink>> =
             vec![Box::new(JsonlSink::open(&dir.join(METRICS_FILE))?)];
         if self.config.tensorboard {
-            sinks.push(Box::new(TensorBoardSink::create(&dir.join("tensorboard"))?));
+            sinks.push(Box::new(TensorBoardSink::create(
+                &dir.join(TENSORBOARD_DIR),
+            )?));
         }
         let total = self
             .config
@@ -285,6 +294,8 @@ impl<P: Policy> Trainer<P> {
             .save_freq
             .is_some_and(|n| step.is_multiple_of(n as u64))
         {
+            // The checkpoint records where the metric files stand: everything logged so far.
+            logging.flush()?;
             self.save_weights()?;
             counters.last_checkpoint = Some(self.save_checkpoint()?);
             counters.last_checkpoint_step = Some(step);

@@ -8,8 +8,12 @@
 //! `accumulate_grad_batches = k`, the optimizer part runs every `k` batches (and on the last
 //! batch of an epoch).
 //!
-//! A stop flag ([`Trainer::with_stop_flag`], set by a Ctrl-C handler of the program) ends the
-//! run after the current optimizer step, with a checkpoint.
+//! The run directory is claimed before anything is written into it ([`RunDir`]): a second run
+//! into a directory that holds one is refused unless it resumes it or overwrites it. A run
+//! resumed in its own directory first cuts its metric files back to where the checkpoint left
+//! them, so every step is logged once. A stop flag ([`Trainer::with_stop_flag`], set by a
+//! Ctrl-C handler of the program) ends the run after the current optimizer step, with a
+//! checkpoint.
 //!
 //! ```no_run
 //! use mine_dsl::prelude::*;
@@ -37,6 +41,8 @@ mod batch_device;
 mod error;
 mod fit;
 mod persist;
+mod resume;
+pub mod run_dir;
 mod source;
 mod step;
 mod summary;
@@ -54,6 +60,10 @@ use mine_dsl::policy::Policy;
 
 pub use batch_device::{batch_frames, batch_to_device};
 pub use error::TrainError;
+pub use run_dir::{
+    CONFIG_FILE, Contents, EXPORT_DIR, HPARAMS_FILE, PROGRAM_FILES, RunDir, RunDirError,
+    RunDirMode, TRAIN_LOG,
+};
 pub use source::{BatchSource, Batches, FnSource, InMemory, LoaderSource, SourceError, from_fn};
 
 use crate::backend::BackendError;
@@ -126,6 +136,8 @@ pub struct Trainer<P: Policy> {
     checkpointer: Checkpointer,
     last_train: BTreeMap<String, f64>,
     last_val: Option<BTreeMap<String, f64>>,
+    run_dir: Option<RunDir>,
+    resumed: Option<resume::Resumed>,
     stop: Option<Arc<AtomicBool>>,
 }
 
@@ -158,8 +170,23 @@ impl<P: Policy> Trainer<P> {
             checkpointer,
             last_train: BTreeMap::new(),
             last_val: None,
+            run_dir: None,
+            resumed: None,
             stop: None,
         })
+    }
+
+    /// Writes into `run_dir`, claimed by the program (before it wrote its own files there or
+    /// read any data), instead of claiming the config's `run_dir` at the first
+    /// [`fit`](Self::fit). A claim for [`RunDirMode::Resume`] loads its checkpoint, as
+    /// [`resume_from`](Self::resume_from) does. The claim must be for the config's `run_dir`.
+    pub fn with_run_dir(mut self, run_dir: RunDir) -> Result<Self, TrainError> {
+        run_dir.check_is(&self.config.run_dir)?;
+        if let RunDirMode::Resume(from) = run_dir.mode() {
+            self.load_checkpoint(from)?;
+        }
+        self.run_dir = Some(run_dir);
+        Ok(self)
     }
 
     /// Stops [`fit`](Self::fit) cleanly once `stop` is set (by the program's Ctrl-C handler,
@@ -187,9 +214,11 @@ impl<P: Policy> Trainer<P> {
     }
 
     /// Continues from a full checkpoint: `path` is a checkpoint directory
-    /// (`run_dir/checkpoints/step-*`) or a run directory (its latest checkpoint is used).
-    /// Restores the weights, the optimizer and schedule, the EMA, the training memory, the step
-    /// and the data position.
+    /// (`run_dir/checkpoints/step-*`), which must pass its checksums, or a run directory (its
+    /// newest checkpoint that passes them is used). Restores the weights, the optimizer and
+    /// schedule, the EMA, the training memory, the step and the data position. Resuming in the
+    /// checkpoint's own run directory, [`fit`](Self::fit) first cuts the metric files back to
+    /// where the checkpoint left them.
     pub fn resume_from(mut self, path: &Path) -> Result<Self, TrainError> {
         self.load_checkpoint(path)?;
         Ok(self)

@@ -199,6 +199,24 @@ pub fn logged(dir: &Path, key: &str) -> Vec<(u64, f64)> {
         .collect()
 }
 
+/// Every `(step, key)` logged in `metrics.jsonl` (keys other than `step` and `wall_time`), in
+/// file order, with its value.
+pub fn logged_all(dir: &Path) -> Vec<(u64, String, f64)> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).expect("metrics.jsonl exists");
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let record: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        let step = record["step"].as_u64().expect("a step");
+        for (key, value) in &record {
+            if key != "step" && key != "wall_time" {
+                out.push((step, key.clone(), value.as_f64().unwrap_or(f64::NAN)));
+            }
+        }
+    }
+    out
+}
+
 fn varint(bytes: &[u8], pos: &mut usize) -> u64 {
     let (mut value, mut shift) = (0u64, 0);
     loop {
@@ -291,6 +309,16 @@ pub fn event_scalars(path: &Path) -> Vec<(u64, String, f32)> {
         }
     }
     scalars
+}
+
+/// The scalar events of every event file of `run/tensorboard`, files in name order.
+pub fn tensorboard_scalars(run: &Path) -> Vec<(u64, String, f32)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(run.join("tensorboard"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.iter().flat_map(|f| event_scalars(f)).collect()
 }
 
 /// Copies the directory tree `from` to `to`.
