@@ -32,7 +32,7 @@ use mine_dsl::policy::Policy;
 use mine_runtime::config::TrainerConfig;
 use mine_runtime::data::config::DatasetConfig;
 use mine_runtime::data::synthetic::{GeneratedDataset, SyntheticConfig, generate};
-use mine_runtime::trainer::TrainSummary;
+use mine_runtime::trainer::{RunDir, RunDirMode, TrainSummary};
 use serde::{Deserialize, Serialize};
 
 use crate::run::{RunError, train_on_dataset};
@@ -90,16 +90,20 @@ impl<P, O> ExperimentConfig<P, O> {
 }
 
 impl<P: Serialize, O: Serialize> ExperimentConfig<P, O> {
-    /// Trains `experiment` on the configured data (generated first if `[generate]` is set),
-    /// resuming from `resume` if given; the run directory records this whole config.
+    /// Trains `experiment` on the configured data (generated first if `[generate]` is set);
+    /// the run directory records this whole config. `run_dir` says what may be in the run
+    /// directory: an optional checkpoint to resume from (`args.resume.as_deref()`: a new run
+    /// without), or a [`RunDirMode`] (`args.run_dir_mode()`, which also knows `--overwrite`).
+    /// The directory is claimed before any data is read or generated.
     pub fn train<Pol: Policy>(
         &self,
         experiment: Experiment<Pol>,
-        resume: Option<&std::path::Path>,
+        run_dir: impl Into<RunDirMode>,
     ) -> Result<TrainSummary, RunError> {
+        let run_dir = RunDir::claim(&self.trainer.run_dir, run_dir.into())?;
         if let Some(dataset) = self.prepare_data()? {
             tracing::info!("dataset {dataset}");
         }
-        train_on_dataset(experiment, &self.trainer, &self.data, resume, self)
+        train_on_dataset(experiment, &self.trainer, &self.data, run_dir, self)
     }
 }
