@@ -116,7 +116,7 @@ pub enum CheckpointError {
     #[error(
         "no checkpoint of {run_dir} can be trusted: {}; restore the files from a copy, or start \
          again with --overwrite",
-        failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        failures.iter().map(CheckpointError::brief).collect::<Vec<_>>().join("; ")
     )]
     NoneVerifies {
         /// The run directory.
@@ -140,6 +140,16 @@ impl CheckpointError {
             action,
             path: path.to_owned(),
             source,
+        }
+    }
+
+    /// The message without the advice to take an earlier checkpoint (for a list of failures).
+    fn brief(&self) -> String {
+        match self {
+            CheckpointError::Integrity { path, problem } => {
+                format!("{}: {problem}", path.display())
+            }
+            other => other.to_string(),
         }
     }
 
