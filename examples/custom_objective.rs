@@ -1,7 +1,7 @@
 //! Your own latent key, a policy that produces it and an objective that consumes it, trained
 //! alongside behaviour cloning.
 //!
-//! `cargo run --release --example custom_objective -- [--config FILE] [--resume RUN_DIR] [key.path=value ...]`
+//! `cargo run --release --example custom_objective -- [--config FILE] [--resume RUN_DIR | --overwrite] [key.path=value ...]`
 //!
 //! `ProgressVpt` is the small VPT with one more head: from the latent both VPT heads read, it
 //! guesses how far through its episode each window is (MineStudio's `progress` field,
@@ -143,6 +143,7 @@ type Config = ExperimentConfig<VptConfig, ObjectiveWeights>;
 
 fn main() -> std::process::ExitCode {
     minestudio_rs::logging::init();
+    minestudio_rs::run::stop_on_ctrl_c();
     exit_code(run(&RunArgs::from_env()))
 }
 
@@ -159,7 +160,7 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let experiment = Experiment::new(ProgressVpt::new(&config.policy, &device)?)
         .objective(config.objectives.behavior_clone.clone())
         .objective(config.objectives.progress_regression.clone());
-    let summary = config.train(experiment, args.resume.as_deref())?;
+    let summary = config.train(experiment, args.run_dir_mode())?;
     println!(
         "done: {summary}; run directory {}",
         config.trainer.run_dir.display()

@@ -2,7 +2,7 @@
 //! (encoded from the whole window) and the prior (from its first frame), with the decoder's
 //! memory carried across episode-continuous batches.
 //!
-//! `cargo run --release --example groot -- [--config FILE] [--resume RUN_DIR] [key.path=value ...]`
+//! `cargo run --release --example groot -- [--config FILE] [--resume RUN_DIR | --overwrite] [key.path=value ...]`
 //!
 //! Reads `examples/configs/groot.toml` (the small GROOT of `GrootConfig::small_cpu`: a 2-block
 //! ViT over 16x16 patches of 128x128 frames, hidden 256, 2 decoder blocks over 16 timesteps
@@ -42,6 +42,7 @@ type Config = ExperimentConfig<GrootConfig, GrootObjectives>;
 
 fn main() -> std::process::ExitCode {
     minestudio_rs::logging::init();
+    minestudio_rs::run::stop_on_ctrl_c();
     exit_code(run(&RunArgs::from_env()))
 }
 
@@ -58,7 +59,7 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let experiment = Experiment::new(GrootPolicy::new(&config.policy, &device)?)
         .objective(config.objectives.behavior_clone.clone())
         .objective(config.objectives.kl_divergence.clone());
-    let summary = config.train(experiment, args.resume.as_deref())?;
+    let summary = config.train(experiment, args.run_dir_mode())?;
     println!(
         "done: {summary}; run directory {}",
         config.trainer.run_dir.display()

@@ -1,7 +1,7 @@
 //! Long trajectories: the same memory policy trained twice on long episodes, once with its
 //! memory carried across the batches of each episode and once with it reset every batch.
 //!
-//! `cargo run --release --example long_trajectory -- [--config FILE] [--resume RUN_DIR] [key.path=value ...]`
+//! `cargo run --release --example long_trajectory -- [--config FILE] [--resume RUN_DIR | --overwrite] [key.path=value ...]`
 //!
 //! The dataset (generated on first run) is the `recall` task: a coloured cue flashes for two
 //! frames, then the screen stays grey for 12-24 frames while the recorded player keeps doing
@@ -13,12 +13,13 @@
 //! steps each, about a minute in all: 0.015 carried, 12.0 reset).
 //!
 //! Both runs start from the same initial weights and see the same batches; they go to
-//! `<run_dir>/carry` and `<run_dir>/reset`, and `--resume <run_dir>` resumes both.
+//! `<run_dir>/carry` and `<run_dir>/reset`, and `--resume <run_dir>` resumes both
+//! (`--overwrite` starts both again).
 
 use mine_dsl::experiment::{Experiment, ObjectiveRegistry, ObjectiveSpec};
 use mine_runtime::config::MemoryMode;
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
-use mine_runtime::trainer::TrainSummary;
+use mine_runtime::trainer::{RunDirMode, TrainSummary};
 use minestudio_rs::cli::RunArgs;
 use minestudio_rs::experiment_config::ExperimentConfig;
 use minestudio_rs::run::exit_code;
@@ -31,6 +32,7 @@ const RUNS: [(&str, MemoryMode); 2] = [("carry", MemoryMode::Carry), ("reset", M
 
 fn main() -> std::process::ExitCode {
     minestudio_rs::logging::init();
+    minestudio_rs::run::stop_on_ctrl_c();
     exit_code(run(&RunArgs::from_env()))
 }
 
@@ -52,9 +54,12 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         let policy = VptPolicy::new(&run.policy, &run.trainer.device()?)?;
         let experiment =
             Experiment::from_specs(policy, &run.objectives, &ObjectiveRegistry::builtin())?;
-        let resume = args.resume.as_ref().map(|dir| dir.join(name));
+        let mode = match args.run_dir_mode() {
+            RunDirMode::Resume(dir) => RunDirMode::Resume(dir.join(name)),
+            mode => mode,
+        };
         println!("== memory {name}: {}", run.trainer.run_dir.display());
-        let summary = run.train(experiment, resume.as_deref())?;
+        let summary = run.train(experiment, mode)?;
         println!("done ({name}): {summary}");
         results.push((name, summary));
     }

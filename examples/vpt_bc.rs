@@ -1,6 +1,6 @@
 //! Behaviour-cloning fine-tuning of the small VPT on a dataset it generates on first run.
 //!
-//! `cargo run --release --example vpt_bc -- [--config FILE] [--resume RUN_DIR] [key.path=value ...]`
+//! `cargo run --release --example vpt_bc -- [--config FILE] [--resume RUN_DIR | --overwrite] [key.path=value ...]`
 //!
 //! Reads `examples/configs/vpt_bc.toml`, generates the synthetic dataset if it is not there
 //! yet, wires `VptPolicy` to the objectives named in the config (checked against the keys VPT
@@ -18,6 +18,7 @@ type Config = ExperimentConfig<VptConfig>;
 
 fn main() -> std::process::ExitCode {
     minestudio_rs::logging::init();
+    minestudio_rs::run::stop_on_ctrl_c();
     exit_code(run(&RunArgs::from_env()))
 }
 
@@ -35,7 +36,7 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let policy = VptPolicy::new(&config.policy, &config.trainer.device()?)?;
     let experiment =
         Experiment::from_specs(policy, &config.objectives, &ObjectiveRegistry::builtin())?;
-    let summary = config.train(experiment, args.resume.as_deref())?;
+    let summary = config.train(experiment, args.run_dir_mode())?;
     println!(
         "done: {summary}; run directory {}",
         config.trainer.run_dir.display()

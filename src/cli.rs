@@ -1,22 +1,27 @@
 //! The command line every experiment binary shares: a TOML config, dotted overrides,
-//! `--resume` and `--overwrite`; and Ctrl-C as a request to checkpoint and stop.
+//! `--resume` and `--overwrite`.
 //!
 //! ```
 //! use minestudio_rs::cli::RunArgs;
+//! use minestudio_rs::runtime::trainer::RunDirMode;
 //!
 //! let argv = ["vpt_bc", "--resume", "runs/vpt_bc", "trainer.max_steps=20"];
 //! let args = RunArgs::from_args(argv).unwrap();
 //! assert!(RunArgs::from_args(["vpt_bc", "--resum", "x"]).is_err());
 //! assert_eq!(args.overrides, ["trainer.max_steps=20"]);
 //! assert_eq!(args.resume.as_deref(), Some(std::path::Path::new("runs/vpt_bc")));
+//! assert_eq!(args.run_dir_mode(), RunDirMode::Resume("runs/vpt_bc".into()));
+//!
+//! let args = RunArgs::from_args(["vpt_bc", "--overwrite"]).unwrap();
+//! assert_eq!(args.run_dir_mode(), RunDirMode::Overwrite);
+//! assert!(RunArgs::from_args(["vpt_bc", "--overwrite", "--resume", "x"]).is_err());
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use clap::Parser;
 use mine_runtime::config_file::{self, ConfigFileError};
+use mine_runtime::trainer::RunDirMode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -27,11 +32,13 @@ pub struct RunArgs {
     /// The TOML config file (default: the experiment's own file under examples/configs).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Resume from a run directory (its latest checkpoint) or a checkpoint directory.
-    #[arg(long, value_name = "RUN_DIR|CHECKPOINT", conflicts_with = "overwrite")]
+    /// Resume from a run directory (its newest checkpoint that verifies) or a checkpoint
+    /// directory.
+    #[arg(long, value_name = "RUN_DIR|CHECKPOINT")]
     pub resume: Option<PathBuf>,
-    /// Start again in a run directory that holds an earlier run (its files are removed).
-    #[arg(long)]
+    /// Start again in a run directory that holds an earlier run: remove what the trainer wrote
+    /// there (refused if it holds anything else).
+    #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
     /// Settings over the file, like Hydra: `trainer.optimizer.learning_rate=4e-5 data.win_len=64`.
     #[arg(value_name = "KEY.PATH=VALUE")]
@@ -52,6 +59,15 @@ impl RunArgs {
         T: Into<std::ffi::OsString> + Clone,
     {
         Self::try_parse_from(args)
+    }
+
+    /// What `--resume` and `--overwrite` ask of the run directory.
+    pub fn run_dir_mode(&self) -> RunDirMode {
+        if self.overwrite {
+            RunDirMode::Overwrite
+        } else {
+            self.resume.as_deref().into()
+        }
     }
 
     /// The configuration of example `name`: `--config` (else `examples/configs/<name>.toml`
@@ -81,27 +97,4 @@ pub fn example_config_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples/configs")
         .join(format!("{name}.toml"))
-}
-
-/// The flag a Ctrl-C sets (see [`stop_on_ctrl_c`]); training code hands it to the trainer,
-/// which then checkpoints after the current step and stops.
-pub fn stop_flag() -> Arc<AtomicBool> {
-    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
-    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false))).clone()
-}
-
-/// Makes Ctrl-C (SIGINT, and SIGTERM) a request to stop: the first sets [`stop_flag`], the
-/// second ends the process at once (exit status 130). For binaries; call it once in `main`.
-pub fn stop_on_ctrl_c() {
-    let flag = stop_flag();
-    let installed = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\nstopping now, without a checkpoint");
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after this step, with a checkpoint (Ctrl-C again to stop at once)");
-    });
-    if let Err(error) = installed {
-        tracing::warn!(%error, "Ctrl-C will stop the program without a checkpoint");
-    }
 }

@@ -32,10 +32,13 @@ use mine_dsl::policy::Policy;
 use mine_runtime::config::TrainerConfig;
 use mine_runtime::data::config::DatasetConfig;
 use mine_runtime::data::synthetic::{GeneratedDataset, SyntheticConfig, generate};
-use mine_runtime::trainer::TrainSummary;
+use mine_runtime::policies::pretrained::PretrainedPolicy;
+use mine_runtime::trainer::{
+    CheckpointHook, EXPORT_DIR, RunDir, RunDirMode, TRAIN_LOG, TrainSummary,
+};
 use serde::{Deserialize, Serialize};
 
-use crate::run::{RunError, train_on_dataset};
+use crate::run::{Datasets, RunError, train_on_dataset};
 
 /// An experiment's whole configuration. `P` is the policy's config; `O` the objectives (a
 /// list of [`ObjectiveSpec`] for experiments assembled by name, or a struct of typed objective
@@ -60,6 +63,27 @@ pub struct ExperimentConfig<P, O = Vec<ObjectiveSpec>> {
     pub trainer: TrainerConfig,
     /// The objectives and their weights.
     pub objectives: O,
+    /// Exports written beside every checkpoint (the training program).
+    #[serde(default, skip_serializing_if = "ExportSettings::is_off")]
+    pub export: ExportSettings,
+}
+
+/// `[export]`: weights written for MineStudio beside every checkpoint, into
+/// `run_dir/export/step-NNNNNNNN/` (`config.json` + `model.safetensors`, what
+/// `mine-export` writes).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportSettings {
+    /// Export for MineStudio at every checkpoint.
+    pub minestudio: bool,
+    /// Export the EMA weights instead of the trained ones (needs `[trainer.ema]`).
+    pub ema: bool,
+}
+
+impl ExportSettings {
+    fn is_off(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl<P, O> ExperimentConfig<P, O> {
@@ -72,6 +96,7 @@ impl<P, O> ExperimentConfig<P, O> {
             policy,
             trainer: TrainerConfig::default(),
             objectives,
+            export: ExportSettings::default(),
         }
     }
 
@@ -110,16 +135,76 @@ fn generate_table_or_false<'de, D: serde::Deserializer<'de>>(
 }
 
 impl<P: Serialize, O: Serialize> ExperimentConfig<P, O> {
-    /// Trains `experiment` on the configured data (generated first if `[generate]` is set),
-    /// resuming from `resume` if given; the run directory records this whole config.
+    /// Trains `experiment` on the configured data (generated first if `[generate]` is set);
+    /// the run directory records this whole config. `run_dir` says what may be in the run
+    /// directory: an optional checkpoint to resume from (`args.resume.as_deref()`: a new run
+    /// without), or a [`RunDirMode`] (`args.run_dir_mode()`, which also knows `--overwrite`).
+    /// The datasets are opened (checked) first, then the directory is claimed, and the logs
+    /// go to its `train.log` too (when [`logging::init`](crate::logging::init) set them up).
     pub fn train<Pol: Policy>(
         &self,
         experiment: Experiment<Pol>,
-        resume: Option<&std::path::Path>,
+        run_dir: impl Into<RunDirMode>,
+    ) -> Result<TrainSummary, RunError> {
+        if self.export.minestudio {
+            return Err(RunError::Export(
+                "exports at every checkpoint need a policy of the training program \
+                 (mine-train, `minestudio_rs::train`)"
+                    .into(),
+            ));
+        }
+        self.train_with_hooks(experiment, run_dir.into(), Vec::new())
+    }
+
+    /// [`train`](Self::train) with `[export]` honoured: MineStudio exports beside every
+    /// checkpoint when `export.minestudio` is set.
+    pub fn train_exporting<Pol: PretrainedPolicy>(
+        &self,
+        experiment: Experiment<Pol>,
+        run_dir: impl Into<RunDirMode>,
+    ) -> Result<TrainSummary, RunError> {
+        let mut hooks = Vec::new();
+        if self.export.minestudio {
+            if self.export.ema && self.trainer.ema.is_none() {
+                return Err(RunError::Export(
+                    "`ema = true` exports the EMA weights, but [trainer.ema] is not set".into(),
+                ));
+            }
+            hooks.push(minestudio_export_hook::<Pol>(
+                self.trainer.run_dir.join(EXPORT_DIR),
+                self.export.ema,
+            ));
+        }
+        self.train_with_hooks(experiment, run_dir.into(), hooks)
+    }
+
+    fn train_with_hooks<Pol: Policy>(
+        &self,
+        experiment: Experiment<Pol>,
+        mode: RunDirMode,
+        hooks: Vec<CheckpointHook<Pol>>,
     ) -> Result<TrainSummary, RunError> {
         if let Some(dataset) = self.prepare_data()? {
             tracing::info!("dataset {dataset}");
         }
-        train_on_dataset(experiment, &self.trainer, &self.data, resume, self)
+        let datasets = Datasets::open(&self.data)?;
+        let run_dir = RunDir::claim(&self.trainer.run_dir, mode)?;
+        let log = self.trainer.run_dir.join(TRAIN_LOG);
+        crate::logging::log_to_file(&log).map_err(|source| RunError::Log { path: log, source })?;
+        train_on_dataset(experiment, &self.trainer, datasets, run_dir, self, hooks)
     }
+}
+
+/// Writes `dir/step-NNNNNNNN/` for MineStudio at every checkpoint (the EMA weights with `ema`).
+fn minestudio_export_hook<P: PretrainedPolicy>(dir: PathBuf, ema: bool) -> CheckpointHook<P> {
+    Box::new(move |saved| {
+        let policy = match (ema, saved.ema) {
+            (true, Some(ema)) => ema,
+            _ => saved.policy,
+        };
+        let target = dir.join(format!("step-{:08}", saved.step));
+        policy.export_minestudio(&target).map_err(|e| e.to_string())?;
+        tracing::info!(step = saved.step, path = %target.display(), "exported for MineStudio");
+        Ok(())
+    })
 }

@@ -12,18 +12,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// The file the second layer writes to, once set.
 static LOG_FILE: OnceLock<SharedFile> = OnceLock::new();
 
-/// The name of the log file in a run directory.
-pub const LOG_FILE_NAME: &str = "train.log";
-
 /// Installs the process's subscriber: stderr (in colour, over a progress bar's line, on a
-/// terminal) and a file layer without colours that [`log_to_file`] points at the run
-/// directory, both filtered by `RUST_LOG`. Does nothing when a subscriber is already set.
+/// terminal), filtered by `RUST_LOG`, and a file layer without colours that [`log_to_file`]
+/// points at the run directory, which keeps at least the `info` events whatever `RUST_LOG`
+/// hides from the terminal. Does nothing when a subscriber is already set.
 pub fn init() {
     let file = SharedFile::default();
     if LOG_FILE.set(file.clone()).is_err() {
@@ -45,11 +43,21 @@ pub fn init() {
         .with_target(false)
         .with_ansi(false)
         .with_writer(file);
+    let console_filter = filter_from_env();
+    let file_filter = at_least_info(&console_filter);
     let _ = tracing_subscriber::registry()
-        .with(filter_from_env())
-        .with(console)
-        .with(to_file)
+        .with(console.with_filter(console_filter))
+        .with(to_file.with_filter(file_filter))
         .try_init();
+}
+
+/// `filter` with every level raised to `info` at least.
+fn at_least_info(filter: &Targets) -> Targets {
+    let raise = |level: LevelFilter| level.max(LevelFilter::INFO);
+    let default = raise(filter.default_level().unwrap_or(LevelFilter::INFO));
+    Targets::new()
+        .with_default(default)
+        .with_targets(filter.iter().map(|(target, level)| (target.to_owned(), raise(level))))
 }
 
 /// `RUST_LOG` as per-target levels (`info` when unset; a malformed value is reported and

@@ -1,10 +1,12 @@
 //! Training an experiment on a MineStudio-format dataset in one call: the loaders for the
-//! train and validation splits, resume, and [`Trainer::fit`].
+//! train and validation splits, the claimed run directory (resume or overwrite), a clean stop
+//! on Ctrl-C, and [`Trainer::fit`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
 
-use burn::tensor::Device;
 use mine_dsl::experiment::Experiment;
 use mine_dsl::policy::Policy;
 use mine_runtime::config::TrainerConfig;
@@ -12,7 +14,9 @@ use mine_runtime::data::config::{DatasetConfig, Split};
 use mine_runtime::data::dataset::RawDataset;
 use mine_runtime::data::error::DataError;
 use mine_runtime::data::loader::DataLoader;
-use mine_runtime::trainer::{LoaderSource, TrainError, TrainSummary, Trainer};
+use mine_runtime::trainer::{
+    CheckpointHook, LoaderSource, RunDir, RunDirError, TrainError, TrainSummary, Trainer,
+};
 use serde::Serialize;
 
 /// Why [`train_on_dataset`] stopped.
@@ -42,50 +46,107 @@ pub enum RunError {
     /// The resolved config cannot be written as TOML or JSON (a map with non-string keys, say).
     #[error("the resolved config cannot be recorded: {0}")]
     Config(String),
+    /// `[export]` asks for exports the experiment's policy cannot make.
+    #[error("[export]: {0}")]
+    Export(String),
+    /// The run directory's log file cannot be opened.
+    #[error("cannot open the log file {path}: {source}")]
+    Log {
+        /// The file.
+        path: PathBuf,
+        /// What the system reported.
+        source: std::io::Error,
+    },
+    /// The run directory holds another run, or files the trainer did not write.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
     /// The trainer failed (configuration, resume, data, non-finite loss...).
     #[error(transparent)]
     Train(#[from] TrainError),
 }
 
-/// Trains `experiment` with `trainer` on the train split of `data`, validating on its val
-/// split, resuming from `resume` (a run directory or checkpoint) if given. `resolved` (the
-/// whole resolved experiment config) becomes the run directory's `config.toml`, so that
-/// `--config <run_dir>/config.toml` reruns the experiment, and goes to `hparams.json`.
-pub fn train_on_dataset<P: Policy, C: Serialize>(
-    experiment: Experiment<P>,
-    trainer: &TrainerConfig,
-    data: &DatasetConfig,
-    resume: Option<&Path>,
-    resolved: &C,
-) -> Result<TrainSummary, RunError> {
-    let text = toml::to_string(resolved).map_err(|e| RunError::Config(e.to_string()))?;
-    let json = serde_json::to_value(resolved).map_err(|e| RunError::Config(e.to_string()))?;
-    let trainer = Trainer::new(trainer.clone(), experiment)?
-        .with_hyperparameters(json)
-        .with_config_file(text);
-    let mut trainer = match resume {
-        Some(from) => trainer.resume_from(from)?,
-        None => trainer,
-    };
-    let mut train = loader(data, Split::Train, trainer.train_device())?;
-    let mut val = loader(data, Split::Val, trainer.device())?;
-    Ok(trainer.fit(&mut train, Some(&mut val))?)
+/// The train and validation splits of a dataset configuration, opened (which checks that
+/// every directory is a MineStudio dataset with the modalities asked for).
+pub struct Datasets {
+    train: RawDataset,
+    val: RawDataset,
 }
 
-fn loader(data: &DatasetConfig, split: Split, device: &Device) -> Result<LoaderSource, RunError> {
-    let name = match split {
-        Split::Train => "train",
-        Split::Val => "val",
-    };
+impl Datasets {
+    /// Opens both splits of `data`.
+    pub fn open(data: &DatasetConfig) -> Result<Self, RunError> {
+        Ok(Self {
+            train: open_split(data, Split::Train)?,
+            val: open_split(data, Split::Val)?,
+        })
+    }
+}
+
+fn open_split(data: &DatasetConfig, split: Split) -> Result<RawDataset, RunError> {
     let config = DatasetConfig {
         split,
         ..data.clone()
     };
-    let dataset = RawDataset::open(config).map_err(|source| RunError::Data {
-        split: name,
+    RawDataset::open(config).map_err(|source| RunError::Data {
+        split: match split {
+            Split::Train => "train",
+            Split::Val => "val",
+        },
         source,
-    })?;
-    Ok(LoaderSource::new(DataLoader::new(dataset), device.clone()))
+    })
+}
+
+/// Trains `experiment` with `trainer` on the train split of `datasets`, validating on its
+/// val split, in the claimed `run_dir` (resuming its checkpoint when claimed for a resume),
+/// until done or stopped by [`stop_flag`], running `hooks` after every checkpoint.
+/// `resolved` (the whole resolved experiment config) becomes the run directory's
+/// `config.toml`, so that `--config <run_dir>/config.toml` reruns the experiment, and goes to
+/// `hparams.json`.
+pub fn train_on_dataset<P: Policy, C: Serialize>(
+    experiment: Experiment<P>,
+    trainer: &TrainerConfig,
+    datasets: Datasets,
+    run_dir: RunDir,
+    resolved: &C,
+    hooks: Vec<CheckpointHook<P>>,
+) -> Result<TrainSummary, RunError> {
+    let text = toml::to_string(resolved).map_err(|e| RunError::Config(e.to_string()))?;
+    let json = serde_json::to_value(resolved).map_err(|e| RunError::Config(e.to_string()))?;
+    let mut trainer = Trainer::new(trainer.clone(), experiment)?
+        .with_hyperparameters(json)
+        .with_config_file(text)
+        .with_stop_flag(stop_flag())
+        .with_run_dir(run_dir)?;
+    for hook in hooks {
+        trainer = trainer.on_checkpoint(hook);
+    }
+    let mut train = LoaderSource::new(DataLoader::new(datasets.train), trainer.train_device().clone());
+    let mut val = LoaderSource::new(DataLoader::new(datasets.val), trainer.device().clone());
+    Ok(trainer.fit(&mut train, Some(&mut val))?)
+}
+
+/// The stop flag of every run [`train_on_dataset`] starts: set by the handler
+/// [`stop_on_ctrl_c`] installs, never otherwise.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
+        .clone()
+}
+
+/// For experiment binaries (call it first in `main`): the first Ctrl-C (or SIGTERM) sets
+/// [`stop_flag`], so the run finishes its optimizer step, saves a checkpoint and ends; a second
+/// one ends the process at once. A handler that cannot be installed is a warning.
+pub fn stop_on_ctrl_c() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = stop_flag();
+    for signal in [SIGINT, SIGTERM] {
+        // Registered first, so that it sees the flag as the previous signal left it.
+        let installed = signal_hook::flag::register_conditional_shutdown(signal, 130, flag.clone())
+            .and_then(|_| signal_hook::flag::register(signal, flag.clone()));
+        if let Err(error) = installed {
+            tracing::warn!(signal, %error, "no clean stop on this signal");
+        }
+    }
 }
 
 /// The exit status of an experiment binary: success, or failure with the error printed plainly

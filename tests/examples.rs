@@ -1,7 +1,8 @@
 //! Every example runs to completion on a small setting (a generated dataset of a few short
 //! episodes, a few steps), and leaves a run directory a user can read: the resolved config,
 //! finite metrics whose loss falls, TensorBoard events, valid PNG plots, weights and a
-//! checkpoint that a second invocation with `--resume` continues from.
+//! checkpoint that a second invocation with `--resume` continues from; a third invocation
+//! without `--resume` is refused until it passes `--overwrite`.
 //!
 //! The examples' own code runs here (their files are included as modules), called with the
 //! command line a user would type.
@@ -50,15 +51,22 @@ fn short_run(dir: &Path, steps: usize) -> Vec<String> {
     ]
 }
 
-/// Runs `example` with `overrides` (and `--resume <run>` when given).
-fn invoke(example: Example, overrides: &[String], resume: Option<&Path>) {
+/// Runs `example` with `flags` (`--resume <run>`, `--overwrite`) and `overrides`.
+fn try_invoke(
+    example: Example,
+    flags: &[String],
+    overrides: &[String],
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut argv = vec!["example".to_owned()];
-    if let Some(run) = resume {
-        argv.extend(["--resume".to_owned(), run.display().to_string()]);
-    }
+    argv.extend(flags.iter().cloned());
     argv.extend(overrides.iter().cloned());
     let args = RunArgs::from_args(argv).expect("the command line parses");
-    if let Err(error) = example(&args) {
+    example(&args)
+}
+
+/// Runs `example` with `flags` and `overrides`; it must succeed.
+fn invoke(example: Example, flags: &[String], overrides: &[String]) {
+    if let Err(error) = try_invoke(example, flags, overrides) {
         panic!("the example failed: {error}");
     }
 }
@@ -146,12 +154,13 @@ fn check_run_dir(run: &Path, steps: u64, losses: &[&str]) {
     assert!(weights.is_file(), "{:?}", entries(&run.join("weights")));
 }
 
-/// Runs `example` for 6 steps, checks the run directory, resumes it to 8 and checks again.
+/// Runs `example` for 6 steps, checks the run directory, resumes it to 8 and checks again;
+/// then a new run into the same directory is refused, and starts again with `--overwrite`.
 fn run_and_resume(example: Example, extra: &[&str], runs: &[&str], losses: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let mut overrides = short_run(dir.path(), 6);
     overrides.extend(extra.iter().map(|s| s.to_string()));
-    invoke(example, &overrides, None);
+    invoke(example, &[], &overrides);
     let run_root = dir.path().join("run");
     let run_dir = |name: &str| {
         if name.is_empty() {
@@ -165,7 +174,8 @@ fn run_and_resume(example: Example, extra: &[&str], runs: &[&str], losses: &[&st
     }
     let mut overrides = short_run(dir.path(), 8);
     overrides.extend(extra.iter().map(|s| s.to_string()));
-    invoke(example, &overrides, Some(&run_root));
+    let resume = ["--resume".to_owned(), run_root.display().to_string()];
+    invoke(example, &resume, &overrides);
     for name in runs {
         let run = run_dir(name);
         check_run_dir(&run, 8, losses);
@@ -178,6 +188,26 @@ fn run_and_resume(example: Example, extra: &[&str], runs: &[&str], losses: &[&st
             (1..=8).collect::<Vec<_>>(),
             "resume continues at step 7"
         );
+    }
+
+    let mut overrides = short_run(dir.path(), 6);
+    overrides.extend(extra.iter().map(|s| s.to_string()));
+    let refused = try_invoke(example, &[], &overrides).expect_err("a second run is refused");
+    let message = refused.to_string();
+    assert!(
+        message.contains("--resume") && message.contains("--overwrite"),
+        "{message}"
+    );
+    invoke(example, &["--overwrite".to_owned()], &overrides);
+    for name in runs {
+        let run = run_dir(name);
+        check_run_dir(&run, 6, losses);
+        let steps: Vec<u64> = series(&metrics(&run), "train/lr")
+            .iter()
+            .map(|p| p.0)
+            .collect();
+        assert_eq!(steps, (1..=6).collect::<Vec<_>>(), "the run started again");
+        assert_eq!(entries(&run.join("tensorboard")).len(), 1);
     }
 }
 

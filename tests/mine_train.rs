@@ -98,10 +98,24 @@ fn forward(weights: &Path) -> Vec<Vec<f32>> {
     ]
 }
 
+/// `(step, key)` of every logged value in `run/metrics.jsonl`.
+fn logged(run: &Path) -> Vec<(u64, String)> {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let mut pairs = Vec::new();
+    for line in text.lines() {
+        let record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).unwrap();
+        let step = record["step"].as_u64().unwrap();
+        for key in record.keys().filter(|k| *k != "step" && *k != "wall_time") {
+            pairs.push((step, key.clone()));
+        }
+    }
+    pairs
+}
+
 #[test]
 fn trains_a_minestudio_dataset_from_pretrained_weights_and_exports() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = tiny_config(tmp.path(), "");
+    let config = tiny_config(tmp.path(), "[export]\nminestudio = true");
     let out = run("mine-train", tmp.path(), &["--config", config.to_str().unwrap()]);
     assert!(out.status.success(), "mine-train failed:\n{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -118,6 +132,14 @@ fn trains_a_minestudio_dataset_from_pretrained_weights_and_exports() {
     // The run records the network as built (the settings resolved, the weights it started from).
     let recorded = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
     assert!(recorded.contains("kind = \"vpt\"") && recorded.contains("tiny_vpt_weights"), "{recorded}");
+    let log = std::fs::read_to_string(run_dir.join("train.log")).unwrap();
+    assert!(log.contains("checkpoint saved"), "train.log: {log}");
+    // `[export] minestudio = true`: an export beside every checkpoint, the last one the
+    // final weights.
+    for step in ["step-00000002", "step-00000004"] {
+        assert!(run_dir.join("export").join(step).join("model.safetensors").is_file(), "{step}");
+    }
+    assert_eq!(forward(&run_dir.join("export/step-00000004")), forward(&run_dir));
 
     let export = tmp.path().join("export");
     let out = run("mine-export", tmp.path(), &["run", "--output", "export"]);
@@ -175,4 +197,50 @@ fn bad_input_is_refused_before_training_naming_the_file_or_key() {
     // No policy kind, a typo in a key.
     refused("", &["policy.kind=\"rocket\""], &["policy.kind", "\"vpt\", \"groot\""]);
     refused("", &["trainer.max_step=3"], &["max_step", "tiny.toml"]);
+}
+
+#[test]
+fn run_directories_are_kept_whole_across_refusals_damage_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_config(tmp.path(), "");
+    let config = config.to_str().unwrap();
+    let out = run("mine-train", tmp.path(), &["--config", config]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run_dir = tmp.path().join("run");
+    let before = std::fs::read(run_dir.join("metrics.jsonl")).unwrap();
+
+    // A second run into the same directory is refused, and changes nothing.
+    let out = run("mine-train", tmp.path(), &["--config", config]);
+    let error = stderr(&out);
+    assert!(!out.status.success() && error.contains("--resume") && error.contains("--overwrite"), "{error}");
+    assert_eq!(std::fs::read(run_dir.join("metrics.jsonl")).unwrap(), before);
+
+    // The newest checkpoint (step 4) is damaged: a resume names the file and falls back to
+    // step 2; steps 3 and 4, logged before, are logged again by the resumed run, once each.
+    let optimizer = run_dir.join("checkpoints/step-00000004/optimizer.bpk");
+    let mut bytes = std::fs::read(&optimizer).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&optimizer, bytes).unwrap();
+    let out = run(
+        "mine-train",
+        tmp.path(),
+        &["--config", config, "--resume", "run", "trainer.max_steps=6"],
+    );
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("optimizer.bpk") && log.contains("step-00000002"), "{log}");
+    let pairs = logged(&run_dir);
+    let mut unique = pairs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(pairs.len(), unique.len(), "a (step, key) logged twice: {pairs:?}");
+    let steps: Vec<u64> = pairs.iter().filter(|(_, k)| k == "train/loss").map(|(s, _)| *s).collect();
+    assert_eq!(steps, [1, 2, 3, 4, 5, 6]);
+
+    // --overwrite starts again.
+    let out = run("mine-train", tmp.path(), &["--config", config, "--overwrite"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let steps: Vec<u64> = logged(&run_dir).iter().filter(|(_, k)| k == "train/loss").map(|(s, _)| *s).collect();
+    assert_eq!(steps, [1, 2, 3, 4]);
 }

@@ -30,7 +30,7 @@ use crate::optim::{OptimConfigError, OptimizerConfig};
 ///     [ema]
 ///     decay = 0.999
 /// "#).unwrap();
-/// assert_eq!(config.keep_last, 1);
+/// assert_eq!(config.keep_last, 2);
 ///
 /// let err = TrainerConfig::from_toml_str("max_steps = 10\n[optimizer]\nwarmup_steps = 0").unwrap_err();
 /// assert!(err.to_string().contains("warmup_steps"));
@@ -49,7 +49,8 @@ pub struct TrainerConfig {
     /// Save weights every this many steps (every file is kept) and a full checkpoint (the last
     /// `keep_last` are kept). `None` saves only at the end of the run.
     pub save_freq: Option<usize>,
-    /// Number of full checkpoints kept (default 1).
+    /// Number of full checkpoints kept (default 2: resuming falls back to the previous one
+    /// when the newest fails its checksums).
     pub keep_last: usize,
     /// Run a validation pass every this many steps (`None`: never by step count).
     pub val_every_n_steps: Option<usize>,
@@ -91,7 +92,7 @@ impl Default for TrainerConfig {
             optimizer: OptimizerConfig::default(),
             log_freq: 20,
             save_freq: None,
-            keep_last: 1,
+            keep_last: 2,
             val_every_n_steps: None,
             val_at_epoch_end: true,
             max_val_batches: None,

@@ -36,3 +36,18 @@ fn temporary_beside(path: &Path) -> PathBuf {
         .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
+
+/// Whether `name` is that of a temporary file [`write_atomic`] writes for a file named
+/// `target` (one a crash can leave behind).
+///
+/// ```
+/// use mine_runtime::fs_atomic::is_temporary_of;
+/// assert!(is_temporary_of(".config.toml.tmp-4242", "config.toml"));
+/// assert!(!is_temporary_of("config.toml", "config.toml"));
+/// ```
+pub fn is_temporary_of(name: &str, target: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|rest| rest.strip_prefix(target))
+        .and_then(|rest| rest.strip_prefix(".tmp-"))
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}

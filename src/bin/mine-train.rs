@@ -16,7 +16,7 @@ use minestudio_rs::train;
 
 fn main() -> ExitCode {
     minestudio_rs::logging::init();
-    minestudio_rs::cli::stop_on_ctrl_c();
+    minestudio_rs::run::stop_on_ctrl_c();
     let args = RunArgs::from_env();
     exit_code(run(&args))
 }

@@ -72,6 +72,7 @@ pub fn load_config(
         policy: PolicySection::default(),
         trainer: TrainerConfig::default(),
         objectives: None,
+        export: Default::default(),
     };
     Ok(config_file::load(file, &defaults, &args.overrides)?)
 }
@@ -148,7 +149,7 @@ fn run_policy<P: PretrainedPolicy>(
     resolved.policy.settings =
         toml::Table::try_from(&network).map_err(|e| ProgramError::Record(e.to_string()))?;
     resolved.objectives = Some(specs);
-    let summary = resolved.train(experiment, args.resume.as_deref())?;
+    let summary = resolved.train_exporting(experiment, args.run_dir_mode())?;
     Ok(Outcome {
         summary,
         config: resolved,

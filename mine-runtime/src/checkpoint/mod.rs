@@ -1,17 +1,27 @@
-//! Checkpoints in the run directory, written atomically.
+//! Checkpoints in the run directory, written atomically and checked before use.
 //!
 //! - `weights/step-NNNNNNNN.bpk`: the policy's weights (burnpack), every `save_freq` steps,
-//!   all kept; `step-NNNNNNNN.ema.bpk` beside it when EMA is on.
-//! - `checkpoints/step-NNNNNNNN/`: a full checkpoint, the last `keep_last` kept:
+//!   all kept; `step-NNNNNNNN.ema.bpk` beside it when EMA is on; each with a checksum sidecar
+//!   `<file>.sha256` ([`verify_file`] checks a weights file against it).
+//! - `checkpoints/step-NNNNNNNN/`: a full checkpoint, the last `keep_last` (default 2) kept:
 //!   `model.bpk`, `optimizer.bpk` and `lr_schedule.bpk` (AdamW moments and schedule position),
 //!   `ema.bpk` (EMA weights, if on), `memory.bpk` (the training memory, see
-//!   [`memory_file`]) and `state.json` ([`TrainingState`]: step, data position, seed).
+//!   [`memory_file`]), `state.json` ([`TrainingState`]: step, data position, seed, where the
+//!   metric files stood) and, written last, `SHA256SUMS` (size and SHA-256 of every other
+//!   file, in `sha256sum -c` format; see [`integrity`]).
 //!
 //! A full checkpoint is written into a temporary directory (`checkpoints/.tmp-*`), synced, and
 //! renamed into place, so a directory named `step-*` is always complete; a crash leaves at
 //! worst a temporary directory, which is ignored and removed by the next run. Weight files are
 //! written to a scratch file and renamed the same way.
+//!
+//! Before a resume, every file of the checkpoint is checked against `SHA256SUMS`
+//! ([`verify_checkpoint`]); resuming a run directory takes the newest checkpoint that verifies
+//! ([`resolve_checkpoint`]), which is why two are kept. Checkpoints of state format 1
+//! (written before checksums) have no `SHA256SUMS` and are read with a warning.
 
+pub mod integrity;
+mod locate;
 pub mod memory_file;
 mod state;
 
@@ -21,7 +31,11 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::store::RecordError;
 
-pub use state::{STATE_FORMAT, TrainingState};
+pub use integrity::{
+    IntegrityProblem, MANIFEST_FILE, Verified, sidecar_path, verify_file, write_sidecar,
+};
+pub use locate::{Checked, list_checkpoints, resolve_checkpoint, verify_checkpoint};
+pub use state::{OLDEST_STATE_FORMAT, STATE_FORMAT, TrainingState};
 
 use crate::optim::OptimError;
 
@@ -33,6 +47,10 @@ pub const EMA_FILE: &str = "ema.bpk";
 pub const MEMORY_FILE: &str = "memory.bpk";
 /// File of the counters and data position inside a full checkpoint.
 pub const STATE_FILE: &str = "state.json";
+/// Directory of a run directory holding the weights files.
+pub const WEIGHTS_DIR: &str = "weights";
+/// Directory of a run directory holding the full checkpoints.
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
 
 /// A checkpoint could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -77,11 +95,34 @@ pub enum CheckpointError {
     /// No complete checkpoint where one was expected.
     #[error(
         "no checkpoint at {path}: expected a directory `checkpoints/step-*` holding {STATE_FILE} \
-         (written by the trainer), or a run directory that has one"
+         and {MANIFEST_FILE} (written by the trainer), or a run directory that has one"
     )]
     NotFound {
         /// Where it was looked for.
         path: PathBuf,
+    },
+    /// A file does not match the checksum recorded when it was written.
+    #[error(
+        "checkpoint: {path}: {problem}; do not use this file: take an earlier checkpoint \
+         (resuming from the run directory falls back to the newest one that verifies)"
+    )]
+    Integrity {
+        /// The damaged file (or the checksum file, when that is what is missing or damaged).
+        path: PathBuf,
+        /// What does not match.
+        problem: IntegrityProblem,
+    },
+    /// Every checkpoint of a run directory fails verification.
+    #[error(
+        "no checkpoint of {run_dir} can be trusted: {}; restore the files from a copy, or start \
+         again with --overwrite",
+        failures.iter().map(CheckpointError::brief).collect::<Vec<_>>().join("; ")
+    )]
+    NoneVerifies {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// Why each checkpoint failed, newest first.
+        failures: Vec<CheckpointError>,
     },
     /// The saved memory does not fit the policy's memory type.
     #[error("checkpoint: {path}: {source}")]
@@ -99,6 +140,16 @@ impl CheckpointError {
             action,
             path: path.to_owned(),
             source,
+        }
+    }
+
+    /// The message without the advice to take an earlier checkpoint (for a list of failures).
+    fn brief(&self) -> String {
+        match self {
+            CheckpointError::Integrity { path, problem } => {
+                format!("{}: {problem}", path.display())
+            }
+            other => other.to_string(),
         }
     }
 
@@ -125,6 +176,27 @@ fn parse_step(name: &str) -> Option<u64> {
     name.strip_prefix("step-")?.parse().ok()
 }
 
+/// Whether `name` is one the trainer gives files of `weights/`: `step-N.bpk`,
+/// `step-N.ema.bpk`, their `.sha256` sidecars, and the scratch files they are written to.
+pub fn is_weights_file_name(name: &str) -> bool {
+    let Some(rest) = name.trim_start_matches('.').strip_prefix("step-") else {
+        return false;
+    };
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    digits > 0 && (rest[digits..].starts_with(".bpk") || rest[digits..].starts_with(".ema.bpk"))
+}
+
+/// Whether `name` is one the trainer gives entries of `checkpoints/`: `step-N` and the
+/// temporary `.tmp-step-N-*` and `.old-step-N-*` directories.
+pub fn is_checkpoint_entry_name(name: &str) -> bool {
+    let name = name
+        .strip_prefix(".tmp-")
+        .or_else(|| name.strip_prefix(".old-"))
+        .and_then(|rest| rest.rsplit_once('-').map(|(step, _pid)| step))
+        .unwrap_or(name);
+    parse_step(name).is_some()
+}
+
 impl Checkpointer {
     /// Checkpoints under `run_dir`, keeping the last `keep_last` full ones.
     pub fn new(run_dir: &Path, keep_last: usize) -> Self {
@@ -136,15 +208,16 @@ impl Checkpointer {
 
     /// `run_dir/weights`.
     pub fn weights_dir(&self) -> PathBuf {
-        self.run_dir.join("weights")
+        self.run_dir.join(WEIGHTS_DIR)
     }
 
     /// `run_dir/checkpoints`.
     pub fn checkpoints_dir(&self) -> PathBuf {
-        self.run_dir.join("checkpoints")
+        self.run_dir.join(CHECKPOINTS_DIR)
     }
 
-    /// Writes the weights of `model` (and of `ema`) for step `step`; returns the model's file.
+    /// Writes the weights of `model` (and of `ema`) for step `step`, each with its checksum
+    /// sidecar; returns the model's file.
     pub fn save_weights<M: Module>(
         &self,
         step: u64,
@@ -155,15 +228,19 @@ impl Checkpointer {
         fs::create_dir_all(&dir).map_err(|e| CheckpointError::io("create", &dir, e))?;
         let path = dir.join(format!("{}.bpk", step_name(step)));
         save_module(model, &path)?;
+        write_sidecar(&path)?;
         if let Some(ema) = ema {
-            save_module(ema, &dir.join(format!("{}.ema.bpk", step_name(step))))?;
+            let ema_path = dir.join(format!("{}.ema.bpk", step_name(step)));
+            save_module(ema, &ema_path)?;
+            write_sidecar(&ema_path)?;
         }
         Ok(path)
     }
 
-    /// Writes a full checkpoint for step `step`: `write` fills a temporary directory, which is
-    /// then synced and renamed to `checkpoints/step-NNNNNNNN`; older ones beyond `keep_last`
-    /// are removed. Returns the checkpoint's directory.
+    /// Writes a full checkpoint for step `step`: `write` fills a temporary directory, to which
+    /// `SHA256SUMS` is added last; it is then synced and renamed to
+    /// `checkpoints/step-NNNNNNNN`, and older ones beyond `keep_last` are removed. Returns the
+    /// checkpoint's directory.
     pub fn write_full(
         &self,
         step: u64,
@@ -177,7 +254,10 @@ impl Checkpointer {
             fs::remove_dir_all(&tmp).map_err(|e| CheckpointError::io("remove", &tmp, e))?;
         }
         fs::create_dir(&tmp).map_err(|e| CheckpointError::io("create", &tmp, e))?;
-        if let Err(e) = write(&tmp).and_then(|()| sync_dir_files(&tmp)) {
+        let written = write(&tmp)
+            .and_then(|()| integrity::write_manifest(&tmp))
+            .and_then(|()| sync_dir_files(&tmp));
+        if let Err(e) = written {
             let _ = fs::remove_dir_all(&tmp);
             return Err(e);
         }
@@ -222,37 +302,6 @@ impl Checkpointer {
     }
 }
 
-/// The complete full checkpoints in a `checkpoints` directory, oldest first.
-pub fn list_checkpoints(checkpoints_dir: &Path) -> Vec<(u64, PathBuf)> {
-    let Ok(entries) = fs::read_dir(checkpoints_dir) else {
-        return Vec::new();
-    };
-    let mut found: Vec<(u64, PathBuf)> = entries
-        .flatten()
-        .filter_map(|entry| {
-            let step = parse_step(&entry.file_name().to_string_lossy())?;
-            let path = entry.path();
-            path.join(STATE_FILE).is_file().then_some((step, path))
-        })
-        .collect();
-    found.sort();
-    found
-}
-
-/// The checkpoint directory to resume from: `path` itself if it is a checkpoint, else the
-/// latest complete checkpoint of the run directory `path`.
-pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf, CheckpointError> {
-    if path.join(STATE_FILE).is_file() {
-        return Ok(path.to_owned());
-    }
-    list_checkpoints(&path.join("checkpoints"))
-        .pop()
-        .map(|(_, dir)| dir)
-        .ok_or_else(|| CheckpointError::NotFound {
-            path: path.to_owned(),
-        })
-}
-
 /// Reads `dir/state.json`.
 pub fn read_state(dir: &Path) -> Result<TrainingState, CheckpointError> {
     let path = dir.join(STATE_FILE);
@@ -262,11 +311,11 @@ pub fn read_state(dir: &Path) -> Result<TrainingState, CheckpointError> {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-    if state.format != STATE_FORMAT {
+    if !(OLDEST_STATE_FORMAT..=STATE_FORMAT).contains(&state.format) {
         return Err(CheckpointError::Corrupt {
             path,
             reason: format!(
-                "format {} is not the supported format {STATE_FORMAT}",
+                "format {} is not one this version reads ({OLDEST_STATE_FORMAT} to {STATE_FORMAT})",
                 state.format
             ),
         });

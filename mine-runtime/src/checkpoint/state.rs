@@ -2,8 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Format version written into every checkpoint's `state.json`.
-pub const STATE_FORMAT: u32 = 1;
+use crate::metrics::MetricsMark;
+
+/// Format version written into every checkpoint's `state.json`: 2, a checkpoint with a
+/// `SHA256SUMS` manifest and a [`MetricsMark`]. Format 1 (neither) is still read.
+pub const STATE_FORMAT: u32 = 2;
+/// The oldest format still read: checkpoints written before checksums.
+pub const OLDEST_STATE_FORMAT: u32 = 1;
 
 /// Where a run stands: what a full checkpoint records besides tensors.
 ///
@@ -32,6 +37,10 @@ pub struct TrainingState {
     pub has_memory: bool,
     /// Last timestamp of each row of the last training batch (the memory manager's state).
     pub last_timestamp: Vec<i64>,
+    /// Where the run directory's metric files stood when the checkpoint was written (absent
+    /// in format 1): a run resumed in the same directory cuts them back there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsMark>,
 }
 
 impl TrainingState {
@@ -48,6 +57,7 @@ impl TrainingState {
             has_ema: false,
             has_memory: false,
             last_timestamp: Vec::new(),
+            metrics: None,
         }
     }
 }

@@ -4,11 +4,16 @@
 //! Every logged value is a `(name, value)` pair at an optimizer step: names are
 //! `train/<key>` and `val/<key>` for the objectives' metrics, `train/lr` for the learning rate
 //! and `train/batches_per_sec`, `train/frames_per_sec` for the speed.
+//!
+//! A run directory holds [`METRICS_FILE`] and the event files of [`TENSORBOARD_DIR`]; a full
+//! checkpoint records where they stood ([`MetricsMark`]) so that a resumed run cuts them back
+//! there and logs every step once ([`rewind`]).
 
 mod jsonl;
 mod mean;
 pub mod plot;
 mod progress;
+pub mod rewind;
 pub mod tensorboard;
 
 use std::path::PathBuf;
@@ -16,7 +21,13 @@ use std::path::PathBuf;
 pub use jsonl::JsonlSink;
 pub use mean::MeanWindow;
 pub use progress::Progress;
+pub use rewind::{EventFileMark, MetricsMark};
 pub use tensorboard::TensorBoardSink;
+
+/// File of a run directory holding one JSON object per logged step.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+/// Directory of a run directory holding the TensorBoard event files.
+pub const TENSORBOARD_DIR: &str = "tensorboard";
 
 /// A metric sink could not write.
 #[derive(Debug, thiserror::Error)]

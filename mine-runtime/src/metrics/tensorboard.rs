@@ -4,15 +4,24 @@
 //! payload, masked CRC-32C of the payload (all little-endian). Each payload is an `Event`
 //! protocol buffer: the first holds `file_version = "brain.Event:2"`, the others a wall time,
 //! a step and a `Summary` with one `simple_value` per tag. Only the few protobuf fields
-//! needed are encoded, by hand.
+//! needed are encoded, by hand, and read back ([`truncate_after_step`]).
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::{MetricSink, MetricsError, wall_time};
 
-/// Writes scalars to `events.out.tfevents.<time>.<host>.<pid>` in a directory.
+/// How the name of every event file starts.
+pub const EVENT_FILE_PREFIX: &str = "events.out.tfevents.";
+
+/// Whether `name` is the name of an event file.
+pub fn is_event_file_name(name: &str) -> bool {
+    name.starts_with(EVENT_FILE_PREFIX)
+}
+
+/// Writes scalars to `events.out.tfevents.<time>.<host>.<pid>` in a directory (with `.<n>`
+/// appended when a file of that name exists: a second sink of the same process and second).
 #[derive(Debug)]
 pub struct TensorBoardSink {
     path: PathBuf,
@@ -20,7 +29,7 @@ pub struct TensorBoardSink {
 }
 
 impl TensorBoardSink {
-    /// Creates a new event file in `dir` (created if missing).
+    /// Creates a new event file in `dir` (created if missing); never reopens an existing one.
     pub fn create(dir: &Path) -> Result<Self, MetricsError> {
         let fail = |path: &Path, source| MetricsError {
             path: path.to_owned(),
@@ -29,11 +38,21 @@ impl TensorBoardSink {
         std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
         let host = hostname();
         let secs = wall_time() as u64;
-        let path = dir.join(format!(
-            "events.out.tfevents.{secs}.{host}.{}",
-            std::process::id()
-        ));
-        let file = File::create(&path).map_err(|e| fail(&path, e))?;
+        let base = format!("{EVENT_FILE_PREFIX}{secs}.{host}.{}", std::process::id());
+        let mut n = 0;
+        let (path, file) = loop {
+            let name = if n == 0 {
+                base.clone()
+            } else {
+                format!("{base}.{n}")
+            };
+            let path = dir.join(name);
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => break (path, file),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+                Err(e) => return Err(fail(&path, e)),
+            }
+        };
         let mut sink = Self {
             path,
             out: BufWriter::new(file),
@@ -142,6 +161,92 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
+}
+
+/// The step of an encoded `Event` (field 2), if it has one.
+pub fn event_step(event: &[u8]) -> Option<i64> {
+    let mut pos = 0;
+    while pos < event.len() {
+        let key = get_varint(event, &mut pos)?;
+        match key & 7 {
+            0 => {
+                let value = get_varint(event, &mut pos)?;
+                if key >> 3 == 2 {
+                    return Some(value as i64);
+                }
+            }
+            1 => pos += 8,
+            2 => pos += get_varint(event, &mut pos)? as usize,
+            5 => pos += 4,
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *bytes.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// The complete TFRecords of `bytes` with valid CRCs, as `(offset, payload)`; stops at the
+/// first record cut short or damaged (the tail a crash can leave).
+pub fn read_records(bytes: &[u8]) -> Vec<(usize, &[u8])> {
+    let mut records = Vec::new();
+    let mut pos = 0;
+    while let Some(header) = bytes.get(pos..pos + 12) {
+        let (len_bytes, len_crc) = header.split_at(8);
+        let len = u64::from_le_bytes(len_bytes.try_into().expect("8 bytes"));
+        if u32::from_le_bytes(len_crc.try_into().expect("4 bytes")) != masked_crc32c(len_bytes) {
+            break;
+        }
+        let Some(end) = usize::try_from(len)
+            .ok()
+            .and_then(|l| (pos + 12).checked_add(l))
+        else {
+            break;
+        };
+        let (Some(payload), Some(crc)) = (bytes.get(pos + 12..end), bytes.get(end..end + 4)) else {
+            break;
+        };
+        if u32::from_le_bytes(crc.try_into().expect("4 bytes")) != masked_crc32c(payload) {
+            break;
+        }
+        records.push((pos, payload));
+        pos = end + 4;
+    }
+    records
+}
+
+/// Cuts the event file at `path` before its first event of a step after `step` (and before a
+/// damaged tail); for checkpoints that did not record the file's length.
+pub fn truncate_after_step(path: &Path, step: u64) -> Result<(), MetricsError> {
+    let fail = |source| MetricsError {
+        path: path.to_owned(),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(fail)?;
+    let records = read_records(&bytes);
+    let valid_end = records
+        .last()
+        .map_or(0, |(offset, payload)| offset + payload.len() + 16);
+    let keep = records
+        .iter()
+        .find(|(_, payload)| event_step(payload).is_some_and(|s| s > step as i64))
+        .map_or(valid_end, |(offset, _)| *offset);
+    if keep < bytes.len() {
+        let file = OpenOptions::new().write(true).open(path).map_err(fail)?;
+        file.set_len(keep as u64).map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// Frames a payload as a TFRecord.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use mine_dsl::experiment::StepError;
 
-use super::SourceError;
+use super::{RunDirError, SourceError};
 use crate::checkpoint::CheckpointError;
 use crate::config::ConfigError;
 use crate::metrics::MetricsError;
@@ -19,6 +19,10 @@ pub enum TrainError {
     /// The optimizer could not be built from the configuration.
     #[error("trainer config: [optimizer] {0}")]
     Optimizer(#[from] OptimConfigError),
+    /// The run directory holds another run (or files the trainer did not write, when
+    /// overwriting), or is not the one configured.
+    #[error(transparent)]
+    RunDirClaim(#[from] RunDirError),
     /// The run directory could not be prepared.
     #[error("run directory: cannot {action} {path}: {source}")]
     RunDir {
@@ -118,6 +122,15 @@ pub enum TrainError {
     /// Writing or reading a checkpoint failed.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// A program's checkpoint hook ([`Trainer::on_checkpoint`](super::Trainer::on_checkpoint))
+    /// failed.
+    #[error("after the checkpoint of step {step}: {message}")]
+    CheckpointHook {
+        /// The step checkpointed.
+        step: u64,
+        /// What the hook reported.
+        message: String,
+    },
     /// Writing metrics failed.
     #[error(transparent)]
     Metrics(#[from] MetricsError),

@@ -7,11 +7,10 @@ use mine_dsl::policy::Policy;
 
 use super::step::BatchOutcome;
 use super::{BatchSource, TrainError, TrainSummary, Trainer};
-use crate::metrics::{JsonlSink, MeanWindow, MetricSink, Progress, TensorBoardSink};
+use crate::metrics::{
+    JsonlSink, METRICS_FILE, MeanWindow, MetricSink, Progress, TENSORBOARD_DIR, TensorBoardSink,
+};
 use crate::optim::StepReport;
-
-/// File of the run directory holding one JSON object per logged step.
-pub const METRICS_FILE: &str = "metrics.jsonl";
 
 /// The sinks, the progress display and the current logging window of one `fit` call.
 struct Logging {
@@ -48,6 +47,7 @@ struct RunCounters {
     train_time: Duration,
     last_checkpoint_step: Option<u64>,
     last_checkpoint: Option<std::path::PathBuf>,
+    interrupted: bool,
 }
 
 fn summary_line(values: &[(String, f64)]) -> String {
@@ -63,6 +63,14 @@ impl<P: Policy> Trainer<P> {
     /// `val_every_n_steps` and at each epoch end, logging every `log_freq` steps and saving
     /// every `save_freq` steps and at the end. Continues from where the trainer stands (a
     /// resumed checkpoint's data position, or the end of a previous `fit`).
+    ///
+    /// The first call claims the config's `run_dir` unless the program handed a claim over
+    /// ([`with_run_dir`](Self::with_run_dir)): a new run needs it missing or empty, a resumed
+    /// one may continue in it only if the checkpoint lies inside it (see [`RunDirMode`]).
+    /// A run resumed in its own directory first cuts `metrics.jsonl` and the TensorBoard
+    /// event files back to where the checkpoint left them.
+    ///
+    /// [`RunDirMode`]: super::RunDirMode
     pub fn fit(
         &mut self,
         train: &mut dyn BatchSource,
@@ -90,6 +98,9 @@ impl<P: Policy> Trainer<P> {
             return Err(error);
         }
         flushed?;
+        if counters.interrupted {
+            tracing::warn!(step = self.state.step, "training stopped on request");
+        }
         // A run that ended on a save step has its plots drawn already (`after_step`).
         if counters.steps > 0 && counters.last_checkpoint_step != Some(self.state.step) {
             self.save_weights()?;
@@ -114,6 +125,7 @@ impl<P: Policy> Trainer<P> {
             final_train: self.last_train.clone(),
             final_val: self.last_val.clone(),
             last_checkpoint: counters.last_checkpoint,
+            interrupted: counters.interrupted,
         };
         tracing::info!(
             steps = summary.steps,
@@ -129,7 +141,9 @@ impl<P: Policy> Trainer<P> {
         let mut sinks: Vec<Box<dyn MetricSink>> =
             vec![Box::new(JsonlSink::open(&dir.join(METRICS_FILE))?)];
         if self.config.tensorboard {
-            sinks.push(Box::new(TensorBoardSink::create(&dir.join("tensorboard"))?));
+            sinks.push(Box::new(TensorBoardSink::create(
+                &dir.join(TENSORBOARD_DIR),
+            )?));
         }
         let total = self
             .config
@@ -169,6 +183,9 @@ impl<P: Policy> Trainer<P> {
         counters: &mut RunCounters,
     ) -> Result<(), TrainError> {
         while !self.done() {
+            if self.stopping(counters) {
+                return Ok(());
+            }
             let epoch = self.state.epoch;
             let skip = self.state.batch_in_epoch;
             let data_error = |batch, source| TrainError::Data {
@@ -191,7 +208,7 @@ impl<P: Policy> Trainer<P> {
                 self.observe(&outcome, logging, counters);
                 if let Some(report) = outcome.report {
                     self.after_step(&report, val, logging, counters)?;
-                    if self.done() {
+                    if self.done() || self.stopping(counters) {
                         return Ok(());
                     }
                 }
@@ -205,6 +222,9 @@ impl<P: Policy> Trainer<P> {
             if let Some(report) = flushed {
                 counters.steps += 1;
                 self.after_step(&report, val, logging, counters)?;
+                if self.stopping(counters) {
+                    return Ok(());
+                }
             }
             self.state.epoch += 1;
             self.state.batch_in_epoch = 0;
@@ -216,6 +236,13 @@ impl<P: Policy> Trainer<P> {
             }
         }
         Ok(())
+    }
+
+    /// Whether the stop flag is set (checked between optimizer steps only); notes it in
+    /// `counters`.
+    fn stopping(&self, counters: &mut RunCounters) -> bool {
+        counters.interrupted |= self.stop_requested();
+        counters.interrupted
     }
 
     /// Adds a batch's values to the logging window and the counters.
@@ -267,6 +294,8 @@ impl<P: Policy> Trainer<P> {
             .save_freq
             .is_some_and(|n| step.is_multiple_of(n as u64))
         {
+            // The checkpoint records where the metric files stand: everything logged so far.
+            logging.flush()?;
             self.save_weights()?;
             counters.last_checkpoint = Some(self.save_checkpoint()?);
             counters.last_checkpoint_step = Some(step);

@@ -8,6 +8,13 @@
 //! `accumulate_grad_batches = k`, the optimizer part runs every `k` batches (and on the last
 //! batch of an epoch).
 //!
+//! The run directory is claimed before anything is written into it ([`RunDir`]): a second run
+//! into a directory that holds one is refused unless it resumes it or overwrites it. A run
+//! resumed in its own directory first cuts its metric files back to where the checkpoint left
+//! them, so every step is logged once. A stop flag ([`Trainer::with_stop_flag`], set by a
+//! Ctrl-C handler of the program) ends the run after the current optimizer step, with a
+//! checkpoint.
+//!
 //! ```no_run
 //! use mine_dsl::prelude::*;
 //! use mine_dsl::objectives::BehaviorClone;
@@ -34,13 +41,18 @@ mod batch_device;
 mod error;
 mod fit;
 mod persist;
+mod resume;
+pub mod run_dir;
 mod source;
 mod step;
 mod summary;
 mod validation;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use burn::tensor::Device;
@@ -49,6 +61,10 @@ use mine_dsl::policy::Policy;
 
 pub use batch_device::{batch_frames, batch_to_device};
 pub use error::TrainError;
+pub use run_dir::{
+    CONFIG_FILE, Contents, EXPORT_DIR, HPARAMS_FILE, PROGRAM_FILES, RunDir, RunDirError,
+    RunDirMode, TRAIN_LOG,
+};
 pub use source::{BatchSource, Batches, FnSource, InMemory, LoaderSource, SourceError, from_fn};
 
 use crate::backend::BackendError;
@@ -100,6 +116,9 @@ pub struct TrainSummary {
     pub final_val: Option<BTreeMap<String, f64>>,
     /// The full checkpoint written at the end of the run.
     pub last_checkpoint: Option<PathBuf>,
+    /// Whether the run stopped early because its stop flag was set
+    /// ([`Trainer::with_stop_flag`]); its last step is checkpointed: resume to continue.
+    pub interrupted: bool,
 }
 
 /// Trains the policy of an [`Experiment`]; see the [module documentation](self).
@@ -118,7 +137,28 @@ pub struct Trainer<P: Policy> {
     checkpointer: Checkpointer,
     last_train: BTreeMap<String, f64>,
     last_val: Option<BTreeMap<String, f64>>,
+    run_dir: Option<RunDir>,
+    resumed: Option<resume::Resumed>,
+    stop: Option<Arc<AtomicBool>>,
+    checkpoint_hooks: RefCell<Vec<CheckpointHook<P>>>,
 }
+
+/// What a checkpoint hook sees: the step just checkpointed, its directory, and the weights
+/// (and EMA weights) it holds.
+pub struct Checkpointed<'a, P> {
+    /// The optimizer steps taken.
+    pub step: u64,
+    /// The full checkpoint's directory.
+    pub dir: &'a Path,
+    /// The policy being trained (on the autodiff device).
+    pub policy: &'a P,
+    /// The EMA of its weights, when configured.
+    pub ema: Option<&'a P>,
+}
+
+/// A program's action after every full checkpoint ([`Trainer::on_checkpoint`]); an error
+/// message stops the run.
+pub type CheckpointHook<P> = Box<dyn FnMut(&Checkpointed<'_, P>) -> Result<(), String>>;
 
 impl<P: Policy> Trainer<P> {
     /// Validates `config`, selects its device and moves the experiment's policy onto that
@@ -149,7 +189,41 @@ impl<P: Policy> Trainer<P> {
             checkpointer,
             last_train: BTreeMap::new(),
             last_val: None,
+            run_dir: None,
+            resumed: None,
+            stop: None,
+            checkpoint_hooks: RefCell::new(Vec::new()),
         })
+    }
+
+    /// Runs `hook` after every full checkpoint the trainer writes (every `save_freq` steps,
+    /// at the end and on a requested stop), for what a program keeps beside it: an export of
+    /// the weights in another format, say. An error from the hook stops the run.
+    pub fn on_checkpoint(self, hook: CheckpointHook<P>) -> Self {
+        self.checkpoint_hooks.borrow_mut().push(hook);
+        self
+    }
+
+    /// Writes into `run_dir`, claimed by the program (before it wrote its own files there or
+    /// read any data), instead of claiming the config's `run_dir` at the first
+    /// [`fit`](Self::fit). A claim for [`RunDirMode::Resume`] loads its checkpoint, as
+    /// [`resume_from`](Self::resume_from) does. The claim must be for the config's `run_dir`.
+    pub fn with_run_dir(mut self, run_dir: RunDir) -> Result<Self, TrainError> {
+        run_dir.check_is(&self.config.run_dir)?;
+        if let RunDirMode::Resume(from) = run_dir.mode() {
+            self.load_checkpoint(from)?;
+        }
+        self.run_dir = Some(run_dir);
+        Ok(self)
+    }
+
+    /// Stops [`fit`](Self::fit) cleanly once `stop` is set (by the program's Ctrl-C handler,
+    /// say): the current optimizer step is finished (never in the middle of gradient
+    /// accumulation), its weights and a full checkpoint are written, the metric files are
+    /// flushed, and `fit` returns its summary with `interrupted` set.
+    pub fn with_stop_flag(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// Adds hyperparameters of your own to those the run directory records (`hparams.json`,
@@ -168,9 +242,11 @@ impl<P: Policy> Trainer<P> {
     }
 
     /// Continues from a full checkpoint: `path` is a checkpoint directory
-    /// (`run_dir/checkpoints/step-*`) or a run directory (its latest checkpoint is used).
-    /// Restores the weights, the optimizer and schedule, the EMA, the training memory, the step
-    /// and the data position.
+    /// (`run_dir/checkpoints/step-*`), which must pass its checksums, or a run directory (its
+    /// newest checkpoint that passes them is used). Restores the weights, the optimizer and
+    /// schedule, the EMA, the training memory, the step and the data position. Resuming in the
+    /// checkpoint's own run directory, [`fit`](Self::fit) first cuts the metric files back to
+    /// where the checkpoint left them.
     pub fn resume_from(mut self, path: &Path) -> Result<Self, TrainError> {
         self.load_checkpoint(path)?;
         Ok(self)
@@ -221,6 +297,11 @@ impl<P: Policy> Trainer<P> {
     /// The device validation runs on (without autodiff).
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Whether the stop flag is set.
+    fn stop_requested(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
     }
 
     fn optim(&self) -> &OptimStep {

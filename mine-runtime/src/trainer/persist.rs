@@ -1,35 +1,41 @@
-//! The run directory: resolved config and hyperparameters at start, checkpoints, resume.
+//! The run directory: claimed, then the resolved config and hyperparameters at start, weights,
+//! checkpoints and plots.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use mine_dsl::memory::MemoryState;
 use mine_dsl::policy::Policy;
 
-use super::{TrainError, Trainer};
-use crate::checkpoint::memory_file::{load_memory, save_memory};
+use super::run_dir::{CONFIG_FILE, HPARAMS_FILE, RunDir, RunDirMode};
+use super::{Checkpointed, TrainError, Trainer};
+use crate::checkpoint::memory_file::save_memory;
 use crate::checkpoint::{
-    CheckpointError, EMA_FILE, MEMORY_FILE, MODEL_FILE, load_module, read_state,
-    resolve_checkpoint, save_module, write_state,
+    EMA_FILE, MEMORY_FILE, MODEL_FILE, STATE_FORMAT, save_module, write_state,
 };
 use crate::fs_atomic::write_atomic;
-use crate::memory_manager::{MemoryManager, MemorySnapshot};
-
-/// File of the run directory holding the resolved trainer configuration (TOML).
-pub const CONFIG_FILE: &str = "config.toml";
-/// File of the run directory holding every hyperparameter (JSON).
-pub const HPARAMS_FILE: &str = "hparams.json";
+use crate::metrics::MetricsMark;
 
 impl<P: Policy> Trainer<P> {
-    /// Creates the run directory and writes the resolved configuration and hyperparameters.
-    pub(super) fn prepare_run_dir(&self) -> Result<(), TrainError> {
+    /// Claims the run directory (unless the program did, or an earlier `fit`), cuts its metric
+    /// files back to a checkpoint just resumed from, and writes the resolved configuration and
+    /// hyperparameters.
+    pub(super) fn prepare_run_dir(&mut self) -> Result<(), TrainError> {
+        if self.run_dir.is_none() {
+            let mode = match &self.resumed {
+                Some(resumed) => RunDirMode::Resume(resumed.checkpoint.clone()),
+                None => RunDirMode::Fresh,
+            };
+            self.run_dir = Some(RunDir::claim(&self.config.run_dir, mode)?);
+        }
+        if let (Some(claim), Some(resumed)) = (&self.run_dir, &self.resumed) {
+            claim.admit_resume(&resumed.checkpoint)?;
+        }
+        self.rewind_metrics()?;
         let dir = &self.config.run_dir;
         let fail = |action, path: &Path, source| TrainError::RunDir {
             action,
             path: path.to_owned(),
             source,
         };
-        fs::create_dir_all(dir).map_err(|e| fail("create", dir, e))?;
         let config = match &self.config_file {
             Some(text) => text.clone(),
             None => self.config.to_toml_string(),
@@ -69,10 +75,13 @@ impl<P: Policy> Trainer<P> {
             .save_weights(self.state.step, self.policy(), ema)?)
     }
 
-    /// Writes a full checkpoint of the current step; returns its directory.
+    /// Writes a full checkpoint of the current step, recording where the metric files stand
+    /// (flush the sinks first); returns its directory.
     pub fn save_checkpoint(&self) -> Result<PathBuf, TrainError> {
         let snapshot = self.memory.snapshot();
         let mut state = self.state.clone();
+        state.format = STATE_FORMAT;
+        state.metrics = Some(MetricsMark::measure(&self.config.run_dir)?);
         state.has_ema = self.ema.is_some();
         state.has_memory = snapshot.memory.is_some();
         state.last_timestamp = snapshot.last_timestamp;
@@ -91,7 +100,26 @@ impl<P: Policy> Trainer<P> {
             write_state(dir, &state)
         })?;
         tracing::info!(step = self.state.step, path = %dir.display(), "checkpoint saved");
+        self.run_checkpoint_hooks(&dir)?;
         Ok(dir)
+    }
+
+    /// Calls every [`on_checkpoint`](Trainer::on_checkpoint) hook for the checkpoint `dir`.
+    fn run_checkpoint_hooks(&self, dir: &Path) -> Result<(), TrainError> {
+        let saved = Checkpointed {
+            step: self.state.step,
+            dir,
+            policy: self.policy(),
+            ema: self.ema.as_ref().map(|e| e.module()),
+        };
+        let mut hooks = self.checkpoint_hooks.borrow_mut();
+        for hook in hooks.iter_mut() {
+            hook(&saved).map_err(|message| TrainError::CheckpointHook {
+                step: saved.step,
+                message,
+            })?;
+        }
+        Ok(())
     }
 
     /// Redraws the run directory's loss and learning-rate plots from its metrics (when
@@ -104,66 +132,5 @@ impl<P: Policy> Trainer<P> {
             Ok(files) => tracing::debug!(?files, "plots drawn"),
             Err(error) => tracing::warn!(%error, "plots not drawn"),
         }
-    }
-
-    /// Restores everything a full checkpoint holds (see [`Trainer::resume_from`]).
-    pub(super) fn load_checkpoint(&mut self, path: &Path) -> Result<(), TrainError> {
-        let dir = resolve_checkpoint(path)?;
-        let state = read_state(&dir)?;
-        let policy = self
-            .policy
-            .take()
-            .expect("the policy is only taken out during an optimizer step");
-        self.policy = Some(load_module(policy, &dir.join(MODEL_FILE))?);
-        let optim = self
-            .optim
-            .take()
-            .expect("the optimizer is only taken out while loading a checkpoint");
-        self.optim = Some(optim.load(&dir).map_err(CheckpointError::from)?);
-        match (&mut self.ema, state.has_ema) {
-            (Some(ema), true) => {
-                let module = ema.module().clone();
-                ema.set_module(load_module(module, &dir.join(EMA_FILE))?);
-            }
-            (Some(ema), false) => {
-                tracing::warn!("the checkpoint has no EMA weights: the average restarts here");
-                let policy = self.policy.as_ref().expect("the policy was just loaded");
-                ema.set_module(policy.clone());
-            }
-            (None, true) => tracing::warn!("the checkpoint's EMA weights are not used (no `ema`)"),
-            (None, false) => {}
-        }
-        let memory_path = dir.join(MEMORY_FILE);
-        let memory: Option<MemoryState> = if state.has_memory {
-            Some(load_memory(&memory_path)?)
-        } else {
-            None
-        };
-        let snapshot = MemorySnapshot {
-            memory,
-            last_timestamp: state.last_timestamp.clone(),
-        };
-        self.memory = MemoryManager::restore(snapshot, &self.train_device)
-            .map_err(|source| CheckpointError::Memory {
-                path: memory_path,
-                source,
-            })?
-            .with_mode(self.config.memory);
-        if state.seed != self.config.seed {
-            tracing::warn!(
-                checkpoint = state.seed,
-                config = self.config.seed,
-                "resuming with the checkpoint's seed, not the configured one"
-            );
-        }
-        tracing::info!(
-            step = state.step,
-            epoch = state.epoch,
-            batch = state.batch_in_epoch,
-            path = %dir.display(),
-            "resumed from checkpoint"
-        );
-        self.state = state;
-        Ok(())
     }
 }

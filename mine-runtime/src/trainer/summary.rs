@@ -25,6 +25,9 @@ impl fmt::Display for TrainSummary {
             write!(f, "; val")?;
             losses(f, val)?;
         }
+        if self.interrupted {
+            write!(f, "; interrupted (resume to continue)")?;
+        }
         Ok(())
     }
 }
@@ -82,11 +85,23 @@ mod tests {
             ]),
             final_val: Some(BTreeMap::from([("loss".to_owned(), 1.0e-4)])),
             last_checkpoint: None,
+            interrupted: false,
         };
         assert_eq!(
             summary.to_string(),
             "100 steps (40 this run) in 72.0s (1.80s/step, 17.8 frames/s); \
              train loss 95.125 (behavior_clone 95.125); val loss 1.000e-4"
+        );
+        let interrupted = TrainSummary {
+            interrupted: true,
+            final_val: None,
+            ..summary
+        };
+        assert!(
+            interrupted.to_string().ends_with(
+                "train loss 95.125 (behavior_clone 95.125); interrupted (resume to continue)"
+            ),
+            "{interrupted}"
         );
     }
 }

@@ -68,7 +68,8 @@ fn behaviour_cloning_loss_falls_and_everything_is_logged() {
     let val_steps: Vec<u64> = logged(&dir, "val/loss").iter().map(|(s, _)| *s).collect();
     assert_eq!(val_steps, [20, 30, 40, 60]);
 
-    // The run directory: resolved config, hyperparameters, weights, one full checkpoint.
+    // The run directory: resolved config, hyperparameters, weights with their checksums, one
+    // full checkpoint.
     let config_text = std::fs::read_to_string(dir.join("config.toml")).unwrap();
     assert!(config_text.contains("max_steps = 60"), "{config_text}");
     let hparams: serde_json::Value =
@@ -85,9 +86,13 @@ fn behaviour_cloning_loss_falls_and_everything_is_logged() {
         weights,
         [
             "step-00000030.bpk",
+            "step-00000030.bpk.sha256",
             "step-00000030.ema.bpk",
+            "step-00000030.ema.bpk.sha256",
             "step-00000060.bpk",
-            "step-00000060.ema.bpk"
+            "step-00000060.bpk.sha256",
+            "step-00000060.ema.bpk",
+            "step-00000060.ema.bpk.sha256"
         ]
     );
     let checkpoints: Vec<String> = std::fs::read_dir(dir.join("checkpoints"))

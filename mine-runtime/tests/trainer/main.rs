@@ -1,11 +1,16 @@
 //! Trainer tests: memory carry and reset, exact resume, non-finite losses, configuration
-//! errors, metric files, and an end-to-end run whose behaviour-cloning loss falls.
+//! errors, metric files, run directories, checksums, clean stops, and an end-to-end run whose
+//! behaviour-cloning loss falls.
 
 mod config;
 mod data_vpt;
 mod e2e;
+mod integrity;
 mod memory;
 mod nan;
 mod resume;
+mod rewind;
+mod run_dir;
+mod stop;
 mod support;
 mod tensorboard;

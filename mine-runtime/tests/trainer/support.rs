@@ -198,3 +198,149 @@ pub fn logged(dir: &Path, key: &str) -> Vec<(u64, f64)> {
         })
         .collect()
 }
+
+/// Every `(step, key)` logged in `metrics.jsonl` (keys other than `step` and `wall_time`), in
+/// file order, with its value.
+pub fn logged_all(dir: &Path) -> Vec<(u64, String, f64)> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).expect("metrics.jsonl exists");
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let record: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        let step = record["step"].as_u64().expect("a step");
+        for (key, value) in &record {
+            if key != "step" && key != "wall_time" {
+                out.push((step, key.clone(), value.as_f64().unwrap_or(f64::NAN)));
+            }
+        }
+    }
+    out
+}
+
+fn varint(bytes: &[u8], pos: &mut usize) -> u64 {
+    let (mut value, mut shift) = (0u64, 0);
+    loop {
+        let byte = bytes[*pos];
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return value;
+        }
+        shift += 7;
+    }
+}
+
+/// The (tag, value) of a Summary message.
+pub fn summary_values(bytes: &[u8]) -> Vec<(String, f32)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        assert_eq!(bytes[pos], 0x0a, "Summary.value");
+        pos += 1;
+        let len = varint(bytes, &mut pos) as usize;
+        let value = &bytes[pos..pos + len];
+        pos += len;
+        let (mut tag, mut number) = (String::new(), f32::NAN);
+        let mut p = 0;
+        while p < value.len() {
+            let key = value[p];
+            p += 1;
+            match key {
+                0x0a => {
+                    let l = varint(value, &mut p) as usize;
+                    tag = String::from_utf8(value[p..p + l].to_vec()).unwrap();
+                    p += l;
+                }
+                0x15 => {
+                    number = f32::from_le_bytes(value[p..p + 4].try_into().unwrap());
+                    p += 4;
+                }
+                other => panic!("unexpected field {other:#x}"),
+            }
+        }
+        out.push((tag, number));
+    }
+    out
+}
+
+/// The payloads of an event file's TFRecords, every length and CRC checked; the file must end
+/// with a complete record.
+pub fn event_payloads(path: &Path) -> Vec<Vec<u8>> {
+    use mine_runtime::metrics::tensorboard::masked_crc32c;
+    let bytes = std::fs::read(path).unwrap();
+    let mut pos = 0;
+    let mut events = Vec::new();
+    while pos < bytes.len() {
+        let len_bytes = &bytes[pos..pos + 8];
+        let len = u64::from_le_bytes(len_bytes.try_into().unwrap()) as usize;
+        let len_crc = u32::from_le_bytes(bytes[pos + 8..pos + 12].try_into().unwrap());
+        assert_eq!(len_crc, masked_crc32c(len_bytes), "{}", path.display());
+        let payload = &bytes[pos + 12..pos + 12 + len];
+        let crc = u32::from_le_bytes(bytes[pos + 12 + len..pos + 16 + len].try_into().unwrap());
+        assert_eq!(crc, masked_crc32c(payload), "{}", path.display());
+        events.push(payload.to_vec());
+        pos += 16 + len;
+    }
+    events
+}
+
+/// The scalar events of an event file as `(step, tag, value)`, after its header.
+pub fn event_scalars(path: &Path) -> Vec<(u64, String, f32)> {
+    let events = event_payloads(path);
+    assert!(
+        events[0].windows(13).any(|w| w == b"brain.Event:2"),
+        "the first event is the header"
+    );
+    let mut scalars = Vec::new();
+    for event in &events[1..] {
+        let mut p = 0;
+        assert_eq!(event[p], 0x09);
+        let wall_time = f64::from_le_bytes(event[1..9].try_into().unwrap());
+        assert!(wall_time > 1.6e9);
+        p += 9;
+        assert_eq!(event[p], 0x10);
+        p += 1;
+        let step = varint(event, &mut p);
+        assert_eq!(event[p], 0x2a);
+        p += 1;
+        let len = varint(event, &mut p) as usize;
+        for (tag, value) in summary_values(&event[p..p + len]) {
+            scalars.push((step, tag, value));
+        }
+    }
+    scalars
+}
+
+/// The scalar events of every event file of `run/tensorboard`, files in name order.
+pub fn tensorboard_scalars(run: &Path) -> Vec<(u64, String, f32)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(run.join("tensorboard"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.iter().flat_map(|f| event_scalars(f)).collect()
+}
+
+/// Copies the directory tree `from` to `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The names in a directory, sorted.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

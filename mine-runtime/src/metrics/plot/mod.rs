@@ -28,6 +28,11 @@ pub use history::History;
 
 use crate::fs_atomic::write_atomic;
 
+/// Directory of a run directory holding the plots.
+pub const PLOTS_DIR: &str = "plots";
+/// The files [`render_run_plots`] writes into [`PLOTS_DIR`].
+pub const PLOT_FILES: [&str; 2] = ["loss.png", "lr.png"];
+
 /// The run directory's metrics could not be read or a plot could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
@@ -54,15 +59,15 @@ pub enum PlotError {
 /// Draws `loss.png` and `lr.png` into `<run_dir>/plots/` from `<run_dir>/metrics.jsonl`;
 /// returns the files written.
 pub fn render_run_plots(run_dir: &Path) -> Result<Vec<PathBuf>, PlotError> {
-    let history = History::read(&run_dir.join("metrics.jsonl"))?;
-    let dir = run_dir.join("plots");
+    let history = History::read(&run_dir.join(super::METRICS_FILE))?;
+    let dir = run_dir.join(PLOTS_DIR);
     std::fs::create_dir_all(&dir).map_err(|e| PlotError::Write {
         path: dir.clone(),
         message: e.to_string(),
     })?;
     let charts = [
-        ("loss.png", loss_chart(&history)),
-        ("lr.png", lr_chart(&history)),
+        (PLOT_FILES[0], loss_chart(&history)),
+        (PLOT_FILES[1], lr_chart(&history)),
     ];
     let mut written = Vec::new();
     for (name, chart) in charts {

@@ -95,8 +95,11 @@ pub fn build_pretrained<P: PretrainedPolicy>(
     Ok((policy, config))
 }
 
-/// Loads this program's own `.bpk` weights into `module` (built from the same configuration).
+/// Loads this program's own `.bpk` weights into `module` (built from the same configuration),
+/// after checking them against the checksums written with them: the `.sha256` sidecar of a
+/// weights file, or the `SHA256SUMS` of the checkpoint it lies in.
 pub fn load_burnpack<M: Module>(module: M, path: &Path) -> Result<M, PretrainedError> {
+    verify_weights(path)?;
     module.try_load_file(path).map_err(|e| {
         PretrainedError::Tensors(format!(
             "{} does not fit the network: {e}. Check that [policy] is the configuration it was \
@@ -104,4 +107,21 @@ pub fn load_burnpack<M: Module>(module: M, path: &Path) -> Result<M, PretrainedE
             path.display()
         ))
     })
+}
+
+fn verify_weights(path: &Path) -> Result<(), PretrainedError> {
+    use crate::checkpoint::{MANIFEST_FILE, sidecar_path, verify_checkpoint, verify_file};
+    let failed = |e: crate::checkpoint::CheckpointError| PretrainedError::Read {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if sidecar_path(path).is_file() {
+        verify_file(path).map_err(failed)?;
+    } else if dir.join(MANIFEST_FILE).is_file() {
+        verify_checkpoint(dir).map_err(failed)?;
+    } else {
+        tracing::warn!(path = %path.display(), "no checksum beside the weights: loaded unverified");
+    }
+    Ok(())
 }

@@ -150,15 +150,22 @@ fn locate_dir(dir: &Path) -> Result<WeightsSource, PretrainedError> {
             config: Some(config),
         });
     }
-    let checkpoint = crate::checkpoint::resolve_checkpoint(dir).map_err(|_| {
-        PretrainedError::Unrecognized {
+    let ours = dir.join(crate::checkpoint::STATE_FILE).is_file() || dir.join("checkpoints").is_dir();
+    if !ours {
+        return Err(PretrainedError::Unrecognized {
             path: dir.to_owned(),
             reason: format!(
                 "a directory without {HUB_CONFIG_FILE} (a MineStudio Hugging Face checkpoint) \
                  that is neither a run directory nor a checkpoint of this program"
             ),
-        }
-    })?;
+        });
+    }
+    // The newest checkpoint that verifies against its checksums.
+    let checkpoint =
+        crate::checkpoint::resolve_checkpoint(dir).map_err(|e| PretrainedError::Read {
+            path: dir.to_owned(),
+            message: e.to_string(),
+        })?;
     let weights = checkpoint.join(crate::checkpoint::MODEL_FILE);
     Ok(WeightsSource {
         format: WeightsFormat::Burnpack,
