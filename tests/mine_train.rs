@@ -244,3 +244,47 @@ fn run_directories_are_kept_whole_across_refusals_damage_and_resumes() {
     let steps: Vec<u64> = logged(&run_dir).iter().filter(|(_, k)| k == "train/loss").map(|(s, _)| *s).collect();
     assert_eq!(steps, [1, 2, 3, 4]);
 }
+
+#[test]
+fn ctrl_c_checkpoints_and_stops_with_status_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tiny_config(tmp.path(), "");
+    let child = Command::new(env!("CARGO_BIN_EXE_mine-train"))
+        .args(["--config", config.to_str().unwrap(), "trainer.max_steps=1000000"])
+        .current_dir(tmp.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it trains (a step logged), then interrupt it as a terminal's Ctrl-C would.
+    let metrics = tmp.path().join("run/metrics.jsonl");
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&metrics).map_or(true, |m| m.len() == 0) {
+        assert!(started.elapsed().as_secs() < 120, "no step logged in two minutes");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let error = stderr(&output);
+    assert_eq!(output.status.code(), Some(130), "{error}");
+    assert!(error.contains("--resume"), "{error}");
+    // The step it stopped at is checkpointed, and a resume continues from it.
+    let checkpoints: Vec<_> = std::fs::read_dir(tmp.path().join("run/checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(!checkpoints.is_empty(), "no checkpoint after Ctrl-C");
+    let last = logged(&tmp.path().join("run")).iter().map(|(s, _)| *s).max().unwrap();
+    let more = format!("trainer.max_steps={}", last + 2);
+    let out = run(
+        "mine-train",
+        tmp.path(),
+        &["--config", config.to_str().unwrap(), "--resume", "run", &more],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}

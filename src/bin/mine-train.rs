@@ -6,7 +6,8 @@
 //! ```
 //!
 //! See `minestudio_rs::train` for the config file, and the README's "Train on your MineStudio
-//! data". Ctrl-C writes a checkpoint and stops; `--resume RUN_DIR` continues from it.
+//! data". Ctrl-C (or SIGTERM) writes a checkpoint and stops with exit status 130;
+//! `--resume RUN_DIR` continues from it.
 
 use std::process::ExitCode;
 
@@ -18,16 +19,20 @@ fn main() -> ExitCode {
     minestudio_rs::logging::init();
     minestudio_rs::run::stop_on_ctrl_c();
     let args = RunArgs::from_env();
-    exit_code(run(&args))
+    let mut interrupted = false;
+    let code = exit_code(run(&args, &mut interrupted));
+    // Like a shell after SIGINT: a stopped run is not a finished one.
+    if interrupted { ExitCode::from(130) } else { code }
 }
 
-fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
+fn run(args: &RunArgs, interrupted: &mut bool) -> Result<(), Box<dyn std::error::Error>> {
     let config = train::load_config(args, None)?;
     let outcome = train::run(&config, args)?;
-    println!(
-        "done: {}; run directory {}",
-        outcome.summary,
-        outcome.config.trainer.run_dir.display()
-    );
+    let run_dir = outcome.config.trainer.run_dir.display();
+    println!("done: {}; run directory {run_dir}", outcome.summary);
+    if outcome.summary.interrupted {
+        *interrupted = true;
+        eprintln!("stopped on request: continue with --resume {run_dir}");
+    }
     Ok(())
 }
