@@ -2,11 +2,12 @@
 //! to a MineStudio LMDB dataset, with a progress display on stderr.
 //!
 //! ```
+//! use clap::Parser;
 //! use minestudio_rs::convert_cli::ConvertArgs;
 //!
-//! let args = ConvertArgs::from_args(["mine-convert", "--output", "data", "recordings/"]).unwrap();
+//! let args = ConvertArgs::try_parse_from(["mine-convert", "--output", "data", "recordings/"]).unwrap();
 //! assert_eq!(args.options().chunk_size, 32);
-//! assert!(ConvertArgs::from_args(["mine-convert", "recordings/"]).is_err(), "--output is required");
+//! assert!(ConvertArgs::try_parse_from(["mine-convert", "recordings/"]).is_err(), "--output is required");
 //! ```
 
 use std::num::NonZeroUsize;
@@ -70,21 +71,6 @@ pub struct ConvertArgs {
 }
 
 impl ConvertArgs {
-    /// The program's arguments; prints usage and exits on `--help` or a malformed command line.
-    pub fn from_env() -> Self {
-        Self::parse()
-    }
-
-    /// Arguments from `args` (the first is the program name); an error (with usage) on a
-    /// malformed command line.
-    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<std::ffi::OsString> + Clone,
-    {
-        Self::try_parse_from(args)
-    }
-
     /// The converter settings these arguments ask for.
     pub fn options(&self) -> ConvertOptions {
         let defaults = defaults();

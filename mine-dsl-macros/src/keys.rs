@@ -39,7 +39,7 @@ pub fn near_miss(path: &syn::Path) -> Option<syn::Error> {
     }
     let closest = BUILTIN_KEYS
         .iter()
-        .find(|key| edit_distance(key, &ident) <= 2)?;
+        .find(|key| strsim::levenshtein(key, &ident) <= 2)?;
     Some(syn::Error::new_spanned(
         path,
         format!(
@@ -49,19 +49,3 @@ pub fn near_miss(path: &syn::Path) -> Option<syn::Error> {
     ))
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(current + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
-}

@@ -3,10 +3,11 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use minestudio_rs::convert_cli::{ConvertArgs, episode_lines};
 
 fn main() -> ExitCode {
-    let args = ConvertArgs::from_env();
+    let args = ConvertArgs::parse();
     minestudio_rs::logging::init();
     match args.run() {
         Ok(report) => {

@@ -128,7 +128,7 @@ fn suggestions<'a>(paths: impl Iterator<Item = &'a str>, name: &str) -> String {
         .into_iter()
         .map(|m| {
             let last = m.rsplit('.').next().unwrap_or(&m).to_owned();
-            (edit_distance(&last, name).min(edit_distance(&m, name)), m)
+            (strsim::levenshtein(&last, name).min(strsim::levenshtein(&m, name)), m)
         })
         .collect();
     ranked.sort();
@@ -138,24 +138,6 @@ fn suggestions<'a>(paths: impl Iterator<Item = &'a str>, name: &str) -> String {
         .map(|(_, m)| format!("`{m}`"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Levenshtein distance (for suggestions only).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(current + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
 }
 
 fn policy_name<M>() -> String {
@@ -209,6 +191,5 @@ mod tests {
         let paths = ["net.img_process.cnn.w", "net.final_ln.weight", "pi_head.camera.b"];
         let text = suggestions(paths.into_iter(), "img_proces");
         assert!(text.starts_with("`net.img_process`"), "{text}");
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }
