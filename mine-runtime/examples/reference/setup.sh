@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Throwaway virtual environment for the Python reference scripts beside this file
-# (vpt_step.py, checkpoint_formats.py, check_export.py): MineStudio 1.1.6 on PyTorch 2.15.0
-# (the versions the project's golden data came from), CPU only. Everything is installed
-# with --no-deps, and only what `import torch`, MineStudio's VPT policy + behaviour-cloning
-# callback, its Lightning trainer + checkpoint/EMA callbacks and the Hub save/load need at
-# run time.
+# (vpt_step.py, checkpoint_formats.py, check_export.py, groot_rocket_train.py,
+# segmentation_fixture.py): MineStudio 1.1.6 on PyTorch 2.15.0 (the versions the project's
+# golden data came from), CPU only. Everything is installed with --no-deps, and only what
+# `import torch`, MineStudio's VPT / GROOT / ROCKET-1 policies + objectives, its Lightning
+# trainer + checkpoint/EMA callbacks, the Hub save/load and its data converters and readers
+# need at run time.
 #
 #   bash mine-runtime/examples/reference/setup.sh        # idempotent: skips what is there
 #   MINE_REFERENCE_VENV=/some/dir bash .../setup.sh     # somewhere else
 #   PYTHON=python3.11 bash .../setup.sh                 # another interpreter for the venv
 #
-# Needs PyPI only; the venv takes 4.1 GiB (torch 1.2 GiB, CUDA libraries 2.7 GiB), about
-# 2.5 minutes to make from an empty pip cache, a few seconds to re-check.
+# Needs PyPI only; the venv takes 4.4 GiB (torch 1.2 GiB, CUDA libraries 2.7 GiB), about
+# 2.5 minutes to make from an empty pip cache (the GROOT/ROCKET/data packages add about 11 s
+# and 0.3 GiB), about 10 seconds to re-check.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -77,6 +79,19 @@ packages=(
   lightning-utilities==0.15.3    # lightning.fabric, torchmetrics
   fsspec==2026.9.0               # lightning.fabric (checkpoint I/O)
   torchmetrics==1.9.0            # lightning.pytorch
+  # GROOT and ROCKET-1 (groot_rocket_train.py): minestudio.models.groot_one.body and
+  # rocket_one.body import timm, torchvision and (GROOT) av at module level.
+  timm==1.0.31                   # the image backbones: timm.create_model(..., features_only=True)
+  torchvision==0.29.2            # body.py's torchvision.transforms (Normalize); timm
+  pillow==12.0.0                 # imported by torchvision
+  av==13.1.0                     # groot_one/body.py; the image modality's mp4 chunks. MineStudio's own
+                                 # pin: ImageKernelCallback.do_decode calls VideoStream.close(), gone in av>=14
+  # MineStudio's data pipeline (segmentation_fixture.py): its converters, KernelManager and
+  # datasets. ray (convertion.py), albumentations (callbacks/image.py, only for
+  # enable_video_aug) and ipdb (tools/event_convertion.py) are replaced by stand-ins there.
+  lmdb==3.0.0                    # every modality and the events are LMDB environments
+  attrs==26.1.0                  # `import attr` in vpt_lib.actions (ActionKernel/ConvertCallback)
+  opencv-python-headless==4.12.0.88  # cv2: mask resize (INTER_NEAREST), video size probe; numpy 2 ABI
 )
 
 start=$SECONDS
@@ -112,13 +127,17 @@ log="$(mktemp)"
 if ! PYTHONDONTWRITEBYTECODE=1 "$py" - "$here" 2>"$log" <<'EOF'; then
 import sys
 sys.path.insert(0, sys.argv[1])
-import torch, vpt_step
+import contextlib
+import torch, vpt_step, groot_rocket_train, segmentation_fixture
 import jinja2, lightning, safetensors
 from importlib.metadata import version
 vpt_step.import_minestudio()
+with contextlib.redirect_stdout(sys.stderr):  # the trainer module prints its env variables
+    groot_rocket_train.import_minestudio()  # GROOT, ROCKET-1, MineLightning, objectives
+    segmentation_fixture.import_minestudio_data()  # converters, readers, datasets
 print(f"ok: torch {torch.__version__}, minestudio {version('minestudio')}, "
-      f"lightning {version('lightning')}, numpy {version('numpy')}, "
-      f"python {sys.version.split()[0]}")
+      f"lightning {version('lightning')}, timm {version('timm')}, av {version('av')}, "
+      f"numpy {version('numpy')}, python {sys.version.split()[0]}")
 EOF
   cat "$log" >&2
   rm -f "$log"
