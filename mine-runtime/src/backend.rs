@@ -9,6 +9,8 @@ use std::fmt;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+pub use crate::precision::Precision;
+
 /// A burn backend the trainer can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -20,17 +22,6 @@ pub enum Backend {
     Cuda,
     /// GPUs through wgpu: Vulkan, Metal, DirectX, WebGPU (cargo feature `wgpu`).
     Wgpu,
-}
-
-/// Float precision of parameters and activations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Precision {
-    /// 32-bit floats everywhere (the default, and the only choice on `flex` and `wgpu`).
-    #[default]
-    F32,
-    /// bfloat16 as the default float type of the device (CUDA only).
-    Bf16,
 }
 
 /// The backend or precision of the configuration cannot be used.
@@ -55,10 +46,12 @@ pub enum BackendError {
         /// The backend's name, which is also its cargo feature.
         backend: Backend,
     },
-    /// The precision is not available on the backend.
+    /// The device has no bf16 arithmetic, which the precision needs.
     #[error(
-        "`precision` = \"{precision}\" is not supported with `backend` = \"{backend}\": \
-         bf16 needs `backend = \"cuda\"`; use `precision = \"f32\"`"
+        "`trainer.precision` = \"{precision}\" needs bf16 arithmetic, which this {backend} \
+         device does not have: set `trainer.precision = \"f32\"`, or train on a device with \
+         bf16 (`trainer.backend = \"flex\"` on the CPU, or `\"cuda\"` on an Ampere or newer \
+         NVIDIA GPU)"
     )]
     PrecisionUnsupported {
         /// The backend.
@@ -67,7 +60,10 @@ pub enum BackendError {
         precision: Precision,
     },
     /// The device refused the precision.
-    #[error("the {backend} device cannot use `precision` = \"{precision}\": {reason}")]
+    #[error(
+        "the {backend} device cannot use `trainer.precision` = \"{precision}\": {reason}; set \
+         `trainer.precision = \"bf16-mixed\"` or `\"f32\"`"
+    )]
     Device {
         /// The backend.
         backend: Backend,
@@ -97,35 +93,31 @@ impl Backend {
         }
     }
 
-    /// Checks that the backend is compiled in and supports `precision`.
-    pub fn check(self, precision: Precision) -> Result<(), BackendError> {
+    /// Checks that the backend is compiled in. Whether it supports a precision depends on the
+    /// device: [`device`](Self::device) checks that.
+    pub fn check(self) -> Result<(), BackendError> {
         if !self.is_compiled() {
             return Err(BackendError::NotCompiled { backend: self });
-        }
-        if precision == Precision::Bf16 && self != Backend::Cuda {
-            return Err(BackendError::PrecisionUnsupported {
-                backend: self,
-                precision,
-            });
         }
         Ok(())
     }
 
     /// The device (without autodiff) of this backend, `index` selecting the GPU, configured
-    /// for `precision`. Configure it before creating any tensor on it.
+    /// for `precision` (see [`Precision::configure`]: refused when the device has no bf16).
+    /// Call it before creating any tensor on the device.
     ///
     /// ```
     /// use mine_runtime::backend::{Backend, Precision};
     ///
     /// let device = Backend::Flex.device(0, Precision::F32).unwrap();
     /// assert!(!device.is_autodiff());
-    /// let err = Backend::Flex.device(0, Precision::Bf16).unwrap_err();
-    /// assert!(err.to_string().contains("bf16 needs `backend = \"cuda\"`"));
+    /// // burn's CPU backend has bf16 arithmetic: mixed precision runs there.
+    /// assert!(Backend::Flex.device(0, Precision::Bf16Mixed).is_ok());
     /// ```
     pub fn device(self, index: usize, precision: Precision) -> Result<Device, BackendError> {
-        self.check(precision)?;
+        self.check()?;
         let device = self.raw_device(index)?;
-        configure_precision(self, device, precision)
+        precision.configure(self, device)
     }
 
     #[allow(unused_variables, unreachable_code)]
@@ -148,32 +140,6 @@ impl Backend {
             }
         }
         Err(BackendError::NotCompiled { backend: self })
-    }
-}
-
-/// Sets the device's default float type for `precision` (nothing to do for f32).
-fn configure_precision(
-    backend: Backend,
-    mut device: Device,
-    precision: Precision,
-) -> Result<Device, BackendError> {
-    if precision == Precision::F32 {
-        return Ok(device);
-    }
-    let dtype = burn::tensor::FloatDType::BF16;
-    let refused = |reason: String| BackendError::Device {
-        backend,
-        precision,
-        reason,
-    };
-    if !device.supports_dtype(dtype) {
-        return Err(refused("the device has no bf16 arithmetic".into()));
-    }
-    match device.configure(dtype) {
-        Ok(()) => Ok(device),
-        // Configured before (by an earlier run in this process): fine if it is already bf16.
-        Err(_) if device.settings().float_dtype == dtype => Ok(device),
-        Err(e) => Err(refused(e.to_string())),
     }
 }
 
@@ -203,43 +169,5 @@ impl TryFrom<String> for Backend {
 impl From<Backend> for String {
     fn from(backend: Backend) -> Self {
         backend.as_str().to_owned()
-    }
-}
-
-impl Precision {
-    /// The name used in configuration files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Precision::F32 => "f32",
-            Precision::Bf16 => "bf16",
-        }
-    }
-}
-
-impl fmt::Display for Precision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl TryFrom<String> for Precision {
-    type Error = BackendError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        match value.as_str() {
-            "f32" => Ok(Precision::F32),
-            "bf16" => Ok(Precision::Bf16),
-            _ => Err(BackendError::Unknown {
-                field: "precision",
-                value,
-                known: "\"f32\", \"bf16\"",
-            }),
-        }
-    }
-}
-
-impl From<Precision> for String {
-    fn from(precision: Precision) -> Self {
-        precision.as_str().to_owned()
     }
 }

@@ -69,7 +69,12 @@ pub struct TrainerConfig {
     /// Which GPU (`cuda`: the CUDA index; `wgpu`: 0 is the default adapter, `i > 0` the
     /// discrete GPU `i - 1`). Ignored on `flex`.
     pub device_index: usize,
-    /// Float precision: `"f32"` (default) or `"bf16"` (CUDA only).
+    /// Float precision, as Lightning's `precision`: `"f32"` (default); `"bf16-mixed"` (or
+    /// `"bf16"`), f32 weights, gradients and AdamW state with bf16 matrix inputs and activations
+    /// in the forward, normalizations, softmax and losses in f32; `"bf16-pure"`, everything bf16,
+    /// optimizer state included. bf16 needs a device with bf16 arithmetic (`flex`, CUDA from
+    /// Ampere on, wgpu adapters that have it): refused at startup otherwise. See
+    /// [`Precision`].
     pub precision: Precision,
     /// Directory of the run: resolved config, hyperparameters, metrics, checkpoints.
     pub run_dir: PathBuf,
@@ -248,7 +253,7 @@ impl TrainerConfig {
         if self.run_dir.as_os_str().is_empty() {
             return Err(invalid("run_dir", "\"\"", "must name a directory"));
         }
-        self.backend.check(self.precision)?;
+        self.backend.check()?;
         Ok(())
     }
 

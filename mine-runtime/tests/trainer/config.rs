@@ -32,10 +32,6 @@ fn invalid_fields_are_named() {
             "max_steps = 5\nprecision = \"fp8\"",
             "`precision` = \"fp8\" is not known",
         ),
-        (
-            "max_steps = 5\nprecision = \"bf16\"",
-            "bf16 needs `backend = \"cuda\"`",
-        ),
         ("max_steps = 5\nlog_freq = 0", "`log_freq`"),
         ("max_steps = 5\nkeep_last = 0", "`keep_last`"),
         ("max_steps = 5\nsave_freq = 0", "`save_freq`"),
@@ -51,6 +47,20 @@ fn invalid_fields_are_named() {
         let message = rejected(toml);
         assert!(message.contains(expected), "{toml:?}: {message}");
     }
+}
+
+#[test]
+fn bf16_means_mixed_precision_and_runs_on_flex() {
+    let config = TrainerConfig::from_toml_str("max_steps = 5\nprecision = \"bf16\"").unwrap();
+    assert_eq!(config.precision, Precision::Bf16Mixed);
+    assert!(
+        config
+            .to_toml_string()
+            .contains("precision = \"bf16-mixed\""),
+        "{}",
+        config.to_toml_string()
+    );
+    assert!(Backend::Flex.device(0, Precision::Bf16Mixed).is_ok());
 }
 
 #[test]
