@@ -1,11 +1,18 @@
 //! Tensor-level operations that run our CPU kernels on the flex backend (plain or autodiff)
 //! for f32 tensors, and burn's own differentiable operations everywhere else (CUDA, wgpu,
 //! other dtypes, shapes the kernels do not cover), so every backend computes the same maths.
+//!
+//! Inside an [`autocast`](super::autocast) scope (bf16 mixed precision) the matrix operations
+//! ([`linear`], [`conv2d`], [`matmul`]) take bf16 inputs and give bf16 outputs, which burn's
+//! ops compute (our f32 kernels step aside for them), and the normalizations and softmaxes
+//! compute in f32.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
+
+use super::autocast::{promote, to_compute, to_full};
 
 /// 0: not read yet, 1: kernels on, 2: kernels off.
 static ENABLED: AtomicU8 = AtomicU8::new(0);
@@ -50,7 +57,8 @@ fn on_flex_f32<const D: usize>(t: &Tensor<D>) -> bool {
 }
 
 /// `conv2d(x, weight, bias)` like [`burn::tensor::module::conv2d`]: our kernels for groups 1
-/// and symmetric padding on flex f32 tensors, burn's op otherwise.
+/// and symmetric padding on flex f32 tensors, burn's op otherwise; on the autocast dtype inside
+/// an [`autocast`](super::autocast) scope.
 pub fn conv2d(
     x: Tensor<4>,
     weight: Tensor<4>,
@@ -77,6 +85,7 @@ fn conv2d_maybe_relu(
     options: ConvOptions<2>,
     relu: bool,
 ) -> Tensor<4> {
+    let (x, weight, bias) = (to_compute(x), to_compute(weight), bias.map(to_compute));
     #[cfg(feature = "flex")]
     if options.groups == 1
         && !options.is_asymmetric()
@@ -110,13 +119,14 @@ fn maybe_relu(out: Tensor<4>, relu: bool) -> Tensor<4> {
 
 /// [`burn::nn::conv::Conv2d::forward`] through [`conv2d`], followed by a ReLU when `relu`:
 /// the module's weights, stride, dilation and groups, with `Valid` or `Explicit` padding
-/// (`Same` padding, which burn sizes per input, runs the module's own forward).
+/// (`Same` padding, which burn sizes per input, runs the module's own forward, in f32 under
+/// autocast).
 pub fn conv2d_layer(layer: &burn::nn::conv::Conv2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
     use burn::nn::PaddingConfig2d;
     let padding = match layer.padding {
         PaddingConfig2d::Valid => [(0, 0), (0, 0)],
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
-        PaddingConfig2d::Same => return maybe_relu(layer.forward(x), relu),
+        PaddingConfig2d::Same => return maybe_relu(layer.forward(to_full(x)), relu),
     };
     let options =
         ConvOptions::new_with_padding(layer.stride, padding, layer.dilation, layer.groups);
@@ -126,7 +136,7 @@ pub fn conv2d_layer(layer: &burn::nn::conv::Conv2d, x: Tensor<4>, relu: bool) ->
 
 /// [`burn::nn::GroupNorm::forward`] on `[N, C, H, W]`, followed by a ReLU when `relu`: our
 /// kernel (two passes forward, two backward) on flex f32 tensors, the module's own forward
-/// otherwise.
+/// otherwise; in f32 under autocast.
 pub fn group_norm_layer(layer: &burn::nn::GroupNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     group_norm_layer_with(layer, x, false, relu)
 }
@@ -143,6 +153,7 @@ fn group_norm_layer_with(
     relu_input: bool,
     relu: bool,
 ) -> Tensor<4> {
+    let x = to_full(x);
     #[cfg(feature = "flex")]
     if uses_kernels(&x) && layer.num_groups > 0 {
         use burn::backend::Dispatch;
@@ -223,7 +234,8 @@ fn max_pool2d_maybe_relu(
 
 /// `x weight + bias` over the last dimension of `x` `[..., d_in]` (burn's
 /// [`linear`](burn::tensor::module::linear), `weight` `[d_in, d_out]`): our kernel on flex
-/// f32 tensors (the leading dimensions flattened into rows), burn's op otherwise.
+/// f32 tensors (the leading dimensions flattened into rows), burn's op otherwise; on the
+/// autocast dtype inside an [`autocast`](super::autocast) scope.
 ///
 /// ```
 /// use burn::tensor::{Device, Tensor};
@@ -242,6 +254,7 @@ pub fn linear<const D: usize>(
     weight: Tensor<2>,
     bias: Option<Tensor<1>>,
 ) -> Tensor<D> {
+    let (x, weight, bias) = (to_compute(x), to_compute(weight), bias.map(to_compute));
     #[cfg(feature = "flex")]
     if D >= 2 && uses_kernels(&x) && on_flex_f32(&weight) && bias.as_ref().is_none_or(on_flex_f32) {
         use burn::backend::Dispatch;
@@ -266,10 +279,33 @@ pub fn linear_layer<const D: usize>(layer: &burn::nn::Linear, x: Tensor<D>) -> T
     linear(x, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()))
 }
 
+/// `a.matmul(b)` (batched over the leading dimensions): burn's op, on the autocast dtype
+/// inside an [`autocast`](super::autocast) scope (attention logits and weighted values).
+pub fn matmul<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+    to_compute(a).matmul(to_compute(b))
+}
+
+/// [`burn::nn::LayerNorm::forward`] over the last dimension; in f32 under autocast.
+pub fn layer_norm_layer<const D: usize>(layer: &burn::nn::LayerNorm, x: Tensor<D>) -> Tensor<D> {
+    layer.forward(to_full(x))
+}
+
+/// [`burn::tensor::activation::softmax`] along `dim`; in f32 under autocast.
+pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    burn::tensor::activation::softmax(to_full(x), dim)
+}
+
+/// [`burn::tensor::activation::log_softmax`] along `dim`; in f32 under autocast.
+pub fn log_softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    burn::tensor::activation::log_softmax(to_full(x), dim)
+}
+
 /// `a + b` for tensors of the same shape (a residual connection): our kernel, written by
 /// the thread pool, on flex f32 tensors of at least [`PARALLEL_ADD_MIN`] elements; burn's
-/// (broadcasting) addition otherwise.
+/// (broadcasting) addition otherwise. Operands of different dtypes (an f32 residual stream
+/// and a bf16 layer output under autocast) are added in the wider one ([`promote`]).
 pub fn add<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+    let (a, b) = promote(a, b);
     #[cfg(feature = "flex")]
     if a.dims() == b.dims()
         && a.shape().num_elements() >= PARALLEL_ADD_MIN
