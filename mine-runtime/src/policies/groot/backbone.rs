@@ -11,7 +11,7 @@ use burn::nn::transformer::{
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
-use crate::kernels::ops::conv2d_layer;
+use crate::kernels::ops::{add, conv2d_layer, layer_norm_layer};
 use crate::policies::vpt::impala::{CnnDownStack, ImpalaCnn};
 
 use super::config::{BackboneConfig, GrootConfig, ImpalaBackboneConfig, VitConfig};
@@ -68,10 +68,14 @@ impl VitBackbone {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = conv2d_layer(&self.patch_embed, x, false);
         let [n, d, h, w] = x.dims();
-        let tokens = x.reshape([n, d, h * w]).swap_dims(1, 2) + self.pos_embed.val();
-        let tokens = self.ln_pre.forward(tokens);
+        let tokens = add(
+            x.reshape([n, d, h * w]).swap_dims(1, 2),
+            self.pos_embed.val(),
+        );
+        let tokens = layer_norm_layer(&self.ln_pre, tokens);
+        // burn's Transformer blocks run in the parameters' dtype (f32 under autocast).
         let tokens = self.blocks.forward(TransformerEncoderInput::new(tokens));
-        let tokens = self.ln_post.forward(tokens);
+        let tokens = layer_norm_layer(&self.ln_post, tokens);
         tokens.swap_dims(1, 2).reshape([n, d, h, w])
     }
 }

@@ -12,6 +12,7 @@ use crate::policies::vpt::recurrent::ResidualRecurrentBlocks;
 
 use super::config::GrootConfig;
 use super::memory::GrootLayerMemory;
+use crate::kernels::ops::layer_norm_layer;
 
 /// The recurrent decoder over the fused per-frame vectors.
 #[derive(Module, Debug)]
@@ -54,7 +55,7 @@ impl GrootDecoder {
             blocks: memory.into_iter().map(Into::into).collect(),
         };
         let (x, memory) = self.recurrent.forward(x, memory);
-        let x = self.final_ln.forward(self.lastlayer.forward(relu(x)));
+        let x = layer_norm_layer(&self.final_ln, self.lastlayer.forward(relu(x)));
         (x, memory.blocks.into_iter().map(Into::into).collect())
     }
 }

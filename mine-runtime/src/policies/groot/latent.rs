@@ -13,6 +13,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::autocast::to_full;
 use crate::kernels::ops::linear_layer;
 
 /// When the goal latent `z` is a random sample rather than the mean `mu`.
@@ -126,10 +127,11 @@ impl LatentSpace {
         }
     }
 
-    /// Maps pooled features `[B, dim]` to the distribution and its sample `z`.
+    /// Maps pooled features `[B, dim]` to the distribution and its sample `z` (in f32 under
+    /// autocast: the KL objective reads them).
     pub fn forward(&self, x: Tensor<2>) -> DiagGaussian {
-        let mu = linear_layer(&self.encode_mu, x.clone());
-        let log_var = linear_layer(&self.encode_log_var, x);
+        let mu = to_full(linear_layer(&self.encode_mu, x.clone()));
+        let log_var = to_full(linear_layer(&self.encode_log_var, x));
         let device = mu.device();
         let z = if self.samples_on(&device) {
             let [b, d] = mu.dims();

@@ -58,6 +58,7 @@ use mine_dsl::batch::Batch;
 use mine_dsl::latent::DiagGaussian;
 use mine_dsl::policy::{Forward, Policy, PolicyError};
 
+use crate::kernels::autocast::to_full;
 use crate::kernels::ops::conv2d_layer;
 use crate::policies::vpt::{ValueHead, VptActionHead};
 
@@ -188,7 +189,8 @@ impl GrootPolicy {
         })
     }
 
-    /// `[B, T, H, W, C]` raw frames to `[B, T, P, hiddim]` tokens.
+    /// `[B, T, H, W, C]` raw frames to `[B, T, P, hiddim]` tokens (f32 under autocast: burn's
+    /// Transformer encoders that read them run in their parameters' dtype).
     pub fn tokens(&self, image: Tensor<5>) -> Tensor<4> {
         let [b, t, ..] = image.dims();
         let features = conv2d_layer(
@@ -197,7 +199,7 @@ impl GrootPolicy {
             false,
         );
         let [_, d, h, w] = features.dims();
-        features.reshape([b, t, d, h * w]).swap_dims(2, 3)
+        to_full(features.reshape([b, t, d, h * w]).swap_dims(2, 3))
     }
 
     /// The posterior (whole reference) and prior (first frame) of reference tokens.

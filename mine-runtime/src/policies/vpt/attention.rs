@@ -4,13 +4,12 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Distribution, Int, Tensor, TensorData};
 
 use super::config::{RELATIVE_BASIS, VptConfig};
 use super::layers::normed_linear;
 use super::memory::BlockMemory;
-use crate::kernels::ops::linear_layer;
+use crate::kernels::ops::{add, linear_layer, matmul, softmax};
 
 /// Logit given to masked-out keys (MineStudio adds `-1e9`).
 const MASKED_LOGIT: f32 = -1e9;
@@ -93,11 +92,13 @@ impl SelfAttentionLayer {
         let device = x.device();
 
         let q = linear_layer(&self.q_layer, x.clone());
-        let keys = Tensor::cat(vec![memory.keys, linear_layer(&self.k_layer, x.clone())], 1);
-        let values = Tensor::cat(
-            vec![memory.values, linear_layer(&self.v_layer, x.clone())],
-            1,
-        );
+        // The memory keeps its dtype (the device's float type) across batches; under autocast
+        // the new bf16 keys and values join it exactly (bf16 values are f32 values).
+        let memory_dtype = memory.keys.dtype();
+        let keys = linear_layer(&self.k_layer, x.clone()).cast(memory_dtype);
+        let keys = Tensor::cat(vec![memory.keys, keys], 1);
+        let values = linear_layer(&self.v_layer, x.clone()).cast(memory_dtype);
+        let values = Tensor::cat(vec![memory.values, values], 1);
         let key_valid = Tensor::cat(
             vec![memory.mask, Tensor::<3>::ones([b, 1, t], &device).bool()],
             2,
@@ -109,9 +110,8 @@ impl SelfAttentionLayer {
         };
 
         let split = |x: Tensor<3>, len: usize| x.reshape([b, len, h, d]).swap_dims(1, 2);
-        let logits = split(q, t)
-            .matmul(split(keys, total).swap_dims(2, 3))
-            .mul_scalar(1.0 / d as f64);
+        let logits =
+            matmul(split(q, t), split(keys, total).swap_dims(2, 3)).mul_scalar(1.0 / d as f64);
         let logits = logits + self.relative_bias(x.clone(), total);
 
         let valid = band_mask(t, m, &device)
@@ -121,11 +121,10 @@ impl SelfAttentionLayer {
             .reshape([b, 1, t, total])
             .expand([b, h, t, total]);
         let weights = softmax(logits.mask_fill(valid.bool_not(), MASKED_LOGIT), 3);
-        let attended = weights
-            .matmul(split(values, total))
+        let attended = matmul(weights, split(values, total))
             .swap_dims(1, 2)
             .reshape([b, t, e]);
-        (x + linear_layer(&self.proj_layer, attended), next)
+        (add(x, linear_layer(&self.proj_layer, attended)), next)
     }
 
     /// The learned relative-position bias `[B, heads, t, total]`: for query `i` and key `j`
@@ -162,7 +161,7 @@ impl SelfAttentionLayer {
             .select(1, index)
             .reshape([RELATIVE_BASIS, t, total])
             .swap_dims(0, 1);
-        r.matmul(band)
+        matmul(r, band)
             .reshape([t, b, h, total])
             .permute([1, 2, 0, 3])
     }

@@ -3,15 +3,16 @@
 
 use burn::module::{Module, RunningState};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
 use mine_dsl::latent::PiLogits;
 
 use super::config::{BUTTON_CLASSES, CAMERA_CLASSES};
-use crate::kernels::ops::linear_layer;
+use crate::kernels::autocast::to_full;
+use crate::kernels::ops::{linear_layer, log_softmax};
 
 /// One categorical distribution per frame: a linear layer to the class logits, division by the
-/// temperature and a log-softmax (MineStudio `CategoricalActionHead` with shape `(1,)`).
+/// temperature and a log-softmax (MineStudio `CategoricalActionHead` with shape `(1,)`); the
+/// log-probabilities are f32 under autocast.
 #[derive(Module, Debug)]
 pub struct CategoricalHead {
     /// Linear layer from the latent to the class logits.
@@ -156,9 +157,10 @@ impl ValueHead {
         }
     }
 
-    /// `[B, T, hidsize]` latent to `[B, T, 1]` normalized value predictions.
+    /// `[B, T, hidsize]` latent to `[B, T, 1]` normalized value predictions (f32 under
+    /// autocast, like every output a policy hands to the objectives).
     pub fn forward(&self, latent: Tensor<3>) -> Tensor<3> {
-        linear_layer(&self.linear, latent)
+        to_full(linear_layer(&self.linear, latent))
     }
 }
 

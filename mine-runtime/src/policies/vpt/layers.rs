@@ -9,7 +9,9 @@ use burn::nn::{
 use burn::tensor::activation::{self, relu};
 use burn::tensor::{Device, Tensor};
 
-use crate::kernels::ops::{conv2d_layer, group_norm_layer, group_norm_of_relu_layer, linear_layer};
+use crate::kernels::ops::{
+    conv2d_layer, group_norm_layer, group_norm_of_relu_layer, layer_norm_layer, linear_layer,
+};
 
 /// Optional GroupNorm, 3x3 convolution (stride 1, padding 1), ReLU.
 ///
@@ -119,7 +121,7 @@ impl NormLinear {
     /// `[relu](linear(norm(x)))` over the last dimension.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let x = match &self.norm {
-            Some(norm) => norm.forward(x),
+            Some(norm) => layer_norm_layer(norm, x),
             None => x,
         };
         let x = linear_layer(&self.layer, x);

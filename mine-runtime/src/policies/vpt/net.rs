@@ -11,6 +11,7 @@ use super::impala::ImgObsProcess;
 use super::layers::NormLinear;
 use super::memory::VptMemory;
 use super::recurrent::ResidualRecurrentBlocks;
+use crate::kernels::ops::layer_norm_layer;
 
 /// The trunk that turns frames and memory into the latent both heads read.
 #[derive(Module, Debug)]
@@ -56,10 +57,10 @@ impl MinecraftPolicy {
         };
         let mut x = self.img_process.forward(image);
         if let Some(ln) = &self.pre_lstm_ln {
-            x = ln.forward(x);
+            x = layer_norm_layer(ln, x);
         }
         let (x, memory) = self.recurrent_layer.forward(x, memory);
         let x = self.lastlayer.forward(relu(x));
-        (self.final_ln.forward(x), memory)
+        (layer_norm_layer(&self.final_ln, x), memory)
     }
 }

@@ -9,6 +9,7 @@ use super::attention::MaskedAttention;
 use super::config::VptConfig;
 use super::layers::NormLinear;
 use super::memory::{BlockMemory, VptMemory};
+use crate::kernels::ops::{add, layer_norm_layer};
 
 /// One block: `y = a + mlp1(mlp0(a))` with `a = n + attention(n)` and `n = pre_r_ln(x)`.
 ///
@@ -62,11 +63,11 @@ impl ResidualRecurrentBlock {
 
     /// Applies the block to `[B, t, hidsize]`, advancing its memory.
     pub fn forward(&self, x: Tensor<3>, memory: BlockMemory) -> (Tensor<3>, BlockMemory) {
-        let (x, memory) = self.r.forward(self.pre_r_ln.forward(x), memory);
+        let (x, memory) = self.r.forward(layer_norm_layer(&self.pre_r_ln, x), memory);
         let x = match (&self.mlp0, &self.mlp1) {
             (Some(mlp0), Some(mlp1)) => {
                 let y = mlp1.forward(mlp0.forward(x.clone()));
-                if self.is_residual { x + y } else { y }
+                if self.is_residual { add(x, y) } else { y }
             }
             _ => x,
         };
