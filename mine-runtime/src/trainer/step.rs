@@ -7,6 +7,7 @@ use mine_dsl::objective::{MetricValue, StepContext};
 use mine_dsl::policy::Policy;
 
 use super::{TrainError, Trainer, batch_frames, batch_to_device, step_seed};
+use crate::kernels::autocast;
 use crate::optim::StepReport;
 
 /// The host values of one batch's losses and metrics.
@@ -129,6 +130,8 @@ impl<P: Policy> Trainer<P> {
         let prepared = self.memory.prepare(&batch.info, batch_size, |rows| {
             policy.initial_memory(rows, device)
         });
+        // bf16-mixed: autocast over the forward and the objectives; backward runs after it.
+        let autocast = autocast::scope(self.config.precision.autocast());
         let (latents, memory_out) = policy.forward(&batch, prepared.memory).map_err(|source| {
             fail(StepError::Policy {
                 policy: P::NAME,
@@ -139,7 +142,7 @@ impl<P: Policy> Trainer<P> {
             .objectives
             .evaluate(&latents, &batch, &ctx)
             .map_err(|e| fail(e.into()))?;
-        drop(latents);
+        drop((latents, autocast));
 
         let values = read_losses(&losses);
         if let Some((objective, value)) = values.non_finite() {

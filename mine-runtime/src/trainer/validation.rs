@@ -8,6 +8,7 @@ use mine_dsl::policy::Policy;
 
 use super::step::read_losses;
 use super::{BatchSource, TrainError, Trainer, batch_to_device, step_seed};
+use crate::kernels::autocast;
 use crate::memory_manager::MemoryManager;
 use crate::metrics::MeanWindow;
 
@@ -68,6 +69,7 @@ impl<P: Policy> Trainer<P> {
             let prepared = memory.prepare(&batch.info, batch_size, |rows| {
                 model.initial_memory(rows, &device)
             });
+            let autocast = autocast::scope(self.config.precision.autocast());
             let (latents, memory_out) =
                 model.forward(&batch, prepared.memory).map_err(|source| {
                     fail(StepError::Policy {
@@ -79,6 +81,7 @@ impl<P: Policy> Trainer<P> {
                 .objectives
                 .evaluate(&latents, &batch, &ctx)
                 .map_err(|e| fail(e.into()))?;
+            drop(autocast);
             let values = read_losses(&losses);
             if let Some((objective, value)) = values.non_finite() {
                 tracing::warn!(
