@@ -115,3 +115,64 @@ fn groot_learns_a_synthetic_task_with_bc_and_kl() {
     assert_eq!(optim.optimizer_steps(), steps);
     assert_eq!(memory.layers.len(), config.decoder.layers);
 }
+
+/// BC plus KL of one forward of `policy` on `batch` from the initial memory, under the
+/// autocast dtype `autocast`; the latents' and the carried memory's dtypes.
+fn groot_loss(
+    policy: &GrootPolicy,
+    batch: Batch,
+    autocast: Option<burn::tensor::FloatDType>,
+    device: &Device,
+) -> (f64, Vec<burn::tensor::DType>) {
+    use mine_runtime::kernels::autocast::scope;
+    let experiment = Experiment::new(policy.clone())
+        .objective(BehaviorClone { weight: 1.0 })
+        .objective(KlDivergence { weight: 0.01 });
+    let memory = experiment.policy().initial_memory(2, device);
+    let _scope = scope(autocast);
+    let (latents, memory) = experiment.policy().forward(&batch, memory).unwrap();
+    let dtypes = vec![
+        latents.pi_logits.buttons.dtype(),
+        latents.vpred.dtype(),
+        latents.posterior_dist.mu.dtype(),
+        latents.prior_dist.log_var.dtype(),
+        memory.layers[0].keys.dtype(),
+    ];
+    let (losses, _) = experiment
+        .forward(
+            batch,
+            experiment.policy().initial_memory(2, device),
+            &StepContext::train(0, 0),
+        )
+        .unwrap();
+    (losses.metric_values()["loss"], dtypes)
+}
+
+#[test]
+fn groot_under_bf16_autocast_keeps_f32_outputs_and_f32_losses_close() {
+    use burn::tensor::{DType, FloatDType};
+    let config = GrootConfig::tiny();
+    // Plain device: the goal latent is its mean, so both forwards are deterministic.
+    let device = Device::flex();
+    device.seed(11);
+    let groot = GrootPolicy::new(&config, &device).unwrap();
+    let batch = window(
+        2,
+        config.decoder.timesteps,
+        &config,
+        &mut StdRng::seed_from_u64(1),
+        &device,
+    );
+    let (f32_loss, f32_dtypes) = groot_loss(&groot, batch.clone(), None, &device);
+    let (bf16_loss, bf16_dtypes) = groot_loss(&groot, batch, Some(FloatDType::BF16), &device);
+    assert_eq!(f32_dtypes, vec![DType::F32; 5]);
+    assert_eq!(
+        bf16_dtypes,
+        vec![DType::F32; 5],
+        "outputs and memory leave autocast in f32"
+    );
+    let drift = (bf16_loss - f32_loss).abs() / f32_loss.abs();
+    println!("GROOT loss f32 {f32_loss:.5}, bf16-mixed {bf16_loss:.5}: relative drift {drift:.1e}");
+    // One bf16 rounding is up to 2^-9 relative; a forward's roundings mostly cancel.
+    assert!(drift > 0.0 && drift < 0.01, "drift {drift}");
+}

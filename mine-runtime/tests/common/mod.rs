@@ -8,6 +8,8 @@ use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 
+pub mod vpt_task;
+
 /// `../shared` beside the workspace, or `$MINE_SHARED_DIR`.
 pub fn shared_dir() -> PathBuf {
     std::env::var_os("MINE_SHARED_DIR")
