@@ -72,9 +72,8 @@ pub struct TrainerConfig {
     /// Float precision, as Lightning's `precision`: `"f32"` (default); `"bf16-mixed"` (or
     /// `"bf16"`), f32 weights, gradients and AdamW state with bf16 matrix inputs and activations
     /// in the forward, normalizations, softmax and losses in f32; `"bf16-pure"`, everything bf16,
-    /// optimizer state included. bf16 needs a device with bf16 arithmetic (`flex`, CUDA from
-    /// Ampere on, wgpu adapters that have it): refused at startup otherwise. See
-    /// [`Precision`].
+    /// optimizer state included. bf16 needs a device with bf16 arithmetic (`flex`, CUDA; not
+    /// wgpu's WGSL shaders): refused at startup otherwise. See [`Precision`].
     pub precision: Precision,
     /// Directory of the run: resolved config, hyperparameters, metrics, checkpoints.
     pub run_dir: PathBuf,

@@ -11,10 +11,12 @@
 //! - `"bf16-pure"` (Lightning's `"bf16-true"`, also accepted): bf16 as the device's default
 //!   float type, so everything is bf16, parameters and AdamW moments included.
 //!
-//! Both bf16 settings need a device with bf16 arithmetic: burn's `flex` CPU backend has it
-//! (bf16 matmuls and convolutions through f32), CUDA GPUs from Ampere on, and wgpu adapters
-//! that report it. A device without it is refused when the device is created, naming the
-//! setting and the fix.
+//! Both bf16 settings need a device that reports bf16 arithmetic (burn's `supports_dtype`):
+//! burn 0.22's `flex` CPU backend does (bf16 matmuls and convolutions computed through f32), and
+//! so does CUDA (natively from Ampere on). Our `wgpu` feature compiles WGSL shaders, which have
+//! no bf16 type, so every wgpu adapter is refused (burn's SPIR-V `vulkan` path has bf16 storage
+//! and conversions but no arithmetic; its `metal` path has bf16). A device without it is
+//! refused when the device is created, naming the setting and the fix.
 
 use std::fmt;
 

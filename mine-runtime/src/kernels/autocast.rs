@@ -119,9 +119,11 @@ pub fn promote<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> (Tensor<D>, Tensor
 
 #[cfg(all(test, feature = "flex"))]
 mod tests {
-    use burn::tensor::Device;
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::{Device, Distribution};
 
     use super::*;
+    use crate::kernels::ops;
 
     #[test]
     fn scopes_nest_and_restore_on_drop_and_unwind() {
@@ -161,5 +163,27 @@ mod tests {
         assert_eq!(back, vec![1.0, 1.0]);
         let (a, b) = promote(x.clone().cast(FloatDType::BF16), x);
         assert_eq!((a.dtype(), b.dtype()), (DType::F32, DType::F32));
+    }
+
+    #[test]
+    fn matrix_ops_in_a_scope_run_burns_bf16_ops_not_our_f32_kernels() {
+        let device = Device::flex();
+        let normal = Distribution::Normal(0.0, 1.0);
+        let x = Tensor::<4>::random([2, 3, 8, 8], normal, &device);
+        let w = Tensor::<4>::random([4, 3, 3, 3], normal, &device);
+        let b = Tensor::<1>::random([4], normal, &device);
+        let options = ConvOptions::new_with_padding([1, 1], [(1, 1), (1, 1)], [1, 1], 1);
+        let bf16 = |t: Tensor<4>| t.cast(FloatDType::BF16);
+        let expected = burn::tensor::module::conv2d(
+            bf16(x.clone()),
+            bf16(w.clone()),
+            Some(b.clone().cast(FloatDType::BF16)),
+            options.clone(),
+        );
+        let values = |t: Tensor<4>| t.cast(FloatDType::F32).into_data().try_to_vec::<f32>();
+        let _bf16 = scope(Some(FloatDType::BF16));
+        let got = ops::conv2d(x, w, Some(b), options);
+        assert_eq!(got.dtype(), DType::BF16);
+        assert_eq!(values(got).unwrap(), values(expected).unwrap());
     }
 }
