@@ -4,17 +4,28 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-/// Latent keys built into `mine_dsl::latent`.
-pub const BUILTIN_KEYS: &[&str] = &["pi_logits", "vpred", "posterior_dist", "prior_dist"];
+macro_rules! builtin_keys {
+    ($($(#[$doc:meta])* $name:ident: $value:ty;)+) => {
+        /// Latent keys built into `mine_dsl::latent`, read from the table `mine-dsl` declares
+        /// them from.
+        pub const BUILTIN_KEYS: &[&str] = &[$(stringify!($name)),+];
+    };
+}
+
+include!("../../mine-dsl/src/latent/builtin_keys.rs");
+
+/// The built-in key a path names, if it is a bare built-in name.
+fn builtin(path: &syn::Path) -> Option<&syn::Ident> {
+    path.get_ident()
+        .filter(|ident| BUILTIN_KEYS.contains(&ident.to_string().as_str()))
+}
 
 /// The type path of a key: built-in names resolve to `::mine_dsl::latent::<name>`, anything else
 /// is a key type in scope (declared with `latent_key!`).
 pub fn key_type(path: &syn::Path) -> TokenStream {
-    match path.get_ident() {
-        Some(ident) if BUILTIN_KEYS.contains(&ident.to_string().as_str()) => {
-            quote_spanned!(ident.span()=> ::mine_dsl::latent::#ident)
-        }
-        _ => quote!(#path),
+    match builtin(path) {
+        Some(ident) => quote_spanned!(ident.span()=> ::mine_dsl::latent::#ident),
+        None => quote!(#path),
     }
 }
 

@@ -11,7 +11,7 @@ use std::any::TypeId;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a latent key",
     label = "not declared as a latent key",
-    note = "declare it with `mine_dsl::latent_key!(pub {Self}: <value type>);` or use a built-in key: pi_logits, vpred, posterior_dist, prior_dist"
+    note = "declare it with `mine_dsl::latent_key!(pub {Self}: <value type>);` or use a built-in key (`mine_dsl::latent::builtin`)"
 )]
 pub trait LatentKey: 'static {
     /// The value a policy stores under this key.
