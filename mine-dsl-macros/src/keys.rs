@@ -29,15 +29,23 @@ pub fn key_type(path: &syn::Path) -> TokenStream {
     }
 }
 
-/// A statement that fails to compile, at the key's span, unless the key is a `LatentKey`.
+/// An item that fails to compile, at the key's span, unless the key is a `LatentKey`.
 pub fn assert_is_key(path: &syn::Path) -> TokenStream {
     let ty = key_type(path);
     quote_spanned! {path.span()=>
-        const _: () = {
-            fn __mine_dsl_assert_latent_key<K: ::mine_dsl::latent::LatentKey>() {}
-            let _ = __mine_dsl_assert_latent_key::<#ty>;
-        };
+        const _: &str = <#ty as ::mine_dsl::latent::LatentKey>::NAME;
     }
+}
+
+/// `where` predicates that hold exactly when every key that is not built in is a `LatentKey`.
+///
+/// The generated items that use keys carry them, so a type that is not a key is reported once,
+/// by [`assert_is_key`], and not at every use. The unused `for<'__k>` makes a predicate on a
+/// concrete type a condition of the item rather than an error of its own (as `thiserror`'s
+/// fallback does); when it holds, the keys' impls are used as without it.
+pub fn key_bounds<'a>(paths: impl IntoIterator<Item = &'a syn::Path>) -> TokenStream {
+    let user_keys = paths.into_iter().filter(|path| builtin(path).is_none());
+    quote!(#(for<'__k> #user_keys: ::mine_dsl::latent::LatentKey,)*)
 }
 
 /// A syn error when a single-word key is a near miss of a built-in key (`pi_logit`): almost
@@ -59,4 +67,3 @@ pub fn near_miss(path: &syn::Path) -> Option<syn::Error> {
         ),
     ))
 }
-

@@ -12,6 +12,7 @@ mod errors;
 mod keys;
 mod memory_derive;
 mod objective_attr;
+mod objective_gen;
 mod params;
 mod policy_attr;
 

@@ -23,8 +23,9 @@ pub const CTX_FIELDS: &[&str] = &["batch_idx", "step_name", "global_step"];
 /// Where a parameter's value comes from.
 pub enum Source {
     /// A latent, with the path of its key.
-    Latent(Path),
-    /// A batch field; `optional` when the parameter is an `Option<&T>`.
+    Latent { key: Path },
+    /// A batch field; `optional` when the parameter is an `Option<&T>`, `always_present` for
+    /// the field the batch always has (`info`).
     Batch {
         optional: bool,
         always_present: bool,
@@ -158,7 +159,7 @@ fn source_of(
                 errors.push(error);
                 return None;
             }
-            Some(Source::Latent(key))
+            Some(Source::Latent { key })
         }
         "batch" => {
             reject_args(&args, "batch", errors);
