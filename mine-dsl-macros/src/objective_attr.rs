@@ -4,12 +4,13 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::{GenericParam, Ident, Item, ItemFn, LitStr, Path, ReturnType};
 
-use crate::args::{first_time, parse_args, value_as};
+use crate::args::{first_time, known_name, parse_args, value_as};
 use crate::errors::{Errors, item_keyword};
 use crate::objective_gen::{Objective, generate};
 use crate::params::{Param, Source, classify};
 
-const KNOWN: &str = "`name = \"..\"`, `config = Name`, `before_step = path`";
+const KNOWN: &[&str] = &["name", "config", "before_step"];
+const EXPECTED: &str = "`name = \"..\"`, `config = Name`, `before_step = path`";
 
 #[derive(Default)]
 struct ObjectiveArgs {
@@ -67,10 +68,13 @@ fn parse_objective_args(args: TokenStream, errors: &mut Errors) -> ObjectiveArgs
     let mut out = ObjectiveArgs::default();
     let mut seen = Vec::new();
     for arg in parse_args(args, errors) {
-        if !first_time(&mut seen, &arg.name, errors) {
+        let Some(name) = known_name(&arg, "objective", KNOWN, EXPECTED, errors) else {
+            continue;
+        };
+        if !first_time(&mut seen, name, &arg.name, errors) {
             continue;
         }
-        match arg.name.to_string().as_str() {
+        match name {
             "name" => out.name = value_as(&arg, "a string, like `name = \"bc\"`", errors),
             "config" => {
                 out.config = value_as(&arg, "a struct name, like `config = MyLoss`", errors)
@@ -82,10 +86,7 @@ fn parse_objective_args(args: TokenStream, errors: &mut Errors) -> ObjectiveArgs
                     errors,
                 )
             }
-            other => errors.at(
-                &arg.name,
-                format!("unknown `#[objective]` argument `{other}`; expected {KNOWN}"),
-            ),
+            _ => unreachable!("`known_name` returns one of KNOWN"),
         }
     }
     out

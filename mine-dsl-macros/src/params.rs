@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use syn::{Expr, FnArg, Ident, Pat, Path, Type};
 
-use crate::args::{parse_args, value_as};
+use crate::args::{known_name, parse_args, value_as};
 use crate::errors::Errors;
 
 /// Batch fields an objective may read, with whether the batch always has them.
@@ -132,17 +132,9 @@ fn source_of(
         "latent" => {
             let mut key: Path = ident.clone().into();
             for arg in &args {
-                if arg.name == "key" {
+                if known_name(arg, "latent", &["key"], "`key = path`", errors).is_some() {
                     key =
                         value_as::<Path>(arg, "a latent key path, like `key = pi_logits`", errors)?;
-                } else {
-                    errors.at(
-                        &arg.name,
-                        format!(
-                            "unknown `#[latent]` argument `{}`; expected `key = path`",
-                            arg.name
-                        ),
-                    );
                 }
             }
             if !matches!(ty, Type::Reference(_)) {
@@ -203,16 +195,8 @@ fn source_of(
         _ => {
             let mut default = None;
             for arg in &args {
-                if arg.name == "default" {
+                if known_name(arg, "hparam", &["default"], "`default = value`", errors).is_some() {
                     default = value_as::<Expr>(arg, "a value, like `default = 1.0`", errors);
-                } else {
-                    errors.at(
-                        &arg.name,
-                        format!(
-                            "unknown `#[hparam]` argument `{}`; expected `default = value`",
-                            arg.name
-                        ),
-                    );
                 }
             }
             if matches!(ty, Type::Reference(_)) {

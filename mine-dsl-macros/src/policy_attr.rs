@@ -6,11 +6,12 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Ident, Item, ItemStruct, Path, Token, Type};
 
-use crate::args::{ArgValue, first_time, parse_args, value_as};
+use crate::args::{ArgValue, first_time, known_name, parse_args, value_as};
 use crate::errors::{Errors, item_keyword};
 use crate::keys::{assert_is_key, key_bounds, key_type, near_miss};
 
-const KNOWN: &str = "`produces(..)`, `memory = Type`, `latents = Name`";
+const KNOWN: &[&str] = &["produces", "memory", "latents"];
+const EXPECTED: &str = "`produces(..)`, `memory = Type`, `latents = Name`";
 
 struct PolicyArgs {
     /// The keys that resolved; a bad one is reported and left out.
@@ -69,11 +70,13 @@ fn parse_policy_args(args: TokenStream, errors: &mut Errors) -> PolicyArgs {
     };
     let mut seen = Vec::new();
     for arg in parse_args(args, errors) {
-        let name = arg.name.to_string();
-        if !first_time(&mut seen, &arg.name, errors) {
+        let Some(name) = known_name(&arg, "policy", KNOWN, EXPECTED, errors) else {
+            continue;
+        };
+        if !first_time(&mut seen, name, &arg.name, errors) {
             continue;
         }
-        match name.as_str() {
+        match name {
             "produces" => {
                 let ArgValue::List(tokens) = &arg.value else {
                     errors.at(
@@ -110,13 +113,10 @@ fn parse_policy_args(args: TokenStream, errors: &mut Errors) -> PolicyArgs {
                 out.latents =
                     value_as::<Ident>(&arg, "a struct name, like `latents = MyLatents`", errors)
             }
-            _ => errors.at(
-                &arg.name,
-                format!("unknown `#[policy]` argument `{name}`; expected {KNOWN}"),
-            ),
+            _ => unreachable!("`known_name` returns one of KNOWN"),
         }
     }
-    if !seen.iter().any(|s| s == "produces") {
+    if !seen.contains(&"produces") {
         errors.push(syn::Error::new(
             span,
             "`#[policy]` needs the keys it produces: `#[policy(produces(pi_logits, vpred))]`",
