@@ -151,23 +151,36 @@ fn evaluate(o: &Objective, latents: &[(&Ident, &Path)]) -> TokenStream {
     }
 }
 
-/// One argument of the call: the parameter's value, spanned at its type.
+/// One argument of the call: the parameter's value, passed through the trait of its source
+/// (`mine_dsl::__private::*Param`) so that a parameter of the wrong type is reported at its
+/// name. Batch and context fields, and parameters named apart from their key, get a marker
+/// type of their name for the message.
 fn argument(p: &Param, objective: &LitStr) -> TokenStream {
-    let (ident, span) = (&p.ident, p.ty.span());
-    let field = ident.to_string();
+    // At the parameter's name: one token, so the whole name is underlined.
+    let (ident, span) = (&p.ident, p.ident.span());
+    let marker = quote!(#[allow(non_camel_case_types, dead_code)] enum #ident {});
+    let private = quote_spanned!(span=> ::mine_dsl::__private);
     match &p.source {
-        Source::Latent { .. } => quote_spanned!(span=> #ident),
-        Source::Batch { optional: true, .. } => quote_spanned!(span=> batch.#ident.as_ref()),
-        Source::Batch {
-            always_present: true,
-            ..
-        } => quote_spanned!(span=> &batch.#ident),
-        Source::Batch { .. } => quote_spanned! {span=>
-            batch.#ident.as_ref().ok_or(
-                ::mine_dsl::objective::ObjectiveError::MissingBatchField { objective: #objective, field: #field },
-            )?
-        },
-        Source::Ctx => quote_spanned!(span=> ctx.#ident),
+        Source::Latent { key, keyed: false } => {
+            let key = key_type(key);
+            quote_spanned!(span=> <_ as #private::LatentParam<'_, #key, _>>::pass(#ident))
+        }
+        Source::Latent { key, keyed: true } => {
+            let key = key_type(key);
+            quote_spanned!(span=> { #marker <_ as #private::KeyedLatentParam<'_, #key, #ident, _>>::pass(#ident) })
+        }
+        Source::Batch { always_present } => {
+            let field = ident.to_string();
+            let value = if *always_present {
+                quote!(::core::option::Option::Some(&batch.#ident))
+            } else {
+                quote!(batch.#ident.as_ref())
+            };
+            quote_spanned!(span=> { #marker <_ as #private::BatchParam<'_, #ident, _>>::pass(#objective, #field, #value)? })
+        }
+        Source::Ctx => {
+            quote_spanned!(span=> { #marker <_ as #private::CtxParam<#ident, _>>::pass(ctx.#ident) })
+        }
         Source::Hparam(_) => quote_spanned!(span=> ::core::clone::Clone::clone(&self.#ident)),
     }
 }

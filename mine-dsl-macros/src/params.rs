@@ -22,14 +22,11 @@ pub const CTX_FIELDS: &[&str] = &["batch_idx", "step_name", "global_step"];
 
 /// Where a parameter's value comes from.
 pub enum Source {
-    /// A latent, with the path of its key.
-    Latent { key: Path },
-    /// A batch field; `optional` when the parameter is an `Option<&T>`, `always_present` for
-    /// the field the batch always has (`info`).
-    Batch {
-        optional: bool,
-        always_present: bool,
-    },
+    /// A latent, with the path of its key; `keyed` when named by `key = ..`, not by the
+    /// parameter.
+    Latent { key: Path, keyed: bool },
+    /// A batch field; `always_present` for the field the batch always has (`info`).
+    Batch { always_present: bool },
     /// A step-context field.
     Ctx,
     /// A hyperparameter, with its default value if any.
@@ -151,7 +148,8 @@ fn source_of(
                 errors.push(error);
                 return None;
             }
-            Some(Source::Latent { key })
+            let keyed = !key.is_ident(ident);
+            Some(Source::Latent { key, keyed })
         }
         "batch" => {
             reject_args(&args, "batch", errors);
@@ -167,13 +165,11 @@ fn source_of(
                 );
                 return None;
             };
-            let optional = is_option(ty);
-            if !optional && !matches!(ty, Type::Reference(_)) {
+            if !is_option(ty) && !matches!(ty, Type::Reference(_)) {
                 errors.at(ty, format!("batch parameter `{ident}` must be `&T`, or `Option<&T>` when the batch may lack it"));
                 return None;
             }
             Some(Source::Batch {
-                optional,
                 always_present: *always,
             })
         }
