@@ -10,15 +10,20 @@ use crate::params::{Param, Source};
 
 /// An objective function as understood, with the names of what it generates.
 pub struct Objective<'a> {
+    /// The function, as it is emitted.
     pub func: &'a ItemFn,
     /// The parameters whose source was understood.
     pub params: &'a [Param],
+    /// The config struct's name.
     pub config: Ident,
+    /// The objective's registered name.
     pub name: LitStr,
+    /// The batch hook, if any.
     pub before_step: Option<Path>,
-    /// Whether the function can be called with one argument per parameter: no parameter,
-    /// `async` or return type error. Otherwise the implementations are generated with a body
-    /// that never runs (the program does not compile), so uses of the objective type-check.
+    /// Whether the function can be called with one argument per parameter: no error in its
+    /// parameters, `async`ness or return type. Otherwise the implementations are generated
+    /// with a body that never runs (the program does not compile), so uses of the objective
+    /// still type-check.
     pub callable: bool,
 }
 
@@ -166,8 +171,13 @@ fn argument(p: &Param, objective: &LitStr) -> TokenStream {
             quote_spanned!(span=> <_ as #private::LatentParam<'_, #key, _>>::pass(#ident))
         }
         Source::Latent { key, keyed: true } => {
+            // The key is named outside the marker's block: `key = goal::value` on a parameter
+            // `goal` must not resolve `goal` to the marker.
             let key = key_type(key);
-            quote_spanned!(span=> { #marker <_ as #private::KeyedLatentParam<'_, #key, #ident, _>>::pass(#ident) })
+            quote_spanned! {span=> {
+                type __MineDslKey = #key;
+                { #marker <_ as #private::KeyedLatentParam<'_, __MineDslKey, #ident, _>>::pass(#ident) }
+            }}
         }
         Source::Batch { always_present } => {
             let field = ident.to_string();
