@@ -121,14 +121,39 @@ pub fn value_as<T: syn::parse::Parse>(arg: &Arg, expected: &str, errors: &mut Er
     }
 }
 
+/// The known argument `arg` names: its own name, or the known name it is a near miss of
+/// (`produce`), which is reported as a typo and read as meant, so that nothing else is
+/// reported because of it. `None`, reported with the list of `expected`, for anything else.
+pub fn known_name(
+    arg: &Arg,
+    attribute: &str,
+    known: &[&'static str],
+    expected: &str,
+    errors: &mut Errors,
+) -> Option<&'static str> {
+    let name = arg.name.to_string();
+    if let Some(known) = known.iter().find(|k| **k == name) {
+        return Some(known);
+    }
+    let near = known
+        .iter()
+        .find(|k| strsim::levenshtein(k, &name) <= 2)
+        .copied();
+    let message = match near {
+        Some(near) => format!("unknown `#[{attribute}]` argument `{name}`; did you mean `{near}`?"),
+        None => format!("unknown `#[{attribute}]` argument `{name}`; expected {expected}"),
+    };
+    errors.at(&arg.name, message);
+    near
+}
+
 /// Records an error if an argument of this name was already seen; returns whether it is new.
-pub fn first_time(seen: &mut Vec<String>, name: &Ident, errors: &mut Errors) -> bool {
-    let key = name.to_string();
-    if seen.contains(&key) {
-        errors.at(name, format!("duplicate argument `{key}`"));
+pub fn first_time(seen: &mut Vec<&'static str>, name: &'static str, at: &Ident, errors: &mut Errors) -> bool {
+    if seen.contains(&name) {
+        errors.at(at, format!("duplicate argument `{name}`"));
         false
     } else {
-        seen.push(key);
+        seen.push(name);
         true
     }
 }

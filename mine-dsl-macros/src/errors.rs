@@ -1,10 +1,10 @@
-//! Collects every error of an item so they are all reported in one pass.
+//! Collects every error of an item so they are all reported in one pass, beside the item.
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::Item;
 
-/// A list of spanned errors, emitted together.
+/// A list of spanned errors, emitted together as `compile_error!`s.
 #[derive(Default)]
 pub struct Errors {
     list: Vec<syn::Error>,
@@ -21,29 +21,16 @@ impl Errors {
         self.push(syn::Error::new_spanned(tokens, message));
     }
 
-    /// All recorded errors combined, followed by one more (for an item that cannot be expanded).
-    pub fn fail_with(self, tokens: impl ToTokens, message: impl std::fmt::Display) -> syn::Error {
-        let last = syn::Error::new_spanned(tokens, message);
-        let combined = self.list.into_iter().reduce(|mut all, e| {
-            all.combine(e);
-            all
-        });
-        match combined {
-            Some(mut all) => {
-                all.combine(last);
-                all
-            }
-            None => last,
-        }
+    /// How many errors were recorded (to tell whether a step added any).
+    pub fn len(&self) -> usize {
+        self.list.len()
     }
+}
 
-    /// `Err` with all recorded errors combined, or `Ok` when there are none.
-    pub fn finish(self) -> Result<(), syn::Error> {
-        let combined = self.list.into_iter().reduce(|mut all, e| {
-            all.combine(e);
-            all
-        });
-        combined.map_or(Ok(()), Err)
+/// The recorded errors as `compile_error!` invocations, emitted beside the user's item.
+impl ToTokens for Errors {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(self.list.iter().map(syn::Error::to_compile_error));
     }
 }
 

@@ -4,29 +4,48 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-/// Latent keys built into `mine_dsl::latent`.
-pub const BUILTIN_KEYS: &[&str] = &["pi_logits", "vpred", "posterior_dist", "prior_dist"];
+macro_rules! builtin_keys {
+    ($($(#[$doc:meta])* $name:ident: $value:ty;)+) => {
+        /// Latent keys built into `mine_dsl::latent`, read from the table `mine-dsl` declares
+        /// them from.
+        pub const BUILTIN_KEYS: &[&str] = &[$(stringify!($name)),+];
+    };
+}
+
+include!("../../mine-dsl/src/latent/builtin_keys.rs");
+
+/// The built-in key a path names, if it is a bare built-in name.
+fn builtin(path: &syn::Path) -> Option<&syn::Ident> {
+    path.get_ident()
+        .filter(|ident| BUILTIN_KEYS.contains(&ident.to_string().as_str()))
+}
 
 /// The type path of a key: built-in names resolve to `::mine_dsl::latent::<name>`, anything else
 /// is a key type in scope (declared with `latent_key!`).
 pub fn key_type(path: &syn::Path) -> TokenStream {
-    match path.get_ident() {
-        Some(ident) if BUILTIN_KEYS.contains(&ident.to_string().as_str()) => {
-            quote_spanned!(ident.span()=> ::mine_dsl::latent::#ident)
-        }
-        _ => quote!(#path),
+    match builtin(path) {
+        Some(ident) => quote_spanned!(ident.span()=> ::mine_dsl::latent::#ident),
+        None => quote!(#path),
     }
 }
 
-/// A statement that fails to compile, at the key's span, unless the key is a `LatentKey`.
+/// An item that fails to compile, at the key's span, unless the key is a `LatentKey`.
 pub fn assert_is_key(path: &syn::Path) -> TokenStream {
     let ty = key_type(path);
     quote_spanned! {path.span()=>
-        const _: () = {
-            fn __mine_dsl_assert_latent_key<K: ::mine_dsl::latent::LatentKey>() {}
-            let _ = __mine_dsl_assert_latent_key::<#ty>;
-        };
+        const _: &str = <#ty as ::mine_dsl::latent::LatentKey>::NAME;
     }
+}
+
+/// `where` predicates that hold exactly when every key that is not built in is a `LatentKey`.
+///
+/// The generated items that use keys carry them, so a type that is not a key is reported once,
+/// by [`assert_is_key`], and not at every use. The unused `for<'__k>` makes a predicate on a
+/// concrete type a condition of the item rather than an error of its own (as `thiserror`'s
+/// fallback does); when it holds, the keys' impls are used as without it.
+pub fn key_bounds<'a>(paths: impl IntoIterator<Item = &'a syn::Path>) -> TokenStream {
+    let user_keys = paths.into_iter().filter(|path| builtin(path).is_none());
+    quote!(#(for<'__k> #user_keys: ::mine_dsl::latent::LatentKey,)*)
 }
 
 /// A syn error when a single-word key is a near miss of a built-in key (`pi_logit`): almost
@@ -48,4 +67,3 @@ pub fn near_miss(path: &syn::Path) -> Option<syn::Error> {
         ),
     ))
 }
-

@@ -1,7 +1,9 @@
 //! Procedural macros of `mine-dsl`: `#[policy]`, `#[objective]` and `#[derive(Memory)]`.
 //!
 //! Use them through `mine_dsl` (`use mine_dsl::prelude::*;`); the generated code refers to
-//! `::mine_dsl` paths. Misuse is reported with spanned errors, all of an item's at once.
+//! `::mine_dsl` paths. Misuse is reported with spanned errors, all of an item's at once, beside
+//! the item as written (so nothing else fails because it vanished) and the generated items
+//! that do not depend on the mistake.
 
 #![warn(missing_docs)]
 
@@ -12,6 +14,7 @@ mod errors;
 mod keys;
 mod memory_derive;
 mod objective_attr;
+mod objective_gen;
 mod params;
 mod policy_attr;
 

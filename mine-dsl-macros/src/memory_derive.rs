@@ -47,21 +47,19 @@ fn expand_inner(item: TokenStream) -> syn::Result<TokenStream> {
             .collect(),
         Fields::Unit => Vec::new(),
     };
-    let resets = fields.iter().zip(&members).map(|(f, m)| {
-        quote_spanned!(f.ty.span()=> #m: ::mine_dsl::memory::Memory::reset_rows(self.#m, reset, &initial.#m))
-    });
-    let detaches = fields.iter().zip(&members).map(
-        |(f, m)| quote_spanned!(f.ty.span()=> #m: ::mine_dsl::memory::Memory::detach(self.#m)),
-    );
-    // Saved and loaded in field order. A field that is not a memory is already reported at
-    // its type by the calls above; the load carries the same span so it is not reported twice.
-    let saves = fields.iter().zip(&members).map(|(f, m)| {
-        quote_spanned!(f.ty.span()=> ::mine_dsl::memory::Memory::save_state(&self.#m, state);)
-    });
-    let loads = fields.iter().zip(&members).map(|(f, m)| {
-        let ty = &f.ty;
-        quote_spanned!(ty.span()=> #m: <#ty as ::mine_dsl::memory::Memory>::load_state(state, device)?)
-    });
+    // Every call names the field's type (`<Ty as Memory>::..`) at the type's span: a field that
+    // is not a memory is then the same error four times, which rustc reports once.
+    let calls = |method: TokenStream| {
+        fields.iter().zip(&members).map(move |(f, m)| {
+            let ty = &f.ty;
+            (m, quote_spanned!(ty.span()=> <#ty as ::mine_dsl::memory::Memory>::#method))
+        })
+    };
+    let resets = calls(quote!(reset_rows)).map(|(m, f)| quote!(#m: #f(self.#m, reset, &initial.#m)));
+    let detaches = calls(quote!(detach)).map(|(m, f)| quote!(#m: #f(self.#m)));
+    // Saved and loaded in field order.
+    let saves = calls(quote!(save_state)).map(|(m, f)| quote!(#f(&self.#m, state);));
+    let loads = calls(quote!(load_state)).map(|(m, f)| quote!(#m: #f(state, device)?));
     Ok(quote! {
         impl #impl_generics ::mine_dsl::memory::Memory for #ident #ty_generics #where_clause {
             fn reset_rows(self, reset: &[bool], initial: &Self) -> Self {

@@ -3,7 +3,7 @@
 use proc_macro2::TokenStream;
 use syn::{Expr, FnArg, Ident, Pat, Path, Type};
 
-use crate::args::{parse_args, value_as};
+use crate::args::{known_name, parse_args, value_as};
 use crate::errors::Errors;
 
 /// Batch fields an objective may read, with whether the batch always has them.
@@ -22,13 +22,11 @@ pub const CTX_FIELDS: &[&str] = &["batch_idx", "step_name", "global_step"];
 
 /// Where a parameter's value comes from.
 pub enum Source {
-    /// A latent, with the path of its key.
-    Latent(Path),
-    /// A batch field; `optional` when the parameter is an `Option<&T>`.
-    Batch {
-        optional: bool,
-        always_present: bool,
-    },
+    /// A latent, with the path of its key; `keyed` when named by `key = ..`, not by the
+    /// parameter.
+    Latent { key: Path, keyed: bool },
+    /// A batch field; `always_present` for the field the batch always has (`info`).
+    Batch { always_present: bool },
     /// A step-context field.
     Ctx,
     /// A hyperparameter, with its default value if any.
@@ -131,17 +129,9 @@ fn source_of(
         "latent" => {
             let mut key: Path = ident.clone().into();
             for arg in &args {
-                if arg.name == "key" {
+                if known_name(arg, "latent", &["key"], "`key = path`", errors).is_some() {
                     key =
                         value_as::<Path>(arg, "a latent key path, like `key = pi_logits`", errors)?;
-                } else {
-                    errors.at(
-                        &arg.name,
-                        format!(
-                            "unknown `#[latent]` argument `{}`; expected `key = path`",
-                            arg.name
-                        ),
-                    );
                 }
             }
             if !matches!(ty, Type::Reference(_)) {
@@ -158,7 +148,8 @@ fn source_of(
                 errors.push(error);
                 return None;
             }
-            Some(Source::Latent(key))
+            let keyed = !key.is_ident(ident);
+            Some(Source::Latent { key, keyed })
         }
         "batch" => {
             reject_args(&args, "batch", errors);
@@ -174,13 +165,11 @@ fn source_of(
                 );
                 return None;
             };
-            let optional = is_option(ty);
-            if !optional && !matches!(ty, Type::Reference(_)) {
+            if !is_option(ty) && !matches!(ty, Type::Reference(_)) {
                 errors.at(ty, format!("batch parameter `{ident}` must be `&T`, or `Option<&T>` when the batch may lack it"));
                 return None;
             }
             Some(Source::Batch {
-                optional,
                 always_present: *always,
             })
         }
@@ -202,16 +191,8 @@ fn source_of(
         _ => {
             let mut default = None;
             for arg in &args {
-                if arg.name == "default" {
+                if known_name(arg, "hparam", &["default"], "`default = value`", errors).is_some() {
                     default = value_as::<Expr>(arg, "a value, like `default = 1.0`", errors);
-                } else {
-                    errors.at(
-                        &arg.name,
-                        format!(
-                            "unknown `#[hparam]` argument `{}`; expected `default = value`",
-                            arg.name
-                        ),
-                    );
                 }
             }
             if matches!(ty, Type::Reference(_)) {

@@ -6,41 +6,54 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Ident, Item, ItemStruct, Path, Token, Type};
 
-use crate::args::{ArgValue, first_time, parse_args, value_as};
-use crate::errors::{Errors, into_tokens, item_keyword};
-use crate::keys::{assert_is_key, key_type, near_miss};
+use crate::args::{ArgValue, first_time, known_name, parse_args, value_as};
+use crate::errors::{Errors, item_keyword};
+use crate::keys::{assert_is_key, key_bounds, key_type, near_miss};
 
-const KNOWN: &str = "`produces(..)`, `memory = Type`, `latents = Name`";
+const KNOWN: &[&str] = &["produces", "memory", "latents"];
+const EXPECTED: &str = "`produces(..)`, `memory = Type`, `latents = Name`";
 
 struct PolicyArgs {
+    /// The keys that resolved; a bad one is reported and left out.
     produces: Vec<Path>,
     memory: Option<Type>,
+    /// `memory = ..` was given but is not a type: the declaration would be wrong.
+    memory_failed: bool,
     latents: Option<Ident>,
 }
 
+/// Emits the user's item unchanged, every error, and the generated items that do not depend on
+/// what failed: the latents struct with the keys that resolved, and the policy declaration
+/// unless the struct is generic or its memory unknown. One mistake is then one error, not one
+/// for every use of the policy.
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    into_tokens(expand_inner(args, item))
-}
-
-fn expand_inner(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
-    let parsed = parse_policy_args(args, &mut errors);
-    let item: Item = syn::parse2(item)?;
-    let Item::Struct(strukt) = item else {
-        return Err(errors.fail_with(
-            item_keyword(&item),
-            "`#[policy]` applies to a struct (a burn `Module`); put it on the policy's struct definition",
-        ));
+    let args = parse_policy_args(args, &mut errors);
+    let strukt = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Struct(strukt)) => strukt,
+        Ok(other) => {
+            errors.at(
+                item_keyword(&other),
+                "`#[policy]` applies to a struct (a burn `Module`); put it on the policy's struct definition",
+            );
+            return quote!(#errors #other);
+        }
+        Err(error) => {
+            errors.push(error);
+            return quote!(#errors #item);
+        }
     };
-    if !strukt.generics.params.is_empty() {
+    let generic = !strukt.generics.params.is_empty();
+    if generic {
         errors.at(
             &strukt.generics,
             "`#[policy]` structs cannot be generic: burn 0.22 modules need no backend parameter, \
              and the compile-time wiring check needs one concrete policy type",
         );
     }
-    errors.finish()?;
-    Ok(generate(&strukt, parsed))
+    let declare = !generic && !args.memory_failed;
+    let generated = generate(&strukt, args, declare);
+    quote!(#errors #strukt #generated)
 }
 
 fn parse_policy_args(args: TokenStream, errors: &mut Errors) -> PolicyArgs {
@@ -52,15 +65,18 @@ fn parse_policy_args(args: TokenStream, errors: &mut Errors) -> PolicyArgs {
     let mut out = PolicyArgs {
         produces: Vec::new(),
         memory: None,
+        memory_failed: false,
         latents: None,
     };
     let mut seen = Vec::new();
     for arg in parse_args(args, errors) {
-        let name = arg.name.to_string();
-        if !first_time(&mut seen, &arg.name, errors) {
+        let Some(name) = known_name(&arg, "policy", KNOWN, EXPECTED, errors) else {
+            continue;
+        };
+        if !first_time(&mut seen, name, &arg.name, errors) {
             continue;
         }
-        match name.as_str() {
+        match name {
             "produces" => {
                 let ArgValue::List(tokens) = &arg.value else {
                     errors.at(
@@ -90,19 +106,17 @@ fn parse_policy_args(args: TokenStream, errors: &mut Errors) -> PolicyArgs {
             }
             "memory" => {
                 out.memory =
-                    value_as::<Type>(&arg, "a memory type, like `memory = VptMemory`", errors)
+                    value_as::<Type>(&arg, "a memory type, like `memory = VptMemory`", errors);
+                out.memory_failed = out.memory.is_none();
             }
             "latents" => {
                 out.latents =
                     value_as::<Ident>(&arg, "a struct name, like `latents = MyLatents`", errors)
             }
-            _ => errors.at(
-                &arg.name,
-                format!("unknown `#[policy]` argument `{name}`; expected {KNOWN}"),
-            ),
+            _ => unreachable!("`known_name` returns one of KNOWN"),
         }
     }
-    if !seen.iter().any(|s| s == "produces") {
+    if !seen.contains(&"produces") {
         errors.push(syn::Error::new(
             span,
             "`#[policy]` needs the keys it produces: `#[policy(produces(pi_logits, vpred))]`",
@@ -118,18 +132,17 @@ fn field_name(path: &Path) -> Ident {
         .unwrap_or_else(|| format_ident!("_"))
 }
 
-fn generate(strukt: &ItemStruct, args: PolicyArgs) -> TokenStream {
+/// The latents struct and its `LatentSet`; with `declare`, the `PolicyDecl` and `Provides`
+/// implementations too.
+fn generate(strukt: &ItemStruct, args: PolicyArgs, declare: bool) -> TokenStream {
     let ident = &strukt.ident;
     let vis = &strukt.vis;
     let latents = args
         .latents
         .unwrap_or_else(|| format_ident!("{}Latents", ident));
-    let memory = args
-        .memory
-        .map(|m| quote!(#m))
-        .unwrap_or_else(|| quote!(()));
     let fields: Vec<Ident> = args.produces.iter().map(field_name).collect();
     let keys: Vec<TokenStream> = args.produces.iter().map(key_type).collect();
+    let bounds = key_bounds(&args.produces);
     let asserts = args.produces.iter().map(assert_is_key);
     let docs = fields.iter().zip(&keys).map(|(f, k)| {
         let doc = format!("The `{f}` latent.");
@@ -138,19 +151,36 @@ fn generate(strukt: &ItemStruct, args: PolicyArgs) -> TokenStream {
     let struct_doc = format!(
         "The latents [`{ident}`] produces, one field per key in `#[policy(produces(..))]`."
     );
-    let name = ident.to_string();
-    quote! {
-        #strukt
+    let declaration = declare.then(|| {
+        let memory = args.memory.map_or_else(|| quote!(()), |m| quote!(#m));
+        let name = ident.to_string();
+        quote! {
+            impl ::mine_dsl::policy::PolicyDecl for #ident where #bounds {
+                type Latents = #latents;
+                type Memory = #memory;
+                const NAME: &'static str = #name;
+            }
 
+            #(
+                impl<__O> ::mine_dsl::policy::Provides<#keys, __O> for #ident where #bounds {
+                    #[inline(always)]
+                    fn latent(latents: &#latents) -> &<#keys as ::mine_dsl::latent::LatentKey>::Value {
+                        &latents.#fields
+                    }
+                }
+            )*
+        }
+    });
+    quote! {
         #[doc = #struct_doc]
         #[derive(Clone, Debug)]
-        #vis struct #latents {
+        #vis struct #latents where #bounds {
             #(#docs,)*
         }
 
         #(#asserts)*
 
-        impl ::mine_dsl::latent::LatentSet for #latents {
+        impl ::mine_dsl::latent::LatentSet for #latents where #bounds {
             fn keys() -> ::std::vec::Vec<::mine_dsl::latent::KeyInfo> {
                 ::std::vec![#(<#keys as ::mine_dsl::latent::LatentKey>::info()),*]
             }
@@ -165,19 +195,6 @@ fn generate(strukt: &ItemStruct, args: PolicyArgs) -> TokenStream {
             }
         }
 
-        impl ::mine_dsl::policy::PolicyDecl for #ident {
-            type Latents = #latents;
-            type Memory = #memory;
-            const NAME: &'static str = #name;
-        }
-
-        #(
-            impl<__O> ::mine_dsl::policy::Provides<#keys, __O> for #ident {
-                #[inline(always)]
-                fn latent(latents: &#latents) -> &<#keys as ::mine_dsl::latent::LatentKey>::Value {
-                    &latents.#fields
-                }
-            }
-        )*
+        #declaration
     }
 }

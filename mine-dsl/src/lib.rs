@@ -30,4 +30,6 @@ pub mod __private {
     pub use burn;
     pub use serde;
     pub use serde_json;
+
+    pub use crate::objective::param::{BatchParam, BatchValue, CtxParam, KeyedLatentParam, LatentParam};
 }

@@ -4,9 +4,8 @@ pub use crate::batch::{AgentAction, Batch, BatchInfo, EnvAction, MissingField};
 pub use crate::experiment::{
     Experiment, ObjectiveRegistry, ObjectiveSpec, Objectives, StepError, StepLosses,
 };
-pub use crate::latent::{
-    DiagGaussian, LatentKey, LatentSet, PiLogits, pi_logits, posterior_dist, prior_dist, vpred,
-};
+pub use crate::latent::builtin::*;
+pub use crate::latent::{DiagGaussian, LatentKey, LatentSet, PiLogits};
 pub use crate::memory::Memory;
 pub use crate::objective::{
     Objective, ObjectiveDecl, ObjectiveError, ObjectiveOutput, StepContext, StepName,

@@ -20,6 +20,7 @@ fn env_from_json(v: &Value) -> EnvActionFrame {
     EnvActionFrame {
         camera: [cam[0].as_f64().unwrap(), cam[1].as_f64().unwrap()],
         buttons: std::array::from_fn(|i| v[BUTTONS_ALL[i]].as_i64().unwrap() != 0),
+        ..EnvActionFrame::default()
     }
 }
 

@@ -59,8 +59,8 @@ fn scale_mask(
 }
 
 /// Squared goal plus the scaled value prediction; fails on an empty label. (The explicit
-/// lifetime checks that objectives may name lifetimes.)
-#[allow(clippy::needless_lifetimes)]
+/// lifetime checks that objectives may name lifetimes; one parameter per source makes eight.)
+#[allow(clippy::needless_lifetimes, clippy::too_many_arguments)]
 #[objective(name = "goal_norm", before_step = scale_mask)]
 pub fn goal_norm<'a>(
     #[latent] goal: &'a Tensor<2>,

@@ -14,6 +14,17 @@ pub struct CameraQuantizer {
     scheme: QuantizationScheme,
 }
 
+/// The float type a camera movement was recorded in. MineStudio quantizes the recorded numpy
+/// array as it is, so the type decides the rounding at a bin edge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CameraDType {
+    /// float64, as MineStudio's converter stores the camera.
+    #[default]
+    F64,
+    /// float32, as some datasets store it.
+    F32,
+}
+
 /// numpy's `sign`: 0 for zero (Rust's `signum` gives +-1 there) and NaN for NaN.
 fn np_sign(x: f64) -> f64 {
     if x > 0.0 {
@@ -52,6 +63,34 @@ impl CameraQuantizer {
         let bin = ((xy + self.maxval) / self.binsize).round_ties_even();
         // In range 0..=2*maxval/binsize after clipping, so the cast is exact.
         bin as u32
+    }
+
+    /// The bin of one camera component recorded as float32, with numpy's float32 arithmetic:
+    /// MineStudio's expression on a float32 array clips, scales and takes the log in float32
+    /// (Python numbers do not widen a float32 array), then divides by `np.log(1.0 + mu)`, a
+    /// float64 scalar, so the rest runs in float64.
+    pub fn discretize_f32(&self, degrees: f32) -> u32 {
+        let degrees = if degrees.is_nan() { 0.0 } else { degrees };
+        let maxval = self.maxval as f32;
+        let xy = degrees.clamp(-maxval, maxval);
+        let bin = if self.scheme == QuantizationScheme::MuLaw {
+            let scaled = xy / maxval;
+            let log = (1.0 + self.mu as f32 * scaled.abs()).ln();
+            let sign = np_sign(f64::from(scaled));
+            let encoded = sign * (f64::from(log) / (1.0 + self.mu).ln()) * self.maxval;
+            ((encoded + self.maxval) / self.binsize).round_ties_even()
+        } else {
+            f64::from(((xy + maxval) / self.binsize as f32).round_ties_even())
+        };
+        bin as u32
+    }
+
+    /// The bin of a camera component recorded in `dtype` (see [`CameraDType`]).
+    pub fn discretize_as(&self, degrees: f64, dtype: CameraDType) -> u32 {
+        match dtype {
+            CameraDType::F64 => self.discretize(degrees),
+            CameraDType::F32 => self.discretize_f32(degrees as f32),
+        }
     }
 
     /// The centre of a bin in degrees (MineStudio's `undiscretize`).

@@ -7,6 +7,9 @@ pub struct EnvActionFrame {
     pub camera: [f64; 2],
     /// Pressed buttons in [`BUTTONS_ALL`](super::BUTTONS_ALL) order.
     pub buttons: [bool; 20],
+    /// The float type the camera was recorded in (it decides the bin at a bin edge, as in
+    /// MineStudio); float64 unless a dataset stored float32.
+    pub camera_dtype: super::CameraDType,
 }
 
 impl EnvActionFrame {

@@ -23,7 +23,7 @@ mod space;
 mod tensors;
 
 pub use buttons::{BUTTONS_ALL, INVENTORY, button_index};
-pub use camera::CameraQuantizer;
+pub use camera::{CameraDType, CameraQuantizer};
 pub use config::{ActionSpaceConfig, MAX_CAMERA_BINS, QuantizationScheme};
 pub use error::ActionError;
 pub use frames::{AgentActionFrame, EnvActionFrame, FactoredActionFrame};

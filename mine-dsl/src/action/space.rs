@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 
 use super::buttons::{BUTTON_GROUPS, CAMERA_META_OPTIONS, INVENTORY, n_button_classes};
 use super::{
-    ActionError, ActionSpaceConfig, AgentActionFrame, CameraQuantizer, EnvActionFrame,
-    FactoredActionFrame,
+    ActionError, ActionSpaceConfig, AgentActionFrame, CameraDType, CameraQuantizer,
+    EnvActionFrame, FactoredActionFrame,
 };
 
 /// The VPT action space: maps environment actions to the policy's class indices and back.
@@ -161,7 +161,9 @@ impl ActionSpace {
     /// Env -> factored: quantizes the camera (MineStudio's `env2policy`).
     pub fn env_to_factored(&self, env: &EnvActionFrame) -> FactoredActionFrame {
         FactoredActionFrame {
-            camera: env.camera.map(|deg| self.quantizer.discretize(deg)),
+            camera: env
+                .camera
+                .map(|deg| self.quantizer.discretize_as(deg, env.camera_dtype)),
             buttons: env.buttons,
         }
     }
@@ -239,6 +241,7 @@ impl ActionSpace {
         EnvActionFrame {
             camera: factored.camera.map(|bin| self.quantizer.undiscretize(bin)),
             buttons: factored.buttons,
+            camera_dtype: CameraDType::F64,
         }
     }
 

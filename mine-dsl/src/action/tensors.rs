@@ -2,7 +2,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::{ActionError, AgentActionFrame, EnvActionFrame};
+use super::{ActionError, AgentActionFrame, CameraDType, EnvActionFrame};
 use crate::batch::{AgentAction, EnvAction};
 
 /// Checks that `frames` is a non-empty rectangle and returns `(B, T)`.
@@ -155,6 +155,7 @@ impl EnvAction {
             .map(|(c, bt)| EnvActionFrame {
                 camera: [c[0], c[1]],
                 buttons: std::array::from_fn(|i| bt[i] != 0),
+                camera_dtype: CameraDType::F64,
             })
             .collect();
         Ok(to_rows(frames, cs[0], cs[1]))

@@ -1,16 +1,16 @@
 //! The built-in latent keys every MineStudio policy and objective knows.
+//!
+//! `#[policy(produces(..))]` and `#[objective]` resolve these names without an import; declare
+//! more keys with [`latent_key!`](crate::latent_key).
 
 use burn::tensor::Tensor;
 
 use super::values::{DiagGaussian, PiLogits};
 
-crate::latent_key! {
-    /// Log-probabilities of the VPT action head: buttons `[B, T, 1, 8641]`, camera `[B, T, 1, 121]`.
-    pub pi_logits: PiLogits;
-    /// Value prediction per frame, `[B, T, 1]`.
-    pub vpred: Tensor<3>;
-    /// Posterior over the goal latent (GROOT's video encoder).
-    pub posterior_dist: DiagGaussian;
-    /// Prior over the goal latent (GROOT's image encoder).
-    pub prior_dist: DiagGaussian;
+macro_rules! builtin_keys {
+    ($($(#[$doc:meta])* $name:ident: $value:ty;)+) => {
+        crate::latent_key! { $($(#[$doc])* pub $name: $value;)+ }
+    };
 }
+
+include!("builtin_keys.rs");

@@ -11,11 +11,11 @@ use std::any::TypeId;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a latent key",
     label = "not declared as a latent key",
-    note = "declare it with `mine_dsl::latent_key!(pub {Self}: <value type>);` or use a built-in key: pi_logits, vpred, posterior_dist, prior_dist"
+    note = "declare it with `mine_dsl::latent_key!(pub {Self}: <value type>);` or use a built-in key (`mine_dsl::latent::builtin`)"
 )]
 pub trait LatentKey: 'static {
-    /// The value a policy stores under this key.
-    type Value: Clone + Send + 'static;
+    /// The value a policy stores under this key (`Debug`, as the latents struct of a policy is).
+    type Value: Clone + std::fmt::Debug + Send + 'static;
     /// The key's name as written in code and configuration files.
     const NAME: &'static str;
 
@@ -80,6 +80,9 @@ macro_rules! latent_key {
             #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
             $vis enum $name {}
 
+            // Not listed in "the following types implement `LatentKey`" under an error about
+            // a type that is not a key: the note names the way to declare one.
+            #[diagnostic::do_not_recommend]
             impl $crate::latent::LatentKey for $name {
                 type Value = $value;
                 const NAME: &'static str = stringify!($name);

@@ -5,6 +5,7 @@
 mod context;
 mod error;
 mod output;
+pub(crate) mod param;
 mod traits;
 
 pub use context::{StepContext, StepName};

@@ -1,9 +1,9 @@
 //! Action chunks: a dict of numpy arrays (20 buttons as `int64 (32,)`, `camera` as `float64 (32, 2)`).
 
-use mine_dsl::action::{BUTTONS_ALL, EnvActionFrame};
+use mine_dsl::action::{BUTTONS_ALL, CameraDType, EnvActionFrame};
 
 use super::error::{DataError, DataResult, Location};
-use super::pickle::{self, PyValue};
+use super::pickle::{self, DType, PyValue};
 
 /// Decodes one action chunk into per-frame env actions (a non-zero button value is pressed).
 pub fn decode_action_chunk(bytes: &[u8], at: &Location) -> DataResult<Vec<EnvActionFrame>> {
@@ -35,10 +35,16 @@ pub fn decode_action_chunk(bytes: &[u8], at: &Location) -> DataResult<Vec<EnvAct
     }
     let n = camera.shape[0];
     let cam = camera.to_f64();
+    // MineStudio quantizes the array in its own dtype (see `CameraDType`).
+    let camera_dtype = match camera.dtype {
+        DType::Float(4) => CameraDType::F32,
+        _ => CameraDType::F64,
+    };
     let mut frames: Vec<EnvActionFrame> = (0..n)
         .map(|i| EnvActionFrame {
             camera: [cam[2 * i], cam[2 * i + 1]],
             buttons: [false; 20],
+            camera_dtype,
         })
         .collect();
     for (b, name) in BUTTONS_ALL.iter().enumerate() {

@@ -3,7 +3,7 @@ use burn::tensor::Tensor;
 use mine_dsl::prelude::*;
 
 #[objective]
-pub fn my_loss(vpred: &Tensor<3>, #[latent] #[batch] mask: &Tensor<2>, weight: f64) -> ObjectiveOutput {
+pub fn my_loss(vpred: &Tensor<3>, #[latent] #[batch] mask: &Tensor<2>, #[hparam] weight: f64) -> ObjectiveOutput {
     ObjectiveOutput::new(vpred.clone().mean() * weight + mask.clone().mean())
 }
 

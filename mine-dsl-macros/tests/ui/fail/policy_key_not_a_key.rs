@@ -3,6 +3,7 @@ use burn::module::Module;
 use burn::nn::Linear;
 use mine_dsl::prelude::*;
 
+#[allow(non_camel_case_types)]
 pub struct goal;
 
 #[policy(produces(vpred, goal))]
