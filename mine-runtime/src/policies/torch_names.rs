@@ -2,8 +2,10 @@
 //! and exporting state dicts.
 //!
 //! The module trees of the policies mirror MineStudio's, so a parameter's path is its
-//! PyTorch key except for burn's normalization names (`gamma`/`beta` for `weight`/`bias`),
-//! and Linear weights are stored `[in, out]` where PyTorch stores `[out, in]`.
+//! PyTorch key except for burn's normalization names (`gamma`/`beta` for `weight`/`bias`)
+//! and the variant names of enum modules (an enum stands for the module it holds, as in an
+//! `nn.Sequential` of different layers: PyTorch has no level for it); Linear weights are
+//! stored `[in, out]` where PyTorch stores `[out, in]`.
 
 use std::collections::HashMap;
 
@@ -21,6 +23,9 @@ pub const INT_COUNTERS: [&str; 1] = ["num_batches_tracked"];
 pub struct TorchParameter {
     /// The PyTorch state-dict key (`net.final_ln.weight`, ...).
     pub name: String,
+    /// The key with the variant names of enum modules kept: the name burn's loaders match
+    /// (`blocks.0.0.DepthwiseSeparable.conv_dw.weight` for `blocks.0.0.conv_dw.weight`).
+    pub path: String,
     /// Its shape in PyTorch orientation (Linear weights `[out, in]`).
     pub shape: Vec<usize>,
     /// Whether burn stores it transposed (a Linear weight).
@@ -110,6 +115,7 @@ impl ModuleVisitor for TorchNames {
         let container = self.containers.last().map(String::as_str).unwrap_or("");
         let is_norm = matches!(container, "Struct:LayerNorm" | "Struct:GroupNorm");
         let mut path = self.path.clone();
+        let in_enum: Vec<bool> = self.containers.iter().map(|c| c.starts_with("Enum:")).collect();
         if let Some(last) = path.last_mut() {
             match (is_norm, last.as_str()) {
                 (true, "gamma") => *last = "weight".into(),
@@ -122,8 +128,15 @@ impl ModuleVisitor for TorchNames {
         if transposed {
             shape.reverse();
         }
+        let name: Vec<&str> = path
+            .iter()
+            .zip(in_enum.iter().chain(std::iter::repeat(&false)))
+            .filter(|(_, is_variant)| !**is_variant)
+            .map(|(segment, _)| segment.as_str())
+            .collect();
         self.params.push(TorchParameter {
-            name: path.join("."),
+            name: name.join("."),
+            path: path.join("."),
             shape,
             transposed,
             id: param.id,

@@ -51,6 +51,9 @@ impl StateDictFit {
             } else if shape != file_shape || !tensor.dtype.is_float() {
                 *tensor = as_float(tensor.clone(), shape);
             }
+            if param.path != param.name {
+                tensor.name = param.path.clone();
+            }
         }
         let unexpected = tensors
             .keys()
