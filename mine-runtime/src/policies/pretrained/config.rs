@@ -196,6 +196,9 @@ pub fn minestudio_policy_name(kwargs: &Map<String, Value>) -> Option<&'static st
 pub fn run_policy_kind(policy: &Map<String, Value>) -> Option<String> {
     match policy.get("kind").and_then(Value::as_str) {
         Some(kind) => Some(kind.to_owned()),
+        None if policy.contains_key("num_layers") && policy.contains_key("mem_len") => {
+            Some("rocket".to_owned())
+        }
         None if policy.contains_key("hiddim") => Some("groot".to_owned()),
         None if policy.contains_key("hidsize") => Some("vpt".to_owned()),
         None => None,
