@@ -18,9 +18,6 @@ use crate::policies::pretrained::{
 use crate::policies::torch_names::torch_state_dict;
 use crate::policies::vpt::pretrained::SCALAR_BUFFERS;
 
-/// How MineStudio names ROCKET-1 (`minestudio_policy_name`).
-const MINESTUDIO_NAME: &str = "rocket-1";
-
 impl PretrainedPolicy for RocketPolicy {
     type Config = RocketConfig;
 
@@ -132,7 +129,7 @@ fn from_kwargs(path: &Path, kwargs: &Map<String, Value>) -> Result<RocketConfig,
         message,
     };
     match minestudio_policy_name(kwargs) {
-        Some(MINESTUDIO_NAME) => {}
+        Some(RocketPolicy::KIND) => {}
         Some(found) => {
             return Err(PretrainedError::WrongPolicy {
                 path: path.to_owned(),
