@@ -18,7 +18,7 @@
 //! (training) and its running statistics elsewhere.
 //!
 //! ```
-//! use burn::tensor::{Device, Tensor};
+//! use burn::tensor::{Device, Int, Tensor};
 //! use mine_dsl::prelude::*;
 //! use mine_runtime::policies::rocket::{RocketConfig, RocketPolicy};
 //!
