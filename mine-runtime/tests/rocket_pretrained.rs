@@ -72,8 +72,7 @@ fn the_golden_weights_export_as_a_hub_directory_that_reads_back_identically() {
     // A [policy] setting that contradicts the checkpoint is named.
     let conflicting: toml::Table = toml::from_str("hiddim = 16").unwrap();
     let error = build_pretrained::<RocketPolicy>(&conflicting, Some(&hub), &device)
-        .err()
-        .expect("a conflict")
+        .expect_err("a conflict")
         .to_string();
     assert!(error.contains("policy.hiddim = 16") && error.contains("hiddim = 8"), "{error}");
 }
@@ -110,8 +109,7 @@ fn checkpoints_of_other_policies_are_refused_with_the_kinds_named() {
     std::fs::write(dir.path().join("config.json"), groot.to_string()).unwrap();
     std::fs::copy(golden_weights(), dir.path().join("model.safetensors")).unwrap();
     let error = build_pretrained::<RocketPolicy>(&toml::Table::new(), Some(dir.path()), &Device::flex())
-        .err()
-        .expect("a GROOT checkpoint is refused");
+        .expect_err("a GROOT checkpoint is refused");
     assert!(
         matches!(&error, PretrainedError::WrongPolicy { found, expected: "rocket", .. } if found == "groot"),
         "{error}"
@@ -131,8 +129,7 @@ fn checkpoints_of_other_policies_are_refused_with_the_kinds_named() {
 fn a_state_dict_of_another_size_is_refused_with_the_tensors_named() {
     let settings: toml::Table = toml::from_str("hiddim = 16\nnum_heads = 2\nnum_layers = 2\ntimesteps = 4\nmem_len = 8\nchannel_multiplier = 0.125\ndepth_multiplier = 0.5").unwrap();
     let error = build_pretrained::<RocketPolicy>(&settings, Some(&golden_weights()), &Device::flex())
-        .err()
-        .expect("hiddim 16 does not fit")
+        .expect_err("hiddim 16 does not fit")
         .to_string();
     assert!(error.contains("mis-shaped") && error.contains("updim.weight"), "{error}");
     assert!(error.contains("tiny_rocket_weights.safetensors"), "{error}");

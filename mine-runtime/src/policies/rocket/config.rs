@@ -142,7 +142,7 @@ impl RocketConfig {
         if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
             return Err(RocketConfigError::Invalid(format!("{name} must be at least 1")));
         }
-        if self.hiddim % self.num_heads != 0 {
+        if !self.hiddim.is_multiple_of(self.num_heads) {
             return Err(RocketConfigError::Invalid(format!(
                 "num_heads = {} must divide hiddim = {}",
                 self.num_heads, self.hiddim

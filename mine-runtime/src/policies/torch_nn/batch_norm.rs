@@ -91,7 +91,7 @@ mod tests {
     use burn::tensor::TensorData;
 
     fn values(t: Tensor<1>) -> Vec<f32> {
-        t.into_data().to_vec().unwrap()
+        t.into_data().try_to_vec().unwrap()
     }
 
     #[test]
@@ -100,7 +100,7 @@ mod tests {
         let bn = BatchNorm2d::new(1, &device);
         // One channel, values 2 and 6: mean 4, biased variance 4, unbiased 8.
         let x = Tensor::<4>::from_data(TensorData::new(vec![2.0f32, 6.0], [2, 1, 1, 1]), &device);
-        let y: Vec<f32> = bn.forward(x).into_data().to_vec().unwrap();
+        let y: Vec<f32> = bn.forward(x).into_data().try_to_vec().unwrap();
         assert!((y[0] + 1.0).abs() < 1e-5 && (y[1] - 1.0).abs() < 1e-5, "{y:?}");
         assert!((values(bn.running_mean.value())[0] - 0.4).abs() < 1e-6);
         assert!((values(bn.running_var.value())[0] - (0.9 + 0.8)).abs() < 1e-6);
@@ -114,7 +114,7 @@ mod tests {
         commit(&bn.running_mean, Tensor::from_data([3.0f32], &device));
         commit(&bn.running_var, Tensor::from_data([4.0f32], &device));
         let x = Tensor::<4>::from_data(TensorData::new(vec![5.0f32], [1, 1, 1, 1]), &device);
-        let y: Vec<f32> = bn.forward(x).into_data().to_vec().unwrap();
+        let y: Vec<f32> = bn.forward(x).into_data().try_to_vec().unwrap();
         assert!((y[0] - 1.0).abs() < 1e-4, "{y:?}");
         assert_eq!(values(bn.num_batches_tracked.value()), [0.0]);
     }
