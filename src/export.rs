@@ -11,6 +11,7 @@ use mine_runtime::policies::pretrained::{
     ExportError, PretrainedError, PretrainedPolicy, SourceConfig, WeightsFormat, WeightsSource,
     load_burnpack, run_policy_kind,
 };
+use mine_runtime::policies::rocket::RocketPolicy;
 use mine_runtime::policies::vpt::VptPolicy;
 
 use crate::train::PolicyKind;
@@ -98,6 +99,7 @@ pub fn export_minestudio(
     let written = match kind {
         PolicyKind::Vpt => write::<VptPolicy>(&config, &located, &staging),
         PolicyKind::Groot => write::<GrootPolicy>(&config, &located, &staging),
+        PolicyKind::Rocket => write::<RocketPolicy>(&config, &located, &staging),
     };
     if let Err(error) = written.and_then(|()| publish(&staging, output)) {
         let _ = std::fs::remove_dir_all(&staging);

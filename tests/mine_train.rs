@@ -194,8 +194,10 @@ fn bad_input_is_refused_before_training_naming_the_file_or_key() {
     );
     // Frames the network does not take.
     refused("", &["data.frame_width=224"], &["16x224", "data.frame_width = 16"]);
+    // A kind whose settings these are not.
+    refused("", &["policy.kind=\"rocket\""], &["attention_heads", "policy.kind = \"rocket\""]);
     // No policy kind, a typo in a key.
-    refused("", &["policy.kind=\"rocket\""], &["policy.kind", "\"vpt\", \"groot\""]);
+    refused("", &["policy.kind=\"steve\""], &["policy.kind", "\"vpt\", \"groot\", \"rocket\""]);
     refused("", &["trainer.max_step=3"], &["max_step", "tiny.toml"]);
 }
 

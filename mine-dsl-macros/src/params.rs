@@ -14,6 +14,7 @@ pub const BATCH_FIELDS: &[(&str, bool)] = &[
     ("agent_prev_action", false),
     ("env_prev_action", false),
     ("mask", false),
+    ("segmentation", false),
     ("info", true),
 ];
 

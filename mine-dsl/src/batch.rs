@@ -26,6 +26,20 @@ pub struct EnvAction {
     pub buttons: Tensor<3, Int>,
 }
 
+/// What MineStudio's segmentation modality gives each frame: the mask of the object the agent
+/// should interact with and the kind of interaction (ROCKET-1's conditioning).
+///
+/// MineStudio's `SegmentationKernelCallback` delivers these as `segmentation.obj_mask` (uint8,
+/// 0/1) and `segmentation.obj_id` (int64); a frame without an object has an all-zero mask and
+/// `obj_id = -1`, and padded frames have `obj_id = 0`.
+#[derive(Clone, Debug)]
+pub struct Segmentation {
+    /// The object mask, `[B, T, H, W]` floats holding 0 or 1 (the frame's height and width).
+    pub obj_mask: Tensor<4>,
+    /// The interaction type per frame, `[B, T]`, values in `-1..=8` (`-1`: no object).
+    pub obj_id: Tensor<2, Int>,
+}
+
 /// One training or validation batch.
 ///
 /// Every modality is optional: a dataset fills what it reads, objectives declare what they need
@@ -45,6 +59,8 @@ pub struct Batch {
     pub env_prev_action: Option<EnvAction>,
     /// 1.0 for real frames and 0.0 for padding, `[B, T]`.
     pub mask: Option<Tensor<2>>,
+    /// The object to interact with in each frame (MineStudio's `segmentation` modality).
+    pub segmentation: Option<Segmentation>,
     /// Host-side bookkeeping: episode names, timestamps, progress.
     pub info: BatchInfo,
 }
@@ -63,7 +79,7 @@ pub struct BatchInfo {
 /// A batch lacks a field that a policy or objective needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the batch has no `{field}`; enable the dataset modality that provides it (image, action, ...) in the data config"
+    "the batch has no `{field}`; enable the dataset modality that provides it (image, action, segmentation, ...) in the data config"
 )]
 pub struct MissingField {
     /// The batch field's name.
@@ -93,6 +109,11 @@ impl Batch {
     /// The padding mask, `[B, T]`, or an error naming the missing field.
     pub fn mask(&self) -> Result<&Tensor<2>, MissingField> {
         require(&self.mask, "mask")
+    }
+
+    /// The object masks and interaction types, or an error naming the missing field.
+    pub fn segmentation(&self) -> Result<&Segmentation, MissingField> {
+        require(&self.segmentation, "segmentation")
     }
 
     /// The batch size `B`, taken from the first tensor present (or from the host info).

@@ -1,6 +1,6 @@
 //! The names most experiments use: `use mine_dsl::prelude::*;`.
 
-pub use crate::batch::{AgentAction, Batch, BatchInfo, EnvAction, MissingField};
+pub use crate::batch::{AgentAction, Batch, BatchInfo, EnvAction, MissingField, Segmentation};
 pub use crate::experiment::{
     Experiment, ObjectiveRegistry, ObjectiveSpec, Objectives, StepError, StepLosses,
 };

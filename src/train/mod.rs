@@ -17,7 +17,7 @@
 //! max_steps = 10000
 //! run_dir = "runs/finetune"
 //!
-//! [[objectives]]                 # optional: behaviour cloning (VPT), + KL 0.001 (GROOT)
+//! [[objectives]]                 # optional: behaviour cloning (VPT, ROCKET-1), + KL 0.001 (GROOT)
 //! name = "behavior_clone"
 //! ```
 //!
@@ -34,6 +34,7 @@ use mine_runtime::data::config::DatasetConfig;
 use mine_runtime::policies::freeze::freeze;
 use mine_runtime::policies::groot::GrootPolicy;
 use mine_runtime::policies::pretrained::{PretrainedError, PretrainedPolicy, build_pretrained};
+use mine_runtime::policies::rocket::RocketPolicy;
 use mine_runtime::policies::vpt::VptPolicy;
 use mine_runtime::trainer::TrainSummary;
 
@@ -82,6 +83,7 @@ pub fn run(config: &TrainConfig, args: &RunArgs) -> Result<Outcome, ProgramError
     match config.policy.kind.ok_or(ProgramError::NoKind)? {
         PolicyKind::Vpt => run_policy::<VptPolicy>(config, args),
         PolicyKind::Groot => run_policy::<GrootPolicy>(config, args),
+        PolicyKind::Rocket => run_policy::<RocketPolicy>(config, args),
     }
 }
 
@@ -89,7 +91,7 @@ pub fn run(config: &TrainConfig, args: &RunArgs) -> Result<Outcome, ProgramError
 pub fn default_objectives(kind: PolicyKind) -> Vec<ObjectiveSpec> {
     let bc = ObjectiveSpec::new("behavior_clone").with("weight", 1.0);
     match kind {
-        PolicyKind::Vpt => vec![bc],
+        PolicyKind::Vpt | PolicyKind::Rocket => vec![bc],
         PolicyKind::Groot => vec![bc, ObjectiveSpec::new("kl_divergence").with("weight", 0.001)],
     }
 }
@@ -121,9 +123,10 @@ fn run_policy<P: PretrainedPolicy>(
                 other => other,
             },
         )?;
-    let [height, width] = P::frame_size(&network);
     let data = &config.data;
-    if [data.frame_height, data.frame_width] != [height, width] {
+    if let Some([height, width]) = P::frame_size(&network)
+        && [data.frame_height, data.frame_width] != [height, width]
+    {
         return Err(ProgramError::FrameSize {
             kind,
             data_height: data.frame_height,

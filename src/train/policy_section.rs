@@ -15,17 +15,21 @@ pub enum PolicyKind {
     Vpt,
     /// `GrootPolicy`; settings are its `GrootConfig`.
     Groot,
+    /// `RocketPolicy` (MineStudio's ROCKET-1); settings are `RocketPolicy`'s arguments
+    /// (`hiddim`, `num_heads`, ...).
+    Rocket,
 }
 
 impl PolicyKind {
     /// Every kind, as written in configs.
-    pub const ALL: [PolicyKind; 2] = [PolicyKind::Vpt, PolicyKind::Groot];
+    pub const ALL: [PolicyKind; 3] = [PolicyKind::Vpt, PolicyKind::Groot, PolicyKind::Rocket];
 
     /// The name in `policy.kind`.
     pub fn as_str(self) -> &'static str {
         match self {
             PolicyKind::Vpt => "vpt",
             PolicyKind::Groot => "groot",
+            PolicyKind::Rocket => "rocket",
         }
     }
 
@@ -45,7 +49,7 @@ impl fmt::Display for PolicyKind {
 ///
 /// ```toml
 /// [policy]
-/// kind = "vpt"                       # "vpt" | "groot"
+/// kind = "vpt"                       # "vpt" | "groot" | "rocket"
 /// weights = "hub/VPT.foundation_2x"  # optional: pretrained weights (any format MineStudio users have)
 /// freeze = ["img_process"]           # optional: modules kept out of the optimizer
 /// hidsize = 256                      # the network's settings (from the checkpoint when it has them)
@@ -152,8 +156,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let error = toml::from_str::<PolicySection>("kind = \"rocket\"").unwrap_err();
-        assert!(error.to_string().contains("\"vpt\", \"groot\""), "{error}");
+        let error = toml::from_str::<PolicySection>("kind = \"steve\"").unwrap_err();
+        assert!(error.to_string().contains("\"vpt\", \"groot\", \"rocket\""), "{error}");
         let error = toml::from_str::<PolicySection>("freeze = \"img_process\"").unwrap_err();
         assert!(error.to_string().contains("list of module names"), "{error}");
     }

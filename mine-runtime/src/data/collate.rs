@@ -110,6 +110,8 @@ impl HostBatch {
             mask: self
                 .mask
                 .map(|(m, t)| Tensor::<2>::from_data(TensorData::new(m, [b, t]), device)),
+            // The segmentation modality is not read from datasets yet.
+            segmentation: None,
             info: self.info,
         })
     }

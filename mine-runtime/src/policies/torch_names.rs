@@ -2,21 +2,30 @@
 //! and exporting state dicts.
 //!
 //! The module trees of the policies mirror MineStudio's, so a parameter's path is its
-//! PyTorch key except for burn's normalization names (`gamma`/`beta` for `weight`/`bias`),
-//! and Linear weights are stored `[in, out]` where PyTorch stores `[out, in]`.
+//! PyTorch key except for burn's normalization names (`gamma`/`beta` for `weight`/`bias`)
+//! and the variant names of enum modules (an enum stands for the module it holds, as in an
+//! `nn.Sequential` of different layers: PyTorch has no level for it); Linear weights are
+//! stored `[in, out]` where PyTorch stores `[out, in]`.
 
 use std::collections::HashMap;
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 
-use super::pretrained::ExportTensor;
+use super::pretrained::{ExportDtype, ExportTensor};
+
+/// Buffers PyTorch holds as 0-dimensional int64 counters (burn: a one-element float vector),
+/// by the last segment of their name.
+pub const INT_COUNTERS: [&str; 1] = ["num_batches_tracked"];
 
 /// One float parameter (or buffer) of a module under its PyTorch name.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TorchParameter {
     /// The PyTorch state-dict key (`net.final_ln.weight`, ...).
     pub name: String,
+    /// The key with the variant names of enum modules kept: the name burn's loaders match
+    /// (`blocks.0.0.DepthwiseSeparable.conv_dw.weight` for `blocks.0.0.conv_dw.weight`).
+    pub path: String,
     /// Its shape in PyTorch orientation (Linear weights `[out, in]`).
     pub shape: Vec<usize>,
     /// Whether burn stores it transposed (a Linear weight).
@@ -35,7 +44,7 @@ pub fn torch_parameters<M: Module>(module: &M) -> Vec<TorchParameter> {
 
 /// The state dict PyTorch would hold for `module`: every parameter under its PyTorch name, in
 /// PyTorch layout, as float32. Parameters named in `scalars` are 0-dimensional in PyTorch
-/// (burn holds them as `[1]`).
+/// (burn holds them as `[1]`), and [`INT_COUNTERS`] are 0-dimensional int64.
 pub fn torch_state_dict<M: Module>(module: &M, scalars: &[&str]) -> Vec<ExportTensor> {
     let mut values = Values::default();
     module.visit(&mut values);
@@ -56,15 +65,29 @@ pub fn torch_state_dict<M: Module>(module: &M, scalars: &[&str]) -> Vec<ExportTe
                 .convert::<f32>()
                 .try_into_vec::<f32>()
                 .expect("float32 data after conversion");
-            let shape = if scalars.contains(&param.name.as_str()) && floats.len() == 1 {
+            let counter = param
+                .name
+                .rsplit('.')
+                .next()
+                .is_some_and(|last| INT_COUNTERS.contains(&last));
+            let scalar = counter || scalars.contains(&param.name.as_str());
+            let shape = if scalar && floats.len() == 1 {
                 Vec::new()
             } else {
                 param.shape
             };
+            let (dtype, bytes) = if counter {
+                let ints = floats.iter().flat_map(|f| (f.round() as i64).to_le_bytes());
+                (ExportDtype::I64, ints.collect())
+            } else {
+                let bytes = floats.iter().flat_map(|f| f.to_le_bytes());
+                (ExportDtype::F32, bytes.collect())
+            };
             ExportTensor {
                 name: param.name,
                 shape,
-                bytes: floats.iter().flat_map(|f| f.to_le_bytes()).collect(),
+                dtype,
+                bytes,
             }
         })
         .collect()
@@ -92,6 +115,7 @@ impl ModuleVisitor for TorchNames {
         let container = self.containers.last().map(String::as_str).unwrap_or("");
         let is_norm = matches!(container, "Struct:LayerNorm" | "Struct:GroupNorm");
         let mut path = self.path.clone();
+        let in_enum: Vec<bool> = self.containers.iter().map(|c| c.starts_with("Enum:")).collect();
         if let Some(last) = path.last_mut() {
             match (is_norm, last.as_str()) {
                 (true, "gamma") => *last = "weight".into(),
@@ -104,8 +128,15 @@ impl ModuleVisitor for TorchNames {
         if transposed {
             shape.reverse();
         }
+        let name: Vec<&str> = path
+            .iter()
+            .zip(in_enum.iter().chain(std::iter::repeat(&false)))
+            .filter(|(_, is_variant)| !**is_variant)
+            .map(|(segment, _)| segment.as_str())
+            .collect();
         self.params.push(TorchParameter {
-            name: path.join("."),
+            name: name.join("."),
+            path: path.join("."),
             shape,
             transposed,
             id: param.id,

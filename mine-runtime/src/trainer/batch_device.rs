@@ -1,7 +1,7 @@
 //! Moving a batch's tensors to the device a step runs on, and counting its frames.
 
 use burn::tensor::Device;
-use mine_dsl::batch::{AgentAction, Batch, EnvAction};
+use mine_dsl::batch::{AgentAction, Batch, EnvAction, Segmentation};
 
 fn agent(action: AgentAction, device: &Device) -> AgentAction {
     AgentAction {
@@ -17,6 +17,13 @@ fn env(action: EnvAction, device: &Device) -> EnvAction {
     }
 }
 
+fn segmentation(segmentation: Segmentation, device: &Device) -> Segmentation {
+    Segmentation {
+        obj_mask: segmentation.obj_mask.to_device(device),
+        obj_id: segmentation.obj_id.to_device(device),
+    }
+}
+
 /// The batch with every tensor on `device` (no copy for tensors already there).
 pub fn batch_to_device(batch: Batch, device: &Device) -> Batch {
     Batch {
@@ -26,6 +33,7 @@ pub fn batch_to_device(batch: Batch, device: &Device) -> Batch {
         agent_prev_action: batch.agent_prev_action.map(|a| agent(a, device)),
         env_prev_action: batch.env_prev_action.map(|a| env(a, device)),
         mask: batch.mask.map(|t| t.to_device(device)),
+        segmentation: batch.segmentation.map(|s| segmentation(s, device)),
         info: batch.info,
     }
 }

@@ -143,14 +143,18 @@ pub struct PixelNorm {
 impl PixelNorm {
     /// The normalization `config` asks for.
     pub fn new(config: &GrootConfig, device: &Device) -> Self {
-        let c = config.img_shape[2];
+        Self::from_stats(&config.pixel_mean, &config.pixel_std, device)
+    }
+
+    /// The normalization by a mean and standard deviation per channel (of 0..=1 values).
+    pub fn from_stats(mean: &[f64], std: &[f64], device: &Device) -> Self {
         let to_tensor = |v: &[f64]| {
             let values: Vec<f32> = v.iter().map(|x| *x as f32).collect();
-            Tensor::from_data(TensorData::new(values, [1, c, 1, 1]), device)
+            Tensor::from_data(TensorData::new(values, [1, v.len(), 1, 1]), device)
         };
         Self {
-            mean: to_tensor(&config.pixel_mean),
-            std: to_tensor(&config.pixel_std),
+            mean: to_tensor(mean),
+            std: to_tensor(std),
         }
     }
 

@@ -174,7 +174,8 @@ fn pickle_to_json(value: PickleValue) -> Value {
 }
 
 /// Which MineStudio policy class a set of constructor arguments belongs to (`"vpt"`,
-/// `"groot"`, `"rocket-1"`, `"steve-1"`), from the arguments only that class takes.
+/// `"groot"`, `"rocket"`, `"steve-1"`: the `policy.kind` that loads it, where there is one),
+/// from the arguments only that class takes.
 pub fn minestudio_policy_name(kwargs: &Map<String, Value>) -> Option<&'static str> {
     let has = |key: &str| kwargs.contains_key(key);
     // STEVE-1 takes `policy_kwargs` too, beside its MineCLIP and prior arguments.
@@ -185,7 +186,7 @@ pub fn minestudio_policy_name(kwargs: &Map<String, Value>) -> Option<&'static st
     } else if has("video_encoder_kwargs") || has("image_encoder_kwargs") {
         Some("groot")
     } else if has("backbone") {
-        Some("rocket-1")
+        Some("rocket")
     } else {
         None
     }
@@ -196,6 +197,9 @@ pub fn minestudio_policy_name(kwargs: &Map<String, Value>) -> Option<&'static st
 pub fn run_policy_kind(policy: &Map<String, Value>) -> Option<String> {
     match policy.get("kind").and_then(Value::as_str) {
         Some(kind) => Some(kind.to_owned()),
+        None if policy.contains_key("num_layers") && policy.contains_key("mem_len") => {
+            Some("rocket".to_owned())
+        }
         None if policy.contains_key("hiddim") => Some("groot".to_owned()),
         None if policy.contains_key("hidsize") => Some("vpt".to_owned()),
         None => None,

@@ -13,13 +13,14 @@
 
 pub mod attention;
 pub mod config;
+pub mod film;
 pub mod heads;
 pub mod impala;
 pub mod import;
 pub mod layers;
 pub mod memory;
 pub mod net;
-mod pretrained;
+pub(crate) mod pretrained;
 pub mod recurrent;
 
 use burn::module::Module;

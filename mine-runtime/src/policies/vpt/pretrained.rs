@@ -16,7 +16,7 @@ use crate::policies::pretrained::{
 use crate::policies::torch_names::torch_state_dict;
 
 /// VPT's buffers that PyTorch holds as 0-dimensional tensors (burn holds them as `[1]`).
-const SCALAR_BUFFERS: [&str; 1] = ["value_head.normalizer.debiasing_term"];
+pub(crate) const SCALAR_BUFFERS: [&str; 1] = ["value_head.normalizer.debiasing_term"];
 
 impl PretrainedPolicy for VptPolicy {
     type Config = VptConfig;
@@ -31,8 +31,8 @@ impl PretrainedPolicy for VptPolicy {
         self.config()
     }
 
-    fn frame_size(config: &VptConfig) -> [usize; 2] {
-        [config.img_shape[0], config.img_shape[1]]
+    fn frame_size(config: &VptConfig) -> Option<[usize; 2]> {
+        Some([config.img_shape[0], config.img_shape[1]])
     }
 
     fn network_config(config: &SourceConfig) -> Result<Option<VptConfig>, PretrainedError> {
