@@ -121,9 +121,10 @@ fn run_policy<P: PretrainedPolicy>(
                 other => other,
             },
         )?;
-    let [height, width] = P::frame_size(&network);
     let data = &config.data;
-    if [data.frame_height, data.frame_width] != [height, width] {
+    if let Some([height, width]) = P::frame_size(&network)
+        && [data.frame_height, data.frame_width] != [height, width]
+    {
         return Err(ProgramError::FrameSize {
             kind,
             data_height: data.frame_height,

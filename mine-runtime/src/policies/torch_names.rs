@@ -10,7 +10,11 @@ use std::collections::HashMap;
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 
-use super::pretrained::ExportTensor;
+use super::pretrained::{ExportDtype, ExportTensor};
+
+/// Buffers PyTorch holds as 0-dimensional int64 counters (burn: a one-element float vector),
+/// by the last segment of their name.
+pub const INT_COUNTERS: [&str; 1] = ["num_batches_tracked"];
 
 /// One float parameter (or buffer) of a module under its PyTorch name.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,7 +39,7 @@ pub fn torch_parameters<M: Module>(module: &M) -> Vec<TorchParameter> {
 
 /// The state dict PyTorch would hold for `module`: every parameter under its PyTorch name, in
 /// PyTorch layout, as float32. Parameters named in `scalars` are 0-dimensional in PyTorch
-/// (burn holds them as `[1]`).
+/// (burn holds them as `[1]`), and [`INT_COUNTERS`] are 0-dimensional int64.
 pub fn torch_state_dict<M: Module>(module: &M, scalars: &[&str]) -> Vec<ExportTensor> {
     let mut values = Values::default();
     module.visit(&mut values);
@@ -56,15 +60,29 @@ pub fn torch_state_dict<M: Module>(module: &M, scalars: &[&str]) -> Vec<ExportTe
                 .convert::<f32>()
                 .try_into_vec::<f32>()
                 .expect("float32 data after conversion");
-            let shape = if scalars.contains(&param.name.as_str()) && floats.len() == 1 {
+            let counter = param
+                .name
+                .rsplit('.')
+                .next()
+                .is_some_and(|last| INT_COUNTERS.contains(&last));
+            let scalar = counter || scalars.contains(&param.name.as_str());
+            let shape = if scalar && floats.len() == 1 {
                 Vec::new()
             } else {
                 param.shape
             };
+            let (dtype, bytes) = if counter {
+                let ints = floats.iter().flat_map(|f| (f.round() as i64).to_le_bytes());
+                (ExportDtype::I64, ints.collect())
+            } else {
+                let bytes = floats.iter().flat_map(|f| f.to_le_bytes());
+                (ExportDtype::F32, bytes.collect())
+            };
             ExportTensor {
                 name: param.name,
                 shape,
-                bytes: floats.iter().flat_map(|f| f.to_le_bytes()).collect(),
+                dtype,
+                bytes,
             }
         })
         .collect()

@@ -32,8 +32,8 @@ impl PretrainedPolicy for GrootPolicy {
         self.config()
     }
 
-    fn frame_size(config: &GrootConfig) -> [usize; 2] {
-        [config.img_shape[0], config.img_shape[1]]
+    fn frame_size(config: &GrootConfig) -> Option<[usize; 2]> {
+        Some([config.img_shape[0], config.img_shape[1]])
     }
 
     fn network_config(config: &SourceConfig) -> Result<Option<GrootConfig>, PretrainedError> {

@@ -38,18 +38,29 @@ pub enum ExportError {
     },
 }
 
-/// One float32 tensor to export: its PyTorch name, shape and values (row-major).
+/// The element type of an exported tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportDtype {
+    /// float32: parameters and float buffers.
+    F32,
+    /// int64: counters such as BatchNorm's `num_batches_tracked`.
+    I64,
+}
+
+/// One tensor to export: its PyTorch name, shape, element type and values (row-major).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExportTensor {
     /// The state-dict key.
     pub name: String,
     /// The PyTorch shape (`[]` for a scalar).
     pub shape: Vec<usize>,
-    /// Little-endian float32 bytes.
+    /// The element type of `bytes`.
+    pub dtype: ExportDtype,
+    /// Little-endian bytes of the values.
     pub bytes: Vec<u8>,
 }
 
-/// Writes `tensors` as a float32 safetensors file with the metadata PyTorch's
+/// Writes `tensors` as a safetensors file with the metadata PyTorch's
 /// `safetensors.torch.save_file` writes (`{"format": "pt"}`), atomically.
 pub fn write_safetensors(path: &Path, tensors: &[ExportTensor]) -> Result<(), ExportError> {
     let encode = |message: String| ExportError::Encode {
@@ -59,7 +70,11 @@ pub fn write_safetensors(path: &Path, tensors: &[ExportTensor]) -> Result<(), Ex
     let views = tensors
         .iter()
         .map(|t| {
-            TensorView::new(Dtype::F32, t.shape.clone(), &t.bytes)
+            let dtype = match t.dtype {
+                ExportDtype::F32 => Dtype::F32,
+                ExportDtype::I64 => Dtype::I64,
+            };
+            TensorView::new(dtype, t.shape.clone(), &t.bytes)
                 .map(|view| (t.name.as_str(), view))
                 .map_err(|e| encode(format!("{}: {e}", t.name)))
         })

@@ -13,6 +13,7 @@
 mod config;
 mod error;
 mod export;
+pub(crate) mod fit;
 mod resolve;
 mod source;
 mod tensors;
@@ -28,9 +29,10 @@ use serde::de::DeserializeOwned;
 pub use config::{SourceConfig, minestudio_policy_name, run_policy_kind, run_policy_table};
 pub use error::PretrainedError;
 pub use export::{
-    ExportError, ExportTensor, MINESTUDIO_CONFIG_FILE, MINESTUDIO_WEIGHTS_FILE, write_safetensors,
+    ExportDtype, ExportError, ExportTensor, MINESTUDIO_CONFIG_FILE, MINESTUDIO_WEIGHTS_FILE, write_safetensors,
 };
 pub(crate) use export::{create_dir, write_json};
+pub use fit::StateDictFit;
 pub use resolve::resolve_config;
 pub use source::{HUB_CONFIG_FILE, HUB_WEIGHT_FILES, WeightsFormat, WeightsSource};
 pub use tensors::{StateDict, WRAPPER_PREFIXES, read_state_dict};
@@ -50,8 +52,9 @@ pub trait PretrainedPolicy: Policy + Sized {
     /// The configuration the network was built from.
     fn network(&self) -> &Self::Config;
 
-    /// The `[height, width]` of the frames a network of `config` takes.
-    fn frame_size(config: &Self::Config) -> [usize; 2];
+    /// The `[height, width]` of the frames a network of `config` takes; `None` when it takes
+    /// frames of any size (a fully convolutional backbone).
+    fn frame_size(config: &Self::Config) -> Option<[usize; 2]>;
 
     /// The network configuration a checkpoint describes; `None` when it describes none (a
     /// bare state dict, or a Lightning checkpoint whose hyperparameters only name a Hub

@@ -8,17 +8,13 @@
 //! (`state_dict.mine_policy.*`) are unwrapped. Every mismatch is reported before anything is
 //! loaded.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use burn::store::burn_pack::Tensor as PackTensor;
-use burn::store::{FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter, bridge};
-use burn::tensor::{DType, Shape, TensorData};
 use thiserror::Error;
 
 use super::VptPolicy;
-use crate::policies::pretrained::{PretrainedError, StateDict, read_state_dict};
-use crate::policies::torch_names::torch_parameters;
+use crate::policies::pretrained::fit::abbreviate;
+use crate::policies::pretrained::{PretrainedError, StateDict, StateDictFit, read_state_dict};
 
 /// How strictly a weight file must match the network.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -112,86 +108,31 @@ impl VptPolicy {
 
     /// Loads tensors already read from `path` (see [`read_state_dict`]).
     pub fn load_state_dict(
-        mut self,
+        self,
         path: &Path,
         tensors: StateDict,
         options: ImportOptions,
     ) -> Result<Self, VptImportError> {
-        let tensors = check_against(&self, path, tensors, options)?;
-        let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
         let count = tensors.len();
-        let result = self.apply(tensors, None, Some(Box::new(adapter)), false);
-        if !result.errors.is_empty() || !result.missing.is_empty() {
-            return Err(VptImportError::Apply {
+        let fit = StateDictFit::new(&self, tensors);
+        if !fit.fits() || (!fit.unexpected.is_empty() && !options.allow_unexpected) {
+            return Err(VptImportError::Mismatch {
                 path: path.to_path_buf(),
-                message: result.to_string(),
+                missing: fit.missing,
+                unexpected: fit.unexpected,
+                mis_shaped: fit.mis_shaped,
             });
         }
-        tracing::info!(path = %path.display(), tensors = count, "loaded VPT weights");
-        Ok(self)
-    }
-}
-
-/// Compares the file against the network's parameters and returns the tensors to apply,
-/// scalars reshaped to `[1]` where the network holds a one-element buffer.
-fn check_against(
-    policy: &VptPolicy,
-    path: &Path,
-    mut tensors: StateDict,
-    options: ImportOptions,
-) -> Result<Vec<PackTensor>, VptImportError> {
-    let expected = torch_parameters(policy);
-    let names: BTreeSet<&str> = expected.iter().map(|p| p.name.as_str()).collect();
-    let mut missing = Vec::new();
-    let mut mis_shaped = Vec::new();
-    for param in &expected {
-        let Some(tensor) = tensors.get_mut(&param.name) else {
-            missing.push(param.name.clone());
-            continue;
-        };
-        let file_shape: Vec<usize> = tensor.shape.iter().copied().collect();
-        if file_shape.is_empty() && param.shape == [1] {
-            *tensor = scalar_to_vector(tensor.clone());
-        } else if file_shape != param.shape {
-            mis_shaped.push(format!(
-                "{}: file {:?} vs network {:?}",
-                param.name, file_shape, param.shape
-            ));
+        if !fit.unexpected.is_empty() {
+            tracing::warn!(path = %path.display(), unexpected = ?fit.unexpected, "ignoring tensors the VPT network has no parameter for");
         }
-    }
-    let unexpected: Vec<String> = tensors
-        .keys()
-        .filter(|k| !names.contains(k.as_str()))
-        .cloned()
-        .collect();
-    let unexpected_is_error = !unexpected.is_empty() && !options.allow_unexpected;
-    if !missing.is_empty() || !mis_shaped.is_empty() || unexpected_is_error {
-        return Err(VptImportError::Mismatch {
+        let policy = fit.apply(self).map_err(|message| VptImportError::Apply {
             path: path.to_path_buf(),
-            missing,
-            unexpected,
-            mis_shaped,
-        });
+            message,
+        })?;
+        tracing::info!(path = %path.display(), tensors = count, "loaded VPT weights");
+        Ok(policy)
     }
-    if !unexpected.is_empty() {
-        tracing::warn!(path = %path.display(), ?unexpected, "ignoring tensors the VPT network has no parameter for");
-    }
-    Ok(tensors
-        .into_iter()
-        .filter(|(k, _)| names.contains(k.as_str()))
-        .map(|(_, t)| t)
-        .collect())
-}
-
-/// At most 8 names of a list, then how many more.
-fn abbreviate(names: &[String]) -> String {
-    const SHOWN: usize = 8;
-    let mut text = format!("{:?}", &names[..names.len().min(SHOWN)]);
-    if names.len() > SHOWN {
-        text.pop();
-        text.push_str(&format!(", ... {} more]", names.len() - SHOWN));
-    }
-    text
 }
 
 /// What a mismatch most likely means.
@@ -205,13 +146,4 @@ fn mismatch_hint(unexpected: &[String]) -> &'static str {
          attention_memory_size, timesteps, n_recurrence_layers, img_shape, use_pre_lstm_ln) is \
          the one the checkpoint was trained with"
     }
-}
-
-/// A 0-dimensional tensor as a one-element vector.
-fn scalar_to_vector(tensor: PackTensor) -> PackTensor {
-    let (name, dtype) = (tensor.name.clone(), tensor.dtype);
-    bridge::map_data(tensor, name, dtype, Shape::from(vec![1]), |data| {
-        let dtype = data.dtype();
-        TensorData::from_bytes_vec(data.into_bytes().to_vec(), vec![1], dtype)
-    })
 }

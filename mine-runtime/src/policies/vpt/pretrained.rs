@@ -31,8 +31,8 @@ impl PretrainedPolicy for VptPolicy {
         self.config()
     }
 
-    fn frame_size(config: &VptConfig) -> [usize; 2] {
-        [config.img_shape[0], config.img_shape[1]]
+    fn frame_size(config: &VptConfig) -> Option<[usize; 2]> {
+        Some([config.img_shape[0], config.img_shape[1]])
     }
 
     fn network_config(config: &SourceConfig) -> Result<Option<VptConfig>, PretrainedError> {
