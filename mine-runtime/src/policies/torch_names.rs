@@ -2,8 +2,10 @@
 //! and exporting state dicts.
 //!
 //! The module trees of the policies mirror MineStudio's, so a parameter's path is its
-//! PyTorch key except for burn's normalization names (`gamma`/`beta` for `weight`/`bias`),
-//! and Linear weights are stored `[in, out]` where PyTorch stores `[out, in]`.
+//! PyTorch key except for burn's normalization names (`gamma`/`beta` for `weight`/`bias`)
+//! and the variant names of enum modules (left out: a policy picks one of several
+//! submodules under one PyTorch name), and Linear weights are stored `[in, out]` where
+//! PyTorch stores `[out, in]`.
 
 use std::collections::HashMap;
 
@@ -88,6 +90,12 @@ pub fn torch_state_dict<M: Module>(module: &M, scalars: &[&str]) -> Vec<ExportTe
         .collect()
 }
 
+/// Whether a module entered with `container_type` is an enum's variant (burn's derive enters
+/// one as `"Enum:<Name>"`), which has no counterpart in PyTorch's module tree.
+fn is_enum_variant(container_type: &str) -> bool {
+    container_type.starts_with("Enum:")
+}
+
 #[derive(Default)]
 struct TorchNames {
     path: Vec<String>,
@@ -97,12 +105,17 @@ struct TorchNames {
 
 impl ModuleVisitor for TorchNames {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push(name.to_string());
+        // An enum's variant is not a PyTorch module: `backbone.Timm.model.x` is `backbone.model.x`.
+        if !is_enum_variant(container_type) {
+            self.path.push(name.to_string());
+        }
         self.containers.push(container_type.to_string());
     }
 
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+    fn exit_module(&mut self, _name: &str, container_type: &str) {
+        if !is_enum_variant(container_type) {
+            self.path.pop();
+        }
         self.containers.pop();
     }
 

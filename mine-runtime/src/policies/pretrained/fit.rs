@@ -92,7 +92,8 @@ impl StateDictFit {
     /// f32); burn's load report when it rejects one.
     pub fn apply<M: Module>(self, mut module: M) -> Result<M, String> {
         let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
-        let result = module.apply(self.tensors, None, Some(Box::new(adapter)), false);
+        // Names leave enum variants out, as `torch_parameters` does.
+        let result = module.apply(self.tensors, None, Some(Box::new(adapter)), true);
         if !result.errors.is_empty() || !result.missing.is_empty() {
             return Err(result.to_string());
         }
