@@ -7,5 +7,7 @@ pub mod freeze;
 pub mod groot;
 pub mod inference;
 pub mod pretrained;
+pub mod timm;
 pub mod torch_names;
+pub mod transformer;
 pub mod vpt;
