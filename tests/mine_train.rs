@@ -1,14 +1,17 @@
 //! The training program as a user runs it: `mine-train --config my.toml` on a real MineStudio
 //! dataset (224x224 frames, resized to the policy's 16x16), starting from the golden tiny VPT
-//! weights, then `mine-export`, whose output reads back to the very same network; and every
-//! kind of bad input refused before training, naming the file or key.
+//! weights or a MineStudio GROOT Lightning checkpoint, then `mine-export`, whose output reads
+//! back to the very same network; and every kind of bad input refused before training, naming
+//! the file or key.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use mine_dsl::policy::Policy;
+use mine_runtime::policies::groot::GrootPolicy;
 use mine_runtime::policies::pretrained::build_pretrained;
+use mine_runtime::policies::torch_names::torch_state_dict;
 use mine_runtime::policies::vpt::VptPolicy;
 
 fn shared_dir() -> PathBuf {
@@ -19,7 +22,27 @@ fn shared_dir() -> PathBuf {
 
 /// A config for the tiny VPT on the MineStudio fixture, with `extra` appended.
 fn tiny_config(dir: &Path, extra: &str) -> PathBuf {
-    let shared = shared_dir();
+    let weights = shared_dir().join("golden/tiny_vpt_weights.safetensors");
+    let policy = format!(
+        r#"kind = "vpt"
+weights = {weights:?}
+hidsize = 32
+img_shape = [16, 16, 3]
+attention_heads = 2
+attention_memory_size = 8
+timesteps = 4
+n_recurrence_layers = 2
+use_pre_lstm_ln = false
+init_norm_kwargs = {{ group_norm_groups = 1 }}
+impala_kwargs = {{ post_pool_groups = 1 }}"#,
+        weights = weights.display().to_string(),
+    );
+    config_file(dir, &policy, extra)
+}
+
+/// A config training on the MineStudio fixture (16x16 frames, windows of 4, 4 steps) with
+/// `policy` as the `[policy]` table and `extra` appended.
+fn config_file(dir: &Path, policy: &str, extra: &str) -> PathBuf {
     let text = format!(
         r#"
 [data]
@@ -32,17 +55,7 @@ split_ratio = 0.75
 num_workers = 1
 
 [policy]
-kind = "vpt"
-weights = {weights:?}
-hidsize = 32
-img_shape = [16, 16, 3]
-attention_heads = 2
-attention_memory_size = 8
-timesteps = 4
-n_recurrence_layers = 2
-use_pre_lstm_ln = false
-init_norm_kwargs = {{ group_norm_groups = 1 }}
-impala_kwargs = {{ post_pool_groups = 1 }}
+{policy}
 
 [trainer]
 max_steps = 4
@@ -56,8 +69,7 @@ learning_rate = 1e-3
 warmup_steps = 1
 {extra}
 "#,
-        dataset = shared.join("fixtures/minestudio-tiny").display().to_string(),
-        weights = shared.join("golden/tiny_vpt_weights.safetensors").display().to_string(),
+        dataset = shared_dir().join("fixtures/minestudio-tiny").display().to_string(),
     );
     let path = dir.join("tiny.toml");
     std::fs::write(&path, text).unwrap();
@@ -152,6 +164,43 @@ fn trains_a_minestudio_dataset_from_pretrained_weights_and_exports() {
     // A second export into the same directory needs --overwrite.
     let out = run("mine-export", tmp.path(), &["run", "--output", "export"]);
     assert!(!out.status.success() && stderr(&out).contains("--overwrite"), "{}", stderr(&out));
+}
+
+/// MineStudio's GROOT from its Lightning checkpoint (the tutorial's `-EMA.ckpt`, whose
+/// `hyper_parameters.model` sizes the network): trained with MineStudio's GROOT recipe (BC +
+/// KL) and exported for MineStudio.
+#[test]
+fn trains_minestudio_s_groot_from_its_lightning_checkpoint_and_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/mine-runtime/tests/fixtures/checkpoints/groot/weight-epoch=0-step=3-EMA.ckpt"
+    );
+    let policy = format!("kind = \"groot\"\nweights = {ckpt:?}");
+    let config = config_file(tmp.path(), &policy, "[export]\nminestudio = true");
+    let out = run("mine-train", tmp.path(), &["--config", config.to_str().unwrap()]);
+    assert!(out.status.success(), "mine-train failed:\n{}", stderr(&out));
+    let run_dir = tmp.path().join("run");
+    let logged = logged(&run_dir);
+    assert!(logged.contains(&(4, "train/kl_div".to_owned())), "{logged:?}");
+    let recorded = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    assert!(recorded.contains("architecture = \"minestudio\""), "{recorded}");
+    assert!(recorded.contains("[policy.video_encoder_kwargs]"), "{recorded}");
+
+    let out = run("mine-export", tmp.path(), &["run", "--output", "export"]);
+    assert!(out.status.success(), "mine-export failed:\n{}", stderr(&out));
+    let text = std::fs::read_to_string(tmp.path().join("export/config.json")).unwrap();
+    let kwargs: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(kwargs["hiddim"], 8, "{kwargs}");
+    assert!(kwargs.get("latent_mode").is_none(), "only GrootPolicy's arguments: {kwargs}");
+    // The export reads back to the trained network.
+    let device = Device::flex();
+    let weights = |path: &Path| {
+        let (policy, _) =
+            build_pretrained::<GrootPolicy>(&toml::Table::new(), Some(path), &device).unwrap();
+        torch_state_dict(&policy, &[])
+    };
+    assert_eq!(weights(&tmp.path().join("export")), weights(&run_dir));
 }
 
 /// Runs mine-train with `extra` config lines and `overrides`; asserts it fails before

@@ -5,11 +5,11 @@ use std::time::Instant;
 use burn::tensor::{Device, Distribution, Tensor};
 use mine_dsl::prelude::*;
 use mine_runtime::policies::groot::{
-    BackboneConfig, GrootConfig, GrootConfigError, GrootPolicy, ImpalaBackboneConfig, LatentMode,
-    VitConfig,
+    BackboneConfig, GrootConfigError, GrootPolicy, ImpalaBackboneConfig, LatentMode,
+    ScratchGrootConfig, VitConfig,
 };
 
-fn field_of(config: &GrootConfig) -> &'static str {
+fn field_of(config: &ScratchGrootConfig) -> &'static str {
     match config.validate() {
         Err(GrootConfigError::InvalidField { field, .. }) => field,
         Ok(()) => panic!("config should be rejected: {config:?}"),
@@ -19,26 +19,26 @@ fn field_of(config: &GrootConfig) -> &'static str {
 #[test]
 fn presets_are_valid() {
     for config in [
-        GrootConfig::tiny(),
-        GrootConfig::small_cpu(),
-        GrootConfig::minestudio(),
-        GrootConfig::default(),
+        ScratchGrootConfig::tiny(),
+        ScratchGrootConfig::small_cpu(),
+        ScratchGrootConfig::minestudio(),
+        ScratchGrootConfig::default(),
     ] {
         config.validate().unwrap();
     }
-    let ms = GrootConfig::minestudio();
+    let ms = ScratchGrootConfig::minestudio();
     assert_eq!(ms.token_grid(), [7, 7], "224 / 32");
     assert_eq!((ms.decoder.timesteps, ms.decoder.mem_len), (128, 128));
 }
 
 #[test]
 fn config_round_trips_through_toml_and_rejects_unknown_fields() {
-    let config = GrootConfig::small_cpu();
+    let config = ScratchGrootConfig::small_cpu();
     let text = toml::to_string(&config).unwrap();
-    let parsed: GrootConfig = toml::from_str(&text).unwrap();
+    let parsed: ScratchGrootConfig = toml::from_str(&text).unwrap();
     assert_eq!(parsed, config);
 
-    let parsed: GrootConfig = toml::from_str(
+    let parsed: ScratchGrootConfig = toml::from_str(
         r#"
         img_shape = [32, 32, 3]
         hiddim = 64
@@ -77,38 +77,40 @@ fn config_round_trips_through_toml_and_rejects_unknown_fields() {
         ("backbone = { kind = \"resnet\" }", "resnet"),
         ("latent_mode = \"always\"", "always"),
     ] {
-        let err = toml::from_str::<GrootConfig>(text).unwrap_err().to_string();
+        let err = toml::from_str::<ScratchGrootConfig>(text)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(field), "{text:?}: {err}");
     }
 }
 
 #[test]
 fn invalid_fields_are_named() {
-    let tiny = GrootConfig::tiny;
-    let cases: Vec<(GrootConfig, &str)> = vec![
+    let tiny = ScratchGrootConfig::tiny;
+    let cases: Vec<(ScratchGrootConfig, &str)> = vec![
         (
-            GrootConfig {
+            ScratchGrootConfig {
                 img_shape: [16, 0, 3],
                 ..tiny()
             },
             "img_shape",
         ),
         (
-            GrootConfig {
+            ScratchGrootConfig {
                 hiddim: 0,
                 ..tiny()
             },
             "hiddim",
         ),
         (
-            GrootConfig {
+            ScratchGrootConfig {
                 hiddim: 33,
                 ..tiny()
             },
             "video_encoder.heads",
         ),
         (
-            GrootConfig {
+            ScratchGrootConfig {
                 backbone: BackboneConfig::Vit(VitConfig {
                     patch_size: 5,
                     ..VitConfig::default()
@@ -118,7 +120,7 @@ fn invalid_fields_are_named() {
             "backbone.patch_size",
         ),
         (
-            GrootConfig {
+            ScratchGrootConfig {
                 backbone: BackboneConfig::Vit(VitConfig {
                     patch_size: 4,
                     width: 30,
@@ -130,7 +132,7 @@ fn invalid_fields_are_named() {
             "backbone.heads",
         ),
         (
-            GrootConfig {
+            ScratchGrootConfig {
                 backbone: BackboneConfig::Impala(ImpalaBackboneConfig {
                     chans: vec![],
                     group_norm_groups: None,
@@ -140,7 +142,7 @@ fn invalid_fields_are_named() {
             "backbone.chans",
         ),
         (
-            GrootConfig {
+            ScratchGrootConfig {
                 backbone: BackboneConfig::Impala(ImpalaBackboneConfig {
                     chans: vec![8, 12],
                     group_norm_groups: Some(8),
@@ -150,14 +152,14 @@ fn invalid_fields_are_named() {
             "backbone.group_norm_groups",
         ),
         (
-            GrootConfig {
+            ScratchGrootConfig {
                 pixel_mean: vec![0.5, 0.5],
                 ..tiny()
             },
             "pixel_mean",
         ),
         (
-            GrootConfig {
+            ScratchGrootConfig {
                 pixel_std: vec![0.5, 0.0, 0.5],
                 ..tiny()
             },
@@ -196,7 +198,7 @@ fn invalid_fields_are_named() {
             "decoder.layers",
         ),
         (
-            GrootConfig {
+            ScratchGrootConfig {
                 temperature: 0.0,
                 ..tiny()
             },
@@ -213,7 +215,7 @@ fn invalid_fields_are_named() {
 
 #[test]
 fn small_cpu_policy_runs_a_window() {
-    let config = GrootConfig::small_cpu();
+    let config = ScratchGrootConfig::small_cpu();
     let device = Device::flex();
     let policy = GrootPolicy::new(&config, &device).unwrap();
     let [h, w, c] = config.img_shape;

@@ -8,10 +8,11 @@ use mine_dsl::memory::Memory;
 use mine_dsl::objectives::diag_gaussian_kl;
 use mine_dsl::prelude::*;
 use mine_runtime::policies::groot::{
-    BackboneConfig, GrootConfig, GrootPolicy, GrootPolicyLatents, ImpalaBackboneConfig, LatentMode,
+    BackboneConfig, GrootPolicy, GrootPolicyLatents, ImpalaBackboneConfig, LatentMode,
+    ScratchGrootConfig,
 };
 
-fn frames(b: usize, t: usize, config: &GrootConfig, device: &Device) -> Tensor<5> {
+fn frames(b: usize, t: usize, config: &ScratchGrootConfig, device: &Device) -> Tensor<5> {
     let [h, w, c] = config.img_shape;
     Tensor::random([b, t, h, w, c], Distribution::Uniform(0.0, 255.0), device).floor()
 }
@@ -51,7 +52,7 @@ fn assert_rows_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
     assert!(diff <= tol, "{what}: max diff {diff} > {tol}");
 }
 
-fn check_shapes(config: &GrootConfig) {
+fn check_shapes(config: &ScratchGrootConfig) {
     let device = Device::flex();
     let policy = GrootPolicy::new(config, &device).unwrap();
     let (b, t, e) = (2, config.decoder.timesteps, config.hiddim);
@@ -85,17 +86,17 @@ fn check_shapes(config: &GrootConfig) {
 
 #[test]
 fn latents_have_the_documented_shapes_with_a_vit_backbone() {
-    check_shapes(&GrootConfig::tiny());
+    check_shapes(&ScratchGrootConfig::tiny());
 }
 
 #[test]
 fn latents_have_the_documented_shapes_with_an_impala_backbone() {
-    let config = GrootConfig {
+    let config = ScratchGrootConfig {
         backbone: BackboneConfig::Impala(ImpalaBackboneConfig {
             chans: vec![8, 16],
             group_norm_groups: Some(1),
         }),
-        ..GrootConfig::tiny()
+        ..ScratchGrootConfig::tiny()
     };
     assert_eq!(config.token_grid(), [4, 4]);
     check_shapes(&config);
@@ -103,7 +104,7 @@ fn latents_have_the_documented_shapes_with_an_impala_backbone() {
 
 #[test]
 fn goal_latent_is_sampled_in_training_and_the_mean_in_evaluation() {
-    let config = GrootConfig::tiny();
+    let config = ScratchGrootConfig::tiny();
     let plain = Device::flex();
     let image = frames(2, 4, &config, &plain);
     let run = |policy: &GrootPolicy, image: Tensor<5>| {
@@ -154,7 +155,7 @@ fn goal_latent_is_sampled_in_training_and_the_mean_in_evaluation() {
 
 #[test]
 fn kl_between_posterior_and_prior_is_finite_and_non_negative() {
-    let config = GrootConfig::tiny();
+    let config = ScratchGrootConfig::tiny();
     let device = Device::flex();
     let policy = GrootPolicy::new(&config, &device).unwrap();
     for _ in 0..3 {
@@ -183,7 +184,7 @@ fn kl_between_posterior_and_prior_is_finite_and_non_negative() {
 
 #[test]
 fn memory_carries_across_batches_and_resets_per_row() {
-    let config = GrootConfig::tiny();
+    let config = ScratchGrootConfig::tiny();
     let device = Device::flex();
     let policy = GrootPolicy::new(&config, &device).unwrap();
     let (first, second) = (
@@ -249,7 +250,7 @@ fn memory_carries_across_batches_and_resets_per_row() {
 
 #[test]
 fn a_goal_from_a_reference_video_conditions_the_decoder() {
-    let config = GrootConfig::tiny();
+    let config = ScratchGrootConfig::tiny();
     let device = Device::flex();
     let policy = GrootPolicy::new(&config, &device).unwrap();
     let reference = frames(2, 6, &config, &device);
@@ -290,7 +291,7 @@ fn a_goal_from_a_reference_video_conditions_the_decoder() {
 
 #[test]
 fn bad_inputs_are_errors_not_panics() {
-    let config = GrootConfig::tiny();
+    let config = ScratchGrootConfig::tiny();
     let device = Device::flex();
     let policy = GrootPolicy::new(&config, &device).unwrap();
 

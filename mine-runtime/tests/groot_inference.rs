@@ -4,12 +4,12 @@
 use burn::tensor::{Device, Distribution, Tensor};
 use mine_dsl::action::{ActionSpace, Sampling};
 use mine_dsl::prelude::*;
-use mine_runtime::policies::groot::{GrootConfig, GrootPolicy};
+use mine_runtime::policies::groot::{GrootPolicy, ScratchGrootConfig};
 use mine_runtime::policies::inference::{InferenceError, get_action};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-fn observation(b: usize, config: &GrootConfig, device: &Device) -> Batch {
+fn observation(b: usize, config: &ScratchGrootConfig, device: &Device) -> Batch {
     let [h, w, c] = config.img_shape;
     Batch {
         image: Some(Tensor::random(
@@ -32,7 +32,7 @@ fn valid_slots(memory: &mine_runtime::policies::groot::GrootMemory) -> Vec<bool>
 
 #[test]
 fn get_action_returns_agent_and_env_actions_and_advances_memory() {
-    let config = GrootConfig::tiny();
+    let config = ScratchGrootConfig::tiny();
     let device = Device::flex();
     let policy = GrootPolicy::new(&config, &device).unwrap();
     let obs = observation(2, &config, &device);
@@ -110,7 +110,7 @@ fn get_action_returns_agent_and_env_actions_and_advances_memory() {
 
 #[test]
 fn get_action_follows_a_goal_in_memory() {
-    let config = GrootConfig::tiny();
+    let config = ScratchGrootConfig::tiny();
     let device = Device::flex();
     let policy = GrootPolicy::new(&config, &device).unwrap();
     let [h, w, c] = config.img_shape;
@@ -134,7 +134,7 @@ fn get_action_follows_a_goal_in_memory() {
 
 #[test]
 fn inference_errors_name_the_cause() {
-    let config = GrootConfig::tiny();
+    let config = ScratchGrootConfig::tiny();
     let device = Device::flex();
     let policy = GrootPolicy::new(&config, &device).unwrap();
     let mut rng = StdRng::seed_from_u64(0);

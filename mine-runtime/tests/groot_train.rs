@@ -9,7 +9,7 @@ use mine_dsl::memory::Memory;
 use mine_dsl::objectives::{BehaviorClone, KlDivergence};
 use mine_dsl::prelude::*;
 use mine_runtime::optim::{OptimStep, OptimizerConfig};
-use mine_runtime::policies::groot::{GrootConfig, GrootPolicy};
+use mine_runtime::policies::groot::{GrootPolicy, ScratchGrootConfig};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -18,7 +18,13 @@ use rand::{RngExt, SeedableRng};
 const ACTIONS: [(i64, i64); 2] = [(1, 50), (2, 70)];
 
 /// A `[B, T]` window of frames, each reddish or bluish with pixel noise, and their actions.
-fn window(b: usize, t: usize, config: &GrootConfig, rng: &mut StdRng, device: &Device) -> Batch {
+fn window(
+    b: usize,
+    t: usize,
+    config: &ScratchGrootConfig,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Batch {
     let [h, w, c] = config.img_shape;
     let mut pixels = Vec::with_capacity(b * t * h * w * c);
     let (mut buttons, mut camera) = (Vec::new(), Vec::new());
@@ -54,7 +60,7 @@ fn window(b: usize, t: usize, config: &GrootConfig, rng: &mut StdRng, device: &D
 
 #[test]
 fn groot_learns_a_synthetic_task_with_bc_and_kl() {
-    let config = GrootConfig::tiny();
+    let config = ScratchGrootConfig::tiny();
     let device = Device::flex().autodiff();
     device.seed(3);
     let groot = GrootPolicy::new(&config, &device).unwrap();

@@ -6,11 +6,11 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::{Device, Distribution, Tensor};
 use mine_dsl::prelude::*;
 use mine_runtime::policies::groot::{
-    Backbone, BackboneConfig, BackboneLoadOptions, GrootConfig, GrootPolicy, GrootWeightsError,
-    ImpalaBackboneConfig, VitBackbone, VitConfig,
+    Backbone, BackboneConfig, BackboneLoadOptions, GrootPolicy, GrootWeightsError,
+    ImpalaBackboneConfig, ScratchGrootConfig, VitBackbone, VitConfig,
 };
 
-fn frames(config: &GrootConfig, device: &Device) -> Tensor<5> {
+fn frames(config: &ScratchGrootConfig, device: &Device) -> Tensor<5> {
     let [h, w, c] = config.img_shape;
     Tensor::random([1, 2, h, w, c], Distribution::Uniform(0.0, 255.0), device)
 }
@@ -24,17 +24,17 @@ fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
         .unwrap()[0]
 }
 
-fn impala_config() -> GrootConfig {
-    GrootConfig {
+fn impala_config() -> ScratchGrootConfig {
+    ScratchGrootConfig {
         backbone: BackboneConfig::Impala(ImpalaBackboneConfig {
             chans: vec![8, 16],
             group_norm_groups: Some(2),
         }),
-        ..GrootConfig::tiny()
+        ..ScratchGrootConfig::tiny()
     }
 }
 
-fn round_trip(config: &GrootConfig) {
+fn round_trip(config: &ScratchGrootConfig) {
     let device = Device::flex();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("backbone.safetensors");
@@ -56,7 +56,7 @@ fn round_trip(config: &GrootConfig) {
 
 #[test]
 fn vit_backbone_round_trips_through_safetensors() {
-    round_trip(&GrootConfig::tiny());
+    round_trip(&ScratchGrootConfig::tiny());
 }
 
 #[test]
@@ -72,7 +72,7 @@ struct ClipLike {
 
 #[test]
 fn renamed_tensors_load_with_key_remapping() {
-    let config = GrootConfig::tiny();
+    let config = ScratchGrootConfig::tiny();
     let BackboneConfig::Vit(vit) = &config.backbone else {
         unreachable!("tiny uses a ViT")
     };
@@ -121,7 +121,7 @@ fn renamed_tensors_load_with_key_remapping() {
 fn mismatched_files_are_reported_and_nothing_is_loaded() {
     let device = Device::flex();
     let dir = tempfile::tempdir().unwrap();
-    let config = GrootConfig::tiny();
+    let config = ScratchGrootConfig::tiny();
     let policy = GrootPolicy::new(&config, &device).unwrap();
 
     // Missing file.
@@ -138,7 +138,7 @@ fn mismatched_files_are_reported_and_nothing_is_loaded() {
     assert!(matches!(err, GrootWeightsError::Read { .. }), "{err}");
 
     // A wider ViT: every tensor is rejected for its shape.
-    let wide = GrootConfig {
+    let wide = ScratchGrootConfig {
         backbone: BackboneConfig::Vit(VitConfig {
             width: 64,
             heads: 2,
@@ -146,7 +146,7 @@ fn mismatched_files_are_reported_and_nothing_is_loaded() {
             layers: 1,
             mlp_ratio: 2,
         }),
-        ..GrootConfig::tiny()
+        ..ScratchGrootConfig::tiny()
     };
     let wide_path = dir.path().join("wide.safetensors");
     GrootPolicy::new(&wide, &device)
@@ -160,7 +160,7 @@ fn mismatched_files_are_reported_and_nothing_is_loaded() {
     assert!(!rejected.is_empty(), "{err}");
 
     // A deeper ViT: the extra block is unexpected unless allowed.
-    let deep = GrootConfig {
+    let deep = ScratchGrootConfig {
         backbone: BackboneConfig::Vit(VitConfig {
             layers: 2,
             ..match &config.backbone {
@@ -168,7 +168,7 @@ fn mismatched_files_are_reported_and_nothing_is_loaded() {
                 BackboneConfig::Impala(_) => unreachable!(),
             }
         }),
-        ..GrootConfig::tiny()
+        ..ScratchGrootConfig::tiny()
     };
     let deep_path = dir.path().join("deep.safetensors");
     GrootPolicy::new(&deep, &device)
@@ -210,13 +210,13 @@ fn mismatched_files_are_reported_and_nothing_is_loaded() {
 #[test]
 fn a_frozen_backbone_gets_no_gradient() {
     let device = Device::flex().autodiff();
-    let config = GrootConfig {
+    let config = ScratchGrootConfig {
         freeze_backbone: true,
-        ..GrootConfig::tiny()
+        ..ScratchGrootConfig::tiny()
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("backbone.safetensors");
-    GrootPolicy::new(&GrootConfig::tiny(), &device)
+    GrootPolicy::new(&ScratchGrootConfig::tiny(), &device)
         .unwrap()
         .save_backbone(&path)
         .unwrap();

@@ -7,12 +7,12 @@
 //! use burn::tensor::{Device, Tensor};
 //! use mine_dsl::action::Sampling;
 //! use mine_dsl::prelude::*;
-//! use mine_runtime::policies::groot::{GrootConfig, GrootPolicy};
+//! use mine_runtime::policies::groot::{ScratchGrootConfig, GrootPolicy};
 //! use mine_runtime::policies::inference::get_action;
 //! use rand::SeedableRng;
 //!
 //! let device = Device::flex();
-//! let policy = GrootPolicy::new(&GrootConfig::tiny(), &device)?;
+//! let policy = GrootPolicy::new(&ScratchGrootConfig::tiny(), &device)?;
 //! let mut memory = policy.initial_memory(1, &device);
 //! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
 //! for _ in 0..3 {

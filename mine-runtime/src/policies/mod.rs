@@ -8,6 +8,8 @@ pub mod groot;
 pub mod inference;
 pub mod pretrained;
 pub mod rocket;
+pub mod timm;
 pub mod torch_names;
 pub mod torch_nn;
+pub mod transformer;
 pub mod vpt;

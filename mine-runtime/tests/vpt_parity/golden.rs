@@ -1,4 +1,4 @@
-//! The VPT golden (`golden/tiny_vpt_*`) as a policy and batches.
+//! The VPT golden run (`golden/tiny_vpt_*`): its policy and memories.
 
 use super::*;
 
@@ -29,15 +29,24 @@ pub(super) fn load_policy(device: &Device) -> VptPolicy {
         .expect("golden weights load")
 }
 
-/// The recorded inputs of one step (frames, agent actions, mask) as a batch.
-pub(super) fn batch(inputs: &Value, device: &Device) -> Batch {
-    Batch {
-        image: Some(float(&inputs["image_uint8_BTHWC"], device)),
-        agent_action: Some(AgentAction {
-            buttons: int(&inputs["agent_action_buttons"], device),
-            camera: int(&inputs["agent_action_camera"], device),
-        }),
-        mask: Some(float(&inputs["mask"], device)),
-        ..Batch::default()
-    }
+pub(super) fn memory_from_golden(list: &Value, device: &Device) -> VptMemory {
+    let list = list.as_array().expect("memory list");
+    let blocks = list
+        .chunks(3)
+        .map(|c| BlockMemory {
+            mask: boolean(&c[0]["values"], device),
+            keys: float(&c[1]["values"], device),
+            values: float(&c[2]["values"], device),
+        })
+        .collect();
+    VptMemory { blocks }
+}
+
+/// A VPT memory as the blocks the shared comparisons take.
+pub(super) fn blocks(memory: &VptMemory) -> Vec<BlockRef<'_>> {
+    memory
+        .blocks
+        .iter()
+        .map(|b| (&b.mask, &b.keys, &b.values))
+        .collect()
 }

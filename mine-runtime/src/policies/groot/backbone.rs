@@ -1,6 +1,7 @@
-//! The per-frame vision encoder that replaces MineStudio's pretrained timm backbone: a small
-//! Vision Transformer or VPT's ImpalaCNN, trained from scratch (or loaded from a local file,
-//! see [`super::weights`]). Its last feature map `[N, C, h, w]` becomes each frame's tokens.
+//! The per-frame vision encoder, whose last feature map `[N, C, h, w]` becomes each frame's
+//! tokens: MineStudio's timm backbone (a CLIP ViT under timm's names, [`TimmBackbone`]), or one
+//! of ours trained from scratch, a small Vision Transformer or VPT's ImpalaCNN (loadable from a
+//! local file, see [`super::weights`]).
 
 use burn::module::{Module, Param};
 use burn::nn::activation::ActivationConfig;
@@ -14,7 +15,10 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use crate::kernels::ops::{add, conv2d_layer, layer_norm_layer};
 use crate::policies::vpt::impala::{CnnDownStack, ImpalaCnn};
 
-use super::config::{BackboneConfig, GrootConfig, ImpalaBackboneConfig, VitConfig};
+use super::config::{
+    BackboneConfig, GrootConfig, ImpalaBackboneConfig, ScratchGrootConfig, VitConfig,
+};
+use crate::policies::timm::{VisionTransformer, VitArchitecture};
 
 /// A Vision Transformer over non-overlapping patches, CLIP-style (patch embedding without
 /// bias, learned position embedding, LayerNorm before and after pre-norm GELU blocks), with
@@ -89,7 +93,11 @@ pub struct ImpalaBackbone {
 
 impl ImpalaBackbone {
     /// Builds the stacks with VPT's initialization scales.
-    pub fn new(config: &GrootConfig, impala: &ImpalaBackboneConfig, device: &Device) -> Self {
+    pub fn new(
+        config: &ScratchGrootConfig,
+        impala: &ImpalaBackboneConfig,
+        device: &Device,
+    ) -> Self {
         let cnn = ImpalaCnn::new(&config.impala_vpt_config(impala), device);
         Self { stacks: cnn.stacks }
     }
@@ -100,25 +108,60 @@ impl ImpalaBackbone {
     }
 }
 
-/// The configured backbone.
+/// MineStudio's backbone: timm's model as `features_only` wraps it (`FeatureGetterNet`, whose
+/// `model` holds the network: parameter names `backbone.model.*`), its last feature map used.
+#[derive(Module, Debug)]
+pub struct TimmBackbone {
+    /// The timm network.
+    pub model: VisionTransformer,
+}
+
+impl TimmBackbone {
+    /// A freshly initialized backbone of `arch`.
+    pub fn new(arch: &VitArchitecture, device: &Device) -> Self {
+        Self {
+            model: VisionTransformer::new(arch, device),
+        }
+    }
+
+    /// `[N, C, H, W]` normalized frames to the last feature map `[N, embed_dim, h, w]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.model.forward_features(x)
+    }
+}
+
+/// The configured backbone. PyTorch names leave the variant out (`backbone.model.*`).
 // One backbone per policy, built once: the size difference between variants costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
-    /// A Vision Transformer.
+    /// Our Vision Transformer.
     Vit(VitBackbone),
     /// The ImpalaCNN stacks.
     Impala(ImpalaBackbone),
+    /// MineStudio's timm backbone.
+    Timm(TimmBackbone),
 }
 
 impl Backbone {
-    /// Builds the backbone `config.backbone` describes.
+    /// Builds the backbone `config` describes (validated: its timm backbone resolves).
     pub fn new(config: &GrootConfig, device: &Device) -> Self {
-        match &config.backbone {
-            BackboneConfig::Vit(vit) => Self::Vit(VitBackbone::new(vit, config.img_shape, device)),
-            BackboneConfig::Impala(impala) => {
-                Self::Impala(ImpalaBackbone::new(config, impala, device))
+        match config {
+            GrootConfig::MineStudio(minestudio) => {
+                let arch = minestudio
+                    .backbone
+                    .resolve()
+                    .expect("a validated configuration names a backbone this program builds");
+                Self::Timm(TimmBackbone::new(&arch, device))
             }
+            GrootConfig::Scratch(scratch) => match &scratch.backbone {
+                BackboneConfig::Vit(vit) => {
+                    Self::Vit(VitBackbone::new(vit, scratch.img_shape, device))
+                }
+                BackboneConfig::Impala(impala) => {
+                    Self::Impala(ImpalaBackbone::new(scratch, impala, device))
+                }
+            },
         }
     }
 
@@ -127,6 +170,7 @@ impl Backbone {
         match self {
             Self::Vit(vit) => vit.forward(x),
             Self::Impala(impala) => impala.forward(x),
+            Self::Timm(timm) => timm.forward(x),
         }
     }
 }
@@ -143,7 +187,8 @@ pub struct PixelNorm {
 impl PixelNorm {
     /// The normalization `config` asks for.
     pub fn new(config: &GrootConfig, device: &Device) -> Self {
-        Self::from_stats(&config.pixel_mean, &config.pixel_std, device)
+        let (mean, std) = config.pixel_normalization();
+        Self::from_stats(&mean, &std, device)
     }
 
     /// The normalization by a mean and standard deviation per channel (of 0..=1 values).

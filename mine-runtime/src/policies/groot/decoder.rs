@@ -28,7 +28,7 @@ pub struct GrootDecoder {
 impl GrootDecoder {
     /// Builds the decoder for a validated `config`.
     pub fn new(config: &GrootConfig, device: &Device) -> Self {
-        let e = config.hiddim;
+        let e = config.hiddim();
         Self {
             recurrent: ResidualRecurrentBlocks::new(&config.decoder_vpt_config(), device),
             lastlayer: NormLinear::new(e, e, true, true, 1.0, device),

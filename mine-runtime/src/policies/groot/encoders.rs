@@ -1,51 +1,35 @@
 //! The Transformer encoders around the goal latent: the video (posterior) and image (prior)
 //! encoders, and the fuser that joins each frame's tokens with the goal.
 //!
-//! All use PyTorch's `nn.TransformerEncoderLayer` defaults as MineStudio does: post-norm,
-//! ReLU, feed-forward width `2 * hiddim`, and mean pooling over tokens.
+//! All are PyTorch's `nn.TransformerEncoder` as MineStudio builds them (post-norm, ReLU,
+//! feed-forward width `2 * hiddim`, [`crate::policies::transformer`]), mean-pooled over tokens.
 
 use burn::module::Module;
-use burn::nn::activation::ActivationConfig;
-use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
-};
 use burn::tensor::{Device, Tensor};
 use mine_dsl::latent::DiagGaussian;
 
-use super::latent::{LatentMode, LatentSpace, NoiseSource};
+use super::latent::LatentSpace;
+use crate::policies::transformer::{EncoderShape, TransformerEncoder};
 
-/// A post-norm ReLU Transformer encoder of width `d` with feed-forward width `2 d`.
-fn encoder(
-    d: usize,
+/// An encoder of `hiddim`-wide tokens with `layers` layers, `heads` heads and MineStudio's
+/// feed-forward width `2 * hiddim`.
+pub fn encoder(
+    hiddim: usize,
     layers: usize,
     heads: usize,
     dropout: f64,
     device: &Device,
 ) -> TransformerEncoder {
-    TransformerEncoderConfig::new(d, 2 * d, heads, layers)
-        .with_dropout(dropout)
-        .with_activation(ActivationConfig::Relu)
-        .init(device)
-}
-
-/// Encodes `[N, L, d]` tokens and averages them: `[N, d]`.
-fn pooled(encoder: &TransformerEncoder, tokens: Tensor<3>) -> Tensor<2> {
-    let [n, _, d] = tokens.dims();
-    encoder
-        .forward(TransformerEncoderInput::new(tokens))
-        .mean_dim(1)
-        .reshape([n, d])
-}
-
-/// Options shared by the encoders' constructors.
-#[derive(Clone, Copy, Debug)]
-pub struct EncoderShape {
-    /// Token width (`hiddim`).
-    pub dim: usize,
-    /// Attention heads.
-    pub heads: usize,
-    /// Dropout inside the layers.
-    pub dropout: f64,
+    TransformerEncoder::new(
+        &EncoderShape {
+            d: hiddim,
+            heads,
+            dim_feedforward: 2 * hiddim,
+            layers,
+            dropout,
+        },
+        device,
+    )
 }
 
 /// MineStudio's `VideoEncoder`: pools each frame's tokens (spatial encoder, mean), encodes the
@@ -61,32 +45,15 @@ pub struct VideoEncoder {
 }
 
 impl VideoEncoder {
-    /// Builds the encoder.
-    pub fn new(
-        shape: &EncoderShape,
-        spatial_layers: usize,
-        temporal_layers: usize,
-        mode: LatentMode,
-        noise: NoiseSource,
-        device: &Device,
-    ) -> Self {
-        let EncoderShape {
-            dim,
-            heads,
-            dropout,
-        } = *shape;
-        Self {
-            pooling: encoder(dim, spatial_layers, heads, dropout, device),
-            encode_video: encoder(dim, temporal_layers, heads, dropout, device),
-            encode_dist: LatentSpace::new(dim, mode, noise, device),
-        }
-    }
-
     /// `[B, T, P, d]` tokens of a reference video to the posterior (`[B, d]` each).
     pub fn forward(&self, tokens: Tensor<4>) -> DiagGaussian {
         let [b, t, p, d] = tokens.dims();
-        let frames = pooled(&self.pooling, tokens.reshape([b * t, p, d])).reshape([b, t, d]);
-        self.encode_dist.forward(pooled(&self.encode_video, frames))
+        let frames = self
+            .pooling
+            .forward_mean(tokens.reshape([b * t, p, d]))
+            .reshape([b, t, d]);
+        self.encode_dist
+            .forward(self.encode_video.forward_mean(frames))
     }
 }
 
@@ -100,57 +67,17 @@ pub struct ImageEncoder {
 }
 
 impl ImageEncoder {
-    /// Builds the encoder.
-    pub fn new(
-        shape: &EncoderShape,
-        layers: usize,
-        mode: LatentMode,
-        noise: NoiseSource,
-        device: &Device,
-    ) -> Self {
-        let EncoderShape {
-            dim,
-            heads,
-            dropout,
-        } = *shape;
-        Self {
-            pooling: encoder(dim, layers, heads, dropout, device),
-            encode_dist: LatentSpace::new(dim, mode, noise, device),
-        }
-    }
-
     /// `[B, P, d]` tokens of one frame to the prior (`[B, d]` each).
     pub fn forward(&self, tokens: Tensor<3>) -> DiagGaussian {
-        self.encode_dist.forward(pooled(&self.pooling, tokens))
+        self.encode_dist.forward(self.pooling.forward_mean(tokens))
     }
 }
 
-/// MineStudio's `fuser`: appends the goal latent as one more token to every frame's tokens,
-/// encodes them and averages: one `hiddim` vector per frame.
-#[derive(Module, Debug)]
-pub struct Fuser {
-    /// The Transformer over `[frame tokens, goal]`.
-    pub encoder: TransformerEncoder,
-}
-
-impl Fuser {
-    /// Builds the fuser.
-    pub fn new(shape: &EncoderShape, layers: usize, device: &Device) -> Self {
-        let EncoderShape {
-            dim,
-            heads,
-            dropout,
-        } = *shape;
-        Self {
-            encoder: encoder(dim, layers, heads, dropout, device),
-        }
-    }
-
-    /// `[B, T, P, d]` frame tokens and the `[B, d]` goal to `[B, T, d]`.
-    pub fn forward(&self, tokens: Tensor<4>, z: Tensor<2>) -> Tensor<3> {
-        let [b, t, p, d] = tokens.dims();
-        let goal = z.reshape([b, 1, 1, d]).expand([b, t, 1, d]);
-        let joined = Tensor::cat(vec![tokens, goal], 2).reshape([b * t, p + 1, d]);
-        pooled(&self.encoder, joined).reshape([b, t, d])
-    }
+/// MineStudio's `fuser`: appends the goal latent `z` (`[B, d]`) as one more token to every
+/// frame's tokens (`[B, T, P, d]`), encodes them and averages: `[B, T, d]`.
+pub fn fuse(fuser: &TransformerEncoder, tokens: Tensor<4>, z: Tensor<2>) -> Tensor<3> {
+    let [b, t, p, d] = tokens.dims();
+    let goal = z.reshape([b, 1, 1, d]).expand([b, t, 1, d]);
+    let joined = Tensor::cat(vec![tokens, goal], 2).reshape([b * t, p + 1, d]);
+    fuser.forward_mean(joined).reshape([b, t, d])
 }

@@ -1,6 +1,7 @@
 //! The goal latent space: a diagonal Gaussian `(mu, log_var)` projected from a pooled
 //! feature, and its sample `z` drawn with the reparameterization trick from seeded host noise.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -34,9 +35,18 @@ pub enum LatentMode {
 /// The standard-normal noise of the reparameterization trick, drawn on the host from one seeded
 /// generator shared by the posterior and prior heads (and by clones of the policy), so a seed
 /// reproduces the sequence of draws on every backend.
+///
+/// Recorded noise can be replayed instead ([`NoiseSource::inject`]): MineStudio draws with
+/// `torch.randn_like`, the posterior's first, then the prior's.
 #[derive(Clone)]
 pub struct NoiseSource {
-    rng: Arc<Mutex<StdRng>>,
+    state: Arc<Mutex<NoiseState>>,
+}
+
+struct NoiseState {
+    rng: StdRng,
+    /// Draws to return before generating any, in order.
+    injected: VecDeque<Vec<f32>>,
 }
 
 impl fmt::Debug for NoiseSource {
@@ -49,25 +59,56 @@ impl NoiseSource {
     /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {
         Self {
-            rng: Arc::new(Mutex::new(StdRng::seed_from_u64(seed))),
+            state: Arc::new(Mutex::new(NoiseState {
+                rng: StdRng::seed_from_u64(seed),
+                injected: VecDeque::new(),
+            })),
         }
     }
 
-    /// Restarts the sequence of draws from `seed`.
+    /// Restarts the sequence of draws from `seed` (injected draws not yet used are kept).
     pub fn reseed(&self, seed: u64) {
-        *self.lock() = StdRng::seed_from_u64(seed);
+        self.lock().rng = StdRng::seed_from_u64(seed);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, StdRng> {
+    /// Queues `draws`: the next calls of [`standard_normal`](Self::standard_normal) return
+    /// them, one per call and in order, before any generated noise. Replays noise recorded
+    /// elsewhere (each draw row-major `[B, hiddim]`, as the latent it feeds).
+    pub fn inject(&self, draws: impl IntoIterator<Item = Vec<f32>>) {
+        self.lock().injected.extend(draws);
+    }
+
+    /// Injected draws not used yet.
+    pub fn injected_left(&self) -> usize {
+        self.lock().injected.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, NoiseState> {
         // A panic while holding the lock cannot leave the generator in an invalid state.
-        self.rng
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// `n` independent standard-normal values (Box-Muller on open-interval uniforms).
+    /// `n` independent standard-normal values: the next injected draw, or generated ones
+    /// (Box-Muller on open-interval uniforms).
+    ///
+    /// # Panics
+    ///
+    /// If the next injected draw does not hold `n` values (it was recorded for another shape).
     pub fn standard_normal(&self, n: usize) -> Vec<f32> {
-        let mut rng = self.lock();
+        let mut state = self.lock();
+        if let Some(draw) = state.injected.pop_front() {
+            assert_eq!(
+                draw.len(),
+                n,
+                "an injected noise draw holds {} values but the latent needs {n}: inject one \
+                 [B, hiddim] draw per latent, in the order they are sampled",
+                draw.len()
+            );
+            return draw;
+        }
+        let rng = &mut state.rng;
         let mut out = Vec::with_capacity(n + 1);
         while out.len() < n {
             let u1: f64 = rng.sample(Open01);

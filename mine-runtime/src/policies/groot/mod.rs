@@ -16,12 +16,19 @@
 //!   [`Batch::image`]. For goal-conditioned inference, encode a reference video once with
 //!   [`GrootPolicy::encode_goal`] and put it in the memory ([`GrootMemory::with_goal`]); the
 //!   forward then uses it instead (MineStudio's `ref_video_path` branch).
-//! - **Backbone.** MineStudio fetches a pretrained CLIP ViT from a model hub. Here the
-//!   backbone is a small ViT or the VPT ImpalaCNN trained from scratch ([`BackboneConfig`]);
-//!   pretrained weights can be loaded from a local safetensors file ([`weights`]).
+//! - **Architecture.** [`GrootConfig`] selects MineStudio's (`architecture = "minestudio"`:
+//!   a timm CLIP ViT under MineStudio's parameter names, so MineStudio's checkpoints load
+//!   through `policy.weights` and exports load back into MineStudio) or our own
+//!   (`"scratch"`: a small ViT or VPT's ImpalaCNN trained from scratch, every size
+//!   configurable). Both share the encoders (PyTorch's `nn.TransformerEncoder`), the decoder
+//!   (VPT's Transformer-XL blocks) and the heads. MineStudio's default backbone, EfficientNet,
+//!   is not built here yet.
+//! - **Frozen backbone.** `freeze_backbone` makes the backbone's parameters not require
+//!   gradients: autodiff records none of its operations and the optimizer leaves it as it is.
 //! - **Goal latent.** `z = mu + exp(log_var / 2) * eps` while training and `z = mu` in
-//!   evaluation ([`LatentMode`]); `eps` comes from a host generator seeded by
-//!   [`GrootConfig::seed`] ([`GrootPolicy::reseed`]).
+//!   evaluation ([`LatentMode`]); `eps` comes from a host generator seeded by the
+//!   configuration's `seed` ([`GrootPolicy::reseed`]), or from recorded draws
+//!   ([`GrootPolicy::inject_noise`]).
 //! - **Memory.** [`GrootMemory`] holds each decoder block's keys and values; it is carried
 //!   from batch to batch within episodes and reset per row through the
 //!   [`Memory`](mine_dsl::memory::Memory) trait.
@@ -29,15 +36,15 @@
 //! ```
 //! use burn::tensor::{Device, Tensor};
 //! use mine_dsl::prelude::*;
-//! use mine_runtime::policies::groot::{GrootConfig, GrootPolicy};
+//! use mine_runtime::policies::groot::{GrootPolicy, MineStudioGrootConfig};
 //!
 //! let device = Device::flex();
-//! let policy = GrootPolicy::new(&GrootConfig::tiny(), &device)?;
+//! let policy = GrootPolicy::new(&MineStudioGrootConfig::tiny(), &device)?;
 //! let batch = Batch { image: Some(Tensor::zeros([2, 4, 16, 16, 3], &device)), ..Batch::default() };
 //! let (latents, memory) = policy.forward(&batch, policy.initial_memory(2, &device))?;
 //! assert_eq!(latents.pi_logits.camera.dims(), [2, 4, 1, 121]);
-//! assert_eq!(latents.posterior_dist.z.dims(), [2, 32]);
-//! assert_eq!(memory.layers.len(), 1);
+//! assert_eq!(latents.posterior_dist.z.dims(), [2, 8]);
+//! assert_eq!(memory.layers.len(), 2);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -62,19 +69,21 @@ use crate::kernels::autocast::to_full;
 use crate::kernels::ops::conv2d_layer;
 use crate::policies::vpt::{ValueHead, VptActionHead};
 
-pub use backbone::{Backbone, ImpalaBackbone, PixelNorm, VitBackbone};
+pub use backbone::{Backbone, ImpalaBackbone, PixelNorm, TimmBackbone, VitBackbone};
 pub use config::{
-    BackboneConfig, DecoderConfig, FuserConfig, GrootConfig, ImageEncoderConfig,
-    ImpalaBackboneConfig, VideoEncoderConfig, VitConfig,
+    BackboneConfig, DecoderConfig, DecoderKwargs, FuserConfig, GrootConfig, ImageEncoderConfig,
+    ImageEncoderKwargs, ImpalaBackboneConfig, MineStudioGrootConfig, ScratchGrootConfig,
+    VideoEncoderConfig, VideoEncoderKwargs, VitConfig,
 };
 pub use decoder::GrootDecoder;
-pub use encoders::{Fuser, ImageEncoder, VideoEncoder};
+pub use encoders::{ImageEncoder, VideoEncoder, fuse};
 pub use latent::{LatentMode, LatentSpace, NoiseSource};
 pub use memory::{GaussianMemory, GoalCondition, GrootLayerMemory, GrootMemory};
 pub use validate::GrootConfigError;
 pub use weights::{BackboneLoadOptions, GrootWeightsError};
 
-use encoders::EncoderShape;
+use crate::policies::transformer::TransformerEncoder;
+use encoders::encoder;
 
 /// The GROOT policy: backbone, goal encoders, fuser, decoder and the VPT heads.
 ///
@@ -95,8 +104,8 @@ pub struct GrootPolicy {
     pub video_encoder: VideoEncoder,
     /// The prior encoder over the reference's first frame.
     pub image_encoder: ImageEncoder,
-    /// Joins each frame's tokens with the goal latent.
-    pub fuser: Fuser,
+    /// Joins each frame's tokens with the goal latent ([`fuse`]).
+    pub fuser: TransformerEncoder,
     /// The recurrent decoder.
     pub decoder: GrootDecoder,
     /// The action head.
@@ -110,52 +119,45 @@ pub struct GrootPolicy {
 }
 
 impl GrootPolicy {
-    /// Validates `config` and builds a freshly initialized network on `device` (frozen
-    /// backbone if `config.freeze_backbone`).
-    pub fn new(config: &GrootConfig, device: &Device) -> Result<Self, GrootConfigError> {
+    /// Validates `config` (a [`GrootConfig`], or either architecture's configuration) and
+    /// builds a freshly initialized network (frozen backbone if `freeze_backbone`).
+    pub fn new<C: Clone + Into<GrootConfig>>(
+        config: &C,
+        device: &Device,
+    ) -> Result<Self, GrootConfigError> {
+        let config: GrootConfig = config.clone().into();
         config.validate()?;
-        let e = config.hiddim;
-        let noise = NoiseSource::new(config.seed);
-        let mode = config.latent_mode;
-        let shape = |heads, dropout| EncoderShape {
-            dim: e,
-            heads,
-            dropout,
-        };
-        let video = &config.video_encoder;
-        let image = &config.image_encoder;
-        let mut backbone = Backbone::new(config, device);
-        if config.freeze_backbone {
+        let e = config.hiddim();
+        let noise = NoiseSource::new(config.seed());
+        let mode = config.latent_mode();
+        let latent = || LatentSpace::new(e, mode, noise.clone(), device);
+        let (video, image, fuser) = (
+            config.video_encoder(),
+            config.image_encoder(),
+            config.fuser(),
+        );
+        let mut backbone = Backbone::new(&config, device);
+        if config.freeze_backbone() {
             backbone = backbone.freeze();
         }
         Ok(Self {
-            pixel_norm: PixelNorm::new(config, device),
+            pixel_norm: PixelNorm::new(&config, device),
             backbone,
             updim: Conv2dConfig::new([config.backbone_channels(), e], [1, 1]).init(device),
-            video_encoder: VideoEncoder::new(
-                &shape(video.heads, video.dropout),
-                video.spatial_layers,
-                video.temporal_layers,
-                mode,
-                noise.clone(),
-                device,
-            ),
-            image_encoder: ImageEncoder::new(
-                &shape(image.heads, image.dropout),
-                image.layers,
-                mode,
-                noise.clone(),
-                device,
-            ),
-            fuser: Fuser::new(
-                &shape(config.fuser.heads, config.fuser.dropout),
-                config.fuser.layers,
-                device,
-            ),
-            decoder: GrootDecoder::new(config, device),
-            pi_head: VptActionHead::new(e, config.temperature, device),
+            video_encoder: VideoEncoder {
+                pooling: encoder(e, video.spatial_layers, video.heads, video.dropout, device),
+                encode_video: encoder(e, video.temporal_layers, video.heads, video.dropout, device),
+                encode_dist: latent(),
+            },
+            image_encoder: ImageEncoder {
+                pooling: encoder(e, image.layers, image.heads, image.dropout, device),
+                encode_dist: latent(),
+            },
+            fuser: encoder(e, fuser.layers, fuser.heads, fuser.dropout, device),
+            decoder: GrootDecoder::new(&config, device),
+            pi_head: VptActionHead::new(e, config.temperature(), device),
             value_head: ValueHead::new(e, device),
-            config: config.clone(),
+            config,
             noise,
         })
     }
@@ -170,9 +172,16 @@ impl GrootPolicy {
         self.noise.reseed(seed);
     }
 
+    /// Replays recorded noise: the next sampled latents use `draws` (one row-major
+    /// `[B, hiddim]` draw per latent, the posterior's before the prior's in each forward)
+    /// instead of generated noise. See [`NoiseSource::inject`].
+    pub fn inject_noise(&self, draws: impl IntoIterator<Item = Vec<f32>>) {
+        self.noise.inject(draws);
+    }
+
     /// Returns the policy with goal latents drawn according to `mode`.
     pub fn with_latent_mode(mut self, mode: LatentMode) -> Self {
-        self.config.latent_mode = mode;
+        self.config.set_latent_mode(mode);
         self.video_encoder.encode_dist.mode = mode;
         self.image_encoder.encode_dist.mode = mode;
         self
@@ -189,15 +198,17 @@ impl GrootPolicy {
         })
     }
 
-    /// `[B, T, H, W, C]` raw frames to `[B, T, P, hiddim]` tokens (f32 under autocast: burn's
-    /// Transformer encoders that read them run in their parameters' dtype).
+    /// `[B, T, H, W, C]` raw frames to the backbone's last feature map
+    /// `[B * T, C', h, w]` (MineStudio: `backbone(transforms(image))[-1]`).
+    pub fn backbone_features(&self, image: Tensor<5>) -> Tensor<4> {
+        self.backbone.forward(self.pixel_norm.forward(image))
+    }
+
+    /// `[B, T, H, W, C]` raw frames to `[B, T, P, hiddim]` tokens (the backbone's features
+    /// through `updim`; f32 under autocast, as the encoders that read them expect).
     pub fn tokens(&self, image: Tensor<5>) -> Tensor<4> {
         let [b, t, ..] = image.dims();
-        let features = conv2d_layer(
-            &self.updim,
-            self.backbone.forward(self.pixel_norm.forward(image)),
-            false,
-        );
+        let features = conv2d_layer(&self.updim, self.backbone_features(image), false);
         let [_, d, h, w] = features.dims();
         to_full(features.reshape([b, t, d, h * w]).swap_dims(2, 3))
     }
@@ -214,11 +225,16 @@ impl GrootPolicy {
 
     fn check_frames(&self, image: &Tensor<5>, what: &str) -> Result<(), PolicyError> {
         let [b, t, h, w, c] = image.dims();
-        if [h, w, c] != self.config.img_shape || b == 0 || t == 0 {
+        let expected = self.config.img_shape();
+        if [h, w, c] != expected || b == 0 || t == 0 {
+            let source = match self.config {
+                GrootConfig::MineStudio(_) => "the input size of the GrootConfig's backbone",
+                GrootConfig::Scratch(_) => "img_shape of the GrootConfig",
+            };
             return Err(PolicyError::Invalid(format!(
                 "GROOT {what} frames have shape [{b}, {t}, {h}, {w}, {c}], expected \
-                 [B >= 1, T >= 1, {:?}] (img_shape of the GrootConfig)",
-                self.config.img_shape
+                 [B >= 1, T >= 1, {expected:?}] ({source}); set the dataset's \
+                 frame_height/frame_width to match"
             )));
         }
         Ok(())
@@ -236,11 +252,11 @@ impl GrootPolicy {
         }
         if let Some(goal) = &memory.goal {
             let [gb, gd] = goal.posterior.z.dims();
-            if gb != b || gd != self.config.hiddim {
+            if gb != b || gd != self.config.hiddim() {
                 return Err(PolicyError::Invalid(format!(
                     "GROOT goal has shape [{gb}, {gd}], expected [{b}, {}]: encode one \
                      reference per batch row",
-                    self.config.hiddim
+                    self.config.hiddim()
                 )));
             }
         }
@@ -250,7 +266,7 @@ impl GrootPolicy {
 
 impl Policy for GrootPolicy {
     fn initial_memory(&self, batch_size: usize, device: &Device) -> GrootMemory {
-        let (m, e) = (self.config.decoder.mem_len, self.config.hiddim);
+        let (m, e) = (self.config.decoder().mem_len, self.config.hiddim());
         GrootMemory {
             layers: (0..self.decoder.layers())
                 .map(|_| GrootLayerMemory::empty(batch_size, m, e, device))
@@ -268,7 +284,7 @@ impl Policy for GrootPolicy {
             Some(goal) => (goal.posterior.clone().into(), goal.prior.clone().into()),
             None => self.encode_reference(tokens.clone()),
         };
-        let fused = self.fuser.forward(tokens, posterior_dist.z.clone());
+        let fused = fuse(&self.fuser, tokens, posterior_dist.z.clone());
         let (latent, layers) = self.decoder.forward(fused, memory.layers);
         let latents = GrootPolicyLatents {
             pi_logits: self.pi_head.forward(latent.clone()),

@@ -1,23 +1,32 @@
-//! GROOT through `policy.weights`: this program's own checkpoints. MineStudio's `GrootPolicy`
-//! is another architecture (a timm backbone and its own module names), so its checkpoints are
-//! recognised and refused with an explanation rather than half-loaded.
+//! GROOT through `policy.weights`: MineStudio's `GrootPolicy` checkpoints (a Hub directory with
+//! `config.json` + `model.safetensors`, a Lightning `.ckpt` or its `-EMA.ckpt` twin whose
+//! `hyper_parameters.model` holds the policy's arguments, a bare state dict) load into the
+//! MineStudio architecture, whose parameters carry MineStudio's names; this program's own
+//! `.bpk` weights load into either architecture; the MineStudio architecture exports a
+//! directory that `GrootPolicy.from_pretrained` reads.
 
 use std::path::Path;
 
 use burn::tensor::Device;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::{GrootConfig, GrootPolicy};
+use super::{GrootConfig, GrootPolicy, MineStudioGrootConfig};
 use crate::policies::pretrained::{
-    ExportError, PretrainedError, PretrainedPolicy, SourceConfig, WeightsFormat, WeightsSource,
-    load_burnpack, minestudio_policy_name, run_policy_table,
+    ExportError, MINESTUDIO_CONFIG_FILE, MINESTUDIO_WEIGHTS_FILE, PretrainedError,
+    PretrainedPolicy, SourceConfig, StateDictFit, WeightsFormat, WeightsSource, create_dir,
+    load_burnpack, minestudio_policy_name, read_state_dict, run_policy_table, write_json,
+    write_safetensors,
 };
+use crate::policies::torch_names::torch_state_dict;
 
-/// Why MineStudio's GROOT checkpoints do not load here.
-const ARCHITECTURE: &str = "MineStudio's GrootPolicy (a pretrained timm backbone, its own \
-     parameter names) is not the architecture of this program's GROOT (a ViT or ImpalaCNN \
-     backbone trained from scratch), so its checkpoints cannot be loaded into it; start from \
-     scratch, or from this program's own GROOT weights (.bpk or a run directory)";
+/// GROOT's buffers that PyTorch holds as 0-dimensional tensors (burn holds them as `[1]`).
+const SCALAR_BUFFERS: [&str; 1] = ["value_head.normalizer.debiasing_term"];
+
+/// Why our own architecture has no MineStudio counterpart.
+const SCRATCH: &str = "this GROOT has architecture = \"scratch\" (our own, trained from \
+     scratch), whose parameters have no MineStudio counterpart; MineStudio's checkpoints and \
+     exports need architecture = \"minestudio\" (MineStudio's GrootPolicy arguments in \
+     [policy], or a checkpoint that carries them)";
 
 impl PretrainedPolicy for GrootPolicy {
     type Config = GrootConfig;
@@ -33,32 +42,21 @@ impl PretrainedPolicy for GrootPolicy {
     }
 
     fn frame_size(config: &GrootConfig) -> Option<[usize; 2]> {
-        Some([config.img_shape[0], config.img_shape[1]])
+        let [h, w, _] = config.img_shape();
+        Some([h, w])
     }
 
     fn network_config(config: &SourceConfig) -> Result<Option<GrootConfig>, PretrainedError> {
-        let refuse = |path: &Path, found: Option<&str>| match found {
-            Some(found) if found != Self::KIND => PretrainedError::WrongPolicy {
-                path: path.to_owned(),
-                found: found.into(),
-                expected: Self::KIND,
-            },
-            _ => PretrainedError::Unsupported {
-                path: path.to_owned(),
-                message: ARCHITECTURE.into(),
-            },
-        };
         match config {
-            SourceConfig::MineStudio { path, kwargs } => {
-                Err(refuse(path, minestudio_policy_name(kwargs)))
-            }
+            SourceConfig::MineStudio { path, kwargs } => from_kwargs(path, kwargs).map(Some),
             SourceConfig::Lightning {
                 path,
                 hyper_parameters,
-            } => {
-                let model = hyper_parameters.get("model").and_then(Value::as_object);
-                Err(refuse(path, model.and_then(minestudio_policy_name)))
-            }
+            } => match hyper_parameters.get("model").and_then(Value::as_object) {
+                // MineStudio's GROOT training script saves the policy's arguments as `model`.
+                Some(model) => from_kwargs(path, model).map(Some),
+                None => Ok(None),
+            },
             SourceConfig::Run { path, policy } => {
                 let table = run_policy_table(path, policy, Self::KIND)?;
                 serde_json::from_value(Value::Object(table))
@@ -72,18 +70,101 @@ impl PretrainedPolicy for GrootPolicy {
     }
 
     fn load_pretrained(self, source: &WeightsSource) -> Result<Self, PretrainedError> {
-        match source.format {
-            WeightsFormat::Burnpack => load_burnpack(self, &source.weights),
-            format => Err(PretrainedError::Unsupported {
-                path: source.weights.clone(),
-                message: format!("{} of GROOT: {ARCHITECTURE}", format.describe()),
-            }),
+        if source.format == WeightsFormat::Burnpack {
+            return load_burnpack(self, &source.weights);
         }
+        if let GrootConfig::Scratch(_) = self.config() {
+            return Err(PretrainedError::Unsupported {
+                path: source.weights.clone(),
+                message: format!("{} of GROOT: {SCRATCH}", source.format.describe()),
+            });
+        }
+        let path = &source.weights;
+        let fit = StateDictFit::new(&self, read_state_dict(path)?);
+        // MineStudio's own loaders drop tensors the network has no parameter for.
+        let strict = source.format == WeightsFormat::StateDict;
+        if !fit.fits() || (strict && !fit.unexpected.is_empty()) {
+            return Err(PretrainedError::Tensors(format!(
+                "GROOT weights {} do not fit the network: {}. {}",
+                path.display(),
+                fit.describe(),
+                mismatch_hint(&fit.unexpected)
+            )));
+        }
+        if !fit.unexpected.is_empty() {
+            tracing::warn!(path = %path.display(), unexpected = ?fit.unexpected, "ignoring tensors the GROOT network has no parameter for");
+        }
+        let policy = fit.apply(self).map_err(|message| {
+            PretrainedError::Tensors(format!(
+                "loading GROOT weights {}: {message}",
+                path.display()
+            ))
+        })?;
+        tracing::info!(path = %path.display(), "loaded MineStudio GROOT weights");
+        Ok(policy)
     }
 
-    fn export_minestudio(&self, _dir: &Path) -> Result<(), ExportError> {
-        Err(ExportError::Unsupported(format!(
-            "GROOT cannot be exported for MineStudio: {ARCHITECTURE}"
-        )))
+    fn export_minestudio(&self, dir: &Path) -> Result<(), ExportError> {
+        let GrootConfig::MineStudio(config) = self.config() else {
+            return Err(ExportError::Unsupported(format!(
+                "GROOT cannot be exported for MineStudio: {SCRATCH}"
+            )));
+        };
+        if config.backbone.is_resized() {
+            tracing::warn!(
+                backbone = %config.backbone.name,
+                "the backbone is resized from timm's model: config.json describes it as a table, \
+                 which MineStudio's timm.create_model does not take"
+            );
+        }
+        create_dir(dir)?;
+        let tensors = torch_state_dict(self, &SCALAR_BUFFERS);
+        write_safetensors(&dir.join(MINESTUDIO_WEIGHTS_FILE), &tensors)?;
+        write_json(
+            &dir.join(MINESTUDIO_CONFIG_FILE),
+            &config.minestudio_kwargs(),
+        )
+    }
+}
+
+/// A MineStudio-architecture configuration from `GrootPolicy`'s constructor arguments.
+fn from_kwargs(path: &Path, kwargs: &Map<String, Value>) -> Result<GrootConfig, PretrainedError> {
+    let config_error = |message: String| PretrainedError::Config {
+        path: path.to_owned(),
+        message,
+    };
+    match minestudio_policy_name(kwargs) {
+        Some(found) if found != GrootPolicy::KIND => {
+            return Err(PretrainedError::WrongPolicy {
+                path: path.to_owned(),
+                found: found.into(),
+                expected: GrootPolicy::KIND,
+            });
+        }
+        Some(_) => {}
+        None => {
+            return Err(config_error(
+                "no `video_encoder_kwargs` or `image_encoder_kwargs` (the arguments of \
+                 MineStudio's GrootPolicy) in it"
+                    .into(),
+            ));
+        }
+    }
+    let config: MineStudioGrootConfig = serde_json::from_value(Value::Object(kwargs.clone()))
+        .map_err(|e| config_error(format!("GrootPolicy arguments: {e}")))?;
+    config
+        .validate()
+        .map_err(|e| config_error(format!("GrootPolicy arguments: {e}")))?;
+    Ok(GrootConfig::MineStudio(config))
+}
+
+/// What a mismatch most likely means.
+fn mismatch_hint(unexpected: &[String]) -> &'static str {
+    if unexpected.iter().any(|k| k.starts_with("net.")) {
+        "The file holds a VPT (`net.*` parameters), not a GROOT: set `policy.kind = \"vpt\"`"
+    } else {
+        "Check that the GROOT configuration (backbone and its create_model arguments, hiddim, \
+         video_encoder_kwargs, image_encoder_kwargs, decoder_kwargs) is the one the \
+         checkpoint was trained with"
     }
 }

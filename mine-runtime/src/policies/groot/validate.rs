@@ -1,8 +1,12 @@
-//! Validation of a [`GrootConfig`]: every field checked, errors naming the first bad one.
+//! Validation of a [`GrootConfig`]: every field checked, errors naming the first bad one as it
+//! is written in the configuration (`video_encoder.heads` for ours,
+//! `video_encoder_kwargs.num_heads` for MineStudio's).
 
 use thiserror::Error;
 
-use super::config::{BackboneConfig, GrootConfig};
+use super::config::{
+    BackboneConfig, FUSER_HEADS, GrootConfig, MineStudioGrootConfig, ScratchGrootConfig,
+};
 
 /// A [`GrootConfig`] field holds a value the network cannot be built with.
 #[derive(Clone, Debug, PartialEq, Error)]
@@ -31,7 +35,147 @@ fn invalid(
     }
 }
 
+/// The checks both vocabularies share, on fields named as each writes them.
+struct Parts<'a> {
+    hiddim: usize,
+    /// Attention heads, each of which must divide `hiddim`.
+    heads: &'a [(&'static str, usize)],
+    /// Dropout probabilities, each in `[0, 1)`.
+    dropouts: &'a [(&'static str, f64)],
+    /// Sizes that must be at least 1.
+    counts: &'a [(&'static str, usize)],
+}
+
+impl Parts<'_> {
+    fn validate(&self) -> Result<(), GrootConfigError> {
+        if self.hiddim == 0 {
+            return Err(invalid("hiddim", self.hiddim, "must be >= 1"));
+        }
+        let e = self.hiddim;
+        for &(field, heads) in self.heads {
+            if heads == 0 || !e.is_multiple_of(heads) {
+                return Err(invalid(
+                    field,
+                    heads,
+                    format!("must be >= 1 and divide hiddim = {e}"),
+                ));
+            }
+        }
+        for &(field, p) in self.dropouts {
+            if !(p.is_finite() && (0.0..1.0).contains(&p)) {
+                return Err(invalid(field, p, "must be in [0, 1)"));
+            }
+        }
+        for &(field, n) in self.counts {
+            if n == 0 {
+                return Err(invalid(field, n, "must be >= 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl GrootConfig {
+    /// Checks every field, returning the first invalid one.
+    pub fn validate(&self) -> Result<(), GrootConfigError> {
+        match self {
+            Self::MineStudio(config) => config.validate(),
+            Self::Scratch(config) => config.validate(),
+        }
+    }
+}
+
+impl MineStudioGrootConfig {
+    /// Checks every field, returning the first invalid one.
+    pub fn validate(&self) -> Result<(), GrootConfigError> {
+        let vit = self.backbone.resolve().map_err(|message| {
+            invalid(
+                "backbone",
+                &self.backbone.name,
+                format!("names no backbone: {message}"),
+            )
+        })?;
+        if vit.patch_size == 0 || vit.img_size == 0 || !vit.img_size.is_multiple_of(vit.patch_size)
+        {
+            return Err(invalid(
+                "backbone.patch_size",
+                vit.patch_size,
+                format!(
+                    "must be >= 1 and divide backbone.img_size = {}",
+                    vit.img_size
+                ),
+            ));
+        }
+        if vit.num_heads == 0 || !vit.embed_dim.is_multiple_of(vit.num_heads) {
+            return Err(invalid(
+                "backbone.num_heads",
+                vit.num_heads,
+                format!(
+                    "must be >= 1 and divide backbone.embed_dim = {}",
+                    vit.embed_dim
+                ),
+            ));
+        }
+        for (field, n) in [
+            ("backbone.embed_dim", vit.embed_dim),
+            ("backbone.depth", vit.depth),
+        ] {
+            if n == 0 {
+                return Err(invalid(field, n, "must be >= 1"));
+            }
+        }
+        if !(vit.mlp_ratio.is_finite() && vit.mlp_hidden() >= 1) {
+            return Err(invalid(
+                "backbone.mlp_ratio",
+                vit.mlp_ratio,
+                "must be a finite number giving an MLP width >= 1",
+            ));
+        }
+        if !self.hiddim.is_multiple_of(FUSER_HEADS) {
+            return Err(invalid(
+                "hiddim",
+                self.hiddim,
+                format!(
+                    "must be a multiple of {FUSER_HEADS}: MineStudio's fuser has {FUSER_HEADS} attention heads"
+                ),
+            ));
+        }
+        if let Some(space) = self.action_space.as_ref().filter(|space| !space.is_null()) {
+            return Err(invalid(
+                "action_space",
+                space,
+                "must be null: only VPT's default action space (8641 button and 121 camera \
+                 classes) is supported",
+            ));
+        }
+        let (video, image, decoder) = (
+            &self.video_encoder_kwargs,
+            &self.image_encoder_kwargs,
+            &self.decoder_kwargs,
+        );
+        Parts {
+            hiddim: self.hiddim,
+            heads: &[
+                ("video_encoder_kwargs.num_heads", video.num_heads),
+                ("image_encoder_kwargs.num_heads", image.num_heads),
+                ("decoder_kwargs.num_heads", decoder.num_heads),
+            ],
+            dropouts: &[
+                ("video_encoder_kwargs.dropout", video.dropout),
+                ("image_encoder_kwargs.dropout", image.dropout),
+                ("fuser_dropout", self.fuser_dropout),
+            ],
+            counts: &[
+                ("decoder_kwargs.num_layers", decoder.num_layers),
+                ("decoder_kwargs.timesteps", decoder.timesteps),
+                ("decoder_kwargs.mem_len", decoder.mem_len),
+            ],
+        }
+        .validate()
+    }
+}
+
+impl ScratchGrootConfig {
     /// Checks every field, returning the first invalid one.
     pub fn validate(&self) -> Result<(), GrootConfigError> {
         if self.img_shape.contains(&0) {
@@ -65,39 +209,32 @@ impl GrootConfig {
                 "must be > 0 everywhere",
             ));
         }
-        let e = self.hiddim;
-        for (field, heads) in [
-            ("video_encoder.heads", self.video_encoder.heads),
-            ("image_encoder.heads", self.image_encoder.heads),
-            ("fuser.heads", self.fuser.heads),
-            ("decoder.heads", self.decoder.heads),
-        ] {
-            if heads == 0 || !e.is_multiple_of(heads) {
-                return Err(invalid(
-                    field,
-                    heads,
-                    format!("must be >= 1 and divide hiddim = {e}"),
-                ));
-            }
+        let (video, image, fuser, decoder) = (
+            &self.video_encoder,
+            &self.image_encoder,
+            &self.fuser,
+            &self.decoder,
+        );
+        Parts {
+            hiddim: self.hiddim,
+            heads: &[
+                ("video_encoder.heads", video.heads),
+                ("image_encoder.heads", image.heads),
+                ("fuser.heads", fuser.heads),
+                ("decoder.heads", decoder.heads),
+            ],
+            dropouts: &[
+                ("video_encoder.dropout", video.dropout),
+                ("image_encoder.dropout", image.dropout),
+                ("fuser.dropout", fuser.dropout),
+            ],
+            counts: &[
+                ("decoder.layers", decoder.layers),
+                ("decoder.timesteps", decoder.timesteps),
+                ("decoder.mem_len", decoder.mem_len),
+            ],
         }
-        for (field, p) in [
-            ("video_encoder.dropout", self.video_encoder.dropout),
-            ("image_encoder.dropout", self.image_encoder.dropout),
-            ("fuser.dropout", self.fuser.dropout),
-        ] {
-            if !(p.is_finite() && (0.0..1.0).contains(&p)) {
-                return Err(invalid(field, p, "must be in [0, 1)"));
-            }
-        }
-        for (field, n) in [
-            ("decoder.layers", self.decoder.layers),
-            ("decoder.timesteps", self.decoder.timesteps),
-            ("decoder.mem_len", self.decoder.mem_len),
-        ] {
-            if n == 0 {
-                return Err(invalid(field, n, "must be >= 1"));
-            }
-        }
+        .validate()?;
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return Err(invalid(
                 "temperature",

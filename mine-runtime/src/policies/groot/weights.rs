@@ -7,8 +7,9 @@
 //!    were trained with.
 //! 2. Call [`GrootPolicy::load_backbone`] with a `.safetensors` file whose tensor names are the
 //!    backbone's parameter paths (without any prefix): `patch_embed.weight`, `pos_embed`,
-//!    `ln_pre.gamma`, `blocks.layers.0.mha.query.weight`, ... for the ViT, and
-//!    `stacks.0.firstconv.layer.weight`, ... for the ImpalaCNN. [`GrootPolicy::save_backbone`]
+//!    `ln_pre.gamma`, `blocks.layers.0.mha.query.weight`, ... for our ViT,
+//!    `stacks.0.firstconv.layer.weight`, ... for the ImpalaCNN, and `model.cls_token`,
+//!    `model.blocks.0.attn.qkv.weight`, ... for a timm backbone (burn's layout). [`GrootPolicy::save_backbone`]
 //!    writes exactly this format (so a backbone trained in one run seeds another).
 //! 3. For files written by other tools, [`BackboneLoadOptions`] renames tensors with regular
 //!    expressions, converts PyTorch's layout (Linear weights `[out, in]`, LayerNorm
@@ -97,6 +98,7 @@ impl GrootPolicy {
         let result = match &self.backbone {
             Backbone::Vit(vit) => vit.save_into(&mut store),
             Backbone::Impala(impala) => impala.save_into(&mut store),
+            Backbone::Timm(timm) => timm.save_into(&mut store),
         };
         result.map_err(|e| GrootWeightsError::Save {
             path: path.to_path_buf(),
@@ -146,6 +148,7 @@ impl GrootPolicy {
         let result = match &mut backbone {
             Backbone::Vit(vit) => store.apply_to(vit),
             Backbone::Impala(impala) => store.apply_to(impala),
+            Backbone::Timm(timm) => store.apply_to(timm),
         }
         .map_err(|e| GrootWeightsError::Read {
             path: path.to_path_buf(),

@@ -1,30 +1,28 @@
-//! GROOT's size and shape options (MineStudio `GrootPolicy(**model)` keyword arguments, with
-//! the pretrained timm backbone replaced by a configurable vision encoder trained here).
+//! Our own GROOT (`architecture = "scratch"`): MineStudio's GROOT with the pretrained timm
+//! backbone replaced by a vision encoder trained from scratch (a small ViT of our own or VPT's
+//! ImpalaCNN) and every encoder's size configurable.
 //!
 //! Every struct deserializes from TOML or JSON with defaults for missing fields and rejects
-//! unknown ones; [`GrootConfig::validate`] names the first invalid field.
+//! unknown ones; [`ScratchGrootConfig::validate`](super::ScratchGrootConfig::validate) names the first
+//! invalid field.
 
-use crate::policies::vpt::VptConfig;
 use serde::{Deserialize, Serialize};
 
-use super::latent::LatentMode;
+use super::parts::{DecoderConfig, FuserConfig, ImageEncoderConfig, VideoEncoderConfig};
+use crate::policies::groot::latent::LatentMode;
+use crate::policies::timm::{OPENAI_CLIP_MEAN, OPENAI_CLIP_STD};
+use crate::policies::vpt::VptConfig;
 
-/// CLIP's per-channel pixel mean (RGB, on 0..1 values), MineStudio's normalization for its
-/// default ViT backbone.
-pub const CLIP_PIXEL_MEAN: [f64; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
-/// CLIP's per-channel pixel standard deviation (RGB, on 0..1 values).
-pub const CLIP_PIXEL_STD: [f64; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
-
-/// Size and shape of a GROOT policy.
+/// Size and shape of our own GROOT.
 ///
-/// Build one from a preset ([`GrootConfig::tiny`], [`GrootConfig::small_cpu`],
-/// [`GrootConfig::minestudio`], the default) or deserialize it; then
-/// [`GrootPolicy::new`](super::GrootPolicy::new) validates it.
+/// Build one from a preset ([`ScratchGrootConfig::tiny`], [`ScratchGrootConfig::small_cpu`],
+/// [`ScratchGrootConfig::minestudio`], the default) or deserialize it; then
+/// [`GrootPolicy::new`](crate::policies::groot::GrootPolicy::new) validates it.
 ///
 /// ```
-/// use mine_runtime::policies::groot::GrootConfig;
+/// use mine_runtime::policies::groot::ScratchGrootConfig;
 ///
-/// let config: GrootConfig = toml::from_str(r#"
+/// let config: ScratchGrootConfig = toml::from_str(r#"
 ///     img_shape = [64, 64, 3]
 ///     hiddim = 128
 ///     backbone = { kind = "impala", chans = [16, 32] }
@@ -34,13 +32,13 @@ pub const CLIP_PIXEL_STD: [f64; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 /// // Omitted sections keep MineStudio's values, which must still fit the new `hiddim`.
 /// assert_eq!(config.video_encoder.temporal_layers, 4);
 ///
-/// let bad = GrootConfig { hiddim: 100, ..config };
+/// let bad = ScratchGrootConfig { hiddim: 100, ..config };
 /// let err = bad.validate().unwrap_err().to_string();
 /// assert!(err.contains("`video_encoder.heads`"), "{err}");
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct GrootConfig {
+pub struct ScratchGrootConfig {
     /// Frame shape `[height, width, channels]` of both the observations and the reference.
     pub img_shape: [usize; 3],
     /// Width of every token and latent after the backbone (MineStudio `hiddim`).
@@ -48,7 +46,8 @@ pub struct GrootConfig {
     /// The vision encoder run on every frame (MineStudio: a pretrained timm model).
     pub backbone: BackboneConfig,
     /// Whether the backbone's parameters are excluded from training (MineStudio
-    /// `freeze_backbone`; useful after [`load_backbone`](super::GrootPolicy::load_backbone)).
+    /// `freeze_backbone`; useful after
+    /// [`load_backbone`](crate::policies::groot::GrootPolicy::load_backbone)).
     pub freeze_backbone: bool,
     /// Per-channel mean subtracted from `pixel / 255` before the backbone.
     pub pixel_mean: Vec<f64>,
@@ -107,60 +106,7 @@ pub struct ImpalaBackboneConfig {
     pub group_norm_groups: Option<usize>,
 }
 
-/// The posterior (video) encoder: spatial then temporal Transformer pooling.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct VideoEncoderConfig {
-    /// Transformer layers pooling each frame's tokens.
-    pub spatial_layers: usize,
-    /// Transformer layers over the pooled frames.
-    pub temporal_layers: usize,
-    /// Attention heads; must divide `hiddim`.
-    pub heads: usize,
-    /// Dropout inside the Transformer layers, in `[0, 1)`.
-    pub dropout: f64,
-}
-
-/// The prior (first-frame) encoder: Transformer pooling of one frame's tokens.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ImageEncoderConfig {
-    /// Transformer layers.
-    pub layers: usize,
-    /// Attention heads; must divide `hiddim`.
-    pub heads: usize,
-    /// Dropout inside the Transformer layers, in `[0, 1)`.
-    pub dropout: f64,
-}
-
-/// The fuser: Transformer over a frame's tokens and the goal token, mean-pooled.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FuserConfig {
-    /// Transformer layers.
-    pub layers: usize,
-    /// Attention heads; must divide `hiddim`.
-    pub heads: usize,
-    /// Dropout inside the Transformer layers, in `[0, 1)`.
-    pub dropout: f64,
-}
-
-/// The decoder: VPT's residual masked-attention blocks with key/value memory.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DecoderConfig {
-    /// Number of recurrent blocks.
-    pub layers: usize,
-    /// Attention heads; must divide `hiddim`.
-    pub heads: usize,
-    /// Frames per training window the attention is sized for.
-    pub timesteps: usize,
-    /// Past positions kept in each block's memory (each query sees itself and `mem_len - 1`
-    /// earlier positions).
-    pub mem_len: usize,
-}
-
-impl Default for GrootConfig {
+impl Default for ScratchGrootConfig {
     fn default() -> Self {
         Self::minestudio()
     }
@@ -189,51 +135,10 @@ impl Default for ImpalaBackboneConfig {
     }
 }
 
-impl Default for VideoEncoderConfig {
-    fn default() -> Self {
-        Self {
-            spatial_layers: 2,
-            temporal_layers: 4,
-            heads: 8,
-            dropout: 0.1,
-        }
-    }
-}
-
-impl Default for ImageEncoderConfig {
-    fn default() -> Self {
-        Self {
-            layers: 2,
-            heads: 8,
-            dropout: 0.1,
-        }
-    }
-}
-
-impl Default for FuserConfig {
-    fn default() -> Self {
-        Self {
-            layers: 2,
-            heads: 8,
-            dropout: 0.1,
-        }
-    }
-}
-
-impl Default for DecoderConfig {
-    fn default() -> Self {
-        Self {
-            layers: 4,
-            heads: 8,
-            timesteps: 128,
-            mem_len: 128,
-        }
-    }
-}
-
-impl GrootConfig {
-    /// MineStudio's GROOT pretraining configuration (`3_pretrain_groots/groot_config.yaml`):
-    /// 224x224 frames, hidden 1024, a ViT-B/32-shaped backbone, video encoder 2 spatial + 4
+impl ScratchGrootConfig {
+    /// The sizes of MineStudio's GROOT pretraining configuration
+    /// (`3_pretrain_groots/groot_config.yaml`) with our own backbone: 224x224 frames, hidden
+    /// 1024, a ViT-B/32-shaped backbone trained from scratch, video encoder 2 spatial + 4
     /// temporal layers, decoder 4 blocks over 128 timesteps with 128 memory slots.
     pub fn minestudio() -> Self {
         Self {
@@ -241,8 +146,8 @@ impl GrootConfig {
             hiddim: 1024,
             backbone: BackboneConfig::Vit(VitConfig::default()),
             freeze_backbone: false,
-            pixel_mean: CLIP_PIXEL_MEAN.to_vec(),
-            pixel_std: CLIP_PIXEL_STD.to_vec(),
+            pixel_mean: OPENAI_CLIP_MEAN.to_vec(),
+            pixel_std: OPENAI_CLIP_STD.to_vec(),
             video_encoder: VideoEncoderConfig::default(),
             image_encoder: ImageEncoderConfig::default(),
             fuser: FuserConfig::default(),
@@ -358,24 +263,6 @@ impl GrootConfig {
         match &self.backbone {
             BackboneConfig::Vit(vit) => vit.width,
             BackboneConfig::Impala(impala) => impala.chans.last().copied().unwrap_or(0),
-        }
-    }
-
-    /// The VPT configuration whose recurrent blocks form the decoder (MineStudio builds
-    /// `ResidualRecurrentBlocks` with these options).
-    pub(crate) fn decoder_vpt_config(&self) -> VptConfig {
-        VptConfig {
-            hidsize: self.hiddim,
-            attention_heads: self.decoder.heads,
-            attention_memory_size: self.decoder.mem_len + self.decoder.timesteps,
-            timesteps: self.decoder.timesteps,
-            n_recurrence_layers: self.decoder.layers,
-            use_pointwise_layer: true,
-            pointwise_ratio: 4,
-            pointwise_use_activation: false,
-            recurrence_is_residual: true,
-            temperature: self.temperature,
-            ..VptConfig::tiny()
         }
     }
 
