@@ -4,16 +4,18 @@
 //!
 //! `cargo run --release --example groot -- [--config FILE] [--resume RUN_DIR | --overwrite] [key.path=value ...]`
 //!
-//! Reads `examples/configs/groot.toml` (the small GROOT of `GrootConfig::small_cpu`: a 2-block
-//! ViT over 16x16 patches of 128x128 frames, hidden 256, 2 decoder blocks over 16 timesteps
-//! with 16 memory slots), generates the synthetic `track` dataset on first run, and trains. The
-//! experiment is assembled in code: `GrootPolicy` produces `pi_logits`, `posterior_dist` and
-//! `prior_dist`, which `BehaviorClone` and `KlDivergence` consume, so the compiler checks the
-//! wiring; the weights come from the config's typed `[objectives.*]` sections.
+//! Reads `examples/configs/groot.toml` (our from-scratch GROOT, `ScratchGrootConfig::small_cpu`:
+//! a 2-block ViT over 16x16 patches of 128x128 frames, hidden 256, 2 decoder blocks over 16
+//! timesteps with 16 memory slots; `architecture = "minestudio"` in `[policy]` selects
+//! MineStudio's architecture, in MineStudio's vocabulary), generates the synthetic `track`
+//! dataset on first run, and trains. The experiment is assembled in code: `GrootPolicy`
+//! produces `pi_logits`, `posterior_dist` and `prior_dist`, which `BehaviorClone` and
+//! `KlDivergence` consume, so the compiler checks the wiring; the weights
+//! come from the config's typed `[objectives.*]` sections.
 
 use mine_dsl::experiment::Experiment;
 use mine_dsl::objectives::{BehaviorClone, KlDivergence};
-use mine_runtime::policies::groot::{GrootConfig, GrootPolicy};
+use mine_runtime::policies::groot::{GrootConfig, GrootPolicy, ScratchGrootConfig};
 use minestudio_rs::cli::RunArgs;
 use minestudio_rs::experiment_config::ExperimentConfig;
 use minestudio_rs::run::exit_code;
@@ -50,7 +52,7 @@ fn main() -> std::process::ExitCode {
 pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let defaults = Config::new(
         "target/mine-data/groot",
-        GrootConfig::small_cpu(),
+        GrootConfig::from(ScratchGrootConfig::small_cpu()),
         GrootObjectives::default(),
     );
     let config: Config = args.load_example("groot", &defaults)?;

@@ -35,6 +35,11 @@ pub enum ConfigFileError {
 /// Tables merge key by key, so a file only needs the settings it changes. Unknown keys and
 /// values of the wrong type are rejected with the file's name (config structs deny unknown
 /// fields).
+///
+/// A table with an [`ARCHITECTURE_KEY`] (GROOT's `[policy]`) holds the keys of that
+/// architecture only: a file or an override that sets another architecture than the defaults'
+/// replaces the table instead of merging into it, so the new architecture's own defaults fill
+/// what it leaves out.
 pub fn load<T: Serialize + DeserializeOwned>(
     path: &Path,
     defaults: &T,
@@ -61,9 +66,23 @@ pub fn load<T: Serialize + DeserializeOwned>(
         })
 }
 
+/// The key that selects which set of keys a table holds (GROOT's `architecture`).
+pub const ARCHITECTURE_KEY: &str = "architecture";
+
+/// Whether `over` names another architecture than `base`.
+fn switches_architecture(base: &toml::Table, over: &toml::Table) -> bool {
+    over.get(ARCHITECTURE_KEY)
+        .is_some_and(|a| base.get(ARCHITECTURE_KEY) != Some(a))
+}
+
 fn merge(base: &mut toml::Table, over: toml::Table) {
     for (key, value) in over {
         match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o))
+                if switches_architecture(b, &o) =>
+            {
+                *b = o;
+            }
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
             (_, value) => {
                 base.insert(key, value);
@@ -102,6 +121,56 @@ pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), ConfigF
             }
         };
     }
+    if *last == ARCHITECTURE_KEY && node.get(*last) != Some(&value) {
+        // Another architecture: the table starts afresh (see `load`).
+        node.clear();
+    }
     node.insert(last.to_string(), value);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn another_architecture_replaces_the_table_instead_of_merging() {
+        let defaults = table(
+            "[policy]\narchitecture = 'minestudio'\nhiddim = 256\ndecoder_kwargs = { mem_len = 16 }",
+        );
+        // The same architecture (or none named): merged key by key.
+        let mut merged = defaults.clone();
+        merge(&mut merged, table("[policy]\nhiddim = 128"));
+        assert_eq!(
+            merged,
+            table(
+                "[policy]\narchitecture = 'minestudio'\nhiddim = 128\ndecoder_kwargs = { mem_len = 16 }"
+            )
+        );
+        // Another one: the file's table alone.
+        let mut merged = defaults.clone();
+        merge(
+            &mut merged,
+            table("[policy]\narchitecture = 'scratch'\nhiddim = 32"),
+        );
+        assert_eq!(
+            merged,
+            table("[policy]\narchitecture = 'scratch'\nhiddim = 32")
+        );
+        // An override of the architecture clears the table; later overrides fill it.
+        let mut over = defaults.clone();
+        apply_override(&mut over, "policy.architecture=scratch").unwrap();
+        apply_override(&mut over, "policy.hiddim=32").unwrap();
+        assert_eq!(
+            over,
+            table("[policy]\narchitecture = 'scratch'\nhiddim = 32")
+        );
+        let mut same = defaults.clone();
+        apply_override(&mut same, "policy.architecture=minestudio").unwrap();
+        assert_eq!(same, defaults);
+    }
 }

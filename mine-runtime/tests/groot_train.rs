@@ -157,7 +157,7 @@ fn groot_loss(
 #[test]
 fn groot_under_bf16_autocast_keeps_f32_outputs_and_f32_losses_close() {
     use burn::tensor::{DType, FloatDType};
-    let config = GrootConfig::tiny();
+    let config = ScratchGrootConfig::tiny();
     // Plain device: the goal latent is its mean, so both forwards are deterministic.
     let device = Device::flex();
     device.seed(11);
