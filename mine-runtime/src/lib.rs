@@ -18,4 +18,5 @@ pub mod memory_manager;
 pub mod metrics;
 pub mod optim;
 pub mod policies;
+pub mod sync;
 pub mod trainer;
