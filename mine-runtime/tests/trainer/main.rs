@@ -1,6 +1,6 @@
 //! Trainer tests: memory carry and reset, exact resume, non-finite losses, configuration
-//! errors, metric files, run directories, checksums, clean stops, and an end-to-end run whose
-//! behaviour-cloning loss falls.
+//! errors, metric files, run directories, checksums, clean stops, host synchronisations per
+//! step, and an end-to-end run whose behaviour-cloning loss falls.
 
 mod config;
 mod data_vpt;
@@ -13,4 +13,5 @@ mod rewind;
 mod run_dir;
 mod stop;
 mod support;
+mod sync;
 mod tensorboard;
