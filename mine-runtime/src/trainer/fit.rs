@@ -292,9 +292,9 @@ impl<P: Policy> Trainer<P> {
 
     /// Counts a round for the logging window and the run.
     fn observe(&self, outcome: &RoundOutcome, logging: &mut Logging, counters: &mut RunCounters) {
-        logging.window_batches += 1;
+        logging.window_batches += outcome.batches;
         logging.window_frames += outcome.frames;
-        counters.batches += 1;
+        counters.batches += outcome.batches;
         counters.frames += outcome.frames;
         if outcome.report.is_some() {
             counters.steps += 1;

@@ -114,7 +114,7 @@ pub struct TrainSummary {
     pub steps_this_run: u64,
     /// Epochs completed.
     pub epochs: usize,
-    /// Batches trained on by this call.
+    /// Batches trained on by this call (every rank's).
     pub batches: u64,
     /// Frames (`B * T`) trained on by this call.
     pub frames: u64,

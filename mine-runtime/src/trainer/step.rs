@@ -17,6 +17,8 @@ use crate::optim::DeviceStepReport;
 pub(super) struct RoundOutcome {
     /// The optimizer step it completed, if any.
     pub report: Option<DeviceStepReport>,
+    /// Its batches (one per rank).
+    pub batches: u64,
     /// Its frames (`B * T`, summed over the ranks).
     pub frames: u64,
 }
@@ -65,7 +67,11 @@ impl<P: Policy> Trainer<P> {
         if let Some(report) = &report {
             self.step_taken(report, pending);
         }
-        Ok(RoundOutcome { report, frames })
+        Ok(RoundOutcome {
+            report,
+            batches: world as u64,
+            frames,
+        })
     }
 
     /// Rank `rank`'s forward and objectives on `batch`, its memory kept for its next batch.

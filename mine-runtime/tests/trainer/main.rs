@@ -1,6 +1,6 @@
 //! Trainer tests: memory carry and reset, exact resume, non-finite losses, configuration
 //! errors, metric files, run directories, checksums, clean stops, host synchronisations per
-//! step, and an end-to-end run whose behaviour-cloning loss falls.
+//! step, data parallel ranks, and an end-to-end run whose behaviour-cloning loss falls.
 
 mod config;
 mod data_vpt;
@@ -8,6 +8,7 @@ mod e2e;
 mod integrity;
 mod memory;
 mod nan;
+mod parallel;
 mod resume;
 mod rewind;
 mod run_dir;
