@@ -19,7 +19,7 @@
 //! let device = Device::flex();
 //! let before = sync::reads();
 //! let data = sync::read(Tensor::<1>::from_floats([1.0, 2.0], &device), ReadReason::Window);
-//! assert_eq!(data.to_vec::<f32>().unwrap(), [1.0, 2.0]);
+//! assert_eq!(data.try_to_vec::<f32>().unwrap(), [1.0, 2.0]);
 //! assert_eq!(sync::reads().since(&before).window, 1);
 //! ```
 
@@ -104,7 +104,11 @@ pub fn read<const D: usize>(tensor: Tensor<D>, reason: ReadReason) -> TensorData
         ReadReason::Validation => c.validation += 1,
         ReadReason::Optimizer => c.optimizer += 1,
     });
-    tracing::trace!(?reason, elements = tensor.shape().num_elements(), "host read");
+    tracing::trace!(
+        ?reason,
+        elements = tensor.shape().num_elements(),
+        "host read"
+    );
     tensor.into_data()
 }
 

@@ -11,9 +11,9 @@ use thiserror::Error;
 
 use super::adamw::TorchAdamW;
 use super::clip::{DeviceClip, clip_grad_norm_on_device, grad_norm_on_device};
-use crate::sync::{self, ReadReason};
 use super::config::{OptimConfigError, OptimizerConfig};
 use super::schedule::LrSchedule;
+use crate::sync::{self, ReadReason};
 
 /// File (inside a checkpoint directory) holding the AdamW moments, in burnpack format.
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";

@@ -36,7 +36,7 @@ use super::RankLayout;
 /// let layout = RankLayout::resolve(Backend::Flex, &[0, 0]).unwrap();
 /// let mean = mean_over_ranks(&model, vec![grads(1.0), grads(3.0)], &layout, &[Device::flex()]);
 /// let weight = mean[0].get::<2>(model.weight.id).unwrap();
-/// assert_eq!(weight.into_data().to_vec::<f32>().unwrap(), [2.0]); // (1 + 3) / 2
+/// assert_eq!(weight.into_data().try_to_vec::<f32>().unwrap(), [2.0]); // (1 + 3) / 2
 /// ```
 pub fn mean_over_ranks<M: Module>(
     module: &M,
@@ -44,8 +44,16 @@ pub fn mean_over_ranks<M: Module>(
     layout: &RankLayout,
     devices: &[Device],
 ) -> Vec<GradientsParams> {
-    assert_eq!(ranks.len(), layout.world_size(), "one gradient set per rank");
-    assert_eq!(devices.len(), layout.devices.len(), "one device per replica");
+    assert_eq!(
+        ranks.len(),
+        layout.world_size(),
+        "one gradient set per rank"
+    );
+    assert_eq!(
+        devices.len(),
+        layout.devices.len(),
+        "one device per replica"
+    );
     let mut visitor = Mean {
         ranks,
         replica_of_rank: &layout.replica_of_rank,

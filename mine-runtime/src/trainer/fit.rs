@@ -7,6 +7,7 @@ use mine_dsl::policy::Policy;
 
 use super::prefetch::Rounds;
 use super::readback::{Pending, add_to_window};
+use super::shard::shards_of;
 use super::step::RoundOutcome;
 use super::{BatchSource, TrainError, TrainSummary, Trainer};
 use crate::metrics::{
@@ -89,15 +90,7 @@ impl<P: Policy> Trainer<P> {
     ) -> Result<TrainSummary, TrainError> {
         let started = Instant::now();
         let reads_before = sync::reads();
-        let world = self.ranks.world_size();
-        let mut owned_shards = if world > 1 {
-            (0..world)
-                .map(|rank| train.shard(rank, world))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|source| TrainError::Shard { world, source })?
-        } else {
-            Vec::new()
-        };
+        let mut owned_shards = shards_of(&*train, self.ranks.world_size())?;
         self.prepare_run_dir()?;
         let mut logging = self.open_logging(match owned_shards.first() {
             Some(shard) => shard.as_ref(),

@@ -97,8 +97,9 @@ impl TrainerConfig {
     /// validates on it.
     pub fn device(&self) -> Result<Device, ConfigError> {
         self.validate()?;
-        let device: Result<Device, BackendError> =
-            self.backend.device(self.rank_layout()?.devices[0], self.precision);
+        let device: Result<Device, BackendError> = self
+            .backend
+            .device(self.rank_layout()?.devices[0], self.precision);
         let device = device?;
         device.seed(self.seed);
         Ok(device)
@@ -183,34 +184,13 @@ impl<P: Policy> Trainer<P> {
     /// ([`keep_freed_memory`](crate::kernels::allocator::keep_freed_memory)).
     pub fn new(config: TrainerConfig, experiment: Experiment<P>) -> Result<Self, TrainError> {
         crate::kernels::allocator::keep_freed_memory();
-        let mut devices = vec![config.device()?];
-        let layout = config.rank_layout()?;
-        for &index in &layout.devices[1..] {
-            let device = config
-                .backend
-                .device(index, config.precision)
-                .map_err(ConfigError::from)?;
-            device.seed(config.seed);
-            devices.push(device);
-        }
-        let optims = devices
-            .iter()
-            .map(|_| OptimStep::new(config.optimizer.clone(), config.total_steps(None)))
-            .collect::<Result<Vec<_>, _>>()?;
         let (policy, objectives) = experiment.into_parts();
-        let ranks = Ranks::new(layout, devices, &policy, optims, config.memory);
+        let ranks = Ranks::from_config(&config, &policy)?;
         let ema = config
             .ema
             .as_ref()
             .map(|c| Ema::new(ranks.replicas[0].policy(), c));
         let checkpointer = Checkpointer::new(&config.run_dir, config.keep_last);
-        if ranks.world_size() > 1 {
-            tracing::info!(
-                ranks = ranks.world_size(),
-                devices = ?ranks.layout.devices,
-                "data parallel"
-            );
-        }
         Ok(Self {
             state: TrainingState::start(config.seed),
             config,

@@ -82,7 +82,12 @@ impl<P: Policy> Trainer<P> {
     /// (flush the sinks first); returns its directory. Holds rank 0's weights and optimizer
     /// state (every replica's are the same), and every rank's memory.
     pub fn save_checkpoint(&self) -> Result<PathBuf, TrainError> {
-        let mut snapshots: Vec<_> = self.ranks.ranks.iter().map(|r| r.memory.snapshot()).collect();
+        let mut snapshots: Vec<_> = self
+            .ranks
+            .ranks
+            .iter()
+            .map(|r| r.memory.snapshot())
+            .collect();
         let mut state = self.state.clone();
         state.format = STATE_FORMAT;
         state.metrics = Some(MetricsMark::measure(&self.config.run_dir)?);

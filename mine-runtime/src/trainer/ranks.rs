@@ -6,7 +6,8 @@ use burn::tensor::Device;
 use mine_dsl::memory::Memory;
 use mine_dsl::policy::Policy;
 
-use crate::config::MemoryMode;
+use super::TrainError;
+use crate::config::{ConfigError, TrainerConfig};
 use crate::memory_manager::MemoryManager;
 use crate::optim::{DeviceStepReport, OptimStep};
 use crate::parallel::{RankLayout, mean_over_ranks};
@@ -58,8 +59,8 @@ impl<P: Policy> Replica<P> {
     /// Replaces the policy and the optimizer (a checkpoint loaded into them).
     pub fn replace(
         &mut self,
-        load: impl FnOnce(P, OptimStep) -> Result<(P, OptimStep), crate::trainer::TrainError>,
-    ) -> Result<(), crate::trainer::TrainError> {
+        load: impl FnOnce(P, OptimStep) -> Result<(P, OptimStep), TrainError>,
+    ) -> Result<(), TrainError> {
         let policy = self.policy.take().expect("the policy is in place");
         let optim = self.optim.take().expect("the optimizer is in place");
         let (policy, optim) = load(policy, optim)?;
@@ -104,33 +105,43 @@ pub(super) struct Ranks<P: Policy> {
 }
 
 impl<P: Policy> Ranks<P> {
-    /// Replicas of `policy` on `devices` (one per device of `layout`, without autodiff), each
-    /// with its optimizer from `optims`, and a fresh memory per rank.
-    pub fn new(
-        layout: RankLayout,
-        devices: Vec<Device>,
-        policy: &P,
-        optims: Vec<OptimStep>,
-        memory: MemoryMode,
-    ) -> Self {
+    /// The ranks `config` asks for (its `devices`, checked against the backend, or one rank):
+    /// a replica of `policy` on each of their devices, with its own optimizer, and a fresh
+    /// memory per rank. Each device is seeded with `config.seed`.
+    pub fn from_config(config: &TrainerConfig, policy: &P) -> Result<Self, TrainError> {
+        let layout = config.rank_layout()?;
+        let mut devices = vec![config.device()?];
+        for &index in &layout.devices[1..] {
+            let device = config
+                .backend
+                .device(index, config.precision)
+                .map_err(ConfigError::from)?;
+            device.seed(config.seed);
+            devices.push(device);
+        }
         let replicas = devices
             .into_iter()
-            .zip(optims)
-            .map(|(device, optim)| Replica::new(device, policy, optim))
-            .collect();
-        let ranks = layout
+            .map(|device| {
+                let optim = OptimStep::new(config.optimizer.clone(), config.total_steps(None))?;
+                Ok(Replica::new(device, policy, optim))
+            })
+            .collect::<Result<_, TrainError>>()?;
+        let ranks: Vec<_> = layout
             .replica_of_rank
             .iter()
             .map(|&replica| Rank {
                 replica,
-                memory: MemoryManager::new().with_mode(memory),
+                memory: MemoryManager::new().with_mode(config.memory),
             })
             .collect();
-        Self {
+        if ranks.len() > 1 {
+            tracing::info!(ranks = ranks.len(), devices = ?layout.devices, "data parallel");
+        }
+        Ok(Self {
             layout,
             ranks,
             replicas,
-        }
+        })
     }
 
     /// The number of ranks.

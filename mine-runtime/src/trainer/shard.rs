@@ -1,10 +1,25 @@
-//! A batch's rows split among data-parallel ranks.
+//! The training source split among data-parallel ranks, and a batch's rows split for them.
 
 use std::ops::Range;
 
 use mine_dsl::batch::{AgentAction, Batch, BatchInfo, EnvAction};
 
-use super::SourceError;
+use super::{BatchSource, SourceError, TrainError};
+
+/// The shard of every rank of `world` ([`BatchSource::shard`]); none for one rank, which
+/// trains on `train` itself.
+pub(super) fn shards_of(
+    train: &dyn BatchSource,
+    world: usize,
+) -> Result<Vec<Box<dyn BatchSource>>, TrainError> {
+    if world == 1 {
+        return Ok(Vec::new());
+    }
+    (0..world)
+        .map(|rank| train.shard(rank, world))
+        .collect::<Result<_, _>>()
+        .map_err(|source| TrainError::Shard { world, source })
+}
 
 /// Rows `rank * B / world .. (rank + 1) * B / world` of `batch` (`B` rows), tensors and
 /// bookkeeping alike; an error when `world` ranks cannot share the rows equally.

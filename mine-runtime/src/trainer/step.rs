@@ -58,7 +58,10 @@ impl<P: Policy> Trainer<P> {
             }
             let replica = self.ranks.replica_of(rank);
             let loss = replica.optim().scale_loss(losses.total);
-            grads.push(GradientsParams::from_grads(loss.backward(), replica.policy()));
+            grads.push(GradientsParams::from_grads(
+                loss.backward(),
+                replica.policy(),
+            ));
             frames += batch_frames;
         }
         let report = self.ranks.step(grads);
@@ -130,10 +133,7 @@ impl<P: Policy> Trainer<P> {
     }
 
     /// Applies the gradients of an incomplete accumulation window (end of an epoch).
-    pub(super) fn flush_accumulation(
-        &mut self,
-        pending: &mut Pending,
-    ) -> Option<DeviceStepReport> {
+    pub(super) fn flush_accumulation(&mut self, pending: &mut Pending) -> Option<DeviceStepReport> {
         let report = self.ranks.flush();
         if let Some(report) = &report {
             self.step_taken(report, pending);

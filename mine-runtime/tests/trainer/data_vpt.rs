@@ -63,12 +63,12 @@ fn two_ranks_read_the_samplers_shards_and_resume_exactly() {
             .unwrap()
             .map(|b| b.unwrap().info)
             .collect();
-        let expected: Vec<_> = replica
-            .epoch(0, &device)
-            .map(|b| b.unwrap().info)
-            .collect();
+        let expected: Vec<_> = replica.epoch(0, &device).map(|b| b.unwrap().info).collect();
         assert!(infos.len() >= 4, "rank {rank}: {} batches", infos.len());
-        assert_eq!(infos, expected, "rank {rank} reads the sampler's replica {rank}");
+        assert_eq!(
+            infos, expected,
+            "rank {rank} reads the sampler's replica {rank}"
+        );
         // A loader already split by its own config is not split again.
         let Err(err) = LoaderSource::new(replica, device.clone()).shard(rank, 2) else {
             panic!("a replica's loader was split again");

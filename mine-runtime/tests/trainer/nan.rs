@@ -92,8 +92,7 @@ fn run(bad_value: f64, name: &str, log_freq: usize, save_freq: usize, expect: Ex
         .collect();
     assert_eq!(steps, expect.checkpoints);
     if let Some(&last) = expect.checkpoints.last() {
-        let experiment =
-            Experiment::new(TinyRnn::new(&device)).objective(BehaviorClone::default());
+        let experiment = Experiment::new(TinyRnn::new(&device)).objective(BehaviorClone::default());
         let resumed = Trainer::new(config, experiment)
             .unwrap()
             .resume_from(&dir)

@@ -44,18 +44,34 @@ fn two_ranks_equal_one_device_with_the_combined_batch() {
 
     let series = |dir, key| -> Vec<f64> { logged(dir, key).into_iter().map(|p| p.1).collect() };
     let mut worst = Vec::new();
-    for key in ["train/loss", "train/button_loss", "train/camera_loss", "train/grad_norm"] {
+    for key in [
+        "train/loss",
+        "train/button_loss",
+        "train/camera_loss",
+        "train/grad_norm",
+    ] {
         let (a, b) = (series(&one_dir, key), series(&two_dir, key));
         assert_eq!((a.len(), b.len()), (3, 3), "{key}");
         worst.push((key, max_diff(a.iter().zip(&b))));
     }
     let norms = series(&one_dir, "train/grad_norm");
-    assert!(norms.iter().all(|n| *n > 1.0), "every step clipped: {norms:?}");
+    assert!(
+        norms.iter().all(|n| *n > 1.0),
+        "every step clipped: {norms:?}"
+    );
     let weights = |t: &Trainer<TinyRnn>| -> Vec<f64> {
-        params(t.policy()).concat().into_iter().map(f64::from).collect()
+        params(t.policy())
+            .concat()
+            .into_iter()
+            .map(f64::from)
+            .collect()
     };
     let (a, b) = (weights(&one), weights(&two));
-    let start: Vec<f64> = params(&policy).concat().into_iter().map(f64::from).collect();
+    let start: Vec<f64> = params(&policy)
+        .concat()
+        .into_iter()
+        .map(f64::from)
+        .collect();
     assert!(max_diff(a.iter().zip(&start)) > 1e-3, "the weights moved");
     worst.push(("weights", max_diff(a.iter().zip(&b))));
     println!("2 ranks x 2 rows vs 1 rank x 4 rows, 3 steps: max relative differences {worst:?}");
@@ -69,10 +85,14 @@ fn two_ranks_equal_one_device_with_the_combined_batch() {
         let rows = combined.clone().slice(2 * rank..2 * rank + 2);
         let own = two.rank_memory(rank).memory().unwrap().hidden.clone();
         let (a, b): (Vec<f32>, Vec<f32>) = (
-            rows.into_data().to_vec().unwrap(),
-            own.into_data().to_vec().unwrap(),
+            rows.into_data().try_to_vec().unwrap(),
+            own.into_data().try_to_vec().unwrap(),
         );
-        let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
         assert!(diff <= 1e-5, "rank {rank} memory: {diff}");
     }
     std::fs::remove_dir_all(&one_dir).unwrap();
@@ -142,7 +162,10 @@ fn devices_the_backend_does_not_have_are_refused_at_startup() {
                 "use indices below 1",
             ],
         ),
-        (vec![], &["`devices` = [] is invalid", "at least one device index"]),
+        (
+            vec![],
+            &["`devices` = [] is invalid", "at least one device index"],
+        ),
     ];
     for (devices, expected) in cases {
         let dir = run_dir("dp-bad-devices");
@@ -160,7 +183,13 @@ fn devices_the_backend_does_not_have_are_refused_at_startup() {
     let config = TrainerConfig::from_toml_str("max_steps = 1\ndevices = [0, 0]").unwrap();
     assert_eq!(config.rank_layout().unwrap().world_size(), 2);
     let err = TrainerConfig::from_toml_str("max_steps = 1\ndevices = []").unwrap_err();
-    assert!(matches!(err, ConfigError::InvalidField { field: "devices", .. }));
+    assert!(matches!(
+        err,
+        ConfigError::InvalidField {
+            field: "devices",
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -204,7 +233,12 @@ fn burns_collectives_do_not_run_on_flex() {
     let device = Device::flex();
     let reduced = std::panic::catch_unwind(|| {
         let t = Tensor::<1>::from_floats([1.0], &device);
-        all_reduce(t, ReduceOperation::Mean, vec![device.clone(), device.clone()]).resolve()
+        all_reduce(
+            t,
+            ReduceOperation::Mean,
+            vec![device.clone(), device.clone()],
+        )
+        .resolve()
     });
     assert!(reduced.is_err(), "burn all-reduced on flex");
 }

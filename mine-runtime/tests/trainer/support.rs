@@ -174,7 +174,7 @@ pub fn params<M: burn::module::Module>(module: &M) -> Vec<Vec<f32>> {
     struct Values(Vec<Vec<f32>>);
     impl burn::module::ModuleVisitor for Values {
         fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-            self.0.push(param.val().into_data().to_vec().unwrap());
+            self.0.push(param.val().into_data().try_to_vec().unwrap());
         }
     }
     let mut values = Values(Vec::new());
