@@ -17,8 +17,9 @@
 //! use mine_runtime::trainer::{LoaderSource, Trainer};
 //!
 //! let config = TrainerConfig::from_toml_str("max_steps = 100\nrun_dir = \"runs/demo\"")?;
-//! let device = config.device()?; // the configured backend, before any tensor is made on it
-//! let policy = VptPolicy::new(&VptConfig::tiny(), &device)?;
+//! // The CPU device: the same initial weights on every backend (the trainer moves them).
+//! let policy = VptPolicy::new(&VptConfig::tiny(), &config.init_device()?)?;
+//! let device = config.device()?; // the configured backend
 //! let experiment = Experiment::new(policy).objective(BehaviorClone::default());
 //! let mut trainer = Trainer::new(config, experiment)?;
 //!
@@ -33,6 +34,7 @@
 mod batch_device;
 mod error;
 mod fit;
+mod init;
 mod persist;
 mod source;
 mod step;
@@ -60,9 +62,10 @@ use crate::optim::OptimStep;
 
 impl TrainerConfig {
     /// The configured device (without autodiff), with its precision set and its random
-    /// generator seeded with `seed`, so a policy built on it starts from the same weights
-    /// on every run. Build the policy on it: the trainer trains on its autodiff form and
-    /// validates on it.
+    /// generator seeded with `seed`. The trainer trains on its autodiff form and validates on
+    /// it. A policy built on it starts from the same weights on every run of this backend;
+    /// build the policy on [`init_device`](Self::init_device) to start from the same weights
+    /// on every backend.
     pub fn device(&self) -> Result<Device, ConfigError> {
         self.validate()?;
         let device: Result<Device, BackendError> =
@@ -70,6 +73,51 @@ impl TrainerConfig {
         let device = device?;
         device.seed(self.seed);
         Ok(device)
+    }
+
+    /// The device to build the policy on, its random generator seeded with `seed`: the CPU
+    /// device whatever the backend (see [`Backend::init_device`]), so that a run on `wgpu` or
+    /// `cuda` starts from the weights of the same run on `flex`. [`Trainer::new`] moves the
+    /// policy to [`device`](Self::device).
+    ///
+    /// Without the `flex` feature (or with bf16), this is the configured device, and the
+    /// initial weights depend on the backend (a warning says so).
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use mine_runtime::config::TrainerConfig;
+    ///
+    /// let config = TrainerConfig::from_toml_str("max_steps = 10\nbackend = \"flex\"").unwrap();
+    /// assert_eq!(config.init_device().unwrap(), Device::flex());
+    /// ```
+    ///
+    /// [`Backend::init_device`]: crate::backend::Backend::init_device
+    pub fn init_device(&self) -> Result<Device, ConfigError> {
+        let init = self.seeded_init_device()?;
+        if !self.backend.initializes_on_host(self.precision) {
+            tracing::warn!(
+                backend = %self.backend,
+                precision = %self.precision,
+                "the initial weights are drawn on the {} device: they differ from a `flex` run \
+                 with the same seed (enable the `flex` feature and use `precision = \"f32\"` \
+                 to draw them on the CPU)",
+                self.backend
+            );
+        }
+        Ok(init)
+    }
+
+    /// [`init_device`](Self::init_device) without its warning; the configured device and the
+    /// initialization device both seeded.
+    fn seeded_init_device(&self) -> Result<Device, ConfigError> {
+        let device = self.device()?;
+        let init: Result<Device, BackendError> =
+            self.backend.init_device(self.device_index, self.precision);
+        let init = init?;
+        if init != device {
+            init.seed(self.seed);
+        }
+        Ok(init)
     }
 }
 
@@ -122,14 +170,21 @@ pub struct Trainer<P: Policy> {
 
 impl<P: Policy> Trainer<P> {
     /// Validates `config`, selects its device and moves the experiment's policy onto that
-    /// device's autodiff form. Tunes the process's allocator to reuse freed tensor buffers
+    /// device's autodiff form. Parameters the policy initializes lazily (burn's `Linear`, say)
+    /// are drawn first, where the policy was built, from the generator seeded with
+    /// `config.seed`: a policy built on [`TrainerConfig::init_device`] starts from the same
+    /// weights on every backend. Tunes the process's allocator to reuse freed tensor buffers
     /// ([`keep_freed_memory`](crate::kernels::allocator::keep_freed_memory)).
     pub fn new(config: TrainerConfig, experiment: Experiment<P>) -> Result<Self, TrainError> {
         crate::kernels::allocator::keep_freed_memory();
+        // Seeds the generator the policy's lazy parameters draw from (below).
+        config.seeded_init_device()?;
         let device = config.device()?;
         let train_device = device.clone().autodiff();
         let optim = OptimStep::new(config.optimizer.clone(), config.total_steps(None))?;
         let (policy, objectives) = experiment.into_parts();
+        // Moving a lazy parameter would draw it on the training device's generator instead.
+        init::initialize_lazy_parameters(&policy);
         let policy = policy.fork(&train_device).train();
         let ema = config.ema.as_ref().map(|c| Ema::new(&policy, c));
         let checkpointer = Checkpointer::new(&config.run_dir, config.keep_last);
