@@ -34,8 +34,9 @@
 //! use mine_runtime::trainer::{LoaderSource, Trainer};
 //!
 //! let config = TrainerConfig::from_toml_str("max_steps = 100\nrun_dir = \"runs/demo\"")?;
-//! let device = config.device()?; // the configured backend, before any tensor is made on it
-//! let policy = VptPolicy::new(&VptConfig::tiny(), &device)?;
+//! // The CPU device: the same initial weights on every backend (the trainer moves them).
+//! let policy = VptPolicy::new(&VptConfig::tiny(), &config.init_device()?)?;
+//! let device = config.device()?; // the configured backend
 //! let experiment = Experiment::new(policy).objective(BehaviorClone::default());
 //! let mut trainer = Trainer::new(config, experiment)?;
 //!
@@ -50,6 +51,7 @@
 mod batch_device;
 mod error;
 mod fit;
+mod init;
 mod persist;
 mod prefetch;
 mod ranks;
@@ -92,9 +94,10 @@ use ranks::Ranks;
 
 impl TrainerConfig {
     /// The configured device (without autodiff), with its precision set and its random
-    /// generator seeded with `seed`, so a policy built on it starts from the same weights
-    /// on every run. Build the policy on it: the trainer trains on its autodiff form and
-    /// validates on it.
+    /// generator seeded with `seed`. The trainer trains on its autodiff form and validates on
+    /// it. A policy built on it starts from the same weights on every run of this backend;
+    /// build the policy on [`init_device`](Self::init_device) to start from the same weights
+    /// on every backend.
     pub fn device(&self) -> Result<Device, ConfigError> {
         self.validate()?;
         let device: Result<Device, BackendError> = self
@@ -103,6 +106,51 @@ impl TrainerConfig {
         let device = device?;
         device.seed(self.seed);
         Ok(device)
+    }
+
+    /// The device to build the policy on, its random generator seeded with `seed`: the CPU
+    /// device whatever the backend (see [`Backend::init_device`]), so that a run on `wgpu` or
+    /// `cuda` starts from the weights of the same run on `flex`. [`Trainer::new`] moves the
+    /// policy to [`device`](Self::device).
+    ///
+    /// Without the `flex` feature (or with bf16), this is the configured device, and the
+    /// initial weights depend on the backend (a warning says so).
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use mine_runtime::config::TrainerConfig;
+    ///
+    /// let config = TrainerConfig::from_toml_str("max_steps = 10\nbackend = \"flex\"").unwrap();
+    /// assert_eq!(config.init_device().unwrap(), Device::flex());
+    /// ```
+    ///
+    /// [`Backend::init_device`]: crate::backend::Backend::init_device
+    pub fn init_device(&self) -> Result<Device, ConfigError> {
+        let init = self.seeded_init_device()?;
+        if !self.backend.initializes_on_host(self.precision) {
+            tracing::warn!(
+                backend = %self.backend,
+                precision = %self.precision,
+                "the initial weights are drawn on the {} device: they differ from a `flex` run \
+                 with the same seed (enable the `flex` feature and use `precision = \"f32\"` \
+                 to draw them on the CPU)",
+                self.backend
+            );
+        }
+        Ok(init)
+    }
+
+    /// [`init_device`](Self::init_device) without its warning; the configured device and the
+    /// initialization device both seeded.
+    fn seeded_init_device(&self) -> Result<Device, ConfigError> {
+        let device = self.device()?;
+        let init: Result<Device, BackendError> =
+            self.backend.init_device(self.rank_layout()?.devices[0], self.precision);
+        let init = init?;
+        if init != device {
+            init.seed(self.seed);
+        }
+        Ok(init)
     }
 }
 
@@ -179,12 +227,19 @@ pub type CheckpointHook<P> = Box<dyn FnMut(&Checkpointed<'_, P>) -> Result<(), S
 
 impl<P: Policy> Trainer<P> {
     /// Validates `config` (`devices` included), selects its devices and moves the experiment's
-    /// policy onto their autodiff form (one replica per device). Tunes the process's allocator
-    /// to reuse freed tensor buffers
+    /// policy onto their autodiff form (one replica per device). Parameters the policy
+    /// initializes lazily (burn's `Linear`, say) are drawn first, where the policy was built,
+    /// from the generator seeded with `config.seed`: a policy built on
+    /// [`TrainerConfig::init_device`] starts from the same weights on every backend. Tunes the
+    /// process's allocator to reuse freed tensor buffers
     /// ([`keep_freed_memory`](crate::kernels::allocator::keep_freed_memory)).
     pub fn new(config: TrainerConfig, experiment: Experiment<P>) -> Result<Self, TrainError> {
         crate::kernels::allocator::keep_freed_memory();
+        // Seeds the generator the policy's lazy parameters draw from (below).
+        config.seeded_init_device()?;
         let (policy, objectives) = experiment.into_parts();
+        // Moving a lazy parameter would draw it on the training device's generator instead.
+        init::initialize_lazy_parameters(&policy);
         let ranks = Ranks::from_config(&config, &policy)?;
         let ema = config
             .ema

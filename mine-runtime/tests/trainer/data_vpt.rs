@@ -10,10 +10,8 @@ use mine_runtime::data::{DataLoader, DatasetConfig, RawDataset};
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
 use mine_runtime::trainer::{BatchSource, LoaderSource, Trainer};
 
+use crate::common;
 use crate::support::{config, logged, run_dir};
-
-#[path = "../common/mod.rs"]
-mod common;
 
 fn source(device: &Device) -> LoaderSource {
     let mut cfg = DatasetConfig::new(vec![common::tiny()]);

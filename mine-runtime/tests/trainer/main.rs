@@ -2,6 +2,8 @@
 //! errors, metric files, run directories, checksums, clean stops, host synchronisations per
 //! step, data parallel ranks, and an end-to-end run whose behaviour-cloning loss falls.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod config;
 mod data_vpt;
 mod e2e;

@@ -189,9 +189,11 @@ pub fn run_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A quiet config for tests: AdamW at `lr`, no warmup, progress off.
+/// A quiet config for tests: AdamW at `lr`, no warmup, progress off, on the backend
+/// `MINE_TEST_BACKEND` names (`flex` by default; see `common::test_backend`).
 pub fn config(dir: &Path, max_steps: usize, lr: f64) -> TrainerConfig {
     TrainerConfig {
+        backend: crate::common::test_backend(),
         optimizer: OptimizerConfig {
             learning_rate: lr,
             warmup_steps: 1,

@@ -27,6 +27,10 @@ impl Report {
         for (name, err) in &self.rows {
             println!("  {name:<68} rel err {err:.3e}");
         }
+        println!("{title}, worst per quantity:");
+        for (quantity, err) in worst_per_quantity(&self.rows) {
+            println!("  {quantity:<68} rel err {err:.3e}");
+        }
         let bad: Vec<_> = self
             .rows
             .iter()
@@ -34,6 +38,44 @@ impl Report {
             .collect();
         assert!(bad.is_empty(), "{title}: beyond {:e}: {bad:?}", self.tol);
     }
+}
+
+/// The quantity a report row measures: its name without the step, the memory block and the
+/// parameter (`step 2 memory_in block 1 keys` -> `memory_in keys`).
+fn quantity(name: &str) -> String {
+    let mut words: Vec<&str> = name.split(' ').collect();
+    if words.first() == Some(&"step") && words.len() > 2 {
+        words.drain(..2);
+    }
+    if let Some(i) = words.iter().position(|w| *w == "block") {
+        words.drain(i..(i + 2).min(words.len()));
+    }
+    let per_parameter = ["grad norm ", "after 3 steps norm ", "after 3 steps sum "];
+    let joined = words.join(" ");
+    match per_parameter.iter().find(|p| joined.starts_with(**p)) {
+        Some(prefix) if !joined.starts_with("grad norm before") => {
+            format!("{}(per parameter)", prefix)
+        }
+        _ => joined,
+    }
+}
+
+/// The largest error of each [`quantity`], in order of first appearance (NaN counts as the
+/// largest).
+fn worst_per_quantity(rows: &[(String, f64)]) -> Vec<(String, f64)> {
+    let mut worst: Vec<(String, f64)> = Vec::new();
+    for (name, err) in rows {
+        let quantity = quantity(name);
+        match worst.iter_mut().find(|(q, _)| *q == quantity) {
+            Some((_, w)) => {
+                if err.is_nan() || *err > *w {
+                    *w = *err;
+                }
+            }
+            None => worst.push((quantity, *err)),
+        }
+    }
+    worst
 }
 
 pub(super) fn compare_memory(
