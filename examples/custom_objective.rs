@@ -156,7 +156,7 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     );
     let config: Config = args.load_example("custom_objective", &defaults)?;
 
-    let device = config.trainer.device()?;
+    let device = config.trainer.init_device()?;
     let experiment = Experiment::new(ProgressVpt::new(&config.policy, &device)?)
         .objective(config.objectives.behavior_clone.clone())
         .objective(config.objectives.progress_regression.clone());

@@ -57,7 +57,7 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     );
     let config: Config = args.load_example("groot", &defaults)?;
 
-    let device = config.trainer.device()?;
+    let device = config.trainer.init_device()?;
     let experiment = Experiment::new(GrootPolicy::new(&config.policy, &device)?)
         .objective(config.objectives.behavior_clone.clone())
         .objective(config.objectives.kl_divergence.clone());

@@ -50,8 +50,8 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         let mut run = config.clone();
         run.trainer.memory = memory;
         run.trainer.run_dir = config.trainer.run_dir.join(name);
-        // The trainer's device is seeded with `trainer.seed`: both runs start alike.
-        let policy = VptPolicy::new(&run.policy, &run.trainer.device()?)?;
+        // The initialization device is seeded with `trainer.seed`: both runs start alike.
+        let policy = VptPolicy::new(&run.policy, &run.trainer.init_device()?)?;
         let experiment =
             Experiment::from_specs(policy, &run.objectives, &ObjectiveRegistry::builtin())?;
         let mode = match args.run_dir_mode() {

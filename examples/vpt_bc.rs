@@ -32,8 +32,9 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let config: Config = args.load_example("vpt_bc", &defaults)?;
 
     // The policy and its objectives first: a wiring error stops the run before any data is read.
-    // (The trainer moves the policy onto its training device.)
-    let policy = VptPolicy::new(&config.policy, &config.trainer.device()?)?;
+    // (Built on the CPU, the same weights for every backend; the trainer moves the policy onto
+    // its training device.)
+    let policy = VptPolicy::new(&config.policy, &config.trainer.init_device()?)?;
     let experiment =
         Experiment::from_specs(policy, &config.objectives, &ObjectiveRegistry::builtin())?;
     let summary = config.train(experiment, args.run_dir_mode())?;

@@ -120,6 +120,37 @@ impl Backend {
         precision.configure(self, device)
     }
 
+    /// The device a policy's initial weights are drawn on: burn's CPU device (`flex`) for every
+    /// backend when it is compiled in and `precision` is f32, otherwise the backend's own device
+    /// ([`device`](Self::device)).
+    ///
+    /// burn's random generators are per backend: seeded alike, a GPU draws other numbers than
+    /// the CPU (see <https://github.com/tracel-ai/cubek/issues/529>), so a policy built on a
+    /// wgpu or CUDA device starts from other weights than the same run on `flex`. Built on this
+    /// device, then moved, it starts from the CPU run's weights. bf16 policies are built on
+    /// their device, which is configured for bf16.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use mine_runtime::backend::{Backend, Precision};
+    ///
+    /// let device = Backend::Flex.init_device(0, Precision::F32).unwrap();
+    /// assert_eq!(device, Device::flex());
+    /// ```
+    pub fn init_device(self, index: usize, precision: Precision) -> Result<Device, BackendError> {
+        self.check(precision)?;
+        if precision == Precision::F32 && Backend::Flex.is_compiled() {
+            return Backend::Flex.raw_device(0);
+        }
+        self.device(index, precision)
+    }
+
+    /// Whether [`init_device`](Self::init_device) is the CPU device, so that initial weights
+    /// do not depend on the backend.
+    pub fn initializes_on_host(self, precision: Precision) -> bool {
+        self == Backend::Flex || (precision == Precision::F32 && Backend::Flex.is_compiled())
+    }
+
     #[allow(unused_variables, unreachable_code)]
     fn raw_device(self, index: usize) -> Result<Device, BackendError> {
         match self {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, BackendError, Precision};
 use crate::optim::{OptimConfigError, OptimizerConfig};
+use crate::parallel::RankLayout;
 
 /// Settings of a training run. Deserializes from TOML (unknown fields are rejected) and is
 /// validated by [`TrainerConfig::validate`] (the trainer calls it at startup).
@@ -67,8 +68,15 @@ pub struct TrainerConfig {
     /// The burn backend: `"flex"` (CPU, default), `"cuda"` or `"wgpu"`.
     pub backend: Backend,
     /// Which GPU (`cuda`: the CUDA index; `wgpu`: 0 is the default adapter, `i > 0` the
-    /// discrete GPU `i - 1`). Ignored on `flex`.
+    /// discrete GPU `i - 1`). Ignored on `flex`, and when `devices` is set.
     pub device_index: usize,
+    /// Data parallel: one rank per entry, each with its own replica of the policy, its own
+    /// memory and its own shard of the training data, the gradients averaged over the ranks
+    /// (see [`crate::parallel`]). An index may repeat: those ranks share the device and run
+    /// one after the other. `None` (the default): one rank on `device_index`. Checked at
+    /// startup against the devices the backend has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<Vec<usize>>,
     /// Float precision, as Lightning's `precision`: `"f32"` (default); `"bf16-mixed"` (or
     /// `"bf16"`), f32 weights, gradients and AdamW state with bf16 matrix inputs and activations
     /// in the forward, normalizations, softmax and losses in f32; `"bf16-pure"`, everything bf16,
@@ -105,6 +113,7 @@ impl Default for TrainerConfig {
             ema: None,
             backend: Backend::Flex,
             device_index: 0,
+            devices: None,
             precision: Precision::F32,
             run_dir: PathBuf::from("runs/run"),
             seed: 0,
@@ -190,6 +199,16 @@ pub enum ConfigError {
     /// The backend or precision cannot be used.
     #[error("trainer config: {0}")]
     Backend(#[from] BackendError),
+    /// `devices` asks for devices this machine or backend does not have.
+    #[error("trainer config: `devices` = {devices:?}: {problem}; {fix}")]
+    Devices {
+        /// The configured list.
+        devices: Vec<usize>,
+        /// What is wrong with it.
+        problem: String,
+        /// What to write instead.
+        fix: String,
+    },
 }
 
 fn invalid(field: &'static str, value: impl ToString, requirement: &'static str) -> ConfigError {
@@ -249,11 +268,27 @@ impl TrainerConfig {
                 return Err(invalid("ema.every_n_steps", 0, "must be >= 1"));
             }
         }
+        if self.devices.as_ref().is_some_and(Vec::is_empty) {
+            return Err(invalid(
+                "devices",
+                "[]",
+                "must list at least one device index (omit it to train on `device_index`)",
+            ));
+        }
         if self.run_dir.as_os_str().is_empty() {
             return Err(invalid("run_dir", "\"\"", "must name a directory"));
         }
         self.backend.check()?;
         Ok(())
+    }
+
+    /// The data-parallel ranks and their devices: `devices`, checked against the devices the
+    /// backend has (an error names the setting and the fix), or one rank on `device_index`.
+    pub fn rank_layout(&self) -> Result<RankLayout, ConfigError> {
+        match &self.devices {
+            Some(devices) => RankLayout::resolve(self.backend, devices),
+            None => Ok(RankLayout::single(self.device_index)),
+        }
     }
 
     /// Total optimizer steps when known from `max_steps` (used to size a learning-rate decay).

@@ -17,6 +17,8 @@ pub mod kernels;
 pub mod memory_manager;
 pub mod metrics;
 pub mod optim;
+pub mod parallel;
 pub mod policies;
 pub mod precision;
+pub mod sync;
 pub mod trainer;

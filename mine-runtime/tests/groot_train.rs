@@ -1,6 +1,7 @@
 //! End-to-end GROOT training on a learnable synthetic task: behaviour cloning plus the KL
 //! between posterior and prior, AdamW through `OptimStep`, memory carried across batches
-//! (episode-continuous) and detached after every step.
+//! (episode-continuous) and detached after every step; on the backend `MINE_TEST_BACKEND`
+//! names (`flex` by default; see `common::test_backend`).
 
 use std::time::Instant;
 
@@ -12,6 +13,8 @@ use mine_runtime::optim::{OptimStep, OptimizerConfig};
 use mine_runtime::policies::groot::{GrootPolicy, ScratchGrootConfig};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+
+mod common;
 
 /// The two situations of the task: a reddish frame asks for buttons class 1 and camera
 /// class 50, a bluish one for buttons class 2 and camera class 70.
@@ -61,7 +64,7 @@ fn window(
 #[test]
 fn groot_learns_a_synthetic_task_with_bc_and_kl() {
     let config = ScratchGrootConfig::tiny();
-    let device = Device::flex().autodiff();
+    let device = common::test_device().autodiff();
     device.seed(3);
     let groot = GrootPolicy::new(&config, &device).unwrap();
     let experiment = Experiment::new(groot)

@@ -301,3 +301,69 @@ fn clipping_leaves_small_gradients_untouched() {
         norm / 4.0
     );
 }
+
+#[test]
+fn the_device_step_reads_nothing_and_its_report_reads_once() {
+    use mine_runtime::sync;
+
+    let device = Device::flex().autodiff();
+    let mut host = OptimStep::new(config(1), None).unwrap();
+    let mut on_device = OptimStep::new(config(1), None).unwrap();
+    let (mut a, mut b) = (model(&device), model(&device));
+    for step in 0..3 {
+        let batch = Batch::new(&device, step);
+        let (next, expected) = full_step(&mut host, a, &batch);
+        a = next;
+
+        let loss = mse(&b, batch.x.clone(), batch.y.clone());
+        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &b);
+        let before = sync::reads();
+        let (next, report) = on_device.step_params_on_device(b, grads);
+        b = next;
+        assert_eq!(sync::reads().since(&before).reads(), 0, "step {step}");
+        let report = report.expect("k = 1 steps on every batch").read();
+        assert_eq!(sync::reads().since(&before).optimizer, 1, "one read");
+        // Clipping on the device is the host computation, bit for bit.
+        assert_eq!(report, expected, "step {step}");
+        assert_eq!(torch_params(&a), torch_params(&b), "step {step}");
+    }
+}
+
+#[test]
+fn a_non_finite_norm_propagates_into_the_gradients_as_in_pytorch() {
+    use burn::optim::GradientsParams;
+    use mine_runtime::optim::clip_grad_norm;
+
+    let device = Device::flex().autodiff();
+    let model = model(&device);
+    let batch = Batch::new(&device, 0);
+    let loss = mse(&model, batch.x.clone(), batch.y.clone()).mul_scalar(f32::NAN);
+    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    let report = clip_grad_norm(&model, &mut grads, 1.0);
+    assert!(report.total_norm.is_nan() && report.coef.is_nan() && report.clipped);
+    let grad = values(grads.get::<2>(model.weight.id).unwrap());
+    assert!(grad.iter().all(|g| g.is_nan()));
+}
+
+#[test]
+fn device_clipping_is_the_host_formula_bit_for_bit() {
+    use burn::optim::GradientsParams;
+    use mine_runtime::optim::{clip_grad_norm_on_device, grad_norm};
+
+    let device = Device::flex().autodiff();
+    let model = model(&device);
+    for max_norm in [0.05, 0.3, 1e3] {
+        let batch = Batch::new(&device, 1);
+        let loss = mse(&model, batch.x.clone(), batch.y.clone());
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let raw = values(grads.get::<2>(model.weight.id).unwrap());
+        let total = grad_norm(&model, &grads) as f32;
+        // `torch.nn.utils.clip_grad_norm_` in f32: reciprocal(total + 1e-6) * max_norm, clamped.
+        let coef = ((1.0 / (total + 1e-6_f32)) * max_norm as f32).min(1.0);
+        let clip = clip_grad_norm_on_device(&model, &mut grads, max_norm).unwrap();
+        assert_eq!(values(clip.coef), [coef], "max_norm {max_norm}");
+        let clipped = values(grads.get::<2>(model.weight.id).unwrap());
+        let expected: Vec<f32> = raw.iter().map(|g| g * coef).collect();
+        assert_eq!(clipped, expected, "max_norm {max_norm}");
+    }
+}

@@ -6,9 +6,10 @@
 //! - `checkpoints/step-NNNNNNNN/`: a full checkpoint, the last `keep_last` (default 2) kept:
 //!   `model.bpk`, `optimizer.bpk` and `lr_schedule.bpk` (AdamW moments and schedule position),
 //!   `ema.bpk` (EMA weights, if on), `memory.bpk` (the training memory, see
-//!   [`memory_file`]), `state.json` ([`TrainingState`]: step, data position, seed, where the
-//!   metric files stood) and, written last, `SHA256SUMS` (size and SHA-256 of every other
-//!   file, in `sha256sum -c` format; see [`integrity`]).
+//!   [`memory_file`]; with several data-parallel ranks, rank `r >= 1`'s in
+//!   `memory-rank-<r>.bpk`), `state.json` ([`TrainingState`]: step, data position, seed,
+//!   number of ranks, where the metric files stood) and, written last, `SHA256SUMS` (size and
+//!   SHA-256 of every other file, in `sha256sum -c` format; see [`integrity`]).
 //!
 //! A full checkpoint is written into a temporary directory (`checkpoints/.tmp-*`), synced, and
 //! renamed into place, so a directory named `step-*` is always complete; a crash leaves at
@@ -35,7 +36,7 @@ pub use integrity::{
     IntegrityProblem, MANIFEST_FILE, Verified, sidecar_path, verify_file, write_sidecar,
 };
 pub use locate::{Checked, list_checkpoints, resolve_checkpoint, verify_checkpoint};
-pub use state::{OLDEST_STATE_FORMAT, STATE_FORMAT, TrainingState};
+pub use state::{OLDEST_STATE_FORMAT, RankMemory, STATE_FORMAT, TrainingState};
 
 use crate::optim::OptimError;
 
@@ -45,6 +46,14 @@ pub const MODEL_FILE: &str = "model.bpk";
 pub const EMA_FILE: &str = "ema.bpk";
 /// File of the training memory inside a full checkpoint.
 pub const MEMORY_FILE: &str = "memory.bpk";
+/// File of data-parallel rank `rank`'s training memory inside a full checkpoint
+/// ([`MEMORY_FILE`] for rank 0).
+pub fn rank_memory_file(rank: usize) -> String {
+    match rank {
+        0 => MEMORY_FILE.to_owned(),
+        r => format!("memory-rank-{r}.bpk"),
+    }
+}
 /// File of the counters and data position inside a full checkpoint.
 pub const STATE_FILE: &str = "state.json";
 /// Directory of a run directory holding the weights files.

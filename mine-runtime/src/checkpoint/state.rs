@@ -41,6 +41,29 @@ pub struct TrainingState {
     /// in format 1): a run resumed in the same directory cuts them back there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsMark>,
+    /// Data-parallel ranks of the run (`trainer.devices` entries; 1 in checkpoints written
+    /// before data parallel). A run resumes only with as many ranks: each rank's data shard
+    /// and memory depend on it.
+    #[serde(default = "one_rank")]
+    pub world_size: usize,
+    /// The memory of ranks 1 and up (rank 0's is `has_memory` and `last_timestamp`), in
+    /// `memory-rank-<r>.bpk` files ([`rank_memory_file`](super::rank_memory_file)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_ranks: Vec<RankMemory>,
+}
+
+/// What a checkpoint records of one rank's memory besides its tensors.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RankMemory {
+    /// Whether the checkpoint holds the rank's memory file.
+    pub has_memory: bool,
+    /// Last timestamp of each row of the rank's last training batch.
+    pub last_timestamp: Vec<i64>,
+}
+
+fn one_rank() -> usize {
+    1
 }
 
 impl TrainingState {
@@ -58,6 +81,8 @@ impl TrainingState {
             has_memory: false,
             last_timestamp: Vec::new(),
             metrics: None,
+            world_size: 1,
+            other_ranks: Vec::new(),
         }
     }
 }

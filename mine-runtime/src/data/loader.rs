@@ -20,6 +20,8 @@ use super::sampler::{ContinuousBatchSampler, ShuffledBatchSampler};
 /// Reads batches of a [`RawDataset`] on background threads.
 pub struct DataLoader {
     dataset: Arc<RawDataset>,
+    /// `(num_replicas, rank)` replacing the configuration's (a data-parallel rank's shard).
+    replica: Option<(usize, usize)>,
 }
 
 impl DataLoader {
@@ -27,7 +29,32 @@ impl DataLoader {
     pub fn new(dataset: RawDataset) -> Self {
         Self {
             dataset: Arc::new(dataset),
+            replica: None,
         }
+    }
+
+    /// The loader of replica `rank` among `num_replicas` over the same dataset (shared, not
+    /// reopened): the samplers' split, as `num_replicas` and `rank` in the configuration
+    /// would give. The trainer takes one per data-parallel rank; the configuration must
+    /// leave `num_replicas` at 1.
+    pub fn replica(&self, num_replicas: usize, rank: usize) -> DataResult<Self> {
+        let configured = self.dataset.config().num_replicas;
+        if configured != 1 {
+            return Err(DataError::Config(format!(
+                "`num_replicas` = {configured} in the data config, and the trainer splits the \
+                 data among its own {num_replicas} ranks (`trainer.devices`): leave \
+                 `num_replicas` and `rank` at their defaults"
+            )));
+        }
+        if rank >= num_replicas {
+            return Err(DataError::Config(format!(
+                "replica {rank} of {num_replicas}: the rank must be below the number of replicas"
+            )));
+        }
+        Ok(Self {
+            dataset: self.dataset.clone(),
+            replica: Some((num_replicas, rank)),
+        })
     }
 
     /// The dataset.
@@ -38,22 +65,18 @@ impl DataLoader {
     /// The index batches of `epoch`, from the configured sampler.
     pub fn index_batches(&self, epoch: u64) -> Vec<Vec<usize>> {
         let c = self.dataset.config();
+        let (num_replicas, rank) = self.replica.unwrap_or((c.num_replicas, c.rank));
         if c.episode_continuous_batch {
-            ContinuousBatchSampler::new(
-                self.dataset.episodes(),
-                c.batch_size,
-                c.num_replicas,
-                c.rank,
-            )
-            .batches()
+            ContinuousBatchSampler::new(self.dataset.episodes(), c.batch_size, num_replicas, rank)
+                .batches()
         } else {
             ShuffledBatchSampler::new(
                 self.dataset.len(),
                 c.batch_size,
                 c.shuffle,
                 c.seed,
-                c.num_replicas,
-                c.rank,
+                num_replicas,
+                rank,
             )
             .batches(epoch)
         }

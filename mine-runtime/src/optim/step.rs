@@ -10,16 +10,17 @@ use burn::tensor::{Gradients, Tensor};
 use thiserror::Error;
 
 use super::adamw::TorchAdamW;
-use super::clip::{clip_grad_norm, grad_norm};
+use super::clip::{DeviceClip, clip_grad_norm_on_device, grad_norm_on_device};
 use super::config::{OptimConfigError, OptimizerConfig};
 use super::schedule::LrSchedule;
+use crate::sync::{self, ReadReason};
 
 /// File (inside a checkpoint directory) holding the AdamW moments, in burnpack format.
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 /// File (inside a checkpoint directory) holding the schedule's step counter, in burnpack format.
 pub const SCHEDULE_FILE: &str = "lr_schedule.bpk";
 
-/// What one optimizer step did; the trainer logs it.
+/// What one optimizer step did, read back to the host.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepReport {
     /// 0-based index of this optimizer step (the global step before it).
@@ -32,6 +33,50 @@ pub struct StepReport {
     pub clipped: bool,
     /// Number of batches whose gradients this step applied.
     pub batches: usize,
+}
+
+/// What one optimizer step did, with its gradient norm still on the device: taking the step
+/// read nothing back. The trainer keeps the norm on the device until its logging window is
+/// read; [`read`](Self::read) gives the host [`StepReport`].
+#[derive(Debug, Clone)]
+pub struct DeviceStepReport {
+    /// 0-based index of this optimizer step (the global step before it).
+    pub step: usize,
+    /// Learning rate used by this step.
+    pub lr: f64,
+    /// Number of batches whose gradients this step applied.
+    pub batches: usize,
+    /// Global L2 norm of the (accumulated) gradients before clipping, a one-element tensor;
+    /// `None` when no parameter had a gradient.
+    pub grad_norm: Option<Tensor<1>>,
+    /// The clipping coefficient the gradients were multiplied by (when clipping is on and
+    /// there were gradients), a one-element tensor.
+    pub clip_coef: Option<Tensor<1>>,
+}
+
+impl DeviceStepReport {
+    /// Reads the norm (and the clipping coefficient) back: one host read, or none when there
+    /// was no gradient.
+    pub fn read(self) -> StepReport {
+        let (grad_norm_before_clip, clipped) = match (self.grad_norm, self.clip_coef) {
+            (Some(total_norm), Some(coef)) => {
+                let report = DeviceClip { total_norm, coef }.read();
+                (report.total_norm, report.clipped)
+            }
+            (Some(norm), None) => (
+                f64::from(sync::read_f32(norm, ReadReason::Optimizer)[0]),
+                false,
+            ),
+            (None, _) => (0.0, false),
+        };
+        StepReport {
+            step: self.step,
+            lr: self.lr,
+            grad_norm_before_clip,
+            clipped,
+            batches: self.batches,
+        }
+    }
 }
 
 /// A failure of the optimizer step or of saving/loading its state.
@@ -182,7 +227,8 @@ impl OptimStep {
     }
 
     /// Adds the gradients of one batch (from `scale_loss(loss).backward()`) and, when
-    /// `accumulate_grad_batches` batches are gathered, clips and applies them.
+    /// `accumulate_grad_batches` batches are gathered, clips and applies them; the report of a
+    /// step taken is read back to the host (one read, see [`DeviceStepReport::read`]).
     pub fn step<M: Module>(&mut self, module: M, grads: Gradients) -> (M, Option<StepReport>) {
         let grads = GradientsParams::from_grads(grads, &module);
         self.step_params(module, grads)
@@ -194,6 +240,17 @@ impl OptimStep {
         module: M,
         grads: GradientsParams,
     ) -> (M, Option<StepReport>) {
+        let (module, report) = self.step_params_on_device(module, grads);
+        (module, report.map(DeviceStepReport::read))
+    }
+
+    /// Like [`step_params`](Self::step_params), reading nothing back: the report keeps the
+    /// gradient norm on the device.
+    pub fn step_params_on_device<M: Module>(
+        &mut self,
+        module: M,
+        grads: GradientsParams,
+    ) -> (M, Option<DeviceStepReport>) {
         let grads = match self.pending.take() {
             None => grads,
             Some(pending) => {
@@ -206,45 +263,45 @@ impl OptimStep {
         self.pending = Some(grads);
         self.pending_batches += 1;
         if self.pending_batches >= self.config.accumulate_grad_batches {
-            self.flush(module)
+            self.flush_on_device(module)
         } else {
             (module, None)
         }
     }
 
     /// Applies the gradients accumulated so far even if the window is incomplete (Lightning
-    /// does this on the last batch of an epoch). Does nothing when no batch is pending.
+    /// does this on the last batch of an epoch). Does nothing when no batch is pending. The
+    /// report is read back to the host (one read).
     pub fn flush<M: Module>(&mut self, module: M) -> (M, Option<StepReport>) {
+        let (module, report) = self.flush_on_device(module);
+        (module, report.map(DeviceStepReport::read))
+    }
+
+    /// Like [`flush`](Self::flush), reading nothing back: clipping runs on the device.
+    pub fn flush_on_device<M: Module>(&mut self, module: M) -> (M, Option<DeviceStepReport>) {
         let Some(mut grads) = self.pending.take() else {
             return (module, None);
         };
         let batches = std::mem::take(&mut self.pending_batches);
-        let (grad_norm_before_clip, clipped) = match self.config.gradient_clip_val {
-            Some(max_norm) => {
-                let report = clip_grad_norm(&module, &mut grads, max_norm);
-                (report.total_norm, report.clipped)
-            }
-            None => (grad_norm(&module, &grads), false),
+        let (grad_norm, clip_coef) = match self.config.gradient_clip_val {
+            Some(max_norm) => match clip_grad_norm_on_device(&module, &mut grads, max_norm) {
+                Some(clip) => (Some(clip.total_norm), Some(clip.coef)),
+                None => (None, None),
+            },
+            None => (grad_norm_on_device(&module, &grads), None),
         };
         let step = self.schedule.steps_done();
         let lr = self.schedule.lr();
         let module = self.optimizer.step(lr, module, grads);
         self.schedule.advance();
-        let report = StepReport {
+        tracing::debug!(step, lr, batches, "optimizer step");
+        let report = DeviceStepReport {
             step,
             lr,
-            grad_norm_before_clip,
-            clipped,
             batches,
+            grad_norm,
+            clip_coef,
         };
-        tracing::debug!(
-            step,
-            lr,
-            grad_norm_before_clip,
-            clipped,
-            batches,
-            "optimizer step"
-        );
         (module, Some(report))
     }
 

@@ -80,35 +80,46 @@ pub enum TrainError {
         /// What failed.
         source: StepError,
     },
-    /// A loss was NaN or infinite: the step was not applied.
+    /// A loss was NaN or infinite. Losses are read back from the device once per logged step
+    /// and before every checkpoint, so the run stops at the first read after the step where it
+    /// arose; no checkpoint was written in between.
     #[error(
-        "training stopped at step {step} (epoch {epoch}, batch {batch}): objective `{objective}` \
-         produced a non-finite loss ({value}); the optimizer step was not applied and the \
-         checkpoints written so far are intact"
+        "training stopped: objective `{objective}` produced a non-finite loss ({value}) at step \
+         {step} (epoch {epoch}, batch {batch}{}), found when the losses were read back after \
+         step {found}; no checkpoint was written since, the checkpoints written before are \
+         intact (resume from the last one, with a lower learning rate or `gradient_clip_val`)",
+        rank_note(*.rank)
     )]
     NonFiniteLoss {
-        /// Optimizer steps taken before this batch.
+        /// Optimizer steps taken before the batch.
         step: u64,
         /// The epoch.
         epoch: usize,
         /// The batch index.
         batch: usize,
+        /// The data-parallel rank, when there are several.
+        rank: Option<usize>,
         /// The objective whose loss is not finite (`"total"` if only their sum overflowed).
         objective: String,
         /// The loss.
         value: f64,
+        /// Optimizer steps taken when the loss was read back.
+        found: u64,
     },
     /// The gradients' norm was NaN or infinite after a finite loss.
     #[error(
-        "training stopped at step {step}: the gradient norm is {norm}, so the updated weights \
-         are not finite; no checkpoint was written for this step (resume from the last one, \
-         with a lower learning rate or `gradient_clip_val`)"
+        "training stopped: the gradient norm of step {step} is {norm}, so the updated weights \
+         are not finite (found when the norms were read back after step {found}); no \
+         checkpoint was written since (resume from the last one, with a lower learning rate \
+         or `gradient_clip_val`)"
     )]
     NonFiniteGradient {
         /// The optimizer step (0-based) whose gradients were not finite.
         step: u64,
         /// The norm.
         norm: f64,
+        /// Optimizer steps taken when the norm was read back.
+        found: u64,
     },
     /// The total loss carries no autodiff graph (every parameter frozen, or the loss detached).
     #[error(
@@ -122,6 +133,28 @@ pub enum TrainError {
     /// Writing or reading a checkpoint failed.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// The checkpoint was written by a run with another number of data-parallel ranks.
+    #[error(
+        "cannot resume {checkpoint}: it was written by a run with {written} data-parallel \
+         rank(s), and this run has {configured} (`trainer.devices`); each rank's data shard and \
+         memory depend on the number: resume with {written} entries in `trainer.devices`"
+    )]
+    WorldSize {
+        /// The checkpoint directory.
+        checkpoint: PathBuf,
+        /// Ranks of the run that wrote it.
+        written: usize,
+        /// Ranks configured now.
+        configured: usize,
+    },
+    /// The training source could not be split among the data-parallel ranks.
+    #[error("train data: cannot split it among {world} data-parallel ranks: {source}")]
+    Shard {
+        /// The number of ranks.
+        world: usize,
+        /// Why.
+        source: SourceError,
+    },
     /// A program's checkpoint hook ([`Trainer::on_checkpoint`](super::Trainer::on_checkpoint))
     /// failed.
     #[error("after the checkpoint of step {step}: {message}")]
@@ -134,4 +167,9 @@ pub enum TrainError {
     /// Writing metrics failed.
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+}
+
+/// `, rank r` when the run has several data-parallel ranks.
+fn rank_note(rank: Option<usize>) -> String {
+    rank.map_or_else(String::new, |r| format!(", rank {r}"))
 }

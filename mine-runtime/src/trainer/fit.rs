@@ -5,18 +5,24 @@ use std::time::{Duration, Instant};
 
 use mine_dsl::policy::Policy;
 
-use super::step::BatchOutcome;
+use super::prefetch::Rounds;
+use super::readback::{Pending, add_to_window};
+use super::shard::shards_of;
+use super::step::RoundOutcome;
 use super::{BatchSource, TrainError, TrainSummary, Trainer};
 use crate::metrics::{
     JsonlSink, METRICS_FILE, MeanWindow, MetricSink, Progress, TENSORBOARD_DIR, TensorBoardSink,
 };
-use crate::optim::StepReport;
+use crate::sync::{self, ReadReason};
 
 /// The sinks, the progress display and the current logging window of one `fit` call.
 struct Logging {
     sinks: Vec<Box<dyn MetricSink>>,
     progress: Progress,
+    /// The window's values read back so far.
     window: MeanWindow,
+    /// The window's values still on the device.
+    pending: Pending,
     window_start: Instant,
     window_batches: u64,
     window_frames: u64,
@@ -70,6 +76,12 @@ impl<P: Policy> Trainer<P> {
     /// A run resumed in its own directory first cuts `metrics.jsonl` and the TensorBoard
     /// event files back to where the checkpoint left them.
     ///
+    /// A step reads nothing back from the device: its losses, metrics and gradient norm are
+    /// read once per logged step and before every checkpoint (a non-finite one stops the run
+    /// there, naming the step where it arose), and the next batch is drawn and moved to the
+    /// device while the step runs. With several ranks (`devices`), `train` is split with
+    /// [`BatchSource::shard`].
+    ///
     /// [`RunDirMode`]: super::RunDirMode
     pub fn fit(
         &mut self,
@@ -77,8 +89,13 @@ impl<P: Policy> Trainer<P> {
         mut val: Option<&mut dyn BatchSource>,
     ) -> Result<TrainSummary, TrainError> {
         let started = Instant::now();
+        let reads_before = sync::reads();
+        let mut owned_shards = shards_of(&*train, self.ranks.world_size())?;
         self.prepare_run_dir()?;
-        let mut logging = self.open_logging(train)?;
+        let mut logging = self.open_logging(match owned_shards.first() {
+            Some(shard) => shard.as_ref(),
+            None => &*train,
+        })?;
         let mut counters = RunCounters::default();
         tracing::info!(
             policy = P::NAME,
@@ -89,7 +106,16 @@ impl<P: Policy> Trainer<P> {
             run_dir = %self.config.run_dir.display(),
             "training starts"
         );
-        let result = self.run_epochs(train, &mut val, &mut logging, &mut counters);
+        let trained = if owned_shards.is_empty() {
+            self.run_epochs(&mut [train], &mut val, &mut logging, &mut counters)
+        } else {
+            let mut shards: Vec<&mut dyn BatchSource> = owned_shards
+                .iter_mut()
+                .map(|shard| shard.as_mut() as &mut dyn BatchSource)
+                .collect();
+            self.run_epochs(&mut shards, &mut val, &mut logging, &mut counters)
+        };
+        let result = trained.and_then(|()| self.read_window(&mut logging, &mut counters));
         logging.progress.finish();
         let flushed = logging.flush();
         if let Err(error) = result {
@@ -126,11 +152,13 @@ impl<P: Policy> Trainer<P> {
             final_val: self.last_val.clone(),
             last_checkpoint: counters.last_checkpoint,
             interrupted: counters.interrupted,
+            host_reads: sync::reads().since(&reads_before),
         };
         tracing::info!(
             steps = summary.steps,
             wall_time_s = wall_time.as_secs_f64(),
             frames_per_sec = summary.frames_per_sec,
+            host_reads = ?summary.host_reads,
             "training finished"
         );
         Ok(summary)
@@ -159,6 +187,7 @@ impl<P: Policy> Trainer<P> {
                 tracing::enabled!(tracing::Level::INFO),
             ),
             window: MeanWindow::new(),
+            pending: Pending::default(),
             window_start: Instant::now(),
             window_batches: 0,
             window_frames: 0,
@@ -177,7 +206,7 @@ impl<P: Policy> Trainer<P> {
 
     fn run_epochs(
         &mut self,
-        train: &mut dyn BatchSource,
+        shards: &mut [&mut dyn BatchSource],
         val: &mut Option<&mut dyn BatchSource>,
         logging: &mut Logging,
         counters: &mut RunCounters,
@@ -194,20 +223,29 @@ impl<P: Policy> Trainer<P> {
                 batch,
                 source,
             };
-            let batches = train.epoch(epoch, skip).map_err(|e| data_error(skip, e))?;
+            let batches = shards
+                .iter_mut()
+                .map(|shard| shard.epoch(epoch, skip))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| data_error(skip, e))?;
+            let mut rounds = Rounds::new(batches, self.ranks.train_devices());
             let mut batch_idx = skip;
             let mut yielded = false;
-            for batch in batches {
+            while let Some(round) = rounds.next_round() {
                 yielded = true;
-                let batch = batch.map_err(|e| data_error(batch_idx, e))?;
+                let round = round.map_err(|e| data_error(batch_idx, e))?;
                 let started = Instant::now();
-                let outcome = self.train_batch(batch, epoch, batch_idx)?;
+                let outcome = self.train_round(round, epoch, batch_idx, &mut logging.pending)?;
                 counters.train_time += started.elapsed();
+                // The next round is read and moved to the devices while this step runs.
+                if outcome.report.is_none() || !(self.done() || self.stop_requested()) {
+                    rounds.fetch();
+                }
                 batch_idx += 1;
                 self.state.batch_in_epoch = batch_idx;
                 self.observe(&outcome, logging, counters);
                 if let Some(report) = outcome.report {
-                    self.after_step(&report, val, logging, counters)?;
+                    self.after_step(report.lr, val, logging, counters)?;
                     if self.done() || self.stopping(counters) {
                         return Ok(());
                     }
@@ -217,11 +255,11 @@ impl<P: Policy> Trainer<P> {
                 return Err(TrainError::EmptyEpoch { epoch });
             }
             let started = Instant::now();
-            let flushed = self.flush_accumulation()?;
+            let flushed = self.flush_accumulation(&mut logging.pending);
             counters.train_time += started.elapsed();
             if let Some(report) = flushed {
                 counters.steps += 1;
-                self.after_step(&report, val, logging, counters)?;
+                self.after_step(report.lr, val, logging, counters)?;
                 if self.stopping(counters) {
                     return Ok(());
                 }
@@ -245,42 +283,61 @@ impl<P: Policy> Trainer<P> {
         counters.interrupted
     }
 
-    /// Adds a batch's values to the logging window and the counters.
-    fn observe(&self, outcome: &BatchOutcome, logging: &mut Logging, counters: &mut RunCounters) {
-        for (name, value) in &outcome.values.metrics {
-            logging.window.add(name, *value);
-        }
-        logging.window_batches += 1;
+    /// Counts a round for the logging window and the run.
+    fn observe(&self, outcome: &RoundOutcome, logging: &mut Logging, counters: &mut RunCounters) {
+        logging.window_batches += outcome.batches;
         logging.window_frames += outcome.frames;
-        counters.batches += 1;
+        counters.batches += outcome.batches;
         counters.frames += outcome.frames;
         if outcome.report.is_some() {
             counters.steps += 1;
         }
     }
 
-    /// Logging, validation and checkpoints after optimizer step `report`.
+    /// Reads the window's values back from the device (one host read, none when nothing
+    /// waits) into the logging window; a non-finite loss or gradient norm among them is an
+    /// error. The read's wait counts as training time.
+    fn read_window(
+        &self,
+        logging: &mut Logging,
+        counters: &mut RunCounters,
+    ) -> Result<(), TrainError> {
+        if logging.pending.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let values = logging.pending.read(ReadReason::Window);
+        counters.train_time += started.elapsed();
+        add_to_window(values, &mut logging.window, self.state.step)
+    }
+
+    /// Logging, validation and checkpoints after an optimizer step at learning rate `lr`.
     fn after_step(
         &mut self,
-        report: &StepReport,
+        lr: f64,
         val: &mut Option<&mut dyn BatchSource>,
         logging: &mut Logging,
         counters: &mut RunCounters,
     ) -> Result<(), TrainError> {
         let step = self.state.step;
-        logging
-            .window
-            .add("grad_norm", report.grad_norm_before_clip);
-        let lr = vec![("train/lr".to_owned(), report.lr)];
         let last = self.config.max_steps.is_some_and(|n| step >= n as u64);
-        if step.is_multiple_of(self.config.log_freq as u64) || last {
-            self.log_train(step, report.lr, logging)?;
+        let log = step.is_multiple_of(self.config.log_freq as u64) || last;
+        let save = self
+            .config
+            .save_freq
+            .is_some_and(|n| step.is_multiple_of(n as u64));
+        if log || save {
+            // One read serves the log and the check that precedes a checkpoint.
+            self.read_window(logging, counters)?;
+        }
+        if log {
+            self.log_train(step, lr, logging)?;
         } else {
-            logging.record(step, &lr)?;
+            logging.record(step, &[("train/lr".to_owned(), lr)])?;
         }
         logging
             .progress
-            .step(step, self.last_train.get("loss").copied(), report.lr);
+            .step(step, self.last_train.get("loss").copied(), lr);
         if self
             .config
             .val_every_n_steps
@@ -289,11 +346,7 @@ impl<P: Policy> Trainer<P> {
         {
             self.validate_and_log(source, logging)?;
         }
-        if self
-            .config
-            .save_freq
-            .is_some_and(|n| step.is_multiple_of(n as u64))
-        {
+        if save {
             // The checkpoint records where the metric files stand: everything logged so far.
             logging.flush()?;
             self.save_weights()?;

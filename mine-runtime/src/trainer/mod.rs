@@ -3,10 +3,20 @@
 //!
 //! One training step, in order: before-step hooks, the memory prepared for the batch (rows
 //! starting an episode reset), the policy's forward, every objective, total loss = sum of their
-//! losses (a non-finite loss stops the run, naming the objective), backward, global-norm
-//! clipping, AdamW, learning-rate schedule, and the memory out detached and kept. With
-//! `accumulate_grad_batches = k`, the optimizer part runs every `k` batches (and on the last
-//! batch of an epoch).
+//! losses, backward, global-norm clipping, AdamW, learning-rate schedule, and the memory out
+//! detached and kept. With `accumulate_grad_batches = k`, the optimizer part runs every `k`
+//! batches (and on the last batch of an epoch).
+//!
+//! The step stays on the device: the next batch is drawn and moved to the device while the
+//! step runs, clipping is computed and applied there, and the losses, metrics and gradient
+//! norms stay there until they are read back in one transfer, once per `log_freq` steps and
+//! before every checkpoint (see [`crate::sync`] for the count). A NaN or infinite loss or
+//! gradient norm stops the run at that read, with an error naming the step where it arose and
+//! the objective; the weights trained since are never checkpointed.
+//!
+//! With `devices = [..]` the trainer runs data parallel: one rank per entry, each with its own
+//! replica, memory and shard of the data, the gradients averaged over the ranks; rank 0
+//! validates, logs and checkpoints (see [`crate::parallel`]).
 //!
 //! The run directory is claimed before anything is written into it ([`RunDir`]): a second run
 //! into a directory that holds one is refused unless it resumes it or overwrites it. A run
@@ -24,8 +34,9 @@
 //! use mine_runtime::trainer::{LoaderSource, Trainer};
 //!
 //! let config = TrainerConfig::from_toml_str("max_steps = 100\nrun_dir = \"runs/demo\"")?;
-//! let device = config.device()?; // the configured backend, before any tensor is made on it
-//! let policy = VptPolicy::new(&VptConfig::tiny(), &device)?;
+//! // The CPU device: the same initial weights on every backend (the trainer moves them).
+//! let policy = VptPolicy::new(&VptConfig::tiny(), &config.init_device()?)?;
+//! let device = config.device()?; // the configured backend
 //! let experiment = Experiment::new(policy).objective(BehaviorClone::default());
 //! let mut trainer = Trainer::new(config, experiment)?;
 //!
@@ -40,9 +51,14 @@
 mod batch_device;
 mod error;
 mod fit;
+mod init;
 mod persist;
+mod prefetch;
+mod ranks;
+mod readback;
 mod resume;
 pub mod run_dir;
+mod shard;
 mod source;
 mod step;
 mod summary;
@@ -73,19 +89,68 @@ use crate::config::{ConfigError, TrainerConfig};
 use crate::ema::Ema;
 use crate::memory_manager::MemoryManager;
 use crate::optim::OptimStep;
+use crate::sync::HostReads;
+use ranks::Ranks;
 
 impl TrainerConfig {
     /// The configured device (without autodiff), with its precision set and its random
-    /// generator seeded with `seed`, so a policy built on it starts from the same weights
-    /// on every run. Build the policy on it: the trainer trains on its autodiff form and
-    /// validates on it.
+    /// generator seeded with `seed`. The trainer trains on its autodiff form and validates on
+    /// it. A policy built on it starts from the same weights on every run of this backend;
+    /// build the policy on [`init_device`](Self::init_device) to start from the same weights
+    /// on every backend.
     pub fn device(&self) -> Result<Device, ConfigError> {
         self.validate()?;
-        let device: Result<Device, BackendError> =
-            self.backend.device(self.device_index, self.precision);
+        let device: Result<Device, BackendError> = self
+            .backend
+            .device(self.rank_layout()?.devices[0], self.precision);
         let device = device?;
         device.seed(self.seed);
         Ok(device)
+    }
+
+    /// The device to build the policy on, its random generator seeded with `seed`: the CPU
+    /// device whatever the backend (see [`Backend::init_device`]), so that a run on `wgpu` or
+    /// `cuda` starts from the weights of the same run on `flex`. [`Trainer::new`] moves the
+    /// policy to [`device`](Self::device).
+    ///
+    /// Without the `flex` feature (or with bf16), this is the configured device, and the
+    /// initial weights depend on the backend (a warning says so).
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use mine_runtime::config::TrainerConfig;
+    ///
+    /// let config = TrainerConfig::from_toml_str("max_steps = 10\nbackend = \"flex\"").unwrap();
+    /// assert_eq!(config.init_device().unwrap(), Device::flex());
+    /// ```
+    ///
+    /// [`Backend::init_device`]: crate::backend::Backend::init_device
+    pub fn init_device(&self) -> Result<Device, ConfigError> {
+        let init = self.seeded_init_device()?;
+        if !self.backend.initializes_on_host(self.precision) {
+            tracing::warn!(
+                backend = %self.backend,
+                precision = %self.precision,
+                "the initial weights are drawn on the {} device: they differ from a `flex` run \
+                 with the same seed (enable the `flex` feature and use `precision = \"f32\"` \
+                 to draw them on the CPU)",
+                self.backend
+            );
+        }
+        Ok(init)
+    }
+
+    /// [`init_device`](Self::init_device) without its warning; the configured device and the
+    /// initialization device both seeded.
+    fn seeded_init_device(&self) -> Result<Device, ConfigError> {
+        let device = self.device()?;
+        let init: Result<Device, BackendError> =
+            self.backend.init_device(self.rank_layout()?.devices[0], self.precision);
+        let init = init?;
+        if init != device {
+            init.seed(self.seed);
+        }
+        Ok(init)
     }
 }
 
@@ -98,7 +163,7 @@ pub struct TrainSummary {
     pub steps_this_run: u64,
     /// Epochs completed.
     pub epochs: usize,
-    /// Batches trained on by this call.
+    /// Batches trained on by this call (every rank's).
     pub batches: u64,
     /// Frames (`B * T`) trained on by this call.
     pub frames: u64,
@@ -119,18 +184,18 @@ pub struct TrainSummary {
     /// Whether the run stopped early because its stop flag was set
     /// ([`Trainer::with_stop_flag`]); its last step is checkpointed: resume to continue.
     pub interrupted: bool,
+    /// The host synchronisations of this call: window reads (one per logged step and before
+    /// a checkpoint), validation reads (one per pass), weights files and checkpoints written.
+    pub host_reads: HostReads,
 }
 
 /// Trains the policy of an [`Experiment`]; see the [module documentation](self).
 pub struct Trainer<P: Policy> {
     config: TrainerConfig,
-    device: Device,
-    train_device: Device,
-    policy: Option<P>,
+    /// The ranks (one without `devices`) and the policy's replicas; replica 0 is rank 0's.
+    ranks: Ranks<P>,
     objectives: Objectives<P>,
-    optim: Option<OptimStep>,
     ema: Option<Ema<P>>,
-    memory: MemoryManager<P::Memory>,
     state: TrainingState,
     hyperparameters: serde_json::Value,
     config_file: Option<String>,
@@ -161,29 +226,32 @@ pub struct Checkpointed<'a, P> {
 pub type CheckpointHook<P> = Box<dyn FnMut(&Checkpointed<'_, P>) -> Result<(), String>>;
 
 impl<P: Policy> Trainer<P> {
-    /// Validates `config`, selects its device and moves the experiment's policy onto that
-    /// device's autodiff form. Tunes the process's allocator to reuse freed tensor buffers
+    /// Validates `config` (`devices` included), selects its devices and moves the experiment's
+    /// policy onto their autodiff form (one replica per device). Parameters the policy
+    /// initializes lazily (burn's `Linear`, say) are drawn first, where the policy was built,
+    /// from the generator seeded with `config.seed`: a policy built on
+    /// [`TrainerConfig::init_device`] starts from the same weights on every backend. Tunes the
+    /// process's allocator to reuse freed tensor buffers
     /// ([`keep_freed_memory`](crate::kernels::allocator::keep_freed_memory)).
     pub fn new(config: TrainerConfig, experiment: Experiment<P>) -> Result<Self, TrainError> {
         crate::kernels::allocator::keep_freed_memory();
-        let device = config.device()?;
-        let train_device = device.clone().autodiff();
-        let optim = OptimStep::new(config.optimizer.clone(), config.total_steps(None))?;
+        // Seeds the generator the policy's lazy parameters draw from (below).
+        config.seeded_init_device()?;
         let (policy, objectives) = experiment.into_parts();
-        let policy = policy.fork(&train_device).train();
-        let ema = config.ema.as_ref().map(|c| Ema::new(&policy, c));
+        // Moving a lazy parameter would draw it on the training device's generator instead.
+        init::initialize_lazy_parameters(&policy);
+        let ranks = Ranks::from_config(&config, &policy)?;
+        let ema = config
+            .ema
+            .as_ref()
+            .map(|c| Ema::new(ranks.replicas[0].policy(), c));
         let checkpointer = Checkpointer::new(&config.run_dir, config.keep_last);
-        let memory = MemoryManager::new().with_mode(config.memory);
         Ok(Self {
             state: TrainingState::start(config.seed),
             config,
-            device,
-            train_device,
-            policy: Some(policy),
+            ranks,
             objectives,
-            optim: Some(optim),
             ema,
-            memory,
             hyperparameters: serde_json::Value::Null,
             config_file: None,
             checkpointer,
@@ -257,11 +325,9 @@ impl<P: Policy> Trainer<P> {
         &self.config
     }
 
-    /// The policy being trained (on the autodiff device).
+    /// The policy being trained (on the autodiff device; rank 0's replica).
     pub fn policy(&self) -> &P {
-        self.policy
-            .as_ref()
-            .expect("the policy is only taken out during an optimizer step")
+        self.ranks.replicas[0].policy()
     }
 
     /// The trained policy, for inference: without autodiff.
@@ -284,19 +350,30 @@ impl<P: Policy> Trainer<P> {
         &self.state
     }
 
-    /// The training memory carried to the next batch.
+    /// The training memory carried to rank 0's next batch.
     pub fn memory(&self) -> &MemoryManager<P::Memory> {
-        &self.memory
+        self.rank_memory(0)
     }
 
-    /// The device training runs on (with autodiff).
+    /// The training memory carried to rank `rank`'s next batch (panics if there is no such
+    /// rank).
+    pub fn rank_memory(&self, rank: usize) -> &MemoryManager<P::Memory> {
+        &self.ranks.ranks[rank].memory
+    }
+
+    /// The number of data-parallel ranks (`devices` entries; 1 without).
+    pub fn world_size(&self) -> usize {
+        self.ranks.world_size()
+    }
+
+    /// The device training runs on (with autodiff; rank 0's).
     pub fn train_device(&self) -> &Device {
-        &self.train_device
+        &self.ranks.replicas[0].train_device
     }
 
-    /// The device validation runs on (without autodiff).
+    /// The device validation runs on (without autodiff; rank 0's).
     pub fn device(&self) -> &Device {
-        &self.device
+        &self.ranks.replicas[0].device
     }
 
     /// Whether the stop flag is set.
@@ -305,9 +382,7 @@ impl<P: Policy> Trainer<P> {
     }
 
     fn optim(&self) -> &OptimStep {
-        self.optim
-            .as_ref()
-            .expect("the optimizer is only taken out while loading a checkpoint")
+        self.ranks.replicas[0].optim()
     }
 }
 

@@ -9,10 +9,11 @@ use super::run_dir::{CONFIG_FILE, HPARAMS_FILE, RunDir, RunDirMode};
 use super::{Checkpointed, TrainError, Trainer};
 use crate::checkpoint::memory_file::save_memory;
 use crate::checkpoint::{
-    EMA_FILE, MEMORY_FILE, MODEL_FILE, STATE_FORMAT, save_module, write_state,
+    EMA_FILE, MODEL_FILE, RankMemory, STATE_FORMAT, rank_memory_file, save_module, write_state,
 };
 use crate::fs_atomic::write_atomic;
 use crate::metrics::MetricsMark;
+use crate::sync;
 
 impl<P: Policy> Trainer<P> {
     /// Claims the run directory (unless the program did, or an earlier `fit`), cuts its metric
@@ -67,35 +68,54 @@ impl<P: Policy> Trainer<P> {
         })
     }
 
-    /// Writes the weights (and EMA weights) of the current step to `run_dir/weights`.
+    /// Writes the weights (and EMA weights) of the current step to `run_dir/weights` (rank 0's
+    /// replica: every replica holds the same weights).
     pub fn save_weights(&self) -> Result<PathBuf, TrainError> {
         let ema = self.ema.as_ref().map(|e| e.module());
+        sync::note_checkpoint();
         Ok(self
             .checkpointer
             .save_weights(self.state.step, self.policy(), ema)?)
     }
 
     /// Writes a full checkpoint of the current step, recording where the metric files stand
-    /// (flush the sinks first); returns its directory.
+    /// (flush the sinks first); returns its directory. Holds rank 0's weights and optimizer
+    /// state (every replica's are the same), and every rank's memory.
     pub fn save_checkpoint(&self) -> Result<PathBuf, TrainError> {
-        let snapshot = self.memory.snapshot();
+        let mut snapshots: Vec<_> = self
+            .ranks
+            .ranks
+            .iter()
+            .map(|r| r.memory.snapshot())
+            .collect();
         let mut state = self.state.clone();
         state.format = STATE_FORMAT;
         state.metrics = Some(MetricsMark::measure(&self.config.run_dir)?);
         state.has_ema = self.ema.is_some();
-        state.has_memory = snapshot.memory.is_some();
-        state.last_timestamp = snapshot.last_timestamp;
+        state.has_memory = snapshots[0].memory.is_some();
+        state.last_timestamp = snapshots[0].last_timestamp.clone();
+        state.world_size = snapshots.len();
+        state.other_ranks = snapshots[1..]
+            .iter()
+            .map(|s| RankMemory {
+                has_memory: s.memory.is_some(),
+                last_timestamp: s.last_timestamp.clone(),
+            })
+            .collect();
         let policy = self.policy();
         let optim = self.optim();
         let ema = self.ema.as_ref().map(|e| e.module());
+        sync::note_checkpoint();
         let dir = self.checkpointer.write_full(self.state.step, |dir| {
             save_module(policy, &dir.join(MODEL_FILE))?;
             optim.save(dir)?;
             if let Some(ema) = ema {
                 save_module(ema, &dir.join(EMA_FILE))?;
             }
-            if let Some(memory) = snapshot.memory {
-                save_memory(&dir.join(MEMORY_FILE), memory)?;
+            for (rank, snapshot) in snapshots.iter_mut().enumerate() {
+                if let Some(memory) = snapshot.memory.take() {
+                    save_memory(&dir.join(rank_memory_file(rank)), memory)?;
+                }
             }
             write_state(dir, &state)
         })?;

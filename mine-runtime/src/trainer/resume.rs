@@ -10,7 +10,8 @@ use super::run_dir::lies_inside;
 use super::{TrainError, Trainer};
 use crate::checkpoint::memory_file::load_memory;
 use crate::checkpoint::{
-    CheckpointError, EMA_FILE, MEMORY_FILE, MODEL_FILE, load_module, read_state, resolve_checkpoint,
+    CheckpointError, EMA_FILE, MODEL_FILE, RankMemory, load_module, rank_memory_file, read_state,
+    resolve_checkpoint,
 };
 use crate::memory_manager::{MemoryManager, MemorySnapshot};
 use crate::metrics::rewind::rewind_to_step;
@@ -35,20 +36,26 @@ enum Rewind {
 }
 
 impl<P: Policy> Trainer<P> {
-    /// Restores everything a full checkpoint holds (see [`Trainer::resume_from`]).
+    /// Restores everything a full checkpoint holds (see [`Trainer::resume_from`]): the
+    /// weights and optimizer state into every replica, each rank's memory.
     pub(super) fn load_checkpoint(&mut self, path: &Path) -> Result<(), TrainError> {
         let dir = resolve_checkpoint(path)?;
         let state = read_state(&dir)?;
-        let policy = self
-            .policy
-            .take()
-            .expect("the policy is only taken out during an optimizer step");
-        self.policy = Some(load_module(policy, &dir.join(MODEL_FILE))?);
-        let optim = self
-            .optim
-            .take()
-            .expect("the optimizer is only taken out while loading a checkpoint");
-        self.optim = Some(optim.load(&dir).map_err(CheckpointError::from)?);
+        let world = self.ranks.world_size();
+        if state.world_size != world {
+            return Err(TrainError::WorldSize {
+                checkpoint: dir,
+                written: state.world_size,
+                configured: world,
+            });
+        }
+        for replica in &mut self.ranks.replicas {
+            replica.replace(|policy, optim| {
+                let policy = load_module(policy, &dir.join(MODEL_FILE))?;
+                let optim = optim.load(&dir).map_err(CheckpointError::from)?;
+                Ok((policy, optim))
+            })?;
+        }
         match (&mut self.ema, state.has_ema) {
             (Some(ema), true) => {
                 let module = ema.module().clone();
@@ -56,28 +63,36 @@ impl<P: Policy> Trainer<P> {
             }
             (Some(ema), false) => {
                 tracing::warn!("the checkpoint has no EMA weights: the average restarts here");
-                let policy = self.policy.as_ref().expect("the policy was just loaded");
-                ema.set_module(policy.clone());
+                ema.set_module(self.ranks.replicas[0].policy().clone());
             }
             (None, true) => tracing::warn!("the checkpoint's EMA weights are not used (no `ema`)"),
             (None, false) => {}
         }
-        let memory_path = dir.join(MEMORY_FILE);
-        let memory: Option<MemoryState> = if state.has_memory {
-            Some(load_memory(&memory_path)?)
-        } else {
-            None
-        };
-        let snapshot = MemorySnapshot {
-            memory,
+        let rank_states = std::iter::once(RankMemory {
+            has_memory: state.has_memory,
             last_timestamp: state.last_timestamp.clone(),
-        };
-        self.memory = MemoryManager::restore(snapshot, &self.train_device)
-            .map_err(|source| CheckpointError::Memory {
-                path: memory_path,
-                source,
-            })?
-            .with_mode(self.config.memory);
+        })
+        .chain(state.other_ranks.iter().cloned());
+        for (rank, saved) in rank_states.enumerate().take(world) {
+            let memory_path = dir.join(rank_memory_file(rank));
+            let memory: Option<MemoryState> = if saved.has_memory {
+                Some(load_memory(&memory_path)?)
+            } else {
+                None
+            };
+            let snapshot = MemorySnapshot {
+                memory,
+                last_timestamp: saved.last_timestamp,
+            };
+            let device = &self.ranks.replica_of(rank).train_device;
+            let restored = MemoryManager::restore(snapshot, device).map_err(|source| {
+                CheckpointError::Memory {
+                    path: memory_path,
+                    source,
+                }
+            })?;
+            self.ranks.ranks[rank].memory = restored.with_mode(self.config.memory);
+        }
         if state.seed != self.config.seed {
             tracing::warn!(
                 checkpoint = state.seed,

@@ -3,6 +3,7 @@
 use burn::tensor::Device;
 use mine_dsl::batch::Batch;
 
+use super::shard::shard_rows;
 use crate::data::DataLoader;
 
 /// An error of a batch source, boxed so that any data pipeline fits.
@@ -28,6 +29,20 @@ pub trait BatchSource {
     /// progress bar).
     fn len_hint(&self, _epoch: usize) -> Option<usize> {
         None
+    }
+
+    /// The shard of data-parallel rank `rank` among `world` ranks (`trainer.devices`): the
+    /// batches that rank trains on, none of them another rank's, as many per epoch as every
+    /// other shard's. The trainer asks for the shards only when there are several ranks, at
+    /// the start of `fit`. The default refuses: a source that cannot be split.
+    fn shard(&self, rank: usize, world: usize) -> Result<Box<dyn BatchSource>, SourceError> {
+        let _ = rank;
+        Err(format!(
+            "this batch source cannot be split among {world} data-parallel ranks \
+             (`trainer.devices`): train from a `LoaderSource` or `InMemory`, implement \
+             `BatchSource::shard` for it, or train on one device"
+        )
+        .into())
     }
 }
 
@@ -83,6 +98,17 @@ impl BatchSource for InMemory {
     fn len_hint(&self, _epoch: usize) -> Option<usize> {
         Some(self.0.len())
     }
+
+    /// Rows `rank * B / world ..` of every batch: `world` ranks of `B / world` rows train on
+    /// what one device trains on with batches of `B` rows.
+    fn shard(&self, rank: usize, world: usize) -> Result<Box<dyn BatchSource>, SourceError> {
+        let batches = self
+            .0
+            .iter()
+            .map(|batch| shard_rows(batch, rank, world))
+            .collect::<Result<_, _>>()?;
+        Ok(Box::new(InMemory(batches)))
+    }
 }
 
 /// A [`DataLoader`] producing batches on `device`; skipping starts the loader's workers at
@@ -109,5 +135,13 @@ impl BatchSource for LoaderSource {
 
     fn len_hint(&self, epoch: usize) -> Option<usize> {
         Some(self.loader.index_batches(epoch as u64).len())
+    }
+
+    /// The loader's replica `rank` of `world` ([`DataLoader::replica`]): the
+    /// episode-continuous sampler's ranks, as MineStudio's `MineDistributedBatchSampler`
+    /// splits them. Batches are created on this source's device.
+    fn shard(&self, rank: usize, world: usize) -> Result<Box<dyn BatchSource>, SourceError> {
+        let loader = self.loader.replica(world, rank)?;
+        Ok(Box::new(LoaderSource::new(loader, self.device.clone())))
     }
 }

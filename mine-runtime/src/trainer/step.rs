@@ -1,104 +1,92 @@
-//! One training batch: hooks, memory, forward, objectives, loss checks, backward, optimizer.
+//! One training round (one batch per rank): hooks, memory, forward, objectives, backward, the
+//! gradient mean over the ranks, optimizer. Nothing is read back from the device: the losses,
+//! metrics and gradient norm wait in the logging window ([`Pending`]).
 
-use burn::tensor::Tensor;
+use burn::optim::GradientsParams;
 use mine_dsl::batch::Batch;
 use mine_dsl::experiment::{StepError, StepLosses};
-use mine_dsl::objective::{MetricValue, StepContext};
+use mine_dsl::objective::StepContext;
 use mine_dsl::policy::Policy;
 
-use super::{TrainError, Trainer, batch_frames, batch_to_device, step_seed};
+use super::ranks::Ranks;
+use super::readback::{Origin, Pending};
+use super::{TrainError, Trainer, batch_frames, step_seed};
 use crate::kernels::autocast;
-use crate::optim::StepReport;
+use crate::optim::DeviceStepReport;
 
-/// The host values of one batch's losses and metrics.
-#[derive(Debug, Clone, Default)]
-pub(super) struct LossValues {
-    /// Each objective's loss, in wiring order.
-    pub per_objective: Vec<(&'static str, f64)>,
-    /// Every metric by name, `loss` (the total) included.
-    pub metrics: Vec<(String, f64)>,
-}
-
-impl LossValues {
-    /// The total loss.
-    pub fn total(&self) -> f64 {
-        self.metrics
-            .iter()
-            .find(|(name, _)| name == "loss")
-            .map_or(f64::NAN, |(_, v)| *v)
-    }
-
-    /// The first objective whose loss is not finite, or `"total"` if only the sum is not.
-    pub fn non_finite(&self) -> Option<(String, f64)> {
-        if let Some((name, value)) = self.per_objective.iter().find(|(_, v)| !v.is_finite()) {
-            return Some(((*name).to_owned(), *value));
-        }
-        let total = self.total();
-        (!total.is_finite()).then(|| ("total".to_owned(), total))
-    }
-}
-
-/// Reads every loss and tensor metric back from the device in one transfer.
-pub(super) fn read_losses(losses: &StepLosses) -> LossValues {
-    let mut tensors: Vec<Tensor<1>> = Vec::new();
-    for (_, loss) in &losses.per_objective {
-        tensors.push(loss.clone().detach().mean());
-    }
-    let mut scalars = Vec::new();
-    for (name, value) in &losses.metrics {
-        match value {
-            MetricValue::Tensor(t) => tensors.push(t.clone().detach().mean()),
-            MetricValue::Scalar(v) => scalars.push((name.clone(), *v)),
-        }
-    }
-    let read: Vec<f64> = if tensors.is_empty() {
-        Vec::new()
-    } else {
-        let device = tensors[0].device();
-        let tensors = tensors.into_iter().map(|t| t.to_device(&device)).collect();
-        Tensor::cat(tensors, 0)
-            .into_data()
-            .iter::<f32>()
-            .map(f64::from)
-            .collect()
-    };
-    let mut read = read.into_iter();
-    let per_objective = losses
-        .per_objective
-        .iter()
-        .map(|(name, _)| (*name, read.next().unwrap_or(f64::NAN)))
-        .collect();
-    let mut metrics: Vec<(String, f64)> = losses
-        .metrics
-        .iter()
-        .filter(|(_, v)| matches!(v, MetricValue::Tensor(_)))
-        .map(|(name, _)| (name.clone(), read.next().unwrap_or(f64::NAN)))
-        .collect();
-    metrics.extend(scalars);
-    LossValues {
-        per_objective,
-        metrics,
-    }
-}
-
-/// What one training batch did.
-pub(super) struct BatchOutcome {
+/// What one training round did.
+pub(super) struct RoundOutcome {
     /// The optimizer step it completed, if any.
-    pub report: Option<StepReport>,
-    /// Its losses and metrics.
-    pub values: LossValues,
-    /// Its frames (`B * T`).
+    pub report: Option<DeviceStepReport>,
+    /// Its batches (one per rank).
+    pub batches: u64,
+    /// Its frames (`B * T`, summed over the ranks).
     pub frames: u64,
 }
 
+/// The seed of rank `rank`'s random numbers for the batch after `batches_seen` rounds; rank 0
+/// draws what a single-device run draws (salt 0; validation uses salt 1).
+fn rank_seed(seed: u64, batches_seen: u64, rank: usize) -> u64 {
+    let salt = if rank == 0 { 0 } else { 1 + rank as u64 };
+    step_seed(seed, batches_seen, salt)
+}
+
 impl<P: Policy> Trainer<P> {
-    /// Trains on one batch; `epoch` and `batch_idx` locate it for the objectives and errors.
-    pub(super) fn train_batch(
+    /// Trains on one round (`batches[r]` for rank `r`, already on its device); `epoch` and
+    /// `batch_idx` locate it for the objectives and errors. Its values go to `pending`.
+    pub(super) fn train_round(
         &mut self,
+        batches: Vec<Batch>,
+        epoch: usize,
+        batch_idx: usize,
+        pending: &mut Pending,
+    ) -> Result<RoundOutcome, TrainError> {
+        let step = self.state.step;
+        let world = self.ranks.world_size();
+        let mut grads = Vec::with_capacity(world);
+        let mut frames = 0;
+        for (rank, batch) in batches.into_iter().enumerate() {
+            let (losses, batch_frames) = self.forward_rank(rank, batch, epoch, batch_idx)?;
+            let origin = Origin {
+                step,
+                epoch,
+                batch: batch_idx,
+                rank: (world > 1).then_some(rank),
+            };
+            pending.push_batch(origin, &losses);
+            if !losses.total.is_tracked() {
+                return Err(TrainError::UntrackedLoss { step });
+            }
+            let replica = self.ranks.replica_of(rank);
+            let loss = replica.optim().scale_loss(losses.total);
+            grads.push(GradientsParams::from_grads(
+                loss.backward(),
+                replica.policy(),
+            ));
+            frames += batch_frames;
+        }
+        let report = self.ranks.step(grads);
+        self.state.batches_seen += 1;
+        self.state.frames_seen += frames;
+        if let Some(report) = &report {
+            self.step_taken(report, pending);
+        }
+        Ok(RoundOutcome {
+            report,
+            batches: world as u64,
+            frames,
+        })
+    }
+
+    /// Rank `rank`'s forward and objectives on `batch`, its memory kept for its next batch.
+    /// Returns the losses and the batch's frames.
+    fn forward_rank(
+        &mut self,
+        rank: usize,
         batch: Batch,
         epoch: usize,
         batch_idx: usize,
-    ) -> Result<BatchOutcome, TrainError> {
+    ) -> Result<(StepLosses, u64), TrainError> {
         let step = self.state.step;
         let fail = |source: StepError| TrainError::Step {
             stream: "train",
@@ -107,10 +95,14 @@ impl<P: Policy> Trainer<P> {
             batch: batch_idx,
             source,
         };
-        self.train_device
-            .seed(step_seed(self.state.seed, self.state.batches_seen, 0));
+        let Ranks {
+            ranks, replicas, ..
+        } = &mut self.ranks;
+        let rank_state = &mut ranks[rank];
+        let replica = &replicas[rank_state.replica];
+        let device = &replica.train_device;
+        device.seed(rank_seed(self.state.seed, self.state.batches_seen, rank));
         let ctx = StepContext::train(batch_idx, step);
-        let batch = batch_to_device(batch, &self.train_device);
         let batch = self
             .objectives
             .before_step(batch, &ctx)
@@ -121,13 +113,9 @@ impl<P: Policy> Trainer<P> {
             epoch,
             batch: batch_idx,
         })?;
-
-        let policy = self
-            .policy
-            .as_ref()
-            .expect("the policy is only taken out during an optimizer step");
-        let device = &self.train_device;
-        let prepared = self.memory.prepare(&batch.info, batch_size, |rows| {
+        let policy = replica.policy();
+        let memory = &mut rank_state.memory;
+        let prepared = memory.prepare(&batch.info, batch_size, |rows| {
             policy.initial_memory(rows, device)
         });
         // bf16-mixed: autocast over the forward and the objectives; backward runs after it.
@@ -143,82 +131,26 @@ impl<P: Policy> Trainer<P> {
             .evaluate(&latents, &batch, &ctx)
             .map_err(|e| fail(e.into()))?;
         drop((latents, autocast));
-
-        let values = read_losses(&losses);
-        if let Some((objective, value)) = values.non_finite() {
-            return Err(TrainError::NonFiniteLoss {
-                step,
-                epoch,
-                batch: batch_idx,
-                objective,
-                value,
-            });
-        }
-        if !losses.total.is_tracked() {
-            return Err(TrainError::UntrackedLoss { step });
-        }
-
-        let optim = self
-            .optim
-            .as_mut()
-            .expect("the optimizer is only taken out while loading a checkpoint");
-        let grads = optim.scale_loss(losses.total).backward();
-        let policy = self
-            .policy
-            .take()
-            .expect("the policy is only taken out during an optimizer step");
-        let (policy, report) = optim.step(policy, grads);
-        self.policy = Some(policy);
-        self.memory.store(memory_out);
-        self.state.batches_seen += 1;
-        self.state.frames_seen += frames;
-        if let Some(report) = &report {
-            self.step_taken(report)?;
-        }
-        Ok(BatchOutcome {
-            report,
-            values,
-            frames,
-        })
+        memory.store(memory_out);
+        Ok((losses, frames))
     }
 
     /// Applies the gradients of an incomplete accumulation window (end of an epoch).
-    pub(super) fn flush_accumulation(&mut self) -> Result<Option<StepReport>, TrainError> {
-        let optim = self
-            .optim
-            .as_mut()
-            .expect("the optimizer is only taken out while loading a checkpoint");
-        if optim.pending_batches() == 0 {
-            return Ok(None);
-        }
-        let policy = self
-            .policy
-            .take()
-            .expect("the policy is only taken out during an optimizer step");
-        let (policy, report) = optim.flush(policy);
-        self.policy = Some(policy);
+    pub(super) fn flush_accumulation(&mut self, pending: &mut Pending) -> Option<DeviceStepReport> {
+        let report = self.ranks.flush();
         if let Some(report) = &report {
-            self.step_taken(report)?;
+            self.step_taken(report, pending);
         }
-        Ok(report)
+        report
     }
 
-    /// Counts an optimizer step, after checking that its gradients were finite.
-    fn step_taken(&mut self, report: &StepReport) -> Result<(), TrainError> {
-        if !report.grad_norm_before_clip.is_finite() {
-            return Err(TrainError::NonFiniteGradient {
-                step: report.step as u64,
-                norm: report.grad_norm_before_clip,
-            });
-        }
+    /// Counts an optimizer step; its gradient norm waits in `pending` (a non-finite norm is
+    /// reported when the window is read).
+    fn step_taken(&mut self, report: &DeviceStepReport, pending: &mut Pending) {
+        pending.push_grad_norm(report.step as u64, report.grad_norm.clone());
         self.state.step += 1;
         if let Some(ema) = &mut self.ema {
-            let policy = self
-                .policy
-                .as_ref()
-                .expect("the policy is only taken out during an optimizer step");
-            ema.update(policy, self.state.step as usize);
+            ema.update(self.ranks.replicas[0].policy(), self.state.step as usize);
         }
-        Ok(())
     }
 }

@@ -86,6 +86,7 @@ mod tests {
             final_val: Some(BTreeMap::from([("loss".to_owned(), 1.0e-4)])),
             last_checkpoint: None,
             interrupted: false,
+            host_reads: Default::default(),
         };
         assert_eq!(
             summary.to_string(),

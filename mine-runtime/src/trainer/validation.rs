@@ -1,4 +1,5 @@
-//! A validation pass: no gradients, its own memory, metrics averaged over the pass.
+//! A validation pass: no gradients, its own memory, metrics averaged over the pass and read
+//! back once, at its end.
 
 use std::collections::BTreeMap;
 
@@ -6,16 +7,18 @@ use mine_dsl::experiment::StepError;
 use mine_dsl::objective::StepContext;
 use mine_dsl::policy::Policy;
 
-use super::step::read_losses;
+use super::readback::{Origin, Pending, Value};
 use super::{BatchSource, TrainError, Trainer, batch_to_device, step_seed};
 use crate::kernels::autocast;
 use crate::memory_manager::MemoryManager;
 use crate::metrics::MeanWindow;
+use crate::sync::ReadReason;
 
 impl<P: Policy> Trainer<P> {
     /// Runs the policy (or its EMA, if configured for validation) over the validation source's
-    /// epoch 0 on the device without autodiff, with a fresh memory, and returns the mean of
-    /// every metric over the pass (`loss` included).
+    /// epoch 0 on the device without autodiff (rank 0's), with a fresh memory, and returns the
+    /// mean of every metric over the pass (`loss` included). The values are read back once, at
+    /// the end of the pass; a non-finite loss is a warning naming the batch.
     pub fn validate(
         &mut self,
         source: &mut dyn BatchSource,
@@ -29,11 +32,11 @@ impl<P: Policy> Trainer<P> {
             (Some(ema), true) => ema.module().valid(),
             _ => self.policy().valid(),
         };
-        let device = self.device.clone();
+        let device = self.device().clone();
         let step = self.state.step;
         device.seed(step_seed(self.state.seed, step, 1));
         let mut memory = MemoryManager::<P::Memory>::new().with_mode(self.config.memory);
-        let mut means = MeanWindow::new();
+        let mut pending = Pending::default();
         let limit = self.config.max_val_batches.unwrap_or(usize::MAX);
         let batches = source.epoch(0, 0).map_err(|source| TrainError::Data {
             stream: "val",
@@ -82,11 +85,24 @@ impl<P: Policy> Trainer<P> {
                 .evaluate(&latents, &batch, &ctx)
                 .map_err(|e| fail(e.into()))?;
             drop(autocast);
-            let values = read_losses(&losses);
+            let origin = Origin {
+                step,
+                epoch: 0,
+                batch: index,
+                rank: None,
+            };
+            pending.push_batch(origin, &losses);
+            memory.store(memory_out);
+        }
+        let mut means = MeanWindow::new();
+        for value in pending.read(ReadReason::Validation) {
+            let Value::Batch { origin, values } = value else {
+                continue;
+            };
             if let Some((objective, value)) = values.non_finite() {
                 tracing::warn!(
                     step,
-                    batch = index,
+                    batch = origin.batch,
                     objective,
                     value,
                     "non-finite validation loss"
@@ -95,7 +111,6 @@ impl<P: Policy> Trainer<P> {
             for (name, value) in &values.metrics {
                 means.add(name, *value);
             }
-            memory.store(memory_out);
         }
         Ok(means.take())
     }

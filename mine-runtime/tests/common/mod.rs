@@ -7,6 +7,34 @@ use std::sync::OnceLock;
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
+use mine_runtime::backend::{Backend, Precision};
+
+/// The environment variable naming the backend the backend-generic tests run on.
+pub const TEST_BACKEND_VAR: &str = "MINE_TEST_BACKEND";
+
+/// The backend the backend-generic tests (VPT parity, GROOT training, the trainer's tests) run
+/// on: `flex`, or the one `MINE_TEST_BACKEND` names (`wgpu`, `cuda`), which must be compiled in:
+/// `MINE_TEST_BACKEND=wgpu cargo test --release -p mine-runtime --features wgpu --test ..`.
+pub fn test_backend() -> Backend {
+    let name = match std::env::var(TEST_BACKEND_VAR) {
+        Ok(name) => name,
+        Err(std::env::VarError::NotPresent) => return Backend::Flex,
+        Err(e) => panic!("{TEST_BACKEND_VAR}: {e}"),
+    };
+    let backend =
+        Backend::try_from(name).unwrap_or_else(|e| panic!("{TEST_BACKEND_VAR}: {e}"));
+    if let Err(e) = backend.check(Precision::F32) {
+        panic!("{TEST_BACKEND_VAR}={backend}: {e}");
+    }
+    backend
+}
+
+/// The device (without autodiff) of [`test_backend`]: the default adapter on `wgpu`.
+pub fn test_device() -> Device {
+    test_backend()
+        .device(0, Precision::F32)
+        .expect("test_backend() checked the backend")
+}
 
 pub mod vpt_task;
 

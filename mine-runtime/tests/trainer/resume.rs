@@ -1,7 +1,6 @@
 //! A run interrupted by a checkpoint and resumed continues exactly as the uninterrupted run.
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
 use mine_runtime::checkpoint::list_checkpoints;
@@ -10,30 +9,23 @@ use mine_runtime::trainer::{InMemory, Trainer};
 
 use crate::support::*;
 
-struct Values(Vec<Vec<f32>>);
-
-impl ModuleVisitor for Values {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.push(param.val().into_data().try_to_vec().unwrap());
-    }
-}
-
-fn params<M: Module>(module: &M) -> Vec<Vec<f32>> {
-    let mut values = Values(Vec::new());
-    module.visit(&mut values);
-    values.0
-}
-
 fn trainer(config: TrainerConfig, policy: &TinyRnn) -> Trainer<TinyRnn> {
     let experiment = Experiment::new(policy.clone()).objective(BehaviorClone::default());
     Trainer::new(config, experiment).unwrap()
 }
 
 /// Trains `2n` steps straight, and `n` + `n` with a new trainer resumed from the checkpoint in
-/// between; the losses of the second half and the final weights must agree.
-fn straight_and_resumed(name: &str, n: usize, batches: usize, adjust: impl Fn(&mut TrainerConfig)) {
+/// between, on batches of `rows` rows; the losses of the second half, the final weights and
+/// every rank's memory must agree.
+fn straight_and_resumed(
+    name: &str,
+    n: usize,
+    batches: usize,
+    rows: usize,
+    adjust: impl Fn(&mut TrainerConfig),
+) {
     let device = Device::flex();
-    let data = trajectories(batches, 5, &device);
+    let data = trajectories_of(rows, batches, 5, &device);
     let val = trajectories(2, 6, &device);
 
     // One initial policy for both runs (tests share the process's random numbers).
@@ -116,11 +108,18 @@ fn straight_and_resumed(name: &str, n: usize, batches: usize, adjust: impl Fn(&m
         params(resumed.ema().unwrap()),
         "final EMA"
     );
-    let (a, b) = (
-        straight.memory().memory().unwrap(),
-        resumed.memory().memory().unwrap(),
-    );
-    assert_eq!(a.hidden.to_data(), b.hidden.to_data(), "final memory");
+    assert_eq!(straight.world_size(), resumed.world_size());
+    for rank in 0..straight.world_size() {
+        let (a, b) = (
+            straight.rank_memory(rank).memory().unwrap(),
+            resumed.rank_memory(rank).memory().unwrap(),
+        );
+        assert_eq!(a.hidden.to_data(), b.hidden.to_data(), "rank {rank} memory");
+        assert_eq!(
+            straight.rank_memory(rank).last_timestamp(),
+            resumed.rank_memory(rank).last_timestamp()
+        );
+    }
     std::fs::remove_dir_all(&straight_dir).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -128,14 +127,24 @@ fn straight_and_resumed(name: &str, n: usize, batches: usize, adjust: impl Fn(&m
 #[test]
 fn resume_continues_exactly() {
     // 6 batches per epoch: the restart falls in the middle of the second epoch.
-    straight_and_resumed("exact", 8, 6, |_| {});
+    straight_and_resumed("exact", 8, 6, B, |_| {});
 }
 
 #[test]
 fn resume_continues_exactly_with_accumulation() {
     // 7 batches per epoch, 2 per step: each epoch ends with a 1-batch step.
-    straight_and_resumed("accumulate", 5, 7, |c| {
+    straight_and_resumed("accumulate", 5, 7, B, |c| {
         c.optimizer.accumulate_grad_batches = 2
+    });
+}
+
+#[test]
+fn resume_continues_exactly_with_two_ranks() {
+    // Two ranks of two rows on one device, with accumulation: each rank's memory, its shard's
+    // position and the shared optimizer state come back from the checkpoint.
+    straight_and_resumed("two-ranks", 5, 7, 4, |c| {
+        c.devices = Some(vec![0, 0]);
+        c.optimizer.accumulate_grad_batches = 2;
     });
 }
 

@@ -38,7 +38,9 @@ fn a_stop_flag_ends_the_run_after_the_current_step_with_a_checkpoint() {
     let dir = run_dir("stop");
     let stop = Arc::new(AtomicBool::new(false));
     let (flag, batches) = (stop.clone(), data.clone());
-    // The flag is set as the fifth batch (the first of step 3) is handed out.
+    // The flag is set as the sixth batch (the second of step 3) is handed out: the trainer
+    // draws each batch while the one before it trains, so this happens during the fifth
+    // batch (the first of step 3), in the middle of step 3.
     let mut source = from_fn(move |_epoch| {
         let flag = flag.clone();
         batches
@@ -46,7 +48,7 @@ fn a_stop_flag_ends_the_run_after_the_current_step_with_a_checkpoint() {
             .into_iter()
             .enumerate()
             .map(move |(i, batch)| {
-                if i == 4 {
+                if i == 5 {
                     flag.store(true, Ordering::SeqCst);
                 }
                 Ok::<_, SourceError>(batch)

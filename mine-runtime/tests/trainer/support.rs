@@ -115,16 +115,21 @@ impl Rng {
     }
 }
 
-/// `n` episode-continuous batches: each row plays episodes of `EPISODE` frames back to back,
-/// cut into windows of `T`; the last window of an episode is padded (mask 0).
+/// `n` episode-continuous batches of `B` rows: each row plays episodes of `EPISODE` frames back
+/// to back, cut into windows of `T`; the last window of an episode is padded (mask 0).
 pub fn trajectories(n: usize, seed: u64, device: &Device) -> Vec<Batch> {
+    trajectories_of(B, n, seed, device)
+}
+
+/// [`trajectories`] with `rows` rows per batch.
+pub fn trajectories_of(rows: usize, n: usize, seed: u64, device: &Device) -> Vec<Batch> {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let windows_per_episode = EPISODE.div_ceil(T);
     (0..n)
         .map(|k| {
             let (mut image, mut buttons, mut camera, mut mask) = (vec![], vec![], vec![], vec![]);
             let mut info = BatchInfo::default();
-            for row in 0..B {
+            for row in 0..rows {
                 // Rows are out of phase so that they start episodes in different batches.
                 let window = k + row;
                 let episode = window / windows_per_episode;
@@ -149,19 +154,32 @@ pub fn trajectories(n: usize, seed: u64, device: &Device) -> Vec<Batch> {
             }
             Batch {
                 image: Some(Tensor::from_data(
-                    TensorData::new(image, [B, T, 2, 2, 3]),
+                    TensorData::new(image, [rows, T, 2, 2, 3]),
                     device,
                 )),
                 agent_action: Some(AgentAction {
-                    buttons: Tensor::from_data(TensorData::new(buttons, [B, T, 1]), device),
-                    camera: Tensor::from_data(TensorData::new(camera, [B, T, 1]), device),
+                    buttons: Tensor::from_data(TensorData::new(buttons, [rows, T, 1]), device),
+                    camera: Tensor::from_data(TensorData::new(camera, [rows, T, 1]), device),
                 }),
-                mask: Some(Tensor::from_data(TensorData::new(mask, [B, T]), device)),
+                mask: Some(Tensor::from_data(TensorData::new(mask, [rows, T]), device)),
                 info,
                 ..Batch::default()
             }
         })
         .collect()
+}
+
+/// Every float parameter of `module`, in visiting order.
+pub fn params<M: burn::module::Module>(module: &M) -> Vec<Vec<f32>> {
+    struct Values(Vec<Vec<f32>>);
+    impl burn::module::ModuleVisitor for Values {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            self.0.push(param.val().into_data().try_to_vec().unwrap());
+        }
+    }
+    let mut values = Values(Vec::new());
+    module.visit(&mut values);
+    values.0
 }
 
 /// A fresh run directory under the system's temporary directory.
@@ -171,9 +189,11 @@ pub fn run_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A quiet config for tests: AdamW at `lr`, no warmup, progress off.
+/// A quiet config for tests: AdamW at `lr`, no warmup, progress off, on the backend
+/// `MINE_TEST_BACKEND` names (`flex` by default; see `common::test_backend`).
 pub fn config(dir: &Path, max_steps: usize, lr: f64) -> TrainerConfig {
     TrainerConfig {
+        backend: crate::common::test_backend(),
         optimizer: OptimizerConfig {
             learning_rate: lr,
             warmup_steps: 1,

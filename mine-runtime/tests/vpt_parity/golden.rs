@@ -2,17 +2,10 @@
 
 use super::*;
 
-pub(super) fn shared_dir() -> PathBuf {
-    std::env::var_os("MINE_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
-}
+pub(super) use super::common::shared_dir;
 
 pub(super) fn golden() -> Value {
-    let path = shared_dir().join("golden/tiny_vpt_train.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("golden JSON parses")
+    super::common::golden("tiny_vpt_train.json")
 }
 
 pub(super) fn load_policy(device: &Device) -> VptPolicy {

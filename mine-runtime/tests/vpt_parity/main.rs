@@ -1,8 +1,7 @@
 //! Parity of the VPT network (and, for the training steps, the optimizer) with MineStudio
 //! 1.1.6 on the tiny golden policy
-//! (`golden/tiny_vpt_weights.safetensors` + `golden/tiny_vpt_train.json`).
-
-use std::path::PathBuf;
+//! (`golden/tiny_vpt_weights.safetensors` + `golden/tiny_vpt_train.json`), on the backend
+//! `MINE_TEST_BACKEND` names (`flex` by default; see `common::test_backend`).
 
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
@@ -16,7 +15,12 @@ use serde_json::Value;
 #[path = "../parity/mod.rs"]
 mod parity;
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod golden;
+
+use common::test_device;
 
 use golden::*;
 use parity::*;
@@ -33,7 +37,7 @@ fn behavior_clone(policy: VptPolicy) -> (VptPolicy, Objectives<VptPolicy>) {
 
 #[test]
 fn config_from_policy_kwargs_and_weight_names() {
-    let device = Device::flex();
+    let device = test_device();
     let policy = load_policy(&device);
     let names: Vec<String> = torch_parameters(&policy)
         .into_iter()
@@ -48,7 +52,7 @@ fn config_from_policy_kwargs_and_weight_names() {
 #[test]
 fn single_step_forward_and_gradients_match_minestudio() {
     let golden = golden();
-    let device = Device::flex().autodiff();
+    let device = test_device().autodiff();
     let (policy, objectives) = behavior_clone(load_policy(&device));
     let step = &golden["steps"][0];
     let inputs = &golden["inputs"][0];
@@ -97,7 +101,7 @@ fn single_step_forward_and_gradients_match_minestudio() {
 #[test]
 fn memory_reset_matches_minestudio() {
     let golden = golden();
-    let device = Device::flex();
+    let device = test_device();
     let resets = episode_resets(&golden);
     assert_eq!(
         resets,
@@ -124,7 +128,7 @@ fn memory_reset_matches_minestudio() {
 #[test]
 fn three_training_steps_match_minestudio() {
     let golden = golden();
-    let device = Device::flex().autodiff();
+    let device = test_device().autodiff();
     let (mut policy, objectives) = behavior_clone(load_policy(&device));
     let hparams = &golden["hparams"];
     let mut optim = OptimStep::new(
