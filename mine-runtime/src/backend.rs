@@ -138,7 +138,7 @@ impl Backend {
     /// assert_eq!(device, Device::flex());
     /// ```
     pub fn init_device(self, index: usize, precision: Precision) -> Result<Device, BackendError> {
-        self.check(precision)?;
+        self.check()?;
         if precision == Precision::F32 && Backend::Flex.is_compiled() {
             return Backend::Flex.raw_device(0);
         }

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use mine_dsl::batch::{AgentAction, Batch, BatchInfo, EnvAction};
+use mine_dsl::batch::{AgentAction, Batch, BatchInfo, EnvAction, Segmentation};
 
 use super::{BatchSource, SourceError, TrainError};
 
@@ -49,6 +49,10 @@ pub(super) fn shard_rows(batch: &Batch, rank: usize, world: usize) -> Result<Bat
         agent_prev_action: batch.agent_prev_action.as_ref().map(agent),
         env_prev_action: batch.env_prev_action.as_ref().map(env),
         mask: batch.mask.as_ref().map(|t| t.clone().slice(start..end)),
+        segmentation: batch.segmentation.as_ref().map(|s| Segmentation {
+            obj_mask: s.obj_mask.clone().slice(start..end),
+            obj_id: s.obj_id.clone().slice(start..end),
+        }),
         info: BatchInfo {
             episode: part(&batch.info.episode, start..end),
             timestamp: part(&batch.info.timestamp, start..end),

@@ -23,7 +23,7 @@ pub fn test_backend() -> Backend {
     };
     let backend =
         Backend::try_from(name).unwrap_or_else(|e| panic!("{TEST_BACKEND_VAR}: {e}"));
-    if let Err(e) = backend.check(Precision::F32) {
+    if let Err(e) = backend.check() {
         panic!("{TEST_BACKEND_VAR}={backend}: {e}");
     }
     backend
