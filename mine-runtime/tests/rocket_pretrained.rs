@@ -64,6 +64,17 @@ fn the_golden_weights_export_as_a_hub_directory_that_reads_back_identically() {
     assert_eq!(source.format, WeightsFormat::Hub);
     let (again, config) =
         build_pretrained::<RocketPolicy>(&toml::Table::new(), Some(&hub), &device).unwrap();
+    // MineStudio's arguments do not include our pooling dropout: PyTorch's default, 0.1.
+    assert_eq!(
+        config,
+        RocketConfig {
+            pooling_dropout: 0.1,
+            ..RocketConfig::tiny()
+        }
+    );
+    // It is a setting of this program, which `[policy]` may give beside a checkpoint.
+    let no_dropout: toml::Table = toml::from_str("pooling_dropout = 0.0").unwrap();
+    let (_, config) = build_pretrained::<RocketPolicy>(&no_dropout, Some(&hub), &device).unwrap();
     assert_eq!(config, RocketConfig::tiny());
     let again_dir = dir.path().join("again");
     again.export_minestudio(&again_dir).unwrap();

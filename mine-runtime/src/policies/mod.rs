@@ -11,5 +11,4 @@ pub mod rocket;
 pub mod timm;
 pub mod torch_names;
 pub mod torch_nn;
-pub mod transformer;
 pub mod vpt;

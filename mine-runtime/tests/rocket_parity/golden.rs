@@ -21,6 +21,8 @@ pub(super) fn config(golden: &Value) -> RocketConfig {
     let built = &golden["backbone"]["built_with"];
     kwargs["channel_multiplier"] = built["channel_multiplier"].clone();
     kwargs["depth_multiplier"] = built["depth_multiplier"].clone();
+    // The reference ran with dropout off (deterministic), MineStudio's 0.1 otherwise.
+    kwargs["pooling_dropout"] = 0.0.into();
     serde_json::from_value(kwargs).expect("policy_kwargs parse")
 }
 

@@ -215,3 +215,28 @@ fn assert_within_reach(label: &str, values: &[f64], reach: f64) {
     let largest = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     assert!(largest <= reach, "{label}: {largest} beyond AdamW's reach {reach}");
 }
+
+/// bf16-mixed: under the trainer's autocast scope ROCKET-1's forward runs (BatchNorm, the
+/// pooling encoder's softmax and LayerNorms, FiLM and the heads in f32, matrix products in
+/// bf16), gives f32 outputs, and stays near the f32 forward on the golden input.
+#[test]
+fn forward_under_bf16_autocast_gives_f32_outputs_near_f32() {
+    use burn::tensor::{DType, FloatDType};
+    use mine_runtime::kernels::autocast;
+    let golden = golden();
+    let device = Device::flex().autodiff();
+    let policy = load_policy(&device);
+    let batch = batch(&golden["inputs"][0], &device);
+    let run = |dtype: Option<FloatDType>| {
+        let _scope = autocast::scope(dtype);
+        let (out, _) = policy.forward(&batch, policy.initial_memory(2, &device)).unwrap();
+        out
+    };
+    let (full, mixed) = (run(None), run(Some(FloatDType::BF16)));
+    assert_eq!(mixed.pi_logits.camera.dtype(), DType::F32);
+    assert_eq!(mixed.vpred.dtype(), DType::F32);
+    let (want, got) = (values(full.pi_logits.camera), values(mixed.pi_logits.camera));
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let worst = want.iter().zip(&got).fold(0.0f64, |m, (w, g)| m.max((w - g).abs()));
+    assert!(worst <= 0.05 * scale, "camera logits: bf16 off by {worst} (scale {scale})");
+}

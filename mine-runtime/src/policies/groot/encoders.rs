@@ -2,14 +2,14 @@
 //! encoders, and the fuser that joins each frame's tokens with the goal.
 //!
 //! All are PyTorch's `nn.TransformerEncoder` as MineStudio builds them (post-norm, ReLU,
-//! feed-forward width `2 * hiddim`, [`crate::policies::transformer`]), mean-pooled over tokens.
+//! feed-forward width `2 * hiddim`, [`crate::policies::torch_nn`]), mean-pooled over tokens.
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use mine_dsl::latent::DiagGaussian;
 
 use super::latent::LatentSpace;
-use crate::policies::transformer::{EncoderShape, TransformerEncoder};
+use crate::policies::torch_nn::{EncoderShape, TransformerEncoder};
 
 /// An encoder of `hiddim`-wide tokens with `layers` layers, `heads` heads and MineStudio's
 /// feed-forward width `2 * hiddim`.

@@ -82,7 +82,7 @@ pub use memory::{GaussianMemory, GoalCondition, GrootLayerMemory, GrootMemory};
 pub use validate::GrootConfigError;
 pub use weights::{BackboneLoadOptions, GrootWeightsError};
 
-use crate::policies::transformer::TransformerEncoder;
+use crate::policies::torch_nn::TransformerEncoder;
 use encoders::encoder;
 
 /// The GROOT policy: backbone, goal encoders, fuser, decoder and the VPT heads.

@@ -32,6 +32,7 @@ impl PretrainedPolicy for GrootPolicy {
     type Config = GrootConfig;
 
     const KIND: &'static str = "groot";
+    const TRAINING_KEYS: &'static [&'static str] = &["fuser_dropout", "latent_mode", "seed"];
 
     fn build(config: &GrootConfig, device: &Device) -> Result<Self, PretrainedError> {
         GrootPolicy::new(config, device).map_err(|e| PretrainedError::Settings(e.to_string()))

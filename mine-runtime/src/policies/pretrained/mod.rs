@@ -46,6 +46,11 @@ pub trait PretrainedPolicy: Policy + Sized {
     /// The `policy.kind` naming it (`"vpt"`, `"groot"`).
     const KIND: &'static str;
 
+    /// `[policy]` keys that are settings of this program's training rather than of the
+    /// network (dropout probabilities, sampling modes): a checkpoint's configuration does not
+    /// overrule them ([`resolve_config`]).
+    const TRAINING_KEYS: &'static [&'static str] = &[];
+
     /// A freshly initialized network.
     fn build(config: &Self::Config, device: &Device) -> Result<Self, PretrainedError>;
 
@@ -79,7 +84,7 @@ pub fn build_pretrained<P: PretrainedPolicy>(
     device: &Device,
 ) -> Result<(P, P::Config), PretrainedError> {
     let Some(path) = weights else {
-        let config = resolve_config::<P::Config>(explicit, None)?;
+        let config = resolve_config::<P::Config>(explicit, None, P::TRAINING_KEYS)?;
         return Ok((P::build(&config, device)?, config));
     };
     let source = WeightsSource::locate(path)?;
@@ -87,7 +92,11 @@ pub fn build_pretrained<P: PretrainedPolicy>(
         Some(found) => P::network_config(&found)?.map(|c| (c, found.path().to_owned())),
         None => None,
     };
-    let config = resolve_config(explicit, carried.as_ref().map(|(c, p)| (c, p.as_path())))?;
+    let config = resolve_config(
+        explicit,
+        carried.as_ref().map(|(c, p)| (c, p.as_path())),
+        P::TRAINING_KEYS,
+    )?;
     let policy = P::build(&config, device)?.load_pretrained(&source)?;
     tracing::info!(
         path = %path.display(),

@@ -9,7 +9,9 @@ use super::error::PretrainedError;
 
 /// The network configuration: the checkpoint's `checkpoint` when it carries one, every key of
 /// `explicit` (the `[policy]` settings as written) agreeing with it; otherwise `explicit`
-/// itself, missing keys taking their defaults.
+/// itself, missing keys taking their defaults. The `training_keys` (settings of this program
+/// that do not shape the network, such as a dropout probability) are taken from `explicit`
+/// even beside a checkpoint.
 ///
 /// ```
 /// use mine_runtime::policies::pretrained::resolve_config;
@@ -18,22 +20,27 @@ use super::error::PretrainedError;
 /// let tiny = VptConfig::tiny();
 /// let file = std::path::Path::new("hub/config.json");
 /// let agreeing: toml::Table = toml::from_str("hidsize = 32\ntemperature = 1")?;
-/// assert_eq!(resolve_config(&agreeing, Some((&tiny, file)))?, tiny);
+/// assert_eq!(resolve_config(&agreeing, Some((&tiny, file)), &[])?, tiny);
 ///
 /// let conflicting: toml::Table = toml::from_str("hidsize = 256")?;
-/// let error = resolve_config(&conflicting, Some((&tiny, file))).unwrap_err().to_string();
+/// let error = resolve_config(&conflicting, Some((&tiny, file)), &[]).unwrap_err().to_string();
 /// assert!(error.contains("policy.hidsize = 256") && error.contains("hidsize = 32"), "{error}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn resolve_config<C: Serialize + DeserializeOwned>(
     explicit: &toml::Table,
     checkpoint: Option<(&C, &Path)>,
+    training_keys: &[&str],
 ) -> Result<C, PretrainedError> {
     let Some((carried, path)) = checkpoint else {
         return deserialize(explicit.clone());
     };
-    let carried_table = to_table(carried)?;
+    let mut carried_table = to_table(carried)?;
     for (key, value) in explicit {
+        if training_keys.contains(&key.as_str()) {
+            carried_table.insert(key.clone(), value.clone());
+            continue;
+        }
         let mut merged = carried_table.clone();
         merge_key(&mut merged, key, value.clone());
         let normalized = to_table(&deserialize::<C>(merged)?)?;

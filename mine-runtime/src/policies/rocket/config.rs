@@ -47,6 +47,15 @@ pub struct RocketConfig {
     /// EfficientNet depth multiplier (timm `depth_multiplier`).
     #[serde(default = "one")]
     pub depth_multiplier: f64,
+    /// Dropout in the pooling TransformerEncoder's layers while training (PyTorch's
+    /// `nn.TransformerEncoderLayer` default, which MineStudio keeps: 0.1). A setting of this
+    /// program: MineStudio takes no such argument and an export leaves it out.
+    #[serde(default = "default_pooling_dropout")]
+    pub pooling_dropout: f64,
+}
+
+fn default_pooling_dropout() -> f64 {
+    0.1
 }
 
 fn default_backbone() -> String {
@@ -108,11 +117,13 @@ impl RocketConfig {
             nucleus_prob: default_nucleus_prob(),
             channel_multiplier: 1.0,
             depth_multiplier: 1.0,
+            pooling_dropout: default_pooling_dropout(),
         }
     }
 
     /// The tiny network of the golden parity data (`tiny_rocket_train.json`): hidden 8,
-    /// 2 heads, 2 blocks, 4 timesteps, memory 8, EfficientNet-B0 at width 0.125, depth 0.5.
+    /// 2 heads, 2 blocks, 4 timesteps, memory 8, EfficientNet-B0 at width 0.125, depth 0.5, no
+    /// dropout.
     pub fn tiny() -> Self {
         Self {
             hiddim: 8,
@@ -122,6 +133,8 @@ impl RocketConfig {
             mem_len: 8,
             channel_multiplier: 0.125,
             depth_multiplier: 0.5,
+            // The golden run switches dropout off to be deterministic.
+            pooling_dropout: 0.0,
             ..Self::rocket_1()
         }
     }
@@ -157,6 +170,12 @@ impl RocketConfig {
                     "{name} = {m} must be a positive number (1 for the published EfficientNet-B0)"
                 )));
             }
+        }
+        if !(0.0..1.0).contains(&self.pooling_dropout) {
+            return Err(RocketConfigError::Invalid(format!(
+                "pooling_dropout = {} must be at least 0 and below 1 (0.1 as in MineStudio)",
+                self.pooling_dropout
+            )));
         }
         Ok(())
     }

@@ -50,9 +50,9 @@ use burn::tensor::{Device, Tensor};
 use mine_dsl::batch::{Batch, Segmentation};
 use mine_dsl::policy::{Forward, Policy, PolicyError};
 
-use crate::kernels::ops::conv2d_layer;
+use crate::kernels::ops::{conv2d_layer, layer_norm_layer};
 use crate::policies::groot::PixelNorm;
-use crate::policies::torch_nn::TransformerEncoder;
+use crate::policies::torch_nn::{EncoderShape, TransformerEncoder};
 use crate::policies::vpt::layers::NormLinear;
 use crate::policies::vpt::recurrent::ResidualRecurrentBlocks;
 use crate::policies::vpt::{ValueHead, VptActionHead, VptMemory};
@@ -113,7 +113,16 @@ impl RocketPolicy {
                 .with_bias(false)
                 .init(device),
             backbone: EfficientNet::new(&spec, device),
-            pooling: TransformerEncoder::new(e, config.num_heads, 2 * e, POOLING_LAYERS, device),
+            pooling: TransformerEncoder::new(
+                &EncoderShape {
+                    d: e,
+                    heads: config.num_heads,
+                    dim_feedforward: 2 * e,
+                    layers: POOLING_LAYERS,
+                    dropout: config.pooling_dropout,
+                },
+                device,
+            ),
             interaction: EmbeddingConfig::new(INTERACTION_TYPES, e).init(device),
             recurrent: ResidualRecurrentBlocks::new(&recurrence, device).with_injection(device),
             lastlayer: NormLinear::new(e, e, true, true, 1.0, device),
@@ -158,7 +167,7 @@ impl RocketPolicy {
             .interaction
             .forward(segmentation.obj_id.clone().add_scalar(1));
         let (z, memory) = self.recurrent.forward_conditioned(x, Some(&condition), memory);
-        let z = self.final_ln.forward(self.lastlayer.forward(relu(z)));
+        let z = layer_norm_layer(&self.final_ln, self.lastlayer.forward(relu(z)));
         (z, memory)
     }
 

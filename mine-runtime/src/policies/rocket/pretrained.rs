@@ -22,6 +22,7 @@ impl PretrainedPolicy for RocketPolicy {
     type Config = RocketConfig;
 
     const KIND: &'static str = "rocket";
+    const TRAINING_KEYS: &'static [&'static str] = &["pooling_dropout"];
 
     fn build(config: &RocketConfig, device: &Device) -> Result<Self, PretrainedError> {
         RocketPolicy::new(config, device).map_err(|e| PretrainedError::Settings(e.to_string()))

@@ -21,7 +21,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 
 use super::config::{VitActivation, VitArchitecture};
 use crate::kernels::ops::{conv2d_layer, linear_layer};
-use crate::policies::transformer::packed_self_attention;
+use crate::policies::torch_nn::packed_self_attention;
 
 /// The ViT: patch and position embeddings, optional pre-norm, pre-norm blocks.
 #[derive(Module, Debug)]

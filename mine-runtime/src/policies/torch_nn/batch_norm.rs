@@ -5,6 +5,8 @@ use burn::module::{Module, Param, RunningState};
 use burn::tensor::module::{batch_norm, batch_norm_train};
 use burn::tensor::{Device, Tensor};
 
+use crate::kernels::autocast::to_full;
+
 /// `nn.BatchNorm2d(channels, eps, momentum)` with its state-dict names: `weight`, `bias`,
 /// `running_mean`, `running_var`, `num_batches_tracked`.
 ///
@@ -49,6 +51,8 @@ impl BatchNorm2d {
 
     /// Normalizes `[N, C, H, W]` (see the type's documentation for the two modes).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        // f32 under bf16 autocast, as PyTorch's autocast runs batch_norm.
+        let x = to_full(x);
         if !x.is_autodiff() {
             return batch_norm(
                 x,

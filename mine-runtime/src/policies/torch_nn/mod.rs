@@ -5,7 +5,10 @@
 //! `in_proj_weight` of `nn.MultiheadAttention`).
 
 mod batch_norm;
-mod transformer;
+pub mod transformer;
 
 pub use batch_norm::BatchNorm2d;
-pub use transformer::{MultiheadAttention, TransformerEncoder, TransformerEncoderLayer};
+pub use transformer::{
+    EncoderShape, MultiheadAttention, TransformerEncoder, TransformerEncoderLayer,
+    packed_self_attention,
+};

@@ -8,7 +8,8 @@ use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::{Device, Tensor};
 
 use super::arch::{BlockSpec, padding};
-use crate::kernels::ops::conv2d_layer;
+use crate::kernels::autocast::promote;
+use crate::kernels::ops::{add, conv2d_layer};
 use crate::policies::torch_nn::BatchNorm2d;
 
 /// A convolution as timm's `create_conv2d` makes it: no bias, symmetric padding, `groups`
@@ -55,7 +56,9 @@ impl SqueezeExcite {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let pooled = x.clone().mean_dim(2).mean_dim(3);
         let gate = conv2d_layer(&self.conv_expand, silu(conv2d_layer(&self.conv_reduce, pooled, false)), false);
-        x * sigmoid(gate)
+        // As PyTorch promotes under autocast: an f32 input times a bf16 gate is f32.
+        let (x, gate) = promote(x, sigmoid(gate));
+        x * gate
     }
 }
 
@@ -93,7 +96,7 @@ impl DepthwiseSeparable {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = bn_silu(&self.bn1, conv2d_layer(&self.conv_dw, x.clone(), false));
         let y = self.bn2.forward(conv2d_layer(&self.conv_pw, self.se.forward(y), false));
-        if self.has_skip { y + x } else { y }
+        if self.has_skip { add(y, x) } else { y }
     }
 }
 
@@ -139,7 +142,7 @@ impl InvertedResidual {
         let y = bn_silu(&self.bn1, conv2d_layer(&self.conv_pw, x.clone(), false));
         let y = bn_silu(&self.bn2, conv2d_layer(&self.conv_dw, y, false));
         let y = self.bn3.forward(conv2d_layer(&self.conv_pwl, self.se.forward(y), false));
-        if self.has_skip { y + x } else { y }
+        if self.has_skip { add(y, x) } else { y }
     }
 }
 
