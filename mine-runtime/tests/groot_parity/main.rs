@@ -187,7 +187,7 @@ fn single_forward_and_gradients_match_minestudio() {
 
     let grads = GradientsParams::from_grads(losses.total.backward(), &policy);
     let mut grads_report = Report::new(1e-4);
-    let without = compare_grad_norms(&mut grads_report, step, &policy, &grads);
+    let without = compare_grad_norms(&mut grads_report, step, &policy, &grads, 0.0);
     grads_report.finish("gradients (step 0)");
     let want: BTreeSet<String> = step["params_without_grad"]
         .as_array()
@@ -290,7 +290,7 @@ fn three_training_steps_match_minestudio() {
             &LOSSES,
         );
         let grads = GradientsParams::from_grads(losses.total.backward(), &policy);
-        compare_grad_norms(&mut report, step, &policy, &grads);
+        compare_grad_norms(&mut report, step, &policy, &grads, 0.0);
         let (updated, stepped) = optim.step_params(policy, grads);
         policy = updated;
         let stepped = stepped.expect("one batch per optimizer step");

@@ -43,19 +43,13 @@ pub(super) fn load_policy(device: &Device) -> RocketPolicy {
 
 /// The recorded inputs of one step as a batch: frames, object masks and interaction types,
 /// agent actions, action mask.
-pub(super) fn batch(inputs: &Value, device: &Device) -> Batch {
+pub(super) fn segmented_batch(inputs: &Value, device: &Device) -> Batch {
     Batch {
-        image: Some(float(&inputs["image_uint8_BTHWC"], device)),
-        agent_action: Some(AgentAction {
-            buttons: int(&inputs["agent_action_buttons"], device),
-            camera: int(&inputs["agent_action_camera"], device),
-        }),
-        mask: Some(float(&inputs["mask_uint8"], device)),
         segmentation: Some(Segmentation {
             obj_mask: float(&inputs["segmentation_obj_mask_uint8_BTHW"], device),
             obj_id: int(&inputs["segmentation_obj_id"], device),
         }),
-        ..Batch::default()
+        ..batch(inputs, "mask_uint8", device)
     }
 }
 

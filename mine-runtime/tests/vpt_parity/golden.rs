@@ -21,25 +21,3 @@ pub(super) fn load_policy(device: &Device) -> VptPolicy {
         .load_weights(shared_dir().join("golden/tiny_vpt_weights.safetensors"))
         .expect("golden weights load")
 }
-
-pub(super) fn memory_from_golden(list: &Value, device: &Device) -> VptMemory {
-    let list = list.as_array().expect("memory list");
-    let blocks = list
-        .chunks(3)
-        .map(|c| BlockMemory {
-            mask: boolean(&c[0]["values"], device),
-            keys: float(&c[1]["values"], device),
-            values: float(&c[2]["values"], device),
-        })
-        .collect();
-    VptMemory { blocks }
-}
-
-/// A VPT memory as the blocks the shared comparisons take.
-pub(super) fn blocks(memory: &VptMemory) -> Vec<BlockRef<'_>> {
-    memory
-        .blocks
-        .iter()
-        .map(|b| (&b.mask, &b.keys, &b.values))
-        .collect()
-}

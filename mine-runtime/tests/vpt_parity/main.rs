@@ -9,7 +9,7 @@ use mine_dsl::prelude::*;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use mine_runtime::optim::{OptimStep, OptimizerConfig};
-use mine_runtime::policies::vpt::{BlockMemory, VptConfig, VptMemory, VptPolicy, torch_parameters};
+use mine_runtime::policies::vpt::{VptConfig, VptMemory, VptPolicy, torch_parameters};
 use serde_json::Value;
 
 #[path = "../parity/mod.rs"]
@@ -23,6 +23,7 @@ mod golden;
 use common::test_device;
 
 use golden::*;
+use parity::vpt_memory::*;
 use parity::*;
 
 /// The losses the VPT golden records at each step's top level.
@@ -92,7 +93,7 @@ fn single_step_forward_and_gradients_match_minestudio() {
 
     let grads = GradientsParams::from_grads(loss.backward(), &policy);
     let mut grads_report = Report::new(1e-4);
-    compare_grad_norms(&mut grads_report, step, &policy, &grads);
+    compare_grad_norms(&mut grads_report, step, &policy, &grads, 0.0);
     grads_report.finish("gradients (step 0)");
 }
 
@@ -181,7 +182,7 @@ fn three_training_steps_match_minestudio() {
         check_metrics(&mut report, s, &losses.metric_values(), step, &LOSSES);
         let loss = losses.total;
         let grads = GradientsParams::from_grads(loss.backward(), &policy);
-        compare_grad_norms(&mut report, step, &policy, &grads);
+        compare_grad_norms(&mut report, step, &policy, &grads, 0.0);
         let (updated, stepped) = optim.step_params(policy, grads);
         policy = updated;
         let stepped = stepped.expect("one batch per optimizer step");
