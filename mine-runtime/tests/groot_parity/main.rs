@@ -12,7 +12,7 @@ use burn::store::bridge;
 use burn::tensor::Device;
 use mine_dsl::objectives::{BehaviorClone, KlDivergence};
 use mine_dsl::prelude::*;
-use mine_runtime::optim::{OptimStep, OptimizerConfig};
+
 use mine_runtime::policies::freeze::frozen_parameters;
 use mine_runtime::policies::groot::{
     GrootConfig, GrootLayerMemory, GrootMemory, GrootPolicy, MineStudioGrootConfig, fuse,
@@ -233,18 +233,7 @@ fn three_training_steps_match_minestudio() {
     let device = Device::flex().autodiff();
     let (mut policy, objectives) = objectives(load_policy(&device), &golden);
     let initial = torch_values(&policy);
-    let hparams = &golden["hparams"];
-    let mut optim = OptimStep::new(
-        OptimizerConfig {
-            learning_rate: hparams["learning_rate"].as_f64().unwrap(),
-            weight_decay: hparams["weight_decay"].as_f64().unwrap(),
-            warmup_steps: hparams["warmup_steps"].as_u64().unwrap() as usize,
-            gradient_clip_val: Some(hparams["grad_clip_norm"].as_f64().unwrap()),
-            ..OptimizerConfig::default()
-        },
-        None,
-    )
-    .unwrap();
+    let mut optim = golden_optimizer(&golden);
     let resets = episode_resets(&golden);
     let mut report = Report::new(1e-4);
     let mut memory = policy.initial_memory(2, &device);

@@ -104,3 +104,18 @@ pub fn episode_resets(golden: &Value) -> Vec<Vec<bool>> {
         })
         .collect()
 }
+
+/// The golden run's optimizer: AdamW with its learning rate, weight decay, linear warmup and
+/// gradient clipping (`hparams`), as MineLightning configures it.
+pub fn golden_optimizer(golden: &Value) -> mine_runtime::optim::OptimStep {
+    use mine_runtime::optim::{OptimStep, OptimizerConfig};
+    let hparams = &golden["hparams"];
+    let config = OptimizerConfig {
+        learning_rate: hparams["learning_rate"].as_f64().unwrap(),
+        weight_decay: hparams["weight_decay"].as_f64().unwrap(),
+        warmup_steps: hparams["warmup_steps"].as_u64().unwrap() as usize,
+        gradient_clip_val: Some(hparams["grad_clip_norm"].as_f64().unwrap()),
+        ..OptimizerConfig::default()
+    };
+    OptimStep::new(config, None).expect("the golden optimizer settings are valid")
+}

@@ -11,7 +11,7 @@ use burn::store::bridge;
 use burn::tensor::{Device, Tensor};
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
-use mine_runtime::optim::{OptimStep, OptimizerConfig};
+
 use mine_runtime::policies::pretrained::{ExportDtype, StateDictFit, read_state_dict};
 use mine_runtime::policies::rocket::{RocketConfig, RocketPolicy, RocketPolicyLatents};
 use mine_runtime::policies::torch_names::{torch_parameters, torch_state_dict};
@@ -130,18 +130,7 @@ fn three_training_steps_match_minestudio() {
     let golden = golden();
     let device = Device::flex().autodiff();
     let (mut policy, objectives) = behavior_clone(load_policy(&device));
-    let hparams = &golden["hparams"];
-    let mut optim = OptimStep::new(
-        OptimizerConfig {
-            learning_rate: hparams["learning_rate"].as_f64().unwrap(),
-            weight_decay: hparams["weight_decay"].as_f64().unwrap(),
-            warmup_steps: hparams["warmup_steps"].as_u64().unwrap() as usize,
-            gradient_clip_val: Some(hparams["grad_clip_norm"].as_f64().unwrap()),
-            ..OptimizerConfig::default()
-        },
-        None,
-    )
-    .unwrap();
+    let mut optim = golden_optimizer(&golden);
     let resets = episode_resets(&golden);
     let mut report = Report::new(1e-4);
     let mut memory = policy.initial_memory(2, &device);

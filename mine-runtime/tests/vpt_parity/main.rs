@@ -8,7 +8,7 @@ use mine_dsl::prelude::*;
 
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
-use mine_runtime::optim::{OptimStep, OptimizerConfig};
+
 use mine_runtime::policies::vpt::{VptConfig, VptMemory, VptPolicy, torch_parameters};
 use serde_json::Value;
 
@@ -131,18 +131,7 @@ fn three_training_steps_match_minestudio() {
     let golden = golden();
     let device = test_device().autodiff();
     let (mut policy, objectives) = behavior_clone(load_policy(&device));
-    let hparams = &golden["hparams"];
-    let mut optim = OptimStep::new(
-        OptimizerConfig {
-            learning_rate: hparams["learning_rate"].as_f64().unwrap(),
-            weight_decay: hparams["weight_decay"].as_f64().unwrap(),
-            warmup_steps: hparams["warmup_steps"].as_u64().unwrap() as usize,
-            gradient_clip_val: Some(hparams["grad_clip_norm"].as_f64().unwrap()),
-            ..OptimizerConfig::default()
-        },
-        None,
-    )
-    .unwrap();
+    let mut optim = golden_optimizer(&golden);
     let resets = episode_resets(&golden);
     let mut report = Report::new(1e-4);
     let mut memory = policy.initial_memory(2, &device);

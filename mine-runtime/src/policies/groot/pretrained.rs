@@ -14,7 +14,7 @@ use super::{GrootConfig, GrootPolicy, MineStudioGrootConfig};
 use crate::policies::pretrained::{
     ExportError, MINESTUDIO_CONFIG_FILE, MINESTUDIO_WEIGHTS_FILE, PretrainedError,
     PretrainedPolicy, SourceConfig, StateDictFit, WeightsFormat, WeightsSource, create_dir,
-    load_burnpack, minestudio_policy_name, read_state_dict, run_policy_table, write_json,
+    load_burnpack, minestudio_policy_name, read_state_dict, run_policy_config, write_json,
     write_safetensors,
 };
 use crate::policies::torch_names::torch_state_dict;
@@ -59,13 +59,7 @@ impl PretrainedPolicy for GrootPolicy {
                 None => Ok(None),
             },
             SourceConfig::Run { path, policy } => {
-                let table = run_policy_table(path, policy, Self::KIND)?;
-                serde_json::from_value(Value::Object(table))
-                    .map(Some)
-                    .map_err(|e| PretrainedError::Config {
-                        path: path.clone(),
-                        message: format!("[policy] is not a GROOT configuration: {e}"),
-                    })
+                run_policy_config(path, policy, Self::KIND, "GROOT").map(Some)
             }
         }
     }

@@ -206,9 +206,23 @@ pub fn run_policy_kind(policy: &Map<String, Value>) -> Option<String> {
     }
 }
 
-/// The network settings of a run's `[policy]` table (without `kind`, `weights`, `freeze`),
-/// refusing a table written for another policy kind than `kind`.
-pub fn run_policy_table(
+/// The network configuration of a run's `[policy]` table (without `kind`, `weights`,
+/// `freeze`), refusing a table written for another policy kind than `kind`; `name` (`"VPT"`)
+/// names the policy in the error of a table that does not deserialize.
+pub fn run_policy_config<C: serde::de::DeserializeOwned>(
+    path: &Path,
+    policy: &Map<String, Value>,
+    kind: &'static str,
+    name: &str,
+) -> Result<C, PretrainedError> {
+    let table = run_policy_table(path, policy, kind)?;
+    serde_json::from_value(Value::Object(table)).map_err(|e| PretrainedError::Config {
+        path: path.to_owned(),
+        message: format!("[policy] is not a {name} configuration: {e}"),
+    })
+}
+
+fn run_policy_table(
     path: &Path,
     policy: &Map<String, Value>,
     kind: &'static str,

@@ -26,7 +26,7 @@ use mine_dsl::policy::Policy;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use config::{SourceConfig, minestudio_policy_name, run_policy_kind, run_policy_table};
+pub use config::{SourceConfig, minestudio_policy_name, run_policy_config, run_policy_kind};
 pub use error::PretrainedError;
 pub use export::{
     ExportDtype, ExportError, ExportTensor, MINESTUDIO_CONFIG_FILE, MINESTUDIO_WEIGHTS_FILE, write_safetensors,

@@ -12,7 +12,7 @@ use super::{RocketConfig, RocketPolicy};
 use crate::policies::pretrained::{
     ExportError, MINESTUDIO_CONFIG_FILE, MINESTUDIO_WEIGHTS_FILE, PretrainedError,
     PretrainedPolicy, SourceConfig, StateDictFit, WeightsFormat, WeightsSource, create_dir,
-    load_burnpack, minestudio_policy_name, read_state_dict, run_policy_table, write_json,
+    load_burnpack, minestudio_policy_name, read_state_dict, run_policy_config, write_json,
     write_safetensors,
 };
 use crate::policies::torch_names::torch_state_dict;
@@ -49,13 +49,7 @@ impl PretrainedPolicy for RocketPolicy {
                 None => Ok(None),
             },
             SourceConfig::Run { path, policy } => {
-                let table = run_policy_table(path, policy, Self::KIND)?;
-                let config: RocketConfig = serde_json::from_value(Value::Object(table))
-                    .map_err(|e| PretrainedError::Config {
-                        path: path.clone(),
-                        message: format!("[policy] is not a ROCKET-1 configuration: {e}"),
-                    })?;
-                Ok(Some(config))
+                run_policy_config(path, policy, Self::KIND, "ROCKET-1").map(Some)
             }
         }
     }

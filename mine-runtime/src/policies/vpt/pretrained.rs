@@ -11,7 +11,7 @@ use super::{ImportOptions, VptConfig, VptPolicy};
 use crate::policies::pretrained::{
     ExportError, MINESTUDIO_CONFIG_FILE, MINESTUDIO_WEIGHTS_FILE, PretrainedError,
     PretrainedPolicy, SourceConfig, WeightsFormat, WeightsSource, create_dir, load_burnpack,
-    minestudio_policy_name, read_state_dict, run_policy_table, write_json, write_safetensors,
+    minestudio_policy_name, read_state_dict, run_policy_config, write_json, write_safetensors,
 };
 use crate::policies::torch_names::torch_state_dict;
 
@@ -58,13 +58,7 @@ impl PretrainedPolicy for VptPolicy {
                 }
             }
             SourceConfig::Run { path, policy } => {
-                let table = run_policy_table(path, policy, Self::KIND)?;
-                serde_json::from_value(Value::Object(table))
-                    .map(Some)
-                    .map_err(|e| PretrainedError::Config {
-                        path: path.clone(),
-                        message: format!("[policy] is not a VPT configuration: {e}"),
-                    })
+                run_policy_config(path, policy, Self::KIND, "VPT").map(Some)
             }
         }
     }
