@@ -70,7 +70,9 @@ fn default_prefetch() -> usize {
 pub struct DatasetConfig {
     /// Dataset directories, each holding modality folders (`image/`, `action/`, ...).
     pub dataset_dirs: Vec<PathBuf>,
-    /// Modalities to read; an episode must be present in all of them.
+    /// Modalities to read; an episode must be present in all of them. `"segmentation"`
+    /// (MineStudio's `SegmentationKernelCallback`) adds ROCKET-1's object masks, which the
+    /// loader puts in `Batch::segmentation`.
     #[serde(default = "default_modalities")]
     pub modalities: Vec<Modality>,
     /// Frames per item.
@@ -79,7 +81,8 @@ pub struct DatasetConfig {
     /// Take every `skip_frame`-th frame.
     #[serde(default = "one")]
     pub skip_frame: usize,
-    /// Output frame width (frames are resized bilinearly when it differs from the stored one).
+    /// Output frame width (frames are resized bilinearly when it differs from the stored one;
+    /// segmentation masks, stored at 360x640, with OpenCV's nearest neighbour).
     #[serde(default = "default_frame")]
     pub frame_width: usize,
     /// Output frame height.

@@ -11,7 +11,9 @@ use super::meta::decode_meta_chunk;
 use super::modality::{ModalStore, Modality};
 use super::pickle::PyValue;
 use super::pyrandom::PyRandom;
+use super::read::read_frames;
 use super::sample::{ActionWindow, ImageWindow, MetaWindow, Sample};
+use super::segmentation::{Pick, read_segmentation};
 use super::video::{decode_chunk_rgb, resize_bilinear};
 use super::window::Window;
 
@@ -144,6 +146,7 @@ impl RawDataset {
             image: None,
             action: None,
             meta_info: None,
+            segmentation: None,
             mask: Vec::new(),
         };
         for store in &self.stores {
@@ -164,14 +167,24 @@ impl RawDataset {
                     sample.action = Some(self.read_action(store, &ep.episode, &win)?)
                 }
                 Modality::MetaInfo => sample.meta_info = Some(read_meta(store, &ep.episode, &win)?),
+                Modality::Segmentation => {
+                    sample.segmentation = Some(read_segmentation(
+                        store,
+                        &ep.episode,
+                        &win,
+                        (cfg.frame_width, cfg.frame_height),
+                        &Pick::Seeded(cfg.seed),
+                    )?)
+                }
             }
         }
-        sample.mask = match (&sample.action, &sample.image, &sample.meta_info) {
-            (Some(a), _, _) => a.mask.clone(),
-            (None, Some(i), _) => i.mask.clone(),
-            (None, None, Some(m)) => m.mask.clone(),
-            _ => Vec::new(),
-        };
+        let masks = [
+            sample.action.as_ref().map(|a| &a.mask),
+            sample.image.as_ref().map(|i| &i.mask),
+            sample.meta_info.as_ref().map(|m| &m.mask),
+            sample.segmentation.as_ref().map(|s| &s.mask),
+        ];
+        sample.mask = masks.into_iter().flatten().next().cloned().unwrap_or_default();
         Ok(sample)
     }
 
@@ -259,56 +272,6 @@ fn read_meta(store: &ModalStore, episode: &str, win: &Window) -> DataResult<Meta
     let frames: Vec<Option<PyValue>> = read_frames(store, episode, win, decode_meta_chunk)?;
     let mask = frames.iter().map(|f| f.is_some() as u8).collect();
     Ok(MetaWindow { frames, mask })
-}
-
-/// Reads the chunks a window touches, decodes them and lays frames out with padding.
-fn read_frames<T>(
-    store: &ModalStore,
-    episode: &str,
-    win: &Window,
-    decode: impl Fn(&[u8], &Location) -> DataResult<Vec<T>>,
-) -> DataResult<Vec<Option<T>>> {
-    let layout = win.layout();
-    let wanted: Vec<usize> = layout.iter().flatten().copied().collect();
-    let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) else {
-        return Ok(layout.iter().map(|_| None).collect());
-    };
-    let entry = store.entry(episode)?;
-    if last >= entry.num_frames {
-        return Err(DataError::OutOfRange {
-            at: store.location(episode),
-            message: format!(
-                "frame {last} is past the episode's {} frames",
-                entry.num_frames
-            ),
-        });
-    }
-    let cs = store.chunk_size(episode)?;
-    let first_chunk = first / cs * cs;
-    let chunks = store.read_chunks(episode, first_chunk, last / cs * cs)?;
-    let mut decoded: Vec<Vec<Option<T>>> = Vec::with_capacity(chunks.len());
-    for (at, bytes) in &chunks {
-        let frames = decode(bytes, at)?;
-        if frames.len() != cs {
-            return Err(DataError::FrameCount {
-                at: at.clone(),
-                message: format!(
-                    "chunk holds {} frames, the chunk size is {cs}",
-                    frames.len()
-                ),
-            });
-        }
-        decoded.push(frames.into_iter().map(Some).collect());
-    }
-    Ok(layout
-        .into_iter()
-        .map(|slot| {
-            slot.and_then(|f| {
-                let rel = f - first_chunk;
-                decoded[rel / cs][rel % cs].take()
-            })
-        })
-        .collect())
 }
 
 /// Episodes present in every modality with equal frame counts and complete chunks, by name.

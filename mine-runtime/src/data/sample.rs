@@ -3,6 +3,7 @@
 use mine_dsl::action::{AgentActionFrame, EnvActionFrame};
 
 use super::pickle::PyValue;
+use super::segmentation::SegmentationWindow;
 
 /// Frames of one window, RGB24, zero frames on padding.
 #[derive(Clone, Debug, PartialEq)]
@@ -88,6 +89,9 @@ pub struct Sample {
     pub action: Option<ActionWindow>,
     /// Meta info, when read.
     pub meta_info: Option<MetaWindow>,
-    /// The training mask: the action mask when actions are read, else the first modality's.
+    /// Object masks and interactions, when read.
+    pub segmentation: Option<SegmentationWindow>,
+    /// The training mask: the action mask when actions are read, else that of the image,
+    /// meta info or segmentation, the first read in this order.
     pub mask: Vec<u8>,
 }
