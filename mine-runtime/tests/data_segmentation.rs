@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::seg::{self, compare, ints, sha};
+
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
@@ -14,37 +16,15 @@ use mine_runtime::data::lmdb::LmdbPart;
 use mine_runtime::data::modality::ModalStore;
 use mine_runtime::data::pickle::{PyValue, dumps, loads};
 use mine_runtime::data::segmentation::{
-    Pick, RLE_SHAPE, SegmentationWindow, decode_segmentation_chunk, nearest_index,
-    read_segmentation, rle_decode,
+    Pick, RLE_SHAPE, decode_segmentation_chunk, nearest_index, read_segmentation, rle_decode,
 };
 use mine_runtime::data::window::Window;
 use mine_runtime::data::writer::LmdbWriter;
 use mine_runtime::data::{DataError, DataLoader, DatasetConfig, Location, Modality, RawDataset};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 const ALPHA: &str = "alpha-otter-0123456789ab-20230105-100000";
 const BETA: &str = "beta-heron-ba9876543210-20230210-200000";
-
-fn sha(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
-
-fn ints(v: &Value) -> Vec<i64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap())
-        .collect()
-}
-
-fn pairs<T>(v: &Value, f: impl Fn(&Value) -> T) -> Vec<[T; 2]> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|p| [f(&p[0]), f(&p[1])])
-        .collect()
-}
 
 /// The reader configuration of an `expected.json` dataset entry (`RawDataset` with
 /// `[ActionKernelCallback(), SegmentationKernelCallback(W, H)]`).
@@ -63,95 +43,6 @@ fn config_for(entry: &Value, root: &Path) -> DatasetConfig {
     cfg.skip_frame = params["skip_frame"].as_u64().unwrap() as usize;
     cfg.split_ratio = params["split_ratio"].as_f64().unwrap();
     cfg
-}
-
-/// Compares a window with a sample's `segmentation` summary; `Err` names the first field
-/// that differs.
-fn compare(got: &SegmentationWindow, want: &Value) -> Result<(), String> {
-    let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
-    let mask = &want["obj_mask"];
-    let shape = ints(&mask["shape"]);
-    check(
-        shape == [got.len() as i64, got.height as i64, got.width as i64],
-        "obj_mask shape",
-    )?;
-    for t in 0..got.len() {
-        let frame = got.frame_mask(t);
-        let sum: i64 = frame.iter().map(|&v| i64::from(v)).sum();
-        check(
-            sum == mask["frame_sum"][t].as_i64().unwrap(),
-            &format!("obj_mask[{t}] sum"),
-        )?;
-        let want_sha = &mask["frame_sha256"][t];
-        if sum > 0 {
-            check(
-                want_sha.as_str() == Some(sha(frame).as_str()),
-                &format!("obj_mask[{t}] sha"),
-            )?;
-        } else {
-            check(want_sha.is_null(), &format!("obj_mask[{t}] null sha"))?;
-        }
-        if let Some(rows) = mask.get("rows").map(|r| &r[t]) {
-            let text: Vec<String> = frame
-                .chunks(got.width)
-                .map(|row| row.iter().map(|v| char::from(b'0' + v)).collect())
-                .collect();
-            let want_rows: Option<Vec<String>> = rows
-                .as_array()
-                .map(|r| r.iter().map(|s| s.as_str().unwrap().to_string()).collect());
-            check(
-                want_rows.is_none() == (sum == 0),
-                &format!("obj_mask[{t}] rows null"),
-            )?;
-            if let Some(want_rows) = want_rows {
-                check(text == want_rows, &format!("obj_mask[{t}] rows"))?;
-            }
-        }
-    }
-    check(got.obj_id == ints(&want["obj_id"]["data"]), "obj_id")?;
-    check(got.frame_id == ints(&want["frame_id"]["data"]), "frame_id")?;
-    check(
-        got.frame_range == pairs(&want["frame_range"]["data"], |v| v.as_i64().unwrap()),
-        "frame_range",
-    )?;
-    let points = pairs(&want["point"]["data"], |v| v.as_f64().unwrap());
-    // serde_json parses decimals to within one ulp (no `float_roundtrip`).
-    let close = |a: f64, b: f64| (a - b).abs() <= 2.0 * f64::EPSILON * a.abs().max(1.0);
-    let same_points = got.point.len() == points.len()
-        && got
-            .point
-            .iter()
-            .zip(&points)
-            .all(|(g, w)| close(g[0], w[0]) && close(g[1], w[1]));
-    check(
-        same_points,
-        &format!("point: {:?} vs {points:?}", got.point),
-    )?;
-    let events: Vec<&str> = want["event"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap())
-        .collect();
-    check(got.event == events, "event")
-}
-
-/// `want` with the fields MineStudio returns when `random.choice` takes the last candidate.
-fn last_variant(sample: &Value) -> Option<Value> {
-    let diff = sample.get("segmentation_if_random_choice_picks_last")?;
-    let mut seg = sample["segmentation"].clone();
-    // The stored rows are the first outcome's.
-    seg["obj_mask"].as_object_mut().unwrap().remove("rows");
-    for (k, v) in diff.as_object().unwrap() {
-        if k == "obj_mask" {
-            for (kk, vv) in v.as_object().unwrap() {
-                seg["obj_mask"][kk] = vv.clone();
-            }
-        } else {
-            seg[k] = v.clone();
-        }
-    }
-    Some(seg)
 }
 
 fn check_dataset(name: &str) {
@@ -217,35 +108,23 @@ fn check_dataset(name: &str) {
             "{label}"
         );
 
-        let first = compare(seg, &sample["segmentation"]);
-        match last_variant(sample) {
-            None => first.unwrap_or_else(|field| panic!("{label}: {field} differs")),
-            Some(last) => {
-                random += 1;
-                // The dataset draws where MineStudio calls random.choice: either candidate.
-                let second = compare(seg, &last);
-                assert!(
-                    first.is_ok() || second.is_ok(),
-                    "{label}: {first:?} / {second:?}"
-                );
-                // Each of MineStudio's two outcomes, exactly, with the pick forced.
-                let start = got.timestamp[0] as usize;
-                let num_frames = ds
-                    .episodes()
-                    .iter()
-                    .find(|e| e.episode == got.episode)
-                    .unwrap()
-                    .num_frames;
-                let win = Window::new(start, ds.config().win_len, 1, 0, 0, num_frames);
-                for (pick, want) in [(Pick::First, &sample["segmentation"]), (Pick::Last, &last)] {
-                    let forced =
-                        read_segmentation(&store, &got.episode, &win, (width, height), &pick)
-                            .unwrap();
-                    compare(&forced, want)
-                        .unwrap_or_else(|f| panic!("{label} {pick:?}: {f} differs"));
-                }
-            }
-        }
+        let num_frames = ds
+            .episodes()
+            .iter()
+            .find(|e| e.episode == got.episode)
+            .unwrap()
+            .num_frames;
+        let win = Window::new(
+            got.timestamp[0] as usize,
+            ds.config().win_len,
+            1,
+            0,
+            0,
+            num_frames,
+        );
+        random += usize::from(seg::check(&label, seg, sample, |pick| {
+            read_segmentation(&store, &got.episode, &win, (width, height), &pick).unwrap()
+        }));
         checked += 1;
     }
     eprintln!("{name}: {checked} samples, {random} with MineStudio's random pick");

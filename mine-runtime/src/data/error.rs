@@ -138,6 +138,14 @@ pub enum DataError {
         /// Which frame and interaction, and what is wrong.
         message: String,
     },
+    /// An events LMDB is missing, or no event matches, or an event item is unusable.
+    #[error("{at}: {message}")]
+    Event {
+        /// Where (the events LMDB).
+        at: Location,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// Modalities or chunks disagree about the number of frames.
     #[error("{at}: frame count mismatch: {message}")]
     FrameCount {

@@ -35,6 +35,7 @@ pub mod config;
 pub mod convert;
 pub mod dataset;
 pub mod error;
+pub mod event;
 pub mod lmdb;
 pub mod loader;
 pub mod meta;

@@ -77,10 +77,14 @@ pub struct Sample {
     pub index: usize,
     /// Episode name.
     pub episode: String,
-    /// Window number within the episode.
+    /// Window number within the episode (event datasets: the item's index among its
+    /// event's items).
     pub relative_idx: usize,
-    /// `"<window>/<windows>"`.
+    /// `"<window>/<windows>"` (event datasets: `"<item>/<items of the event>"`).
     pub progress: String,
+    /// MineStudio's `text`: `"raw"`, or for an event dataset the event without its
+    /// `minecraft.` prefixes (`"mine_block:oak_log"`).
+    pub text: String,
     /// Frame index of every time step (continues into padding).
     pub timestamp: Vec<i64>,
     /// Images, when read.

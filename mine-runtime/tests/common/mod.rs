@@ -35,6 +35,7 @@ pub fn test_device() -> Device {
         .expect("test_backend() checked the backend")
 }
 
+pub mod seg;
 pub mod vpt_task;
 
 /// `../shared` beside the workspace, or `$MINE_SHARED_DIR`.
