@@ -20,6 +20,10 @@ mod vpt_bc;
 mod groot;
 
 #[allow(dead_code)]
+#[path = "../examples/rocket.rs"]
+mod rocket;
+
+#[allow(dead_code)]
 #[path = "../examples/custom_objective.rs"]
 mod custom_objective;
 
@@ -229,6 +233,37 @@ fn groot_trains_with_bc_and_kl_and_resumes() {
         &[""],
         &["train/kl_div", "train/camera_loss", "val/kl_div"],
     );
+}
+
+/// ROCKET-1 on 64x64 frames (the EfficientNet's last map is 2x2) to stay short.
+#[test]
+fn rocket_trains_on_object_masks_and_resumes() {
+    run_and_resume(
+        rocket::run,
+        &[
+            "generate.width=64",
+            "generate.height=64",
+            "data.frame_width=64",
+            "data.frame_height=64",
+        ],
+        &[""],
+        &["train/camera_loss", "train/button_loss", "val/loss"],
+    );
+}
+
+#[test]
+fn rocket_without_the_segmentation_modality_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut overrides = short_run(dir.path(), 2);
+    overrides.push("data.modalities=[\"image\", \"action\"]".into());
+    let message = try_invoke(rocket::run, &[], &overrides)
+        .expect_err("ROCKET-1 needs masks")
+        .to_string();
+    assert!(
+        message.contains("\"segmentation\"") && message.contains("data.modalities"),
+        "{message}"
+    );
+    assert!(!dir.path().join("run").exists(), "nothing was started");
 }
 
 #[test]

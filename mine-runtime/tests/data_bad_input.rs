@@ -15,30 +15,11 @@ use mine_runtime::data::{
 const CHEEKY: &str = "cheeky-cornflower-setter-0a1b2c3d4e5f-20220421-092639";
 const ZESTY: &str = "zesty-maroon-heron-0f0e0d0c0b0a-20220715-083000";
 
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        let to = dst.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to);
-        } else if entry.file_name() != "expected.json"
-            && entry.file_name() != "expected_frames.json"
-        {
-            std::fs::copy(entry.path(), &to).unwrap();
-            let mut perm = std::fs::metadata(&to).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perm.set_readonly(false);
-            std::fs::set_permissions(&to, perm).unwrap();
-        }
-    }
-}
-
 /// A writable copy of the fixture.
 fn fixture_copy() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("tiny");
-    copy_dir(&common::tiny(), &root);
+    common::copy_dir(&common::tiny(), &root);
     (tmp, root)
 }
 
@@ -58,7 +39,7 @@ fn put(part: &Path, key: &str, value: &[u8]) {
 fn read_value(part: &Path, key: &str) -> Vec<u8> {
     // Read through a private copy so the part itself is not held open by the reader cache.
     let tmp = tempfile::tempdir().unwrap();
-    copy_dir(part, tmp.path());
+    common::copy_dir(part, tmp.path());
     LmdbPart::open(tmp.path(), "any")
         .unwrap()
         .require(key, &Location::default())

@@ -1,8 +1,8 @@
 //! Stacking samples into a host-side batch, and the host batch into `mine_dsl::batch::Batch`.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use mine_dsl::action::{AgentActionFrame, EnvActionFrame};
-use mine_dsl::batch::{AgentAction, Batch, BatchInfo, EnvAction};
+use mine_dsl::batch::{AgentAction, Batch, BatchInfo, EnvAction, Segmentation};
 
 use super::error::{DataError, DataResult};
 use super::sample::Sample;
@@ -26,8 +26,25 @@ pub struct HostBatch {
     pub env_prev_action: Option<Vec<Vec<EnvActionFrame>>>,
     /// `[B, Tm]` mask.
     pub mask: Option<(Vec<f32>, usize)>,
+    /// Object masks and interaction types, when the segmentation modality is read.
+    pub segmentation: Option<HostSegmentation>,
     /// Episode names, timestamps and progress strings.
     pub info: BatchInfo,
+}
+
+/// The segmentation of a host batch: what `Batch::segmentation` holds, row-major.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HostSegmentation {
+    /// Time steps `T`.
+    pub time: usize,
+    /// Mask height `H`.
+    pub height: usize,
+    /// Mask width `W`.
+    pub width: usize,
+    /// `[B, T, H, W]` mask values 0.0 / 1.0.
+    pub obj_mask: Vec<f32>,
+    /// `[B, T]` interaction types.
+    pub obj_id: Vec<i64>,
 }
 
 /// Stacks samples (all of one configuration) into a host batch.
@@ -64,6 +81,24 @@ pub fn collate(samples: &[Sample]) -> DataResult<HostBatch> {
         out.env_action = Some(actions.iter().map(|a| a.env.clone()).collect());
         out.agent_prev_action = actions.iter().map(|a| a.agent_prev.clone()).collect();
         out.env_prev_action = actions.iter().map(|a| a.env_prev.clone()).collect();
+    }
+    if let Some(seg) = &first.segmentation {
+        let mut out_seg = HostSegmentation {
+            time: seg.len(),
+            height: seg.height,
+            width: seg.width,
+            obj_mask: Vec::with_capacity(samples.len() * seg.obj_mask.len()),
+            obj_id: Vec::with_capacity(samples.len() * seg.len()),
+        };
+        for s in samples {
+            let g = s.segmentation.as_ref().ok_or_else(|| ragged("segmentation"))?;
+            if (g.width, g.height, g.len()) != (seg.width, seg.height, seg.len()) {
+                return Err(ragged("segmentation shape"));
+            }
+            out_seg.obj_mask.extend(g.obj_mask.iter().map(|&v| f32::from(v)));
+            out_seg.obj_id.extend_from_slice(&g.obj_id);
+        }
+        out.segmentation = Some(out_seg);
     }
     let t = first.mask.len();
     if samples.iter().any(|s| s.mask.len() != t) {
@@ -110,8 +145,13 @@ impl HostBatch {
             mask: self
                 .mask
                 .map(|(m, t)| Tensor::<2>::from_data(TensorData::new(m, [b, t]), device)),
-            // The segmentation modality is not read from datasets yet.
-            segmentation: None,
+            segmentation: self.segmentation.map(|s| Segmentation {
+                obj_mask: Tensor::<4>::from_data(
+                    TensorData::new(s.obj_mask, [b, s.time, s.height, s.width]),
+                    device,
+                ),
+                obj_id: Tensor::<2, Int>::from_data(TensorData::new(s.obj_id, [b, s.time]), device),
+            }),
             info: self.info,
         })
     }

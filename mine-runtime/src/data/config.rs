@@ -70,7 +70,9 @@ fn default_prefetch() -> usize {
 pub struct DatasetConfig {
     /// Dataset directories, each holding modality folders (`image/`, `action/`, ...).
     pub dataset_dirs: Vec<PathBuf>,
-    /// Modalities to read; an episode must be present in all of them.
+    /// Modalities to read; an episode must be present in all of them. `"segmentation"`
+    /// (MineStudio's `SegmentationKernelCallback`) adds ROCKET-1's object masks, which the
+    /// loader puts in `Batch::segmentation`.
     #[serde(default = "default_modalities")]
     pub modalities: Vec<Modality>,
     /// Frames per item.
@@ -79,7 +81,8 @@ pub struct DatasetConfig {
     /// Take every `skip_frame`-th frame.
     #[serde(default = "one")]
     pub skip_frame: usize,
-    /// Output frame width (frames are resized bilinearly when it differs from the stored one).
+    /// Output frame width (frames are resized bilinearly when it differs from the stored one;
+    /// segmentation masks, stored at 360x640, with OpenCV's nearest neighbour).
     #[serde(default = "default_frame")]
     pub frame_width: usize,
     /// Output frame height.
@@ -131,6 +134,26 @@ pub struct DatasetConfig {
     /// Batches buffered ahead of the consumer.
     #[serde(default = "default_prefetch")]
     pub prefetch: usize,
+    /// Makes this an event dataset (MineStudio's `EventDataset`, see
+    /// [`crate::data::event`]): each item is the window ending at one occurrence of an event
+    /// whose name matches (Python's `re.match`, e.g. `"minecraft.mine_block:.*"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_regex: Option<String>,
+    /// Event datasets: the window of an event at frame `t` starts at `max(t - win_len +
+    /// bias, 0)` (0: it ends just before the event frame; 1: on it). MineStudio's `bias`.
+    #[serde(default)]
+    pub bias: i64,
+    /// Event datasets: drop an occurrence at most this many frames after the last one kept
+    /// for the same event and episode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_nearby: Option<i64>,
+    /// Event datasets: keep at most this many occurrences per event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_within: Option<usize>,
+    /// Event datasets: the events LMDB directories (default: `<dataset_dir>/event` for every
+    /// dataset directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_paths: Option<Vec<PathBuf>>,
 }
 
 impl DatasetConfig {
@@ -158,12 +181,53 @@ impl DatasetConfig {
             rank: 0,
             num_workers: default_workers(),
             prefetch: default_prefetch(),
+            event_regex: None,
+            bias: 0,
+            min_nearby: None,
+            max_within: None,
+            event_paths: None,
         }
     }
 
     /// The bias of a modality (zero when not configured).
     pub fn bias(&self, modality: Modality) -> Bias {
         self.biases.get(&modality).copied().unwrap_or_default()
+    }
+
+    /// The event settings apply to event datasets only, which batch like MineStudio's
+    /// `EventDataModule` (no episode-continuous rows).
+    fn validate_events(&self) -> DataResult<()> {
+        let set: Vec<&str> = [
+            ("bias", self.bias != 0),
+            ("min_nearby", self.min_nearby.is_some()),
+            ("max_within", self.max_within.is_some()),
+            ("event_paths", self.event_paths.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+        if self.event_regex.is_none() {
+            if let Some(name) = set.first() {
+                return Err(DataError::Config(format!(
+                    "`{name}` applies to event datasets: set `event_regex` too (or remove \
+                     `{name}`; per-modality window offsets are `biases`)"
+                )));
+            }
+            return Ok(());
+        }
+        if self.episode_continuous_batch {
+            return Err(DataError::Config(
+                "`episode_continuous_batch` needs windows that follow each other, and an event \
+                 dataset's (`event_regex`) end at events: set it to false"
+                    .into(),
+            ));
+        }
+        if self.max_within == Some(0) {
+            return Err(DataError::Config(
+                "`max_within` = 0 keeps no event: use at least 1, or remove it".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks ranges and combinations; the message says which field to fix.
@@ -200,6 +264,7 @@ impl DatasetConfig {
                 "`video_backend = \"ffmpeg\"` needs mine-runtime built with `--features ffmpeg`",
             );
         }
+        self.validate_events()?;
         if self.enable_prev_action && self.win_len as i64 + self.bias(Modality::Action).win_bias < 2
         {
             return fail("`enable_prev_action` needs an action window of at least 2 frames");

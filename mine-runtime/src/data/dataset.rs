@@ -1,5 +1,7 @@
 //! MineStudio's `RawDataset`: episodes joined across modalities, cut into windows.
 
+use std::collections::HashMap;
+
 use tracing::warn;
 
 use mine_dsl::action::{ActionSpace, AgentActionFrame, EnvActionFrame};
@@ -7,11 +9,14 @@ use mine_dsl::action::{ActionSpace, AgentActionFrame, EnvActionFrame};
 use super::action::decode_action_chunk;
 use super::config::{DatasetConfig, ErrorPolicy, Split};
 use super::error::{DataError, DataResult, Location};
+use super::event::EventItems;
 use super::meta::decode_meta_chunk;
 use super::modality::{ModalStore, Modality};
 use super::pickle::PyValue;
 use super::pyrandom::PyRandom;
+use super::read::read_frames;
 use super::sample::{ActionWindow, ImageWindow, MetaWindow, Sample};
+use super::segmentation::{Pick, read_segmentation};
 use super::video::{decode_chunk_rgb, resize_bilinear};
 use super::window::Window;
 
@@ -28,13 +33,27 @@ pub struct EpisodeItems {
     pub first_item: usize,
 }
 
-/// A windowed view over the episodes of one split.
+/// A windowed view over the episodes of one split: MineStudio's `RawDataset`, or its
+/// `EventDataset` when the configuration sets `event_regex` (items are then the windows
+/// ending at events, see [`crate::data::event`]).
 #[derive(Debug)]
 pub struct RawDataset {
     config: DatasetConfig,
     stores: Vec<ModalStore>,
     episodes: Vec<EpisodeItems>,
+    /// Event datasets: the items, and every joined episode's frame count.
+    events: Option<(EventItems, HashMap<String, usize>)>,
     len: usize,
+}
+
+/// Where an item's window lies.
+struct Place<'a> {
+    episode: &'a str,
+    num_frames: usize,
+    start: usize,
+    relative_idx: usize,
+    progress: String,
+    text: String,
 }
 
 impl RawDataset {
@@ -51,8 +70,19 @@ impl RawDataset {
             }
             stores.push(ModalStore::open(&config.dataset_dirs, m)?);
         }
-        let lengths = joined_episodes(&stores, config.on_error)?;
-        let mut lengths = lengths;
+        let mut lengths = joined_episodes(&stores, config.on_error)?;
+        if config.event_regex.is_some() {
+            // MineStudio's event items come from the whole dataset; the split is per event.
+            let frames: HashMap<String, usize> = lengths.into_iter().collect();
+            let items = EventItems::open(&config, &frames)?;
+            return Ok(Self {
+                len: items.len(),
+                config,
+                stores,
+                episodes: Vec::new(),
+                events: Some((items, frames)),
+            });
+        }
         if config.shuffle_episodes {
             PyRandom::new(config.seed).shuffle(&mut lengths);
         }
@@ -77,6 +107,7 @@ impl RawDataset {
             config,
             stores,
             episodes,
+            events: None,
             len,
         })
     }
@@ -84,6 +115,11 @@ impl RawDataset {
     /// The configuration the dataset was opened with.
     pub fn config(&self) -> &DatasetConfig {
         &self.config
+    }
+
+    /// The items of an event dataset (`None` for windows over whole episodes).
+    pub fn events(&self) -> Option<&EventItems> {
+        self.events.as_ref().map(|(items, _)| items)
     }
 
     /// Number of items (windows).
@@ -96,12 +132,14 @@ impl RawDataset {
         self.len == 0
     }
 
-    /// Episodes of this split with their item ranges, in item order.
+    /// Episodes of this split with their item ranges, in item order (empty for an event
+    /// dataset, whose items are not consecutive windows).
     pub fn episodes(&self) -> &[EpisodeItems] {
         &self.episodes
     }
 
-    /// The episode index and window number of dataset item `index`.
+    /// The episode index and window number of dataset item `index` (for an event dataset:
+    /// the item's index and its index among its event's items).
     pub fn locate(&self, index: usize) -> DataResult<(usize, usize)> {
         if index >= self.len {
             return Err(DataError::OutOfRange {
@@ -109,10 +147,42 @@ impl RawDataset {
                 message: format!("item {index} is past the end ({} items)", self.len),
             });
         }
+        if let Some((items, _)) = &self.events {
+            let rel = items.get(index).map_or(0, |w| w.relative_idx);
+            return Ok((index, rel));
+        }
         let e = self
             .episodes
             .partition_point(|e| e.first_item + e.num_items <= index);
         Ok((e, index - self.episodes[e].first_item))
+    }
+
+    /// The episode, window start and bookkeeping of item `index`.
+    fn place(&self, index: usize) -> DataResult<Place<'_>> {
+        let (e, rel) = self.locate(index)?;
+        if let Some((items, frames)) = &self.events {
+            let w = items.get(e).ok_or_else(|| DataError::OutOfRange {
+                at: Location::dataset(self.dataset_label()),
+                message: format!("event item {index} is missing"),
+            })?;
+            return Ok(Place {
+                episode: &w.item.episode,
+                num_frames: frames.get(&w.item.episode).copied().unwrap_or(0),
+                start: w.start,
+                relative_idx: rel,
+                progress: format!("{rel}/{}", items.split_size(&w.event)),
+                text: w.text(),
+            });
+        }
+        let ep = &self.episodes[e];
+        Ok(Place {
+            episode: &ep.episode,
+            num_frames: ep.num_frames,
+            start: rel * self.config.win_len,
+            relative_idx: rel,
+            progress: format!("{rel}/{}", ep.num_items),
+            text: "raw".into(),
+        })
     }
 
     fn dataset_label(&self) -> String {
@@ -126,15 +196,15 @@ impl RawDataset {
 
     /// Reads item `index`.
     pub fn get(&self, index: usize) -> DataResult<Sample> {
-        let (e, rel) = self.locate(index)?;
-        let ep = &self.episodes[e];
+        let place = self.place(index)?;
         let cfg = &self.config;
-        let start = rel * cfg.win_len;
+        let start = place.start;
         let mut sample = Sample {
             index,
-            episode: ep.episode.clone(),
-            relative_idx: rel,
-            progress: format!("{rel}/{}", ep.num_items),
+            episode: place.episode.to_string(),
+            relative_idx: place.relative_idx,
+            progress: place.progress,
+            text: place.text,
             // Frame index of every step: `start + k * skip_frame` (with `skip_frame == 1`
             // MineStudio's `arange(start, start + win_len, skip_frame)`; for larger skips
             // MineStudio's timestamps and masks disagree with its frames, these do not).
@@ -144,6 +214,7 @@ impl RawDataset {
             image: None,
             action: None,
             meta_info: None,
+            segmentation: None,
             mask: Vec::new(),
         };
         for store in &self.stores {
@@ -154,24 +225,34 @@ impl RawDataset {
                 cfg.skip_frame,
                 bias.read_bias,
                 bias.win_bias,
-                ep.num_frames,
+                place.num_frames,
             );
             match store.modality {
                 Modality::Image => {
-                    sample.image = Some(self.read_image(store, &ep.episode, &win)?)
+                    sample.image = Some(self.read_image(store, place.episode, &win)?)
                 }
                 Modality::Action => {
-                    sample.action = Some(self.read_action(store, &ep.episode, &win)?)
+                    sample.action = Some(self.read_action(store, place.episode, &win)?)
                 }
-                Modality::MetaInfo => sample.meta_info = Some(read_meta(store, &ep.episode, &win)?),
+                Modality::MetaInfo => sample.meta_info = Some(read_meta(store, place.episode, &win)?),
+                Modality::Segmentation => {
+                    sample.segmentation = Some(read_segmentation(
+                        store,
+                        place.episode,
+                        &win,
+                        (cfg.frame_width, cfg.frame_height),
+                        &Pick::Seeded(cfg.seed),
+                    )?)
+                }
             }
         }
-        sample.mask = match (&sample.action, &sample.image, &sample.meta_info) {
-            (Some(a), _, _) => a.mask.clone(),
-            (None, Some(i), _) => i.mask.clone(),
-            (None, None, Some(m)) => m.mask.clone(),
-            _ => Vec::new(),
-        };
+        let masks = [
+            sample.action.as_ref().map(|a| &a.mask),
+            sample.image.as_ref().map(|i| &i.mask),
+            sample.meta_info.as_ref().map(|m| &m.mask),
+            sample.segmentation.as_ref().map(|s| &s.mask),
+        ];
+        sample.mask = masks.into_iter().flatten().next().cloned().unwrap_or_default();
         Ok(sample)
     }
 
@@ -259,56 +340,6 @@ fn read_meta(store: &ModalStore, episode: &str, win: &Window) -> DataResult<Meta
     let frames: Vec<Option<PyValue>> = read_frames(store, episode, win, decode_meta_chunk)?;
     let mask = frames.iter().map(|f| f.is_some() as u8).collect();
     Ok(MetaWindow { frames, mask })
-}
-
-/// Reads the chunks a window touches, decodes them and lays frames out with padding.
-fn read_frames<T>(
-    store: &ModalStore,
-    episode: &str,
-    win: &Window,
-    decode: impl Fn(&[u8], &Location) -> DataResult<Vec<T>>,
-) -> DataResult<Vec<Option<T>>> {
-    let layout = win.layout();
-    let wanted: Vec<usize> = layout.iter().flatten().copied().collect();
-    let (Some(&first), Some(&last)) = (wanted.first(), wanted.last()) else {
-        return Ok(layout.iter().map(|_| None).collect());
-    };
-    let entry = store.entry(episode)?;
-    if last >= entry.num_frames {
-        return Err(DataError::OutOfRange {
-            at: store.location(episode),
-            message: format!(
-                "frame {last} is past the episode's {} frames",
-                entry.num_frames
-            ),
-        });
-    }
-    let cs = store.chunk_size(episode)?;
-    let first_chunk = first / cs * cs;
-    let chunks = store.read_chunks(episode, first_chunk, last / cs * cs)?;
-    let mut decoded: Vec<Vec<Option<T>>> = Vec::with_capacity(chunks.len());
-    for (at, bytes) in &chunks {
-        let frames = decode(bytes, at)?;
-        if frames.len() != cs {
-            return Err(DataError::FrameCount {
-                at: at.clone(),
-                message: format!(
-                    "chunk holds {} frames, the chunk size is {cs}",
-                    frames.len()
-                ),
-            });
-        }
-        decoded.push(frames.into_iter().map(Some).collect());
-    }
-    Ok(layout
-        .into_iter()
-        .map(|slot| {
-            slot.and_then(|f| {
-                let rel = f - first_chunk;
-                decoded[rel / cs][rel % cs].take()
-            })
-        })
-        .collect())
 }
 
 /// Episodes present in every modality with equal frame counts and complete chunks, by name.

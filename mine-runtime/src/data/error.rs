@@ -127,6 +127,25 @@ pub enum DataError {
         /// What was wrong.
         message: String,
     },
+    /// A segmentation chunk holds an interaction whose mask or fields do not decode.
+    #[error(
+        "{at}: bad segmentation data: {message}; the chunk is corrupt or was not written by \
+         MineStudio's segmentation converter, re-convert the episode's segmentation"
+    )]
+    Segmentation {
+        /// Where (the chunk).
+        at: Location,
+        /// Which frame and interaction, and what is wrong.
+        message: String,
+    },
+    /// An events LMDB is missing, or no event matches, or an event item is unusable.
+    #[error("{at}: {message}")]
+    Event {
+        /// Where (the events LMDB).
+        at: Location,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// Modalities or chunks disagree about the number of frames.
     #[error("{at}: frame count mismatch: {message}")]
     FrameCount {

@@ -21,11 +21,22 @@ pub struct ChunkInfo {
     pub num_frames: usize,
 }
 
-/// An opened LMDB part with its decoded meta keys.
-pub struct LmdbPart {
+/// An LMDB environment opened read-only without a lock file (its main database).
+pub struct LmdbEnv {
     path: PathBuf,
     env: Env<WithoutTls>,
     db: Database<Bytes, Bytes>,
+}
+
+impl std::fmt::Debug for LmdbEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LmdbEnv").field("path", &self.path).finish()
+    }
+}
+
+/// An opened LMDB part with its decoded meta keys.
+pub struct LmdbPart {
+    store: LmdbEnv,
     /// Frames per chunk (`__chunk_size__`).
     pub chunk_size: usize,
     /// Episodes of this part (`__chunk_infos__`).
@@ -35,7 +46,7 @@ pub struct LmdbPart {
 impl std::fmt::Debug for LmdbPart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LmdbPart")
-            .field("path", &self.path)
+            .field("path", &self.store.path)
             .field("chunk_size", &self.chunk_size)
             .field("episodes", &self.chunk_infos.len())
             .finish()
@@ -90,45 +101,32 @@ fn open_env(path: &Path, at: &Location) -> DataResult<Env<WithoutTls>> {
     Ok(env)
 }
 
-impl LmdbPart {
-    /// Opens a part directory (`data.mdb` inside) and reads its meta keys.
-    pub fn open(path: &Path, modality: &str) -> DataResult<Self> {
-        let at = Location::dataset(path).with_modality(modality);
-        let env = open_env(path, &at)?;
+impl LmdbEnv {
+    /// Opens the environment in directory `path` (`data.mdb` inside); `at` says what it is
+    /// for error messages.
+    pub fn open(path: &Path, at: &Location) -> DataResult<Self> {
+        let env = open_env(path, at)?;
         let lmdb_err = |e: heed::Error| DataError::Lmdb {
             at: at.clone(),
             message: e.to_string(),
         };
-        let db = {
-            let rtxn = env.read_txn().map_err(lmdb_err)?;
-            let db = env
-                .open_database::<Bytes, Bytes>(&rtxn, None)
-                .map_err(lmdb_err)?;
-            db.ok_or_else(|| DataError::Lmdb {
+        let rtxn = env.read_txn().map_err(lmdb_err)?;
+        let db = env
+            .open_database::<Bytes, Bytes>(&rtxn, None)
+            .map_err(lmdb_err)?
+            .ok_or_else(|| DataError::Lmdb {
                 at: at.clone(),
                 message: "no main database".into(),
-            })?
-        };
-        let mut part = Self {
+            })?;
+        drop(rtxn);
+        Ok(Self {
             path: path.to_path_buf(),
             env,
             db,
-            chunk_size: 0,
-            chunk_infos: Vec::new(),
-        };
-        let chunk_size = part.meta_int("__chunk_size__", &at)?;
-        part.chunk_size = usize::try_from(chunk_size)
-            .ok()
-            .filter(|&c| c > 0)
-            .ok_or_else(|| DataError::Pickle {
-                at: at.clone(),
-                message: format!("__chunk_size__ is {chunk_size}"),
-            })?;
-        part.chunk_infos = part.read_chunk_infos(&at)?;
-        Ok(part)
+        })
     }
 
-    /// The part's directory.
+    /// The environment's directory.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -182,13 +180,64 @@ impl LmdbPart {
         Ok(keys)
     }
 
-    fn meta(&self, key: &str, at: &Location) -> DataResult<PyValue> {
+    /// The pickle under `key`, decoded (errors name the key).
+    pub fn pickle(&self, key: &str, at: &Location) -> DataResult<PyValue> {
         let bytes = self.require(key, at)?;
-        let at = at.clone().with_chunk(key);
         pickle::loads(&bytes).map_err(|e| DataError::Pickle {
-            at,
+            at: at.clone().with_chunk(key),
             message: e.to_string(),
         })
+    }
+}
+
+impl LmdbPart {
+    /// Opens a part directory (`data.mdb` inside) and reads its meta keys.
+    pub fn open(path: &Path, modality: &str) -> DataResult<Self> {
+        let at = Location::dataset(path).with_modality(modality);
+        let mut part = Self {
+            store: LmdbEnv::open(path, &at)?,
+            chunk_size: 0,
+            chunk_infos: Vec::new(),
+        };
+        let chunk_size = part.meta_int("__chunk_size__", &at)?;
+        part.chunk_size = usize::try_from(chunk_size)
+            .ok()
+            .filter(|&c| c > 0)
+            .ok_or_else(|| DataError::Pickle {
+                at: at.clone(),
+                message: format!("__chunk_size__ is {chunk_size}"),
+            })?;
+        part.chunk_infos = part.read_chunk_infos(&at)?;
+        Ok(part)
+    }
+
+    /// The part's directory.
+    pub fn path(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// The raw value stored under `key`, if any.
+    pub fn get(&self, key: &str, at: &Location) -> DataResult<Option<Vec<u8>>> {
+        self.store.get(key, at)
+    }
+
+    /// Whether `key` is present (the value is not copied).
+    pub fn contains(&self, key: &str, at: &Location) -> DataResult<bool> {
+        self.store.contains(key, at)
+    }
+
+    /// The value under `key`, or an error naming the missing key.
+    pub fn require(&self, key: &str, at: &Location) -> DataResult<Vec<u8>> {
+        self.store.require(key, at)
+    }
+
+    /// All keys in LMDB order.
+    pub fn keys(&self) -> DataResult<Vec<String>> {
+        self.store.keys()
+    }
+
+    fn meta(&self, key: &str, at: &Location) -> DataResult<PyValue> {
+        self.store.pickle(key, at)
     }
 
     fn meta_int(&self, key: &str, at: &Location) -> DataResult<i64> {

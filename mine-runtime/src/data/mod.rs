@@ -1,7 +1,8 @@
 //! The offline data layer: MineStudio LMDB datasets, windows, samplers and a batching loader.
 //!
-//! A dataset directory holds one folder per modality (`image/`, `action/`, `meta_info/`), each
-//! with LMDB parts written by MineStudio's converter (or by `mine-convert`). [`RawDataset`]
+//! A dataset directory holds one folder per modality (`image/`, `action/`, `meta_info/`,
+//! `segmentation/`), each with LMDB parts written by MineStudio's converter (or by
+//! `mine-convert`); [`segmentation`] reads ROCKET-1's object masks. [`RawDataset`]
 //! joins modalities by episode name and cuts episodes into windows exactly like MineStudio's
 //! `RawDataset`; the samplers and [`loader`] turn items into `mine_dsl::batch::Batch`es.
 //!
@@ -34,14 +35,17 @@ pub mod config;
 pub mod convert;
 pub mod dataset;
 pub mod error;
+pub mod event;
 pub mod lmdb;
 pub mod loader;
 pub mod meta;
 pub mod modality;
 pub mod pickle;
 pub mod pyrandom;
+pub mod read;
 pub mod sample;
 pub mod sampler;
+pub mod segmentation;
 pub mod synthetic;
 pub mod video;
 pub mod window;

@@ -18,6 +18,9 @@ pub enum Modality {
     Action,
     /// Pickled per-frame meta info (`meta_info/` or `contractor_info/`).
     MetaInfo,
+    /// ROCKET-1's object masks: pickled per-frame interaction dicts with RLE masks
+    /// (`segmentation/` or `segment/`, MineStudio's `SegmentationKernelCallback`).
+    Segmentation,
 }
 
 impl Modality {
@@ -27,6 +30,7 @@ impl Modality {
             Self::Image => "image",
             Self::Action => "action",
             Self::MetaInfo => "meta_info",
+            Self::Segmentation => "segmentation",
         }
     }
 
@@ -36,6 +40,7 @@ impl Modality {
             Self::Image => &["image", "video"],
             Self::Action => &["action"],
             Self::MetaInfo => &["meta_info", "contractor_info"],
+            Self::Segmentation => &["segmentation", "segment"],
         }
     }
 }

@@ -3,6 +3,7 @@
 use mine_dsl::action::{AgentActionFrame, EnvActionFrame};
 
 use super::pickle::PyValue;
+use super::segmentation::SegmentationWindow;
 
 /// Frames of one window, RGB24, zero frames on padding.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,10 +77,14 @@ pub struct Sample {
     pub index: usize,
     /// Episode name.
     pub episode: String,
-    /// Window number within the episode.
+    /// Window number within the episode (event datasets: the item's index among its
+    /// event's items).
     pub relative_idx: usize,
-    /// `"<window>/<windows>"`.
+    /// `"<window>/<windows>"` (event datasets: `"<item>/<items of the event>"`).
     pub progress: String,
+    /// MineStudio's `text`: `"raw"`, or for an event dataset the event without its
+    /// `minecraft.` prefixes (`"mine_block:oak_log"`).
+    pub text: String,
     /// Frame index of every time step (continues into padding).
     pub timestamp: Vec<i64>,
     /// Images, when read.
@@ -88,6 +93,9 @@ pub struct Sample {
     pub action: Option<ActionWindow>,
     /// Meta info, when read.
     pub meta_info: Option<MetaWindow>,
-    /// The training mask: the action mask when actions are read, else the first modality's.
+    /// Object masks and interactions, when read.
+    pub segmentation: Option<SegmentationWindow>,
+    /// The training mask: the action mask when actions are read, else that of the image,
+    /// meta info or segmentation, the first read in this order.
     pub mask: Vec<u8>,
 }

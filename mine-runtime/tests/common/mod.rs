@@ -21,8 +21,7 @@ pub fn test_backend() -> Backend {
         Err(std::env::VarError::NotPresent) => return Backend::Flex,
         Err(e) => panic!("{TEST_BACKEND_VAR}: {e}"),
     };
-    let backend =
-        Backend::try_from(name).unwrap_or_else(|e| panic!("{TEST_BACKEND_VAR}: {e}"));
+    let backend = Backend::try_from(name).unwrap_or_else(|e| panic!("{TEST_BACKEND_VAR}: {e}"));
     if let Err(e) = backend.check() {
         panic!("{TEST_BACKEND_VAR}={backend}: {e}");
     }
@@ -36,6 +35,7 @@ pub fn test_device() -> Device {
         .expect("test_backend() checked the backend")
 }
 
+pub mod seg;
 pub mod vpt_task;
 
 /// `../shared` beside the workspace, or `$MINE_SHARED_DIR`.
@@ -142,6 +142,46 @@ pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], rel: f64) {
 /// The tiny MineStudio dataset.
 pub fn tiny() -> PathBuf {
     shared_dir().join("fixtures/minestudio-tiny")
+}
+
+/// The MineStudio dataset with the segmentation modality and an events LMDB (committed in
+/// `tests/fixtures/minestudio-seg`, written by `examples/reference/segmentation_fixture.py`).
+pub fn seg_fixture() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/minestudio-seg"
+    ))
+}
+
+/// [`seg_fixture`]'s `expected.json`: what MineStudio's readers return for it.
+pub fn seg_expected() -> &'static serde_json::Value {
+    static V: OnceLock<serde_json::Value> = OnceLock::new();
+    V.get_or_init(|| {
+        let text = std::fs::read_to_string(seg_fixture().join("expected.json"))
+            .expect("minestudio-seg/expected.json");
+        serde_json::from_str(&text).expect("expected.json parses")
+    })
+}
+
+/// Copies the directory tree `src` to `dst` (created), files writable, leaving out
+/// `expected*.json`.
+pub fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else if entry.file_name() != "expected.json"
+            && entry.file_name() != "expected_frames.json"
+        {
+            std::fs::copy(entry.path(), &to).unwrap();
+            let mut perm = std::fs::metadata(&to).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perm.set_readonly(false);
+            std::fs::set_permissions(&to, perm).unwrap();
+        }
+    }
 }
 
 /// The raw contractor recordings the tiny dataset was converted from.

@@ -144,3 +144,70 @@ fn recall_dataset_reads_back_with_the_intended_scenes_and_actions() {
     let data = generate(&small(SyntheticTask::Recall), dir.path().join("recall")).unwrap();
     check_read_back(&data);
 }
+
+/// With `segmentation = true` every square of the `track` task is an interaction: its mask
+/// read back at the frame size is exactly the square's pixels, with the interaction type of
+/// its colour; frames without a square show nothing.
+#[test]
+fn track_segmentation_masks_are_the_squares() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SyntheticConfig {
+        segmentation: true,
+        ..small(SyntheticTask::Track)
+    };
+    let data = generate(&config, dir.path().join("seg")).unwrap();
+    let cfg = read_config(&data, vec![Modality::Action, Modality::Segmentation], 32);
+    assert!(data.dataset_config().modalities.contains(&Modality::Segmentation));
+    let ds = RawDataset::open(cfg).unwrap();
+    let names = data.episode_names();
+    let (w, h) = (config.width, config.height);
+    let (mut shown, mut empty) = (0, 0);
+    for index in 0..ds.len() {
+        let s = ds.get(index).unwrap();
+        let scenes = simulate_episode(&config, names.iter().position(|n| *n == s.episode).unwrap());
+        let seg = s.segmentation.as_ref().unwrap();
+        assert_eq!((seg.width, seg.height, seg.len()), (w, h, 32));
+        for (k, &t) in s.timestamp.iter().enumerate() {
+            let label = format!("{} frame {t}", s.episode);
+            let mask = seg.frame_mask(k);
+            match scenes[t as usize].target {
+                Some(target) => {
+                    let (x0, y0, x1, y1) = target.rect(w, h);
+                    let want: Vec<u8> = (0..h)
+                        .flat_map(|y| (0..w).map(move |x| u8::from((y0..y1).contains(&y) && (x0..x1).contains(&x))))
+                        .collect();
+                    assert_eq!(mask, want.as_slice(), "{label}");
+                    let (id, event) = match target.kind {
+                        TargetKind::Red => (2, "minecraft.mine_block:minecraft.red_wool"),
+                        TargetKind::Yellow => (3, "minecraft.use_item:minecraft.yellow_wool"),
+                    };
+                    assert_eq!((seg.obj_id[k], seg.event[k].as_str()), (id, event), "{label}");
+                    assert_eq!(seg.frame_id[k], t, "{label}");
+                    let [first, last] = seg.frame_range[k];
+                    assert!(first <= t && t <= last, "{label}");
+                    assert!((first..=last).all(|f| scenes[f as usize].target.is_some()), "{label}");
+                    shown += 1;
+                }
+                None => {
+                    assert!(mask.iter().all(|&v| v == 0), "{label}");
+                    assert_eq!(seg.obj_id[k], -1, "{label}");
+                    empty += 1;
+                }
+            }
+        }
+    }
+    assert!(shown > 100 && empty > 20, "{shown} frames with a square, {empty} without");
+
+    let colors = SyntheticConfig {
+        segmentation: true,
+        ..small(SyntheticTask::Colors)
+    };
+    let text = colors.validate().unwrap_err().to_string();
+    assert!(text.contains("`segmentation = true`") && text.contains("track"), "{text}");
+    let wide = SyntheticConfig {
+        width: 800,
+        ..config
+    };
+    let text = wide.validate().unwrap_err().to_string();
+    assert!(text.contains("640x360") && text.contains("800x64"), "{text}");
+}

@@ -209,6 +209,37 @@ impl PyValue {
         }
     }
 
+    /// Python's `repr` of the value for plain objects (`'a'`, `(1, 'b')`, `[1.5, None]`,
+    /// `{'k': 1}`); arrays, dtypes and globals are described rather than reproduced.
+    pub fn repr(&self) -> String {
+        let seq = |items: &[PyValue]| items.iter().map(PyValue::repr).collect::<Vec<_>>();
+        match self {
+            Self::None => "None".into(),
+            Self::Bool(true) => "True".into(),
+            Self::Bool(false) => "False".into(),
+            Self::Int(v) => v.to_string(),
+            Self::Float(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e16 => {
+                format!("{v:.1}")
+            }
+            Self::Float(v) => v.to_string(),
+            Self::Str(s) => str_repr(s),
+            Self::Bytes(b) => format!("b{}", str_repr(&String::from_utf8_lossy(b))),
+            Self::List(items) => format!("[{}]", seq(items).join(", ")),
+            Self::Tuple(items) if items.len() == 1 => format!("({},)", items[0].repr()),
+            Self::Tuple(items) => format!("({})", seq(items).join(", ")),
+            Self::Dict(items) => {
+                let pairs: Vec<String> = items
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", k.repr(), v.repr()))
+                    .collect();
+                format!("{{{}}}", pairs.join(", "))
+            }
+            Self::Array(a) => format!("<{} array of shape {:?}>", a.dtype.code(), a.shape),
+            Self::DType(d) => format!("dtype('{}')", d.code()),
+            Self::Global(g) => format!("<global {g}>"),
+        }
+    }
+
     /// Looks up a string key in a dict.
     pub fn get(&self, key: &str) -> Option<&PyValue> {
         match self {
@@ -219,4 +250,27 @@ impl PyValue {
             _ => None,
         }
     }
+}
+
+/// Python's `repr` of a `str`: single quotes unless the text holds one and no double quote.
+fn str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
 }

@@ -65,6 +65,10 @@ pub struct SyntheticConfig {
     pub seed: u64,
     /// The behaviour to record.
     pub task: SyntheticTask,
+    /// Also write the `segmentation` modality (ROCKET-1's data): every square of the `track`
+    /// task is an interaction with its mask (see [`super::segmentation`]). Needs frames of at
+    /// most 640x360, the size MineStudio's masks are stored at.
+    pub segmentation: bool,
 }
 
 impl Default for SyntheticConfig {
@@ -78,6 +82,7 @@ impl Default for SyntheticConfig {
             fps: 20,
             seed: 0,
             task: SyntheticTask::Track,
+            segmentation: false,
         }
     }
 }
@@ -122,6 +127,21 @@ impl SyntheticConfig {
                      needs even sides)"
                 ));
             }
+        }
+        if self.segmentation && self.task != SyntheticTask::Track {
+            return fail(format!(
+                "`segmentation = true` draws the masks of the `track` task's squares; task \
+                 `{}` has no objects (use task = \"track\")",
+                self.task.name()
+            ));
+        }
+        let (rows, cols) = crate::data::segmentation::RLE_SHAPE;
+        if self.segmentation && (self.width > cols || self.height > rows) {
+            return fail(format!(
+                "`segmentation = true` needs frames of at most {cols}x{rows} (MineStudio stores \
+                 masks at that size); the frames are {}x{}",
+                self.width, self.height
+            ));
         }
         if self.fps == 0 || self.fps > 1000 {
             return fail(format!(

@@ -5,6 +5,7 @@ use mine_dsl::action::EnvActionFrame;
 use super::config::{SyntheticConfig, SyntheticTask};
 use super::rng::SplitMix64;
 use super::scene::SceneFrame;
+use super::segmentation::segmentation_chunks;
 use super::{colors, recall, track};
 use crate::data::convert::action_chunk;
 use crate::data::pickle::{PyValue, dumps};
@@ -98,6 +99,8 @@ pub(super) struct EncodedEpisode {
     pub image: Vec<Vec<u8>>,
     pub action: Vec<Vec<u8>>,
     pub meta: Vec<Vec<u8>>,
+    /// Empty unless the config writes the segmentation modality.
+    pub segmentation: Vec<Vec<u8>>,
 }
 
 /// Simulates, draws and encodes episode `index`.
@@ -113,7 +116,11 @@ pub(super) fn encode_episode(
         image: Vec::with_capacity(frames.len() / cs),
         action: Vec::with_capacity(frames.len() / cs),
         meta: Vec::with_capacity(frames.len() / cs),
+        segmentation: Vec::new(),
     };
+    if config.segmentation {
+        out.segmentation = segmentation_chunks(&frames, config.width, config.height, cs);
+    }
     for (chunk, meta) in frames.chunks_exact(cs).zip(metas.chunks_exact(cs)) {
         let rgb: Vec<Vec<u8>> = chunk
             .iter()

@@ -1,7 +1,8 @@
 //! Small, learnable synthetic datasets in MineStudio's LMDB format, generated on the spot so
 //! examples and tests run on a fresh machine without downloading any data.
 //!
-//! [`generate`] writes `image/`, `action/` and `meta_info/` parts exactly like the contractor
+//! [`generate`] writes `image/`, `action/` and `meta_info/` parts (and `segmentation/` when
+//! asked) exactly like the contractor
 //! converter ([`crate::data::convert`]): H.264 MP4 chunks of `chunk_size` frames, pickled
 //! action dicts of numpy arrays, pickled lists of meta-info dicts. [`crate::data::RawDataset`]
 //! reads the result like any MineStudio dataset. A `synthetic.json` manifest records the
@@ -74,6 +75,16 @@
 //! with the memory reset every batch, those frames stay at chance among the four actions.
 //! [`recall::cue_in_window`] tells which frames of a window need the carried memory.
 //!
+//! ## Segmentation (ROCKET-1)
+//!
+//! With `segmentation = true` (the `track` task only) a `segmentation/` modality is written
+//! too, as MineStudio's segmentation converter writes it: every square is one interaction,
+//! from its first to its last visible frame, with its mask, a point at its centre and an
+//! interaction type by colour (red: Mine, `obj_id` 2; yellow: Use, read back as 3). The
+//! reader's masks at the dataset's frame size are exactly the squares' pixels, so a policy
+//! conditioned on them (ROCKET-1) is told where the target is and which button it takes
+//! ([`segmentation`]).
+//!
 //! # Meta info
 //!
 //! One dict per frame with MineStudio's keys: `yaw`, `pitch` (degrees, integrated from the
@@ -88,6 +99,7 @@ mod episode;
 pub mod recall;
 mod rng;
 mod scene;
+pub mod segmentation;
 pub mod store;
 pub mod track;
 

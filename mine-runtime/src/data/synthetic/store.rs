@@ -27,8 +27,19 @@ pub const MANIFEST_FILE: &str = "synthetic.json";
 const GENERATOR: &str = "mine-runtime synthetic";
 /// Version of the generated content (a manifest of another version is regenerated).
 const VERSION: u32 = 1;
-/// The modality folders written, in MineStudio's names.
+/// The modality folders always written, in MineStudio's names.
 const MODALITIES: [&str; 3] = ["image", "action", "meta_info"];
+/// The folder of the segmentation modality (written when the config asks for it).
+const SEGMENTATION: &str = "segmentation";
+
+/// The modality folders a config writes.
+fn modalities(config: &SyntheticConfig) -> Vec<&'static str> {
+    let mut out = MODALITIES.to_vec();
+    if config.segmentation {
+        out.push(SEGMENTATION);
+    }
+    out
+}
 
 /// What `synthetic.json` records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,13 +90,17 @@ impl GeneratedDataset {
             .collect()
     }
 
-    /// A [`DatasetConfig`] reading this dataset at its stored frame size (every other field
-    /// at its default; adjust `win_len`, `batch_size`, `split_ratio`, ... as needed).
+    /// A [`DatasetConfig`] reading this dataset at its stored frame size, images and
+    /// actions (and segmentation when generated; every other field at its default: adjust
+    /// `win_len`, `batch_size`, `split_ratio`, ... as needed).
     pub fn dataset_config(&self) -> DatasetConfig {
         let mut cfg = DatasetConfig::new(vec![self.path.clone()]);
         cfg.frame_width = self.config.width;
         cfg.frame_height = self.config.height;
         cfg.modalities = vec![Modality::Image, Modality::Action];
+        if self.config.segmentation {
+            cfg.modalities.push(Modality::Segmentation);
+        }
         cfg
     }
 }
@@ -144,7 +159,7 @@ fn inspect(config: &SyntheticConfig, out: &Path) -> DataResult<Existing> {
     if manifest.config != *config {
         return Ok(Existing::Replace("generated from another config".into()));
     }
-    if manifest.files.len() != MODALITIES.len() {
+    if manifest.files.len() != modalities(config).len() {
         return Ok(Existing::Replace("the manifest lists no data files".into()));
     }
     for (file, size) in &manifest.files {
@@ -247,7 +262,8 @@ impl Drop for TempDir {
 /// Stores the episodes' chunks; episodes are encoded in parallel, written in order.
 fn write_parts(config: &SyntheticConfig, dir: &Path) -> DataResult<Vec<(String, u64)>> {
     let part = format!("part-{}", config.episodes);
-    let mut writers = MODALITIES
+    let folders = modalities(config);
+    let mut writers = folders
         .iter()
         .map(|m| PartWriter::create(&dir.join(m).join(&part), config.chunk_size))
         .collect::<DataResult<Vec<_>>>()?;
@@ -277,7 +293,7 @@ fn write_parts(config: &SyntheticConfig, dir: &Path) -> DataResult<Vec<(String, 
             for (w, chunks) in
                 writers
                     .iter_mut()
-                    .zip([&episode.image, &episode.action, &episode.meta])
+                    .zip([&episode.image, &episode.action, &episode.meta, &episode.segmentation])
             {
                 w.add_episode(&episode.name, chunks)?;
             }
@@ -286,7 +302,7 @@ fn write_parts(config: &SyntheticConfig, dir: &Path) -> DataResult<Vec<(String, 
     for w in writers {
         w.finish()?;
     }
-    MODALITIES
+    folders
         .iter()
         .map(|m| {
             let file = format!("{m}/{part}/data.mdb");

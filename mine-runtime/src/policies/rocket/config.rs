@@ -139,6 +139,22 @@ impl RocketConfig {
         }
     }
 
+    /// A ROCKET-1 that trains on a CPU in seconds (the `rocket` example): hidden 128, 4
+    /// heads, 2 blocks over 16 timesteps with 16 memory slots, EfficientNet-B0 at width 0.25
+    /// and depth 0.25 (one block per stage).
+    pub fn small_cpu() -> Self {
+        Self {
+            hiddim: 128,
+            num_heads: 4,
+            num_layers: 2,
+            timesteps: 16,
+            mem_len: 16,
+            channel_multiplier: 0.25,
+            depth_multiplier: 0.25,
+            ..Self::rocket_1()
+        }
+    }
+
     /// Checks that the network can be built.
     pub fn validate(&self) -> Result<(), RocketConfigError> {
         let name = self.backbone.strip_prefix("timm/").unwrap_or(&self.backbone);
