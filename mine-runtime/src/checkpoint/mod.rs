@@ -38,6 +38,7 @@ pub use integrity::{
 pub use locate::{Checked, list_checkpoints, resolve_checkpoint, verify_checkpoint};
 pub use state::{OLDEST_STATE_FORMAT, RankMemory, STATE_FORMAT, TrainingState};
 
+use crate::fs_atomic::sync_dir;
 use crate::optim::OptimError;
 
 /// File of the policy's weights inside a full checkpoint.
@@ -377,9 +378,3 @@ fn sync_dir_files(dir: &Path) -> Result<(), CheckpointError> {
     Ok(())
 }
 
-/// Syncs a directory's entries (best effort: not every platform can open a directory).
-fn sync_dir(dir: &Path) {
-    if let Ok(handle) = fs::File::open(dir) {
-        let _ = handle.sync_all();
-    }
-}
