@@ -39,6 +39,7 @@ pub mod loader;
 pub mod meta;
 pub mod modality;
 pub mod pickle;
+mod prefetch;
 pub mod pyrandom;
 pub mod sample;
 pub mod sampler;
