@@ -18,7 +18,7 @@ pub(super) fn shards_of(
     (0..world)
         .map(|rank| train.shard(rank, world))
         .collect::<Result<_, _>>()
-        .map_err(|source| TrainError::Shard { world, source })
+        .map_err(|cause| TrainError::Shard { world, cause })
 }
 
 /// Rows `rank * B / world .. (rank + 1) * B / world` of `batch` (`B` rows), tensors and
