@@ -141,9 +141,16 @@ struct ObjectiveWeights {
 /// The example's configuration file.
 type Config = ExperimentConfig<VptConfig, ObjectiveWeights>;
 
+/// The example's config file (`--config FILE` replaces it).
+const CONFIG_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/configs/custom_objective.toml"
+);
+
 fn main() -> std::process::ExitCode {
     minestudio_rs::logging::init();
     minestudio_rs::run::stop_on_ctrl_c();
+    minestudio_rs::runtime::kernels::allocator::keep_freed_memory();
     exit_code(run(&RunArgs::from_env()))
 }
 
@@ -154,7 +161,7 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         VptConfig::small_cpu(),
         ObjectiveWeights::default(),
     );
-    let config: Config = args.load_example("custom_objective", &defaults)?;
+    let config: Config = args.load(CONFIG_FILE.as_ref(), &defaults)?;
 
     let device = config.trainer.init_device()?;
     let experiment = Experiment::new(ProgressVpt::new(&config.policy, &device)?)

@@ -42,9 +42,13 @@ impl Default for GrootObjectives {
 /// The example's configuration file.
 type Config = ExperimentConfig<GrootConfig, GrootObjectives>;
 
+/// The example's config file (`--config FILE` replaces it).
+const CONFIG_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/configs/groot.toml");
+
 fn main() -> std::process::ExitCode {
     minestudio_rs::logging::init();
     minestudio_rs::run::stop_on_ctrl_c();
+    minestudio_rs::runtime::kernels::allocator::keep_freed_memory();
     exit_code(run(&RunArgs::from_env()))
 }
 
@@ -55,7 +59,7 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         GrootConfig::from(ScratchGrootConfig::small_cpu()),
         GrootObjectives::default(),
     );
-    let config: Config = args.load_example("groot", &defaults)?;
+    let config: Config = args.load(CONFIG_FILE.as_ref(), &defaults)?;
 
     let device = config.trainer.init_device()?;
     let experiment = Experiment::new(GrootPolicy::new(&config.policy, &device)?)

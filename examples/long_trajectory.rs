@@ -30,9 +30,16 @@ type Config = ExperimentConfig<VptConfig>;
 /// The two runs: name (also the run directory under `run_dir`) and memory mode.
 const RUNS: [(&str, MemoryMode); 2] = [("carry", MemoryMode::Carry), ("reset", MemoryMode::Reset)];
 
+/// The example's config file (`--config FILE` replaces it).
+const CONFIG_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/configs/long_trajectory.toml"
+);
+
 fn main() -> std::process::ExitCode {
     minestudio_rs::logging::init();
     minestudio_rs::run::stop_on_ctrl_c();
+    minestudio_rs::runtime::kernels::allocator::keep_freed_memory();
     exit_code(run(&RunArgs::from_env()))
 }
 
@@ -43,7 +50,7 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         VptConfig::small_cpu(),
         vec![ObjectiveSpec::new("behavior_clone")],
     );
-    let config: Config = args.load_example("long_trajectory", &defaults)?;
+    let config: Config = args.load(CONFIG_FILE.as_ref(), &defaults)?;
 
     let mut results: Vec<(&str, TrainSummary)> = Vec::new();
     for (name, memory) in RUNS {

@@ -16,9 +16,13 @@ use minestudio_rs::run::exit_code;
 /// The example's configuration file: objectives by name, as `[[objectives]]` tables.
 type Config = ExperimentConfig<VptConfig>;
 
+/// The example's config file (`--config FILE` replaces it).
+const CONFIG_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/configs/vpt_bc.toml");
+
 fn main() -> std::process::ExitCode {
     minestudio_rs::logging::init();
     minestudio_rs::run::stop_on_ctrl_c();
+    minestudio_rs::runtime::kernels::allocator::keep_freed_memory();
     exit_code(run(&RunArgs::from_env()))
 }
 
@@ -29,7 +33,7 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         VptConfig::small_cpu(),
         vec![ObjectiveSpec::new("behavior_clone")],
     );
-    let config: Config = args.load_example("vpt_bc", &defaults)?;
+    let config: Config = args.load(CONFIG_FILE.as_ref(), &defaults)?;
 
     // The policy and its objectives first: a wiring error stops the run before any data is read.
     // (Built on the CPU, the same weights for every backend; the trainer moves the policy onto

@@ -70,16 +70,6 @@ impl RunArgs {
         }
     }
 
-    /// The configuration of example `name`: `--config` (else `examples/configs/<name>.toml`
-    /// of this package) over `defaults`, then the overrides.
-    pub fn load_example<T: Serialize + DeserializeOwned>(
-        &self,
-        name: &str,
-        defaults: &T,
-    ) -> Result<T, ConfigFileError> {
-        self.load(&example_config_file(name), defaults)
-    }
-
     /// The configuration: `--config` (else `default_file`) over `defaults`, then the overrides.
     /// A wrong key or type is rejected naming the key and the file (or the override).
     pub fn load<T: Serialize + DeserializeOwned>(
@@ -90,11 +80,4 @@ impl RunArgs {
         let file = self.config.as_deref().unwrap_or(default_file);
         config_file::load(file, defaults, &self.overrides)
     }
-}
-
-/// The config file of example `name`: `examples/configs/<name>.toml` in this package's source.
-pub fn example_config_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/configs")
-        .join(format!("{name}.toml"))
 }

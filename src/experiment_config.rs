@@ -112,9 +112,9 @@ impl<P, O> ExperimentConfig<P, O> {
             .ok_or(RunError::NoDatasetDir)?;
         generate(synthetic, dir)
             .map(Some)
-            .map_err(|source| RunError::Generate {
+            .map_err(|cause| RunError::Generate {
                 dir: dir.clone(),
-                source,
+                cause,
             })
     }
 }
@@ -190,7 +190,7 @@ impl<P: Serialize, O: Serialize> ExperimentConfig<P, O> {
         let datasets = Datasets::open(&self.data)?;
         let run_dir = RunDir::claim(&self.trainer.run_dir, mode)?;
         let log = self.trainer.run_dir.join(TRAIN_LOG);
-        crate::logging::log_to_file(&log).map_err(|source| RunError::Log { path: log, source })?;
+        crate::logging::log_to_file(&log).map_err(|cause| RunError::Log { path: log, cause })?;
         train_on_dataset(experiment, &self.trainer, datasets, run_dir, self, hooks)
     }
 }

@@ -158,7 +158,7 @@ fn staging_dir(output: &Path) -> PathBuf {
 fn publish(staging: &Path, output: &Path) -> Result<(), ExportProgramError> {
     let io = |path: &Path| {
         let path = path.to_owned();
-        move |source| ExportError::Io { path, source }
+        move |cause| ExportError::Io { path, cause }
     };
     if output.exists() {
         std::fs::remove_dir_all(output).map_err(io(output))?;

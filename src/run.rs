@@ -23,25 +23,23 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The dataset could not be opened (the error names the directory and the fix).
-    #[error("{split} split: {source}")]
+    #[error("{split} split: {cause}")]
     Data {
         /// `train` or `val`.
         split: &'static str,
         /// What went wrong.
-        #[source]
-        source: DataError,
+        cause: DataError,
     },
     /// `[generate]` is set but `data.dataset_dirs` names no directory to generate into.
     #[error("data.dataset_dirs is empty: name the directory the [generate] dataset goes to")]
     NoDatasetDir,
     /// The synthetic dataset could not be generated.
-    #[error("generating the dataset in {dir}: {source}")]
+    #[error("generating the dataset in {dir}: {cause}")]
     Generate {
         /// Where it was to go.
         dir: PathBuf,
         /// What went wrong.
-        #[source]
-        source: DataError,
+        cause: DataError,
     },
     /// The resolved config cannot be written as TOML or JSON (a map with non-string keys, say).
     #[error("the resolved config cannot be recorded: {0}")]
@@ -50,12 +48,12 @@ pub enum RunError {
     #[error("[export]: {0}")]
     Export(String),
     /// The run directory's log file cannot be opened.
-    #[error("cannot open the log file {path}: {source}")]
+    #[error("cannot open the log file {path}: {cause}")]
     Log {
         /// The file.
         path: PathBuf,
         /// What the system reported.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The run directory holds another run, or files the trainer did not write.
     #[error(transparent)]
@@ -87,12 +85,12 @@ fn open_split(data: &DatasetConfig, split: Split) -> Result<RawDataset, RunError
         split,
         ..data.clone()
     };
-    RawDataset::open(config).map_err(|source| RunError::Data {
+    RawDataset::open(config).map_err(|cause| RunError::Data {
         split: match split {
             Split::Train => "train",
             Split::Val => "val",
         },
-        source,
+        cause,
     })
 }
 
@@ -149,14 +147,49 @@ pub fn stop_on_ctrl_c() {
     }
 }
 
-/// The exit status of an experiment binary: success, or failure with the error printed plainly
-/// on stderr (the errors' messages already include their causes).
+/// The exit status of an experiment binary: success, or failure with the error [`report`]ed on
+/// stderr.
 pub fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("{}", report(error.as_ref()));
             ExitCode::FAILURE
         }
     }
+}
+
+/// How a program shows `error`: `error: <message>`, then a `caused by: <cause>` line for each
+/// error of its [`source`](std::error::Error::source) chain whose message the lines above do not
+/// already hold, so every cause appears once.
+///
+/// The workspace's errors put their cause in their message and do not return it from
+/// `source()`; errors of other crates may do either, or both.
+///
+/// ```
+/// use minestudio_rs::run::report;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("reading data.toml")]
+/// struct Read(#[source] std::io::Error);
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("reading data.toml: {0}")]
+/// struct Both(#[source] std::io::Error);
+///
+/// let gone = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+/// assert_eq!(report(&Read(gone())), "error: reading data.toml\n  caused by: no such file");
+/// assert_eq!(report(&Both(gone())), "error: reading data.toml: no such file");
+/// ```
+pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = format!("error: {error}");
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let message = error.to_string();
+        if !text.contains(&message) {
+            text.push_str("\n  caused by: ");
+            text.push_str(&message);
+        }
+        cause = error.source();
+    }
+    text
 }

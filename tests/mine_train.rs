@@ -250,6 +250,31 @@ fn bad_input_is_refused_before_training_naming_the_file_or_key() {
     refused("", &["trainer.max_step=3"], &["max_step", "tiny.toml"]);
 }
 
+/// A failure prints its chain of causes once: the system's message for a dataset path that is a
+/// file is part of the data error's message, which is part of the run's, and none is repeated.
+#[test]
+fn an_error_prints_its_causes_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("not-a-directory");
+    std::fs::write(&file, "").unwrap();
+    let system = std::fs::read_dir(&file).unwrap_err().to_string();
+    let dataset = format!("data.dataset_dirs=[{:?}]", file.display().to_string());
+    let config = tiny_config(tmp.path(), "");
+    let out = run("mine-train", tmp.path(), &["--config", config.to_str().unwrap(), &dataset]);
+    assert!(!out.status.success());
+    let error = stderr(&out);
+    let reported: Vec<&str> = error
+        .lines()
+        .filter(|l| l.starts_with("error:") || l.contains("caused by"))
+        .collect();
+    let [line] = reported.as_slice() else {
+        panic!("one error line expected in:\n{error}");
+    };
+    assert!(line.starts_with("error: train split: dataset"), "{line}");
+    assert!(line.contains("not-a-directory") && line.ends_with(&system), "{line}");
+    assert_eq!(error.matches(&system).count(), 1, "{error}");
+}
+
 #[test]
 fn run_directories_are_kept_whole_across_refusals_damage_and_resumes() {
     let tmp = tempfile::tempdir().unwrap();

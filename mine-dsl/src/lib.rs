@@ -8,8 +8,6 @@
 //! consumes with `#[objective]`, and [`Experiment`](experiment::Experiment) only compiles when
 //! the two agree.
 
-#![warn(missing_docs)]
-
 extern crate self as mine_dsl;
 
 pub mod action;

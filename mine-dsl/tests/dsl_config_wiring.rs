@@ -6,6 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use mine_dsl::prelude::*;
 
+/// A policy producing only the value.
 #[policy(produces(vpred))]
 #[derive(Module, Debug)]
 pub struct ValuePolicy {

@@ -9,12 +9,14 @@ use mine_dsl::prelude::*;
 
 mine_dsl::latent_key!(pub goal: Tensor<2>);
 
+/// The policy's memory: a hidden state and a nested tuple field.
 #[derive(Clone, Debug, Memory)]
 pub struct Recurrent {
     hidden: Tensor<2>,
     seen: (Tensor<2>, ()),
 }
 
+/// A policy producing the value and the user-declared `goal`.
 #[policy(produces(vpred, goal), memory = Recurrent, latents = Out)]
 #[derive(Module, Debug)]
 pub struct GoalPolicy {

@@ -2,12 +2,15 @@
 //!
 //! `cargo run --release -p mine-runtime --example kernel_bench [-- ROUNDS [SHAPE]]` (default
 //! 15 rounds, every shape): medians in milliseconds for the 32 frames of a B=2, T=16 batch.
+//! `MINE_WINOGRAD=0` in the environment times our direct 3x3 convolutions instead of the
+//! Winograd ones.
 
 use std::time::Instant;
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
+use mine_runtime::kernels::KernelOptions;
 use mine_runtime::kernels::cpu::as_uninit;
 use mine_runtime::kernels::cpu::conv::{
     ConvShape, conv2d_forward, conv2d_input_grad, conv2d_weight_grad,
@@ -41,6 +44,10 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(15);
     let only: Option<usize> = std::env::args().nth(2).and_then(|a| a.parse().ok());
+    mine_runtime::kernels::set_options(KernelOptions {
+        winograd: std::env::var("MINE_WINOGRAD").ok().is_none_or(|v| v != "0"),
+        ..KernelOptions::default()
+    });
     let device = Device::flex();
     println!("conv2d 3x3 (32 frames), ms: ours fwd / dx / dw vs burn flex fwd / fwd+bwd");
     let shapes = [

@@ -179,7 +179,7 @@ pub enum ProgressMode {
 pub enum ConfigError {
     /// The TOML does not parse or has an unknown field.
     #[error("trainer config: {0}")]
-    Parse(#[from] toml::de::Error),
+    Parse(toml::de::Error),
     /// A field holds an invalid value.
     #[error("trainer config: `{field}` = {value} is invalid: it {requirement}")]
     InvalidField {
@@ -195,10 +195,10 @@ pub enum ConfigError {
     NoStopCondition,
     /// An optimizer setting is invalid.
     #[error("trainer config: [optimizer] {0}")]
-    Optimizer(#[from] OptimConfigError),
+    Optimizer(OptimConfigError),
     /// The backend or precision cannot be used.
     #[error("trainer config: {0}")]
-    Backend(#[from] BackendError),
+    Backend(BackendError),
     /// `devices` asks for devices this machine or backend does not have.
     #[error("trainer config: `devices` = {devices:?}: {problem}; {fix}")]
     Devices {
@@ -303,5 +303,26 @@ impl TrainerConfig {
             (Some(steps), None) => Some(steps),
             (None, epochs) => epochs,
         }
+    }
+}
+
+impl From<toml::de::Error> for ConfigError {
+    /// The TOML rejected (its message is part of this one).
+    fn from(error: toml::de::Error) -> Self {
+        Self::Parse(error)
+    }
+}
+
+impl From<OptimConfigError> for ConfigError {
+    /// The optimizer setting rejected (its message is part of this one).
+    fn from(error: OptimConfigError) -> Self {
+        Self::Optimizer(error)
+    }
+}
+
+impl From<BackendError> for ConfigError {
+    /// The backend rejected (its message is part of this one).
+    fn from(error: BackendError) -> Self {
+        Self::Backend(error)
     }
 }

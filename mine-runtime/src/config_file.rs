@@ -10,12 +10,12 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
     /// The file could not be read.
-    #[error("config file {path}: {source}")]
+    #[error("config file {path}: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
         /// What failed.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not valid TOML, or a value does not fit its key.
     #[error("config file {path}: {message}")]
@@ -49,9 +49,9 @@ pub fn load<T: Serialize + DeserializeOwned>(
         path: path.to_owned(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+    let text = std::fs::read_to_string(path).map_err(|cause| ConfigFileError::Read {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     let file: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
     let mut merged = toml::Table::try_from(defaults).map_err(|e| invalid(e.to_string()))?;

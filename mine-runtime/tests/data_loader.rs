@@ -133,3 +133,19 @@ fn dropping_an_epoch_early_stops_the_workers() {
     drop(epoch);
     assert_eq!(loader.host_epoch(1).count(), 5);
 }
+
+#[test]
+fn dropping_an_epoch_with_a_full_prefetch_window_returns_promptly() {
+    let mut cfg = config();
+    cfg.num_workers = 2;
+    cfg.prefetch = 2;
+    let loader = DataLoader::new(RawDataset::open(cfg).unwrap());
+    let epoch = loader.host_epoch(0);
+    // Time for the workers to read the window's two batches and wait for the consumer.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let start = std::time::Instant::now();
+    drop(epoch);
+    let took = start.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "drop took {took:?}");
+    assert_eq!(loader.host_epoch(1).count(), 5);
+}

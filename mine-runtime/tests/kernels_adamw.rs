@@ -4,11 +4,11 @@
 
 use burn::optim::Optimizer;
 use burn::tensor::{Device, Distribution, Tensor};
-use mine_runtime::kernels::ops;
+use mine_runtime::kernels::{KernelOptions, set_options};
 use mine_runtime::optim::TorchAdamW;
 
 fn run(on: bool, weight_decay: f64, shape: [usize; 2]) -> Vec<Vec<f32>> {
-    ops::set_enabled(on);
+    set_kernels(on);
     let device = Device::flex();
     device.seed(7);
     let optim = TorchAdamW::new((0.9, 0.999), 1e-8, weight_decay);
@@ -29,12 +29,19 @@ fn run(on: bool, weight_decay: f64, shape: [usize; 2]) -> Vec<Vec<f32>> {
     out
 }
 
+fn set_kernels(on: bool) {
+    set_options(KernelOptions {
+        cpu_kernels: on,
+        ..KernelOptions::default()
+    });
+}
+
 #[test]
 fn fused_adamw_is_bit_identical_to_the_tensor_path() {
     for (wd, shape) in [(0.01, [3, 5]), (0.0, [40, 1000]), (0.1, [1, 1])] {
         let fused = run(true, wd, shape);
         let reference = run(false, wd, shape);
-        ops::set_enabled(true);
+        set_kernels(true);
         for (i, (f, r)) in fused.iter().zip(&reference).enumerate() {
             let (fb, rb): (Vec<u32>, Vec<u32>) = (
                 f.iter().map(|v| v.to_bits()).collect(),

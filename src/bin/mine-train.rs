@@ -18,6 +18,7 @@ use minestudio_rs::train;
 fn main() -> ExitCode {
     minestudio_rs::logging::init();
     minestudio_rs::run::stop_on_ctrl_c();
+    minestudio_rs::runtime::kernels::allocator::keep_freed_memory();
     let args = RunArgs::from_env();
     let mut interrupted = false;
     let code = exit_code(run(&args, &mut interrupted));

@@ -231,9 +231,9 @@ impl<P: PolicyDecl> Objectives<P> {
         let (latents, memory) =
             policy
                 .forward(&batch, memory)
-                .map_err(|source| StepError::Policy {
+                .map_err(|cause| StepError::Policy {
                     policy: P::NAME,
-                    source,
+                    cause,
                 })?;
         let losses = self.evaluate(&latents, &batch, ctx)?;
         Ok((losses, memory))

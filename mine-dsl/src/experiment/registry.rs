@@ -52,10 +52,10 @@ impl<P: PolicyDecl> ObjectiveRegistry<P> {
         fn build<P: PolicyDecl, O: ObjectiveDecl>(
             params: serde_json::Value,
         ) -> Result<Box<dyn WiredObjective<P>>, WiringError> {
-            let objective: O = serde_json::from_value(params).map_err(|source| {
+            let objective: O = serde_json::from_value(params).map_err(|cause| {
                 WiringError::InvalidHyperparameters {
                     objective: O::NAME,
-                    source,
+                    cause,
                 }
             })?;
             Ok(Box::new(Wired::<O, P>::validated(objective)))

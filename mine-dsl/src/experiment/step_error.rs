@@ -7,12 +7,12 @@ use crate::policy::PolicyError;
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     /// The policy's forward failed.
-    #[error("policy `{policy}` failed: {source}")]
+    #[error("policy `{policy}` failed: {cause}")]
     Policy {
         /// The policy's name.
         policy: &'static str,
         /// What it reported.
-        source: PolicyError,
+        cause: PolicyError,
     },
     /// A before-step hook or an objective failed.
     #[error(transparent)]

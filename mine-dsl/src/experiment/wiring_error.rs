@@ -41,12 +41,12 @@ pub enum WiringError {
         known: Vec<&'static str>,
     },
     /// The objective's hyperparameters in the configuration do not deserialize.
-    #[error("invalid hyperparameters for objective `{objective}`: {source}")]
+    #[error("invalid hyperparameters for objective `{objective}`: {cause}")]
     InvalidHyperparameters {
         /// The objective's name.
         objective: &'static str,
         /// What serde reported (unknown field, wrong type, ...).
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 }
 

@@ -13,8 +13,11 @@
 //! so that the ratio comes from one run on one machine; the figures are medians over all
 //! timed steps, and the peak resident memory of each process. `--reference` installs PyTorch
 //! and MineStudio into a throwaway virtual environment first (`examples/reference/setup.sh`;
-//! about 2.7 GiB from PyPI the first time). `MINE_KERNELS=burn` runs burn's own ops instead of
-//! our CPU kernels.
+//! about 2.7 GiB from PyPI the first time).
+//!
+//! `--burn-ops` (or `MINE_KERNELS=burn` in the environment) runs burn's own ops instead of our
+//! CPU kernels, `--no-winograd` (or `MINE_WINOGRAD=0`) our direct 3x3 convolutions instead of
+//! the Winograd ones: the benchmark sets these [`KernelOptions`] for its own processes.
 
 mod data;
 mod dsl;
@@ -24,6 +27,8 @@ mod stats;
 mod step;
 
 use std::process::Command;
+
+use mine_runtime::kernels::KernelOptions;
 
 use server::StepServer;
 use stats::{StepTimes, medians};
@@ -40,6 +45,29 @@ struct Args {
     warmup: usize,
     only: Vec<String>,
     serve: Option<[usize; 3]>,
+    kernels: KernelOptions,
+}
+
+/// The kernels the environment asks for (`MINE_KERNELS=burn`, `MINE_WINOGRAD=0`), the defaults
+/// of `--burn-ops` and `--no-winograd`.
+fn kernels_from_env() -> KernelOptions {
+    let var = |name: &str| std::env::var(name).ok();
+    KernelOptions {
+        cpu_kernels: var("MINE_KERNELS").is_none_or(|v| v != "burn"),
+        winograd: var("MINE_WINOGRAD").is_none_or(|v| v != "0"),
+    }
+}
+
+/// The flags that give `kernels` (for the step server's command line).
+fn kernel_flags(kernels: KernelOptions) -> Vec<&'static str> {
+    let mut flags = Vec::new();
+    if !kernels.cpu_kernels {
+        flags.push("--burn-ops");
+    }
+    if !kernels.winograd {
+        flags.push("--no-winograd");
+    }
+    flags
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -50,6 +78,7 @@ fn parse_args() -> Result<Args, Error> {
         warmup: 3,
         only: Vec::new(),
         serve: None,
+        kernels: kernels_from_env(),
     };
     let mut it = std::env::args().skip(1);
     let number = |it: &mut dyn Iterator<Item = String>, flag: &str| -> Result<usize, Error> {
@@ -61,6 +90,8 @@ fn parse_args() -> Result<Args, Error> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--reference" => args.reference = true,
+            "--burn-ops" => args.kernels.cpu_kernels = false,
+            "--no-winograd" => args.kernels.winograd = false,
             "--steps" => args.steps = number(&mut it, "--steps")?.max(1),
             "--rounds" => args.rounds = number(&mut it, "--rounds")?.max(1),
             "--warmup" => args.warmup = number(&mut it, "--warmup")?,
@@ -77,7 +108,7 @@ fn parse_args() -> Result<Args, Error> {
             other => {
                 return Err(format!(
                     "unknown argument {other}; use [--reference] [--steps N] [--rounds N] \
-                     [--warmup N] [--only step|dsl|data]"
+                     [--warmup N] [--only step|dsl|data] [--burn-ops] [--no-winograd]"
                 )
                 .into());
             }
@@ -87,9 +118,13 @@ fn parse_args() -> Result<Args, Error> {
 }
 
 fn main() -> std::process::ExitCode {
-    let result = parse_args().and_then(|args| match args.serve {
-        Some([b, t, m]) => server::serve(b, t, m),
-        None => run(&args),
+    let result = parse_args().and_then(|args| {
+        // The benchmark's choice of kernels, for this process (its step servers get the flags).
+        mine_runtime::kernels::set_options(args.kernels);
+        match args.serve {
+            Some([b, t, m]) => server::serve(b, t, m),
+            None => run(&args),
+        }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -158,10 +193,14 @@ fn machine() -> String {
         "{date}; {model}, {} cores{}; burn 0.22.1 flex, our CPU kernels {}",
         server::rayon_threads(),
         if avx512 { ", AVX-512" } else { "" },
-        if mine_runtime::kernels::ops::enabled() {
-            "on"
-        } else {
-            "off (MINE_KERNELS=burn)"
+        match mine_runtime::kernels::options() {
+            KernelOptions {
+                cpu_kernels: false, ..
+            } => "off (--burn-ops)",
+            KernelOptions {
+                winograd: false, ..
+            } => "on, Winograd off (--no-winograd)",
+            _ => "on",
         }
     )
 }
@@ -225,7 +264,8 @@ fn training_steps(args: &Args) -> Result<(), Error> {
     let exe = std::env::current_exe()?;
     for (b, t, m) in CONFIGS {
         let mut ours = Command::new(&exe);
-        ours.args(["--serve", &b.to_string(), &t.to_string(), &m.to_string()]);
+        ours.args(["--serve", &b.to_string(), &t.to_string(), &m.to_string()])
+            .args(kernel_flags(args.kernels));
         let mut contenders = vec![Contender::start("ours".into(), ours, args.warmup)?];
         if let Some(python) = &python {
             let reference = Contender::start(

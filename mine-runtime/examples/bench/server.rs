@@ -93,7 +93,7 @@ pub fn serve(b: usize, t: usize, m: usize) -> Result<(), Error> {
     emit(serde_json::json!({
         "ready": true,
         "burn": "0.22.1 flex",
-        "kernels": mine_runtime::kernels::ops::enabled(),
+        "kernels": mine_runtime::kernels::options().cpu_kernels,
         "threads": rayon_threads(),
         "frames_per_step": step.frames(),
     }))?;

@@ -38,6 +38,7 @@ pub use integrity::{
 pub use locate::{Checked, list_checkpoints, resolve_checkpoint, verify_checkpoint};
 pub use state::{OLDEST_STATE_FORMAT, RankMemory, STATE_FORMAT, TrainingState};
 
+use crate::fs_atomic::sync_dir;
 use crate::optim::OptimError;
 
 /// File of the policy's weights inside a full checkpoint.
@@ -65,26 +66,26 @@ pub const CHECKPOINTS_DIR: &str = "checkpoints";
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     /// A file-system operation failed.
-    #[error("checkpoint: {action} {path}: {source}")]
+    #[error("checkpoint: {action} {path}: {cause}")]
     Io {
         /// What was attempted.
         action: &'static str,
         /// The path.
         path: PathBuf,
         /// What the system reported.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Saving or loading weights failed.
-    #[error("checkpoint: weights file {path}: {source}")]
+    #[error("checkpoint: weights file {path}: {cause}")]
     Record {
         /// The file.
         path: PathBuf,
         /// Burn's error.
-        source: RecordError,
+        cause: RecordError,
     },
     /// Saving or loading the optimizer state failed.
     #[error("checkpoint: {0}")]
-    Optim(#[from] OptimError),
+    Optim(OptimError),
     /// A burnpack file could not be written or read.
     #[error("checkpoint: {path}: {reason}")]
     Pack {
@@ -134,21 +135,21 @@ pub enum CheckpointError {
         failures: Vec<CheckpointError>,
     },
     /// The saved memory does not fit the policy's memory type.
-    #[error("checkpoint: {path}: {source}")]
+    #[error("checkpoint: {path}: {cause}")]
     Memory {
         /// The memory file.
         path: PathBuf,
         /// The mismatch.
-        source: mine_dsl::memory::MemoryStateError,
+        cause: mine_dsl::memory::MemoryStateError,
     },
 }
 
 impl CheckpointError {
-    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(action: &'static str, path: &Path, cause: std::io::Error) -> Self {
         CheckpointError::Io {
             action,
             path: path.to_owned(),
-            source,
+            cause,
         }
     }
 
@@ -347,9 +348,9 @@ pub fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointE
     module
         .clone()
         .save_file(path)
-        .map_err(|source| CheckpointError::Record {
+        .map_err(|cause| CheckpointError::Record {
             path: path.to_owned(),
-            source,
+            cause,
         })
 }
 
@@ -357,9 +358,9 @@ pub fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointE
 pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M, CheckpointError> {
     module
         .try_load_file(path)
-        .map_err(|source| CheckpointError::Record {
+        .map_err(|cause| CheckpointError::Record {
             path: path.to_owned(),
-            source,
+            cause,
         })
 }
 
@@ -377,9 +378,9 @@ fn sync_dir_files(dir: &Path) -> Result<(), CheckpointError> {
     Ok(())
 }
 
-/// Syncs a directory's entries (best effort: not every platform can open a directory).
-fn sync_dir(dir: &Path) {
-    if let Ok(handle) = fs::File::open(dir) {
-        let _ = handle.sync_all();
+impl From<OptimError> for CheckpointError {
+    /// The optimizer state failed (its message is part of this one).
+    fn from(error: OptimError) -> Self {
+        Self::Optim(error)
     }
 }

@@ -72,14 +72,14 @@ impl Location {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// A file or directory could not be read.
-    #[error("{at}: cannot read `{path}`: {source}")]
+    #[error("{at}: cannot read `{path}`: {cause}")]
     Io {
         /// Where.
         at: Location,
         /// The path that failed.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The dataset has no folder for a requested modality.
     #[error(

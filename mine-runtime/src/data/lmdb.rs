@@ -64,15 +64,15 @@ pub fn chunk_key(episode_idx: i64, chunk_start: usize) -> String {
 
 fn open_env(path: &Path, at: &Location) -> DataResult<Env<WithoutTls>> {
     let data = path.join("data.mdb");
-    let meta = std::fs::metadata(&data).map_err(|source| DataError::Io {
+    let meta = std::fs::metadata(&data).map_err(|cause| DataError::Io {
         at: at.clone(),
         path: data.clone(),
-        source,
+        cause,
     })?;
-    let canonical = path.canonicalize().map_err(|source| DataError::Io {
+    let canonical = path.canonicalize().map_err(|cause| DataError::Io {
         at: at.clone(),
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let mut opened = OPENED.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(env) = opened.get(&canonical) {

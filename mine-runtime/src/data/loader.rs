@@ -1,11 +1,7 @@
 //! A batching loader: worker threads read and stack items, a bounded window of batches is
 //! prefetched, and batches come out in sampler order (deterministic for a seed).
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, sync_channel};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
 use burn::tensor::Device;
 use mine_dsl::batch::Batch;
@@ -15,6 +11,7 @@ use super::collate::{HostBatch, collate};
 use super::config::ErrorPolicy;
 use super::dataset::RawDataset;
 use super::error::{DataError, DataResult};
+use super::prefetch::{Prefetch, WorkersStopped};
 use super::sampler::{ContinuousBatchSampler, ShuffledBatchSampler};
 
 /// Reads batches of a [`RawDataset`] on background threads.
@@ -107,99 +104,34 @@ impl DataLoader {
     }
 }
 
-struct Shared {
-    /// Batches handed to the consumer so far.
-    consumed: Mutex<usize>,
-    wake: Condvar,
-    stop: AtomicBool,
-}
-
 /// Iterator over host batches; dropping it stops the workers.
 pub struct HostBatches {
-    rx: Receiver<(usize, DataResult<HostBatch>)>,
-    pending: BTreeMap<usize, DataResult<HostBatch>>,
-    next: usize,
-    total: usize,
-    shared: Arc<Shared>,
-    workers: Vec<JoinHandle<()>>,
+    inner: Prefetch<DataResult<HostBatch>>,
     policy: ErrorPolicy,
 }
 
 impl HostBatches {
     fn start(dataset: Arc<RawDataset>, batches: Vec<Vec<usize>>) -> Self {
         let cfg = dataset.config();
-        let policy = cfg.on_error;
-        let workers_n = cfg.num_workers.max(1);
-        let window = cfg.prefetch.max(1);
-        let total = batches.len();
-        let (tx, rx) = sync_channel(window + workers_n);
-        let shared = Arc::new(Shared {
-            consumed: Mutex::new(0),
-            wake: Condvar::new(),
-            stop: AtomicBool::new(false),
+        let (policy, workers, window) = (cfg.on_error, cfg.num_workers, cfg.prefetch);
+        let inner = Prefetch::start(batches.len(), workers, window, move |job| {
+            batches[job]
+                .iter()
+                .map(|&i| dataset.get(i))
+                .collect::<DataResult<Vec<_>>>()
+                .and_then(|samples| collate(&samples))
         });
-        let batches = Arc::new(batches);
-        let next_job = Arc::new(AtomicUsize::new(0));
-        let workers = (0..workers_n)
-            .map(|_| {
-                let (dataset, batches, next_job, shared, tx) = (
-                    dataset.clone(),
-                    batches.clone(),
-                    next_job.clone(),
-                    shared.clone(),
-                    tx.clone(),
-                );
-                std::thread::spawn(move || {
-                    loop {
-                        let job = next_job.fetch_add(1, Ordering::SeqCst);
-                        if job >= batches.len() {
-                            return;
-                        }
-                        // Stay within `window` batches of the consumer.
-                        {
-                            let mut consumed =
-                                shared.consumed.lock().unwrap_or_else(|p| p.into_inner());
-                            while job >= *consumed + window && !shared.stop.load(Ordering::SeqCst) {
-                                consumed = shared
-                                    .wake
-                                    .wait(consumed)
-                                    .unwrap_or_else(|p| p.into_inner());
-                            }
-                        }
-                        if shared.stop.load(Ordering::SeqCst) {
-                            return;
-                        }
-                        let result = batches[job]
-                            .iter()
-                            .map(|&i| dataset.get(i))
-                            .collect::<DataResult<Vec<_>>>()
-                            .and_then(|samples| collate(&samples));
-                        if tx.send((job, result)).is_err() {
-                            return;
-                        }
-                    }
-                })
-            })
-            .collect();
-        Self {
-            rx,
-            pending: BTreeMap::new(),
-            next: 0,
-            total,
-            shared,
-            workers,
-            policy,
-        }
+        Self { inner, policy }
     }
 
     /// Number of batches this epoch yields at most.
     pub fn len(&self) -> usize {
-        self.total
+        self.inner.len()
     }
 
     /// Whether the epoch is empty.
     pub fn is_empty(&self) -> bool {
-        self.total == 0
+        self.len() == 0
     }
 }
 
@@ -208,59 +140,16 @@ impl Iterator for HostBatches {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if self.next >= self.total {
-                return None;
-            }
-            while !self.pending.contains_key(&self.next) {
-                match self.rx.recv() {
-                    Ok((job, result)) => {
-                        self.pending.insert(job, result);
-                    }
-                    Err(_) => {
-                        self.next = self.total;
-                        return Some(Err(DataError::Loader(
-                            "worker threads stopped early".into(),
-                        )));
-                    }
+            match self.inner.next()? {
+                Err(WorkersStopped) => {
+                    return Some(Err(DataError::Loader(
+                        "worker threads stopped early".into(),
+                    )));
                 }
-            }
-            let result = self
-                .pending
-                .remove(&self.next)
-                .unwrap_or_else(|| Err(DataError::Loader("batch went missing".into())));
-            self.next += 1;
-            {
-                let mut consumed = self
-                    .shared
-                    .consumed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                *consumed = self.next;
-                self.shared.wake.notify_all();
-            }
-            match result {
-                Err(e) if self.policy == ErrorPolicy::SkipEpisode => {
-                    warn!("skipping batch {}: {e}", self.next - 1)
+                Ok(Err(e)) if self.policy == ErrorPolicy::SkipEpisode => {
+                    warn!("skipping batch {}: {e}", self.inner.position() - 1)
                 }
-                other => return Some(other),
-            }
-        }
-    }
-}
-
-impl Drop for HostBatches {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        self.shared.wake.notify_all();
-        // Unblock workers waiting to send, then wait for them.
-        while self.rx.try_recv().is_ok() {}
-        for w in self.workers.drain(..) {
-            while !w.is_finished() {
-                while self.rx.try_recv().is_ok() {}
-                std::thread::yield_now();
-            }
-            if w.join().is_err() {
-                warn!("a data loader worker panicked");
+                Ok(other) => return Some(other),
             }
         }
     }

@@ -41,6 +41,7 @@ pub mod loader;
 pub mod meta;
 pub mod modality;
 pub mod pickle;
+mod prefetch;
 pub mod pyrandom;
 pub mod read;
 pub mod sample;

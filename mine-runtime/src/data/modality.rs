@@ -68,17 +68,17 @@ pub struct ModalStore {
 }
 
 fn sorted_entries(dir: &Path, at: &Location) -> DataResult<Vec<PathBuf>> {
-    let read = std::fs::read_dir(dir).map_err(|source| DataError::Io {
+    let read = std::fs::read_dir(dir).map_err(|cause| DataError::Io {
         at: at.clone(),
         path: dir.to_path_buf(),
-        source,
+        cause,
     })?;
     let mut out = Vec::new();
     for entry in read {
-        let entry = entry.map_err(|source| DataError::Io {
+        let entry = entry.map_err(|cause| DataError::Io {
             at: at.clone(),
             path: dir.to_path_buf(),
-            source,
+            cause,
         })?;
         out.push(entry.path());
     }

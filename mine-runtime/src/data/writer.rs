@@ -23,10 +23,10 @@ impl LmdbWriter {
     /// Creates (or opens for writing) the environment in directory `path`.
     pub fn open(path: &Path) -> DataResult<Self> {
         let at = Location::dataset(path);
-        std::fs::create_dir_all(path).map_err(|source| DataError::Io {
+        std::fs::create_dir_all(path).map_err(|cause| DataError::Io {
             at: at.clone(),
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let err = |e: heed::Error| DataError::Lmdb {
             at: at.clone(),

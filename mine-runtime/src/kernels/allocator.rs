@@ -11,6 +11,9 @@ use std::sync::Once;
 
 /// Tunes the process's allocator for training (once; later calls do nothing). Only glibc on
 /// Linux is tuned; elsewhere this does nothing.
+///
+/// A setting of the whole process, so a program's choice: the library never calls it; the
+/// `mine-train` program, the examples and the benchmark call it first thing in `main`.
 pub fn keep_freed_memory() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {

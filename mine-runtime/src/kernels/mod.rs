@@ -15,6 +15,8 @@ pub mod cpu;
 #[cfg(feature = "flex")]
 mod flex;
 pub mod ops;
+mod options;
 
 #[cfg(feature = "flex")]
 pub use flex::{CpuKernels, CpuOptimizer};
+pub use options::{KernelOptions, options, set_options};

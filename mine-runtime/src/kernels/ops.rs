@@ -7,40 +7,17 @@
 //! ops compute (our f32 kernels step aside for them), and the normalizations and softmaxes
 //! compute in f32.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-
 use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
 
 use super::autocast::{promote, to_compute, to_full};
 
-/// 0: not read yet, 1: kernels on, 2: kernels off.
-static ENABLED: AtomicU8 = AtomicU8::new(0);
-
-/// Whether our kernels run on flex tensors: on unless the environment variable
-/// `MINE_KERNELS=burn` (or a call to [`set_enabled`]) turns them off, for comparisons.
-pub fn enabled() -> bool {
-    match ENABLED.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let on = std::env::var("MINE_KERNELS").map_or(true, |v| v != "burn");
-            ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
-            on
-        }
-    }
-}
-
-/// Turns our kernels on or off for the whole process (the default is on; see [`enabled`]).
-pub fn set_enabled(on: bool) {
-    ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
-}
-
-/// Whether the operations of this module run our kernels on tensors like `t`: kernels
-/// enabled, flex device (with or without autodiff), f32.
+/// Whether the operations of this module run our kernels on tensors like `t`: kernels on
+/// ([`KernelOptions::cpu_kernels`](super::KernelOptions::cpu_kernels)), flex device (with or
+/// without autodiff), f32.
 pub fn uses_kernels<const D: usize>(t: &Tensor<D>) -> bool {
     #[cfg(feature = "flex")]
-    return enabled() && on_flex_f32(t);
+    return super::options().cpu_kernels && on_flex_f32(t);
     #[cfg(not(feature = "flex"))]
     {
         let _ = t;

@@ -21,9 +21,9 @@ impl JsonlSink {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|source| MetricsError {
+            .map_err(|cause| MetricsError {
                 path: path.to_owned(),
-                source,
+                cause,
             })?;
         Ok(Self {
             path: path.to_owned(),
@@ -31,10 +31,10 @@ impl JsonlSink {
         })
     }
 
-    fn error(&self, source: std::io::Error) -> MetricsError {
+    fn error(&self, cause: std::io::Error) -> MetricsError {
         MetricsError {
             path: self.path.clone(),
-            source,
+            cause,
         }
     }
 }

@@ -31,12 +31,12 @@ pub const TENSORBOARD_DIR: &str = "tensorboard";
 
 /// A metric sink could not write.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write metrics to {path}: {source}")]
+#[error("cannot write metrics to {path}: {cause}")]
 pub struct MetricsError {
     /// The file.
     pub path: PathBuf,
     /// What the system reported.
-    pub source: std::io::Error,
+    pub cause: std::io::Error,
 }
 
 /// A destination for scalar metrics.

@@ -36,9 +36,9 @@ pub struct EventFileMark {
 }
 
 fn error(path: &Path) -> impl Fn(std::io::Error) -> MetricsError + '_ {
-    move |source| MetricsError {
+    move |cause| MetricsError {
         path: path.to_owned(),
-        source,
+        cause,
     }
 }
 

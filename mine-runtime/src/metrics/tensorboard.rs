@@ -31,9 +31,9 @@ pub struct TensorBoardSink {
 impl TensorBoardSink {
     /// Creates a new event file in `dir` (created if missing); never reopens an existing one.
     pub fn create(dir: &Path) -> Result<Self, MetricsError> {
-        let fail = |path: &Path, source| MetricsError {
+        let fail = |path: &Path, cause| MetricsError {
             path: path.to_owned(),
-            source,
+            cause,
         };
         std::fs::create_dir_all(dir).map_err(|e| fail(dir, e))?;
         let host = hostname();
@@ -70,9 +70,9 @@ impl TensorBoardSink {
 
     fn write_record(&mut self, payload: &[u8]) -> Result<(), MetricsError> {
         let framed = frame_record(payload);
-        self.out.write_all(&framed).map_err(|source| MetricsError {
+        self.out.write_all(&framed).map_err(|cause| MetricsError {
             path: self.path.clone(),
-            source,
+            cause,
         })
     }
 }
@@ -88,9 +88,9 @@ impl MetricSink for TensorBoardSink {
     }
 
     fn flush(&mut self) -> Result<(), MetricsError> {
-        self.out.flush().map_err(|source| MetricsError {
+        self.out.flush().map_err(|cause| MetricsError {
             path: self.path.clone(),
-            source,
+            cause,
         })
     }
 }
@@ -229,9 +229,9 @@ pub fn read_records(bytes: &[u8]) -> Vec<(usize, &[u8])> {
 /// Cuts the event file at `path` before its first event of a step after `step` (and before a
 /// damaged tail); for checkpoints that did not record the file's length.
 pub fn truncate_after_step(path: &Path, step: u64) -> Result<(), MetricsError> {
-    let fail = |source| MetricsError {
+    let fail = |cause| MetricsError {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let bytes = std::fs::read(path).map_err(fail)?;
     let records = read_records(&bytes);

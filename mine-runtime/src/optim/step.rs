@@ -101,22 +101,22 @@ pub enum OptimError {
         pending: usize,
     },
     /// Writing a state file failed.
-    #[error("cannot write optimizer state file {path}: {source}")]
+    #[error("cannot write optimizer state file {path}: {cause}")]
     Save {
         /// The file.
         path: PathBuf,
         /// Burn's error.
-        source: RecordError,
+        cause: RecordError,
     },
     /// Reading a state file failed.
     #[error(
-        "cannot read optimizer state file {path}: {source}; is it a checkpoint written by `OptimStep::save`?"
+        "cannot read optimizer state file {path}: {cause}; is it a checkpoint written by `OptimStep::save`?"
     )]
     Load {
         /// The file.
         path: PathBuf,
         /// Burn's error.
-        source: RecordError,
+        cause: RecordError,
     },
     /// The schedule file holds no step counter.
     #[error(
@@ -317,12 +317,12 @@ impl OptimStep {
         let path = dir.join(OPTIMIZER_FILE);
         self.optimizer
             .save(&path)
-            .map_err(|source| OptimError::Save { path, source })?;
+            .map_err(|cause| OptimError::Save { path, cause })?;
         let path = dir.join(SCHEDULE_FILE);
         self.schedule
             .record()
             .save(&path)
-            .map_err(|source| OptimError::Save { path, source })
+            .map_err(|cause| OptimError::Save { path, cause })
     }
 
     /// Restores the state written by [`save`](Self::save) into this optimizer (built from the
@@ -335,9 +335,9 @@ impl OptimStep {
             ..
         } = self;
         let path = dir.join(SCHEDULE_FILE);
-        let record = LrSchedulerRecord::load(&path).map_err(|source| OptimError::Load {
+        let record = LrSchedulerRecord::load(&path).map_err(|cause| OptimError::Load {
             path: path.clone(),
-            source,
+            cause,
         })?;
         let steps =
             LrSchedule::steps_in_record(&record).ok_or(OptimError::MissingStepCounter { path })?;
@@ -345,7 +345,7 @@ impl OptimStep {
         let path = dir.join(OPTIMIZER_FILE);
         let optimizer = optimizer
             .load(&path)
-            .map_err(|source| OptimError::Load { path, source })?;
+            .map_err(|cause| OptimError::Load { path, cause })?;
         Ok(Self {
             config,
             optimizer,

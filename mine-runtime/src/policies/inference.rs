@@ -58,12 +58,12 @@ pub struct ActionStep<M> {
 #[derive(Debug, Error)]
 pub enum InferenceError {
     /// The policy's forward failed.
-    #[error("policy `{policy}` failed during inference: {source}")]
+    #[error("policy `{policy}` failed during inference: {cause}")]
     Policy {
         /// The policy's name.
         policy: &'static str,
         /// What it reported.
-        source: PolicyError,
+        cause: PolicyError,
     },
     /// Sampling or mapping the action failed (invalid temperature, out-of-range class).
     #[error(transparent)]
@@ -91,9 +91,9 @@ where
     let (latents, memory) =
         policy
             .forward(batch, memory)
-            .map_err(|source| InferenceError::Policy {
+            .map_err(|cause| InferenceError::Policy {
                 policy: P::NAME,
-                source,
+                cause,
             })?;
     let pi = <P as Provides<pi_logits, Inference>>::latent(&latents);
     let agent = sample(pi, sampling, rng)?;

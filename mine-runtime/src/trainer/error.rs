@@ -18,23 +18,23 @@ pub enum TrainError {
     Config(#[from] ConfigError),
     /// The optimizer could not be built from the configuration.
     #[error("trainer config: [optimizer] {0}")]
-    Optimizer(#[from] OptimConfigError),
+    Optimizer(OptimConfigError),
     /// The run directory holds another run (or files the trainer did not write, when
     /// overwriting), or is not the one configured.
     #[error(transparent)]
     RunDirClaim(#[from] RunDirError),
     /// The run directory could not be prepared.
-    #[error("run directory: cannot {action} {path}: {source}")]
+    #[error("run directory: cannot {action} {path}: {cause}")]
     RunDir {
         /// What was attempted.
         action: &'static str,
         /// The path.
         path: PathBuf,
         /// What the system reported.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The data source failed.
-    #[error("{stream} data, epoch {epoch}, batch {batch}: {source}")]
+    #[error("{stream} data, epoch {epoch}, batch {batch}: {cause}")]
     Data {
         /// `"train"` or `"val"`.
         stream: &'static str,
@@ -43,7 +43,7 @@ pub enum TrainError {
         /// The batch index within the epoch.
         batch: usize,
         /// The source's error.
-        source: SourceError,
+        cause: SourceError,
     },
     /// An epoch of the training source yielded no batch (the run would never end).
     #[error(
@@ -67,7 +67,7 @@ pub enum TrainError {
         batch: usize,
     },
     /// The policy's forward, a before-step hook or an objective failed.
-    #[error("{stream} step {step} (epoch {epoch}, batch {batch}): {source}")]
+    #[error("{stream} step {step} (epoch {epoch}, batch {batch}): {cause}")]
     Step {
         /// `"train"` or `"val"`.
         stream: &'static str,
@@ -78,7 +78,7 @@ pub enum TrainError {
         /// The batch index.
         batch: usize,
         /// What failed.
-        source: StepError,
+        cause: StepError,
     },
     /// A loss was NaN or infinite. Losses are read back from the device once per logged step
     /// and before every checkpoint, so the run stops at the first read after the step where it
@@ -148,12 +148,12 @@ pub enum TrainError {
         configured: usize,
     },
     /// The training source could not be split among the data-parallel ranks.
-    #[error("train data: cannot split it among {world} data-parallel ranks: {source}")]
+    #[error("train data: cannot split it among {world} data-parallel ranks: {cause}")]
     Shard {
         /// The number of ranks.
         world: usize,
         /// Why.
-        source: SourceError,
+        cause: SourceError,
     },
     /// A program's checkpoint hook ([`Trainer::on_checkpoint`](super::Trainer::on_checkpoint))
     /// failed.
@@ -172,4 +172,11 @@ pub enum TrainError {
 /// `, rank r` when the run has several data-parallel ranks.
 fn rank_note(rank: Option<usize>) -> String {
     rank.map_or_else(String::new, |r| format!(", rank {r}"))
+}
+
+impl From<OptimConfigError> for TrainError {
+    /// The optimizer configuration rejected (its message is part of this one).
+    fn from(error: OptimConfigError) -> Self {
+        Self::Optimizer(error)
+    }
 }

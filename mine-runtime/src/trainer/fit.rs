@@ -217,11 +217,11 @@ impl<P: Policy> Trainer<P> {
             }
             let epoch = self.state.epoch;
             let skip = self.state.batch_in_epoch;
-            let data_error = |batch, source| TrainError::Data {
+            let data_error = |batch, cause| TrainError::Data {
                 stream: "train",
                 epoch,
                 batch,
-                source,
+                cause,
             };
             let batches = shards
                 .iter_mut()

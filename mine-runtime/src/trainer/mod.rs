@@ -230,11 +230,12 @@ impl<P: Policy> Trainer<P> {
     /// policy onto their autodiff form (one replica per device). Parameters the policy
     /// initializes lazily (burn's `Linear`, say) are drawn first, where the policy was built,
     /// from the generator seeded with `config.seed`: a policy built on
-    /// [`TrainerConfig::init_device`] starts from the same weights on every backend. Tunes the
-    /// process's allocator to reuse freed tensor buffers
-    /// ([`keep_freed_memory`](crate::kernels::allocator::keep_freed_memory)).
+    /// [`TrainerConfig::init_device`] starts from the same weights on every backend.
+    ///
+    /// Nothing of the process changes: a training program tunes the allocator itself, at start
+    /// ([`keep_freed_memory`](crate::kernels::allocator::keep_freed_memory), a tenth of a small
+    /// CPU step).
     pub fn new(config: TrainerConfig, experiment: Experiment<P>) -> Result<Self, TrainError> {
-        crate::kernels::allocator::keep_freed_memory();
         // Seeds the generator the policy's lazy parameters draw from (below).
         config.seeded_init_device()?;
         let (policy, objectives) = experiment.into_parts();

@@ -32,10 +32,10 @@ impl<P: Policy> Trainer<P> {
         }
         self.rewind_metrics()?;
         let dir = &self.config.run_dir;
-        let fail = |action, path: &Path, source| TrainError::RunDir {
+        let fail = |action, path: &Path, cause| TrainError::RunDir {
             action,
             path: path.to_owned(),
-            source,
+            cause,
         };
         let config = match &self.config_file {
             Some(text) => text.clone(),

@@ -85,10 +85,10 @@ impl<P: Policy> Trainer<P> {
                 last_timestamp: saved.last_timestamp,
             };
             let device = &self.ranks.replica_of(rank).train_device;
-            let restored = MemoryManager::restore(snapshot, device).map_err(|source| {
+            let restored = MemoryManager::restore(snapshot, device).map_err(|cause| {
                 CheckpointError::Memory {
                     path: memory_path,
-                    source,
+                    cause,
                 }
             })?;
             self.ranks.ranks[rank].memory = restored.with_mode(self.config.memory);

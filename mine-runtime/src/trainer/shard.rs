@@ -18,14 +18,14 @@ pub(super) fn shards_of(
     (0..world)
         .map(|rank| train.shard(rank, world))
         .collect::<Result<_, _>>()
-        .map_err(|source| TrainError::Shard { world, source })
+        .map_err(|cause| TrainError::Shard { world, cause })
 }
 
 /// Rows `rank * B / world .. (rank + 1) * B / world` of `batch` (`B` rows), tensors and
 /// bookkeeping alike; an error when `world` ranks cannot share the rows equally.
 pub(super) fn shard_rows(batch: &Batch, rank: usize, world: usize) -> Result<Batch, SourceError> {
     let rows = batch.batch_size().unwrap_or(0);
-    if world == 0 || rows % world != 0 || rank >= world {
+    if world == 0 || !rows.is_multiple_of(world) || rank >= world {
         return Err(format!(
             "a batch of {rows} rows cannot be shared equally by {world} data-parallel ranks \\
              (`trainer.devices`): make the batch size a multiple of the number of ranks"

@@ -88,12 +88,12 @@ impl<P: Policy> Trainer<P> {
         batch_idx: usize,
     ) -> Result<(StepLosses, u64), TrainError> {
         let step = self.state.step;
-        let fail = |source: StepError| TrainError::Step {
+        let fail = |cause: StepError| TrainError::Step {
             stream: "train",
             step,
             epoch,
             batch: batch_idx,
-            source,
+            cause,
         };
         let Ranks {
             ranks, replicas, ..
@@ -120,10 +120,10 @@ impl<P: Policy> Trainer<P> {
         });
         // bf16-mixed: autocast over the forward and the objectives; backward runs after it.
         let autocast = autocast::scope(self.config.precision.autocast());
-        let (latents, memory_out) = policy.forward(&batch, prepared.memory).map_err(|source| {
+        let (latents, memory_out) = policy.forward(&batch, prepared.memory).map_err(|cause| {
             fail(StepError::Policy {
                 policy: P::NAME,
-                source,
+                cause,
             })
         })?;
         let losses = self

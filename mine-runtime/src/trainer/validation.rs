@@ -38,25 +38,25 @@ impl<P: Policy> Trainer<P> {
         let mut memory = MemoryManager::<P::Memory>::new().with_mode(self.config.memory);
         let mut pending = Pending::default();
         let limit = self.config.max_val_batches.unwrap_or(usize::MAX);
-        let batches = source.epoch(0, 0).map_err(|source| TrainError::Data {
+        let batches = source.epoch(0, 0).map_err(|cause| TrainError::Data {
             stream: "val",
             epoch: 0,
             batch: 0,
-            source,
+            cause,
         })?;
         for (index, batch) in batches.take(limit).enumerate() {
-            let fail = |source: StepError| TrainError::Step {
+            let fail = |cause: StepError| TrainError::Step {
                 stream: "val",
                 step,
                 epoch: 0,
                 batch: index,
-                source,
+                cause,
             };
-            let batch = batch.map_err(|source| TrainError::Data {
+            let batch = batch.map_err(|cause| TrainError::Data {
                 stream: "val",
                 epoch: 0,
                 batch: index,
-                source,
+                cause,
             })?;
             let ctx = StepContext::val(index, step);
             let batch = batch_to_device(batch, &device);
@@ -74,10 +74,10 @@ impl<P: Policy> Trainer<P> {
             });
             let autocast = autocast::scope(self.config.precision.autocast());
             let (latents, memory_out) =
-                model.forward(&batch, prepared.memory).map_err(|source| {
+                model.forward(&batch, prepared.memory).map_err(|cause| {
                     fail(StepError::Policy {
                         policy: P::NAME,
-                        source,
+                        cause,
                     })
                 })?;
             let losses = self

@@ -111,7 +111,8 @@ fn the_manifest_lists_every_file_in_sha256sum_format() {
 #[test]
 fn every_damaged_checkpoint_file_is_named_and_the_previous_checkpoint_is_used() {
     let dir = trained("damaged");
-    let damages: [(&str, fn(&Path)); 2] = [("flipped", flip_a_byte), ("truncated", truncate)];
+    type Damage = fn(&Path);
+    let damages: [(&str, Damage); 2] = [("flipped", flip_a_byte), ("truncated", truncate)];
     for file in FILES {
         for (damage, apply) in damages {
             let copy = run_dir(&format!("damaged-{file}-{damage}"));

@@ -33,7 +33,7 @@ fn finished_run(dir: &Path, steps: usize) {
 }
 
 fn claim_error(result: Result<RunDir, RunDirError>) -> RunDirError {
-    result.err().expect("the claim is refused")
+    result.expect_err("the claim is refused")
 }
 
 #[test]

@@ -32,10 +32,10 @@ pub(super) struct EpisodeOutcome {
 }
 
 fn read_lines(path: &Path) -> DataResult<Result<Vec<Value>, String>> {
-    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
+    let text = std::fs::read_to_string(path).map_err(|cause| DataError::Io {
         at: Location::dataset(path),
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     Ok(text
         .lines()
@@ -92,10 +92,10 @@ fn episode_chunks(
                 continue;
             }
         };
-        let video = std::fs::read(&seg.mp4).map_err(|source| DataError::Io {
+        let video = std::fs::read(&seg.mp4).map_err(|cause| DataError::Io {
             at: Location::dataset(&seg.mp4).with_episode(episode),
             path: seg.mp4.clone(),
-            source,
+            cause,
         })?;
         let track = match demux_mp4(&video) {
             Ok(t) => t,

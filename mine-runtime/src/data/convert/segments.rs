@@ -64,10 +64,10 @@ fn has_extension(path: &Path, ext: &str) -> bool {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> DataResult<()> {
-    let read = std::fs::read_dir(dir).map_err(|source| DataError::Io {
+    let read = std::fs::read_dir(dir).map_err(|cause| DataError::Io {
         at: Location::dataset(dir),
         path: dir.to_path_buf(),
-        source,
+        cause,
     })?;
     for entry in read.flatten() {
         let path = entry.path();

@@ -106,10 +106,10 @@ impl GeneratedDataset {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> DataError + '_ {
-    move |source| DataError::Io {
+    move |cause| DataError::Io {
         at: Location::dataset(path),
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 

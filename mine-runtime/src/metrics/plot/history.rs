@@ -16,9 +16,9 @@ pub struct History {
 impl History {
     /// Reads `metrics.jsonl` (one JSON object per line, with a `step`).
     pub fn read(path: &Path) -> Result<Self, PlotError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PlotError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| PlotError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         let mut history = Self::default();
         for (number, line) in text.lines().enumerate() {

@@ -38,13 +38,13 @@ pub const PLOT_FILES: [&str; 2] = ["loss.png", "lr.png"];
 pub enum PlotError {
     /// `metrics.jsonl` could not be read.
     #[error(
-        "cannot read metrics {path}: {source}; plots are drawn from a run directory's metrics.jsonl"
+        "cannot read metrics {path}: {cause}; plots are drawn from a run directory's metrics.jsonl"
     )]
     Read {
         /// The file.
         path: PathBuf,
         /// What the system reported.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A PNG could not be written.
     #[error("cannot write plot {path}: {message}")]

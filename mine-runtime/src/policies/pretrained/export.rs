@@ -18,12 +18,12 @@ pub const MINESTUDIO_WEIGHTS_FILE: &str = "model.safetensors";
 #[derive(Debug, Error)]
 pub enum ExportError {
     /// Writing failed.
-    #[error("export: cannot write {path}: {source}")]
+    #[error("export: cannot write {path}: {cause}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// What the system reported.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The policy has no MineStudio counterpart with the same parameters.
     #[error("export: {0}")]
@@ -81,9 +81,9 @@ pub fn write_safetensors(path: &Path, tensors: &[ExportTensor]) -> Result<(), Ex
         .collect::<Result<Vec<_>, _>>()?;
     let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
     let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| encode(e.to_string()))?;
-    write_atomic(path, &bytes).map_err(|source| ExportError::Io {
+    write_atomic(path, &bytes).map_err(|cause| ExportError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 
@@ -93,16 +93,16 @@ pub(crate) fn write_json(path: &Path, config: &serde_json::Value) -> Result<(), 
         path: path.to_owned(),
         message: e.to_string(),
     })?;
-    write_atomic(path, text.as_bytes()).map_err(|source| ExportError::Io {
+    write_atomic(path, text.as_bytes()).map_err(|cause| ExportError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 
 /// Creates `dir` (and its parents) if missing.
 pub(crate) fn create_dir(dir: &Path) -> Result<(), ExportError> {
-    std::fs::create_dir_all(dir).map_err(|source| ExportError::Io {
+    std::fs::create_dir_all(dir).map_err(|cause| ExportError::Io {
         path: dir.to_owned(),
-        source,
+        cause,
     })
 }

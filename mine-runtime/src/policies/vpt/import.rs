@@ -28,12 +28,12 @@ pub struct ImportOptions {
 #[derive(Debug, Error)]
 pub enum VptImportError {
     /// The file could not be opened or read.
-    #[error("cannot read VPT weights {path}: {source}")]
+    #[error("cannot read VPT weights {path}: {cause}")]
     Io {
         /// The weight file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not a readable safetensors or PyTorch file.
     #[error("cannot read VPT weights {path} {message}")]
@@ -90,10 +90,10 @@ impl VptPolicy {
         options: ImportOptions,
     ) -> Result<Self, VptImportError> {
         let path = path.as_ref();
-        if let Err(source) = std::fs::metadata(path) {
+        if let Err(cause) = std::fs::metadata(path) {
             return Err(VptImportError::Io {
                 path: path.to_path_buf(),
-                source,
+                cause,
             });
         }
         let tensors = read_state_dict(path).map_err(|e| VptImportError::Read {

@@ -66,23 +66,23 @@ pub enum RunDirError {
         configured: PathBuf,
     },
     /// A file-system operation failed.
-    #[error("run directory: cannot {action} {}: {source}", .path.display())]
+    #[error("run directory: cannot {action} {}: {cause}", .path.display())]
     Io {
         /// What was attempted.
         action: &'static str,
         /// The path.
         path: PathBuf,
         /// What the system reported.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
 impl RunDirError {
-    pub(super) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+    pub(super) fn io(action: &'static str, path: &Path, cause: std::io::Error) -> Self {
         RunDirError::Io {
             action,
             path: path.to_owned(),
-            source,
+            cause,
         }
     }
 }

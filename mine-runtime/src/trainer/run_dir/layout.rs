@@ -29,8 +29,11 @@ pub const PROGRAM_FILES: [&str; 1] = [TRAIN_LOG];
 /// Top-level files written by the trainer or its program.
 const FILES: [&str; 4] = [CONFIG_FILE, HPARAMS_FILE, METRICS_FILE, TRAIN_LOG];
 
+/// Whether a name is one the trainer gives the entries of one of its directories.
+type EntryNames = fn(&str) -> bool;
+
 /// Top-level directories written by the trainer, each with the names it gives their entries.
-const DIRS: [(&str, fn(&str) -> bool); 5] = [
+const DIRS: [(&str, EntryNames); 5] = [
     (TENSORBOARD_DIR, is_event_file_name),
     (PLOTS_DIR, is_plot_file_name),
     (WEIGHTS_DIR, is_weights_file_name),

@@ -283,14 +283,15 @@ impl WeightGradImage<'_> {
         let y0 = rows.start;
         for y in rows {
             for x in 0..p.width {
-                // SAFETY (all loads below): pixel (y, x) < H x W, so its gradient row and the
-                // 3x3 window of padded row y..y + 2, column x..x + 2 of each channel c0 + c lie
-                // inside `gt` and `padded` (asserted above).
+                // SAFETY: (this load and those below) pixel (y, x) < H x W, so its gradient row
+                // and the 3x3 window of padded row y..y + 2, column x..x + 2 of each channel
+                // c0 + c lie inside `gt` and `padded` (asserted above).
                 let gv = unsafe { _mm512_loadu_ps(gs.add(((y - y0) * p.width + x) * lanes + o0)) };
                 for (c, acc) in acc.iter_mut().enumerate() {
                     let base = (c0 + c) * plane + y * row + x;
                     for ky in 0..3 {
                         for kx in 0..3 {
+                            // SAFETY: inside the window of channel c0 + c (see above).
                             let xv = unsafe { _mm512_set1_ps(*xs.add(base + ky * row + kx)) };
                             acc[ky * 3 + kx] = _mm512_fmadd_ps(xv, gv, acc[ky * 3 + kx]);
                         }

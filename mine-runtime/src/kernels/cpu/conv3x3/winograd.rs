@@ -16,7 +16,6 @@
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
-use std::sync::OnceLock;
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -47,12 +46,14 @@ thread_local! {
 }
 
 /// Whether the Winograd kernel computes `s` (already known to be a stride-1, padding-1 3x3
-/// convolution on an AVX-512 CPU) faster than the direct one. `MINE_WINOGRAD=0` in the
-/// environment turns it off (the direct kernel then computes every shape), for comparisons.
+/// convolution on an AVX-512 CPU) faster than the direct one. Off with
+/// [`KernelOptions::winograd`](crate::kernels::KernelOptions::winograd) (the direct kernel then
+/// computes every shape), for comparisons.
 pub(super) fn handles(s: &ConvShape) -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    let on = *ON.get_or_init(|| std::env::var("MINE_WINOGRAD").map_or(true, |v| v != "0"));
-    on && s.in_channels >= 8 && s.height.is_multiple_of(2) && s.width.is_multiple_of(2 * LANES)
+    crate::kernels::options().winograd
+        && s.in_channels >= 8
+        && s.height.is_multiple_of(2)
+        && s.width.is_multiple_of(2 * LANES)
 }
 
 /// The weight `[C_out][C_in][3][3]` as `U = G g Gᵀ`, packed `[C_out / OB][16][C_in][OB]`

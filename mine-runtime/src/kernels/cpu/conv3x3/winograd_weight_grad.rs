@@ -133,7 +133,7 @@ impl GradImage<'_> {
         assert!(dm.len() >= XI * S * LANES);
         let zero = _mm512_setzero_ps();
         for t in 0..S {
-            // SAFETY (loads and stores): pixels (a, 2t + b) of the two rows, 16 channels
+            // SAFETY: (loads and stores) pixels (a, 2t + b) of the two rows, 16 channels
             // from `16 * block`, lie inside `gt` (asserted above); entry (ξ, t) of `dm` too.
             unsafe {
                 let src = gt.as_ptr().add(2 * t * lanes + block * LANES);
