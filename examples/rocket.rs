@@ -25,9 +25,14 @@ use minestudio_rs::run::exit_code;
 /// The example's configuration file: objectives by name, as `[[objectives]]` tables.
 type Config = ExperimentConfig<RocketConfig>;
 
+/// The configuration file the example reads unless `--config` names another.
+const CONFIG_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/configs/rocket.toml");
+
 fn main() -> std::process::ExitCode {
     minestudio_rs::logging::init();
     minestudio_rs::run::stop_on_ctrl_c();
+    // Keep freed tensor buffers for reuse (glibc `mallopt`, for the whole process).
+    minestudio_rs::runtime::kernels::allocator::keep_freed_memory();
     exit_code(run(&RunArgs::from_env()))
 }
 
@@ -38,7 +43,7 @@ pub fn run(args: &RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         RocketConfig::small_cpu(),
         vec![ObjectiveSpec::new("behavior_clone")],
     );
-    let config: Config = args.load_example("rocket", &defaults)?;
+    let config: Config = args.load(CONFIG_FILE.as_ref(), &defaults)?;
     if !config.data.modalities.contains(&Modality::Segmentation) {
         return Err(
             "ROCKET-1 is conditioned on object masks: add \"segmentation\" to data.modalities \
