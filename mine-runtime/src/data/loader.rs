@@ -84,7 +84,7 @@ impl DataLoader {
 
     /// Host batches of `epoch` (no tensors), in order.
     pub fn host_epoch(&self, epoch: u64) -> HostBatches {
-        HostBatches::start(self.dataset.clone(), self.index_batches(epoch))
+        HostBatches::start(self.dataset.clone(), self.index_batches(epoch), epoch)
     }
 
     /// Batches of `epoch` on `device`, in order.
@@ -101,7 +101,7 @@ impl DataLoader {
         let mut batches = self.index_batches(epoch);
         batches.drain(..start.min(batches.len()));
         Batches {
-            inner: HostBatches::start(self.dataset.clone(), batches),
+            inner: HostBatches::start(self.dataset.clone(), batches, epoch),
             device: device.clone(),
         }
     }
@@ -126,7 +126,7 @@ pub struct HostBatches {
 }
 
 impl HostBatches {
-    fn start(dataset: Arc<RawDataset>, batches: Vec<Vec<usize>>) -> Self {
+    fn start(dataset: Arc<RawDataset>, batches: Vec<Vec<usize>>, epoch: u64) -> Self {
         let cfg = dataset.config();
         let policy = cfg.on_error;
         let workers_n = cfg.num_workers.max(1);
@@ -171,7 +171,7 @@ impl HostBatches {
                         }
                         let result = batches[job]
                             .iter()
-                            .map(|&i| dataset.get(i))
+                            .map(|&i| dataset.get_in_epoch(i, epoch))
                             .collect::<DataResult<Vec<_>>>()
                             .and_then(|samples| collate(&samples));
                         if tx.send((job, result)).is_err() {
