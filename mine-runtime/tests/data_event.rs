@@ -136,12 +136,8 @@ fn check_event_dataset(name: &str) {
         } else {
             assert!(mask[..n].iter().all(|&m| m == 1) && mask[n..].iter().all(|&m| m == 0));
         }
-        let buttons: Vec<i64> = got.action.as_ref().unwrap().agent[..n]
-            .iter()
-            .map(|a| i64::from(a.buttons))
-            .collect();
         assert_eq!(
-            buttons,
+            seg::buttons(&got)[..n],
             ints(&sample["agent_action"]["buttons"]["data"])[..n],
             "{label}"
         );
