@@ -112,6 +112,19 @@ fn check_event_dataset(name: &str) {
 
         let got = ds.get(i).unwrap();
         assert_eq!(Value::from(got.text.clone()), sample["text"], "{label}");
+        let rows = want["items_table"].as_array().unwrap();
+        let row = rows.iter().position(|r| r[1] == item["event"]).unwrap();
+        let before = if row == 0 {
+            0
+        } else {
+            rows[row - 1][0].as_u64().unwrap()
+        };
+        let (offset, count) = (
+            rows[row][2].as_u64().unwrap(),
+            rows[row][0].as_u64().unwrap() - before,
+        );
+        let position = w.relative_idx as u64 - offset;
+        assert_eq!(got.progress, format!("{position}/{count}"), "{label}");
         assert_eq!(
             Value::from(got.episode.clone()),
             sample["episode"],

@@ -170,7 +170,10 @@ impl RawDataset {
                 num_frames: frames.get(&w.item.episode).copied().unwrap_or(0),
                 start: w.start,
                 relative_idx: rel,
-                progress: format!("{rel}/{}", items.split_size(&w.event)),
+                progress: {
+                    let (offset, count) = items.split_of(&w.event);
+                    format!("{}/{count}", rel - offset)
+                },
                 text: w.text(),
             });
         }
