@@ -112,6 +112,19 @@ fn check_event_dataset(name: &str) {
 
         let got = ds.get(i).unwrap();
         assert_eq!(Value::from(got.text.clone()), sample["text"], "{label}");
+        let rows = want["items_table"].as_array().unwrap();
+        let row = rows.iter().position(|r| r[1] == item["event"]).unwrap();
+        let before = if row == 0 {
+            0
+        } else {
+            rows[row - 1][0].as_u64().unwrap()
+        };
+        let (offset, count) = (
+            rows[row][2].as_u64().unwrap(),
+            rows[row][0].as_u64().unwrap() - before,
+        );
+        let position = w.relative_idx as u64 - offset;
+        assert_eq!(got.progress, format!("{position}/{count}"), "{label}");
         assert_eq!(
             Value::from(got.episode.clone()),
             sample["episode"],
@@ -136,12 +149,8 @@ fn check_event_dataset(name: &str) {
         } else {
             assert!(mask[..n].iter().all(|&m| m == 1) && mask[n..].iter().all(|&m| m == 0));
         }
-        let buttons: Vec<i64> = got.action.as_ref().unwrap().agent[..n]
-            .iter()
-            .map(|a| i64::from(a.buttons))
-            .collect();
         assert_eq!(
-            buttons,
+            seg::buttons(&got)[..n],
             ints(&sample["agent_action"]["buttons"]["data"])[..n],
             "{label}"
         );

@@ -94,14 +94,7 @@ fn check_dataset(name: &str) {
             ints(&sample["mask"]["data"]),
             "{label} mask"
         );
-        let buttons: Vec<i64> = got
-            .action
-            .as_ref()
-            .unwrap()
-            .agent
-            .iter()
-            .map(|a| i64::from(a.buttons))
-            .collect();
+        let buttons = seg::buttons(&got);
         assert_eq!(
             buttons,
             ints(&sample["agent_action"]["buttons"]["data"]),
@@ -284,7 +277,7 @@ fn the_loader_fills_batch_segmentation() {
         .iter()
         .flat_map(|s| s.segmentation.as_ref().unwrap().obj_id.clone())
         .collect();
-    assert!(want_mask.iter().any(|&v| v == 1.0));
+    assert!(want_mask.contains(&1.0));
     assert_eq!(mask, want_mask);
     assert_eq!(ids, want_ids);
 }
@@ -349,19 +342,20 @@ fn read_alpha_window(root: &Path, start: usize) -> DataError {
     ds.get(first + start / 32).unwrap_err()
 }
 
-#[test]
-fn a_mask_that_does_not_decode_names_the_chunk_frame_and_interaction() {
+/// The error reading alpha's first window when frame 25 (chunk `(0, 0)`, interaction
+/// `(0, 'minecraft.mine_block:minecraft.oak_log')`) holds the RLE string `rle`.
+fn bad_rle(rle: &str) -> DataError {
     let (_tmp, root) = fixture_copy();
-    // Frame 25 of alpha (chunk (0, 0)) shows interaction (0, 'minecraft.mine_block:...').
     let part = root.join("segmentation/part-2");
     edit_chunk(&part, "(0, 0)", |c| {
-        set(
-            interaction(c, 25),
-            "rle_mask",
-            PyValue::Str("41027 44 9x 3".into()),
-        )
+        set(interaction(c, 25), "rle_mask", PyValue::Str(rle.into()))
     });
-    let err = read_alpha_window(&root, 0);
+    read_alpha_window(&root, 0)
+}
+
+#[test]
+fn a_mask_that_does_not_decode_names_the_chunk_frame_and_interaction() {
+    let err = bad_rle("41027 44 9x 3");
     let text = err.to_string();
     assert!(matches!(err, DataError::Segmentation { .. }), "{err:?}");
     for part in [
@@ -374,17 +368,7 @@ fn a_mask_that_does_not_decode_names_the_chunk_frame_and_interaction() {
     ] {
         assert!(text.contains(part), "{text} lacks {part}");
     }
-
-    let (_tmp, root) = fixture_copy();
-    let part = root.join("segmentation/part-2");
-    edit_chunk(&part, "(0, 0)", |c| {
-        set(
-            interaction(c, 25),
-            "rle_mask",
-            PyValue::Str("230399 5".into()),
-        )
-    });
-    let text = read_alpha_window(&root, 0).to_string();
+    let text = bad_rle("230399 5").to_string();
     assert!(
         text.contains("ends past the 360x640 mask") && text.contains("frame 25"),
         "{text}"

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::augment::VideoAugConfig;
 use super::error::{DataError, DataResult};
 use super::modality::Modality;
 use super::video::VideoBackend;
@@ -88,6 +89,14 @@ pub struct DatasetConfig {
     /// Output frame height.
     #[serde(default = "default_frame")]
     pub frame_height: usize,
+    /// Augment every window (MineStudio's `enable_video_aug`): one draw of colour jitter and
+    /// affine warp per window, the same for all its frames and (warp only) their
+    /// segmentation masks; see [`crate::data::augment`]. Off by default.
+    #[serde(default)]
+    pub enable_video_aug: bool,
+    /// The ranges of the augmentation's draws (MineStudio's by default).
+    #[serde(default)]
+    pub video_aug: VideoAugConfig,
     /// Also return the previous frame's action (`env_prev_action`, `agent_prev_action`).
     #[serde(default)]
     pub enable_prev_action: bool,
@@ -166,6 +175,8 @@ impl DatasetConfig {
             skip_frame: 1,
             frame_width: default_frame(),
             frame_height: default_frame(),
+            enable_video_aug: false,
+            video_aug: VideoAugConfig::default(),
             enable_prev_action: false,
             biases: HashMap::new(),
             split: Split::Train,
@@ -265,6 +276,9 @@ impl DatasetConfig {
             );
         }
         self.validate_events()?;
+        if self.enable_video_aug {
+            self.video_aug.validate()?;
+        }
         if self.enable_prev_action && self.win_len as i64 + self.bias(Modality::Action).win_bias < 2
         {
             return fail("`enable_prev_action` needs an action window of at least 2 frames");

@@ -170,7 +170,10 @@ impl RawDataset {
                 num_frames: frames.get(&w.item.episode).copied().unwrap_or(0),
                 start: w.start,
                 relative_idx: rel,
-                progress: format!("{rel}/{}", items.split_size(&w.event)),
+                progress: {
+                    let (offset, count) = items.split_of(&w.event);
+                    format!("{}/{count}", rel - offset)
+                },
                 text: w.text(),
             });
         }
@@ -194,8 +197,23 @@ impl RawDataset {
             .join(", ")
     }
 
-    /// Reads item `index`.
+    /// Reads item `index` (as in epoch 0: see [`get_in_epoch`](Self::get_in_epoch)).
     pub fn get(&self, index: usize) -> DataResult<Sample> {
+        self.get_in_epoch(index, 0)
+    }
+
+    /// Reads item `index` for `epoch`: with `enable_video_aug`, the window's augmentation is
+    /// drawn from the seed, the epoch and the index (the loader passes its epoch).
+    pub fn get_in_epoch(&self, index: usize, epoch: u64) -> DataResult<Sample> {
+        let mut sample = self.read(index)?;
+        if self.config.enable_video_aug {
+            let draw = self.config.video_aug.draw(self.config.seed, epoch, index);
+            draw.apply(&mut sample);
+        }
+        Ok(sample)
+    }
+
+    fn read(&self, index: usize) -> DataResult<Sample> {
         let place = self.place(index)?;
         let cfg = &self.config;
         let start = place.start;

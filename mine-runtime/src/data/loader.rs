@@ -81,7 +81,7 @@ impl DataLoader {
 
     /// Host batches of `epoch` (no tensors), in order.
     pub fn host_epoch(&self, epoch: u64) -> HostBatches {
-        HostBatches::start(self.dataset.clone(), self.index_batches(epoch))
+        HostBatches::start(self.dataset.clone(), self.index_batches(epoch), epoch)
     }
 
     /// Batches of `epoch` on `device`, in order.
@@ -98,7 +98,7 @@ impl DataLoader {
         let mut batches = self.index_batches(epoch);
         batches.drain(..start.min(batches.len()));
         Batches {
-            inner: HostBatches::start(self.dataset.clone(), batches),
+            inner: HostBatches::start(self.dataset.clone(), batches, epoch),
             device: device.clone(),
         }
     }
@@ -111,13 +111,13 @@ pub struct HostBatches {
 }
 
 impl HostBatches {
-    fn start(dataset: Arc<RawDataset>, batches: Vec<Vec<usize>>) -> Self {
+    fn start(dataset: Arc<RawDataset>, batches: Vec<Vec<usize>>, epoch: u64) -> Self {
         let cfg = dataset.config();
         let (policy, workers, window) = (cfg.on_error, cfg.num_workers, cfg.prefetch);
         let inner = Prefetch::start(batches.len(), workers, window, move |job| {
             batches[job]
                 .iter()
-                .map(|&i| dataset.get(i))
+                .map(|&i| dataset.get_in_epoch(i, epoch))
                 .collect::<DataResult<Vec<_>>>()
                 .and_then(|samples| collate(&samples))
         });

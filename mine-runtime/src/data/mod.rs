@@ -30,6 +30,7 @@
 //! with FFmpeg under the `ffmpeg` cargo feature ([`video::VideoBackend`]).
 
 pub mod action;
+pub mod augment;
 pub mod collate;
 pub mod config;
 pub mod convert;

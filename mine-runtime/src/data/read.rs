@@ -4,13 +4,16 @@ use super::error::{DataError, DataResult, Location};
 use super::modality::ModalStore;
 use super::window::Window;
 
+/// Chunks as read: each chunk's location (for errors) and bytes.
+pub type Chunks = Vec<(Location, Vec<u8>)>;
+
 /// The whole chunks covering a window's frames, read from `store`: the first chunk's start
-/// frame and every chunk's location and bytes, or `None` when the window reads no frame.
+/// frame and the chunks, or `None` when the window reads no frame.
 pub fn read_span(
     store: &ModalStore,
     episode: &str,
     win: &Window,
-) -> DataResult<Option<(usize, Vec<(Location, Vec<u8>)>)>> {
+) -> DataResult<Option<(usize, Chunks)>> {
     let Some(last) = win.last else {
         return Ok(None);
     };

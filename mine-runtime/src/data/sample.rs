@@ -80,7 +80,8 @@ pub struct Sample {
     /// Window number within the episode (event datasets: the item's index among its
     /// event's items).
     pub relative_idx: usize,
-    /// `"<window>/<windows>"` (event datasets: `"<item>/<items of the event>"`).
+    /// `"<window>/<windows>"` (event datasets: `"<item>/<items>"` among the split's items of
+    /// the event).
     pub progress: String,
     /// MineStudio's `text`: `"raw"`, or for an event dataset the event without its
     /// `minecraft.` prefixes (`"mine_block:oak_log"`).

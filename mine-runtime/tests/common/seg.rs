@@ -1,5 +1,6 @@
 //! Comparing segmentation windows with the summaries in `minestudio-seg/expected.json`.
 
+use mine_runtime::data::sample::Sample;
 use mine_runtime::data::segmentation::{Pick, SegmentationWindow};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -116,6 +117,12 @@ pub fn last_variant(sample: &Value) -> Option<Value> {
         }
     }
     Some(seg)
+}
+
+/// A sample's agent button classes (the `agent_action.buttons` of `expected.json`).
+pub fn buttons(sample: &Sample) -> Vec<i64> {
+    let action = sample.action.as_ref().expect("actions were read");
+    action.agent.iter().map(|a| i64::from(a.buttons)).collect()
 }
 
 /// Checks a window against a sample's `segmentation`. Where MineStudio's result depends on

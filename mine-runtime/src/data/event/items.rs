@@ -123,16 +123,16 @@ impl EventItems {
         &self.table
     }
 
-    /// Items of `event` in this split.
-    pub fn split_size(&self, event: &str) -> usize {
+    /// The split's offset into the items of `event` and how many it holds.
+    pub fn split_of(&self, event: &str) -> (usize, usize) {
         let mut previous = 0;
-        for (cumulative, e, _) in &self.table {
+        for (cumulative, e, offset) in &self.table {
             if e == event {
-                return cumulative - previous;
+                return (*offset, cumulative - previous);
             }
             previous = *cumulative;
         }
-        0
+        (0, 0)
     }
 
     /// Number of items.

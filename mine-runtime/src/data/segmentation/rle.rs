@@ -32,7 +32,7 @@ pub fn rle_decode(rle: &str, shape: (usize, usize)) -> Result<Vec<u8>, String> {
     let size = shape.0 * shape.1;
     let mut mask = vec![0u8; size];
     let tokens: Vec<&str> = rle.split_whitespace().collect();
-    if tokens.len() % 2 != 0 {
+    if !tokens.len().is_multiple_of(2) {
         return Err(format!(
             "the RLE string has {} numbers, expected start/length pairs",
             tokens.len()

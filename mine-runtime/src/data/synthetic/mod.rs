@@ -97,7 +97,7 @@ pub mod colors;
 mod config;
 mod episode;
 pub mod recall;
-mod rng;
+pub(crate) mod rng;
 mod scene;
 pub mod segmentation;
 pub mod store;

@@ -28,6 +28,12 @@ impl SplitMix64 {
         lo + (self.next_u64() % span) as i64
     }
 
+    /// A uniform float in `lo..=hi` (53 random bits).
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        lo + (hi - lo) * unit
+    }
+
     /// `true` with probability `1 / n`.
     pub fn one_in(&mut self, n: u64) -> bool {
         self.next_u64().is_multiple_of(n)
