@@ -266,6 +266,39 @@ fn rocket_without_the_segmentation_modality_is_refused() {
     assert!(!dir.path().join("run").exists(), "nothing was started");
 }
 
+/// The groot example's file writes out MineStudio's `small_cpu()` GROOT key by key; an
+/// override of `policy.architecture` switches to our own GROOT, whose defaults fill what the
+/// overrides leave out.
+#[test]
+fn groot_config_is_minestudio_s_small_cpu_and_scratch_stays_selectable() {
+    use mine_runtime::policies::groot::{GrootConfig, MineStudioGrootConfig, ScratchGrootConfig};
+    let load = |overrides: &[&str]| {
+        let mut argv = vec!["example".to_owned()];
+        argv.extend(overrides.iter().map(|s| s.to_string()));
+        groot::config(&RunArgs::from_args(argv).unwrap()).unwrap()
+    };
+    let config = load(&[]);
+    assert_eq!(
+        config.policy,
+        GrootConfig::from(MineStudioGrootConfig::small_cpu())
+    );
+    let [h, w, _] = config.policy.img_shape();
+    assert_eq!([config.data.frame_height, config.data.frame_width], [h, w]);
+    assert_eq!(config.data.win_len, config.policy.decoder().timesteps);
+
+    let scratch = load(&["policy.architecture=\"scratch\"", "policy.hiddim=64"]);
+    let GrootConfig::Scratch(scratch) = scratch.policy else {
+        panic!("architecture = \"scratch\" selects our own GROOT")
+    };
+    assert_eq!(
+        scratch,
+        ScratchGrootConfig {
+            hiddim: 64,
+            ..ScratchGrootConfig::default()
+        }
+    );
+}
+
 #[test]
 fn custom_objective_trains_its_own_key_and_resumes() {
     run_and_resume(

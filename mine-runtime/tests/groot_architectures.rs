@@ -6,7 +6,7 @@
 use mine_runtime::policies::groot::{
     GrootConfig, GrootConfigError, GrootPolicy, MineStudioGrootConfig, ScratchGrootConfig,
 };
-use mine_runtime::policies::timm::VitActivation;
+use mine_runtime::policies::timm::{TimmArchitecture, VitActivation};
 
 fn field_of(config: &MineStudioGrootConfig) -> &'static str {
     match config.validate() {
@@ -20,10 +20,17 @@ fn presets_are_valid_and_sized_by_their_backbone() {
     for config in [
         MineStudioGrootConfig::tutorial(),
         MineStudioGrootConfig::tiny(),
+        MineStudioGrootConfig::tiny_efficientnet(),
         MineStudioGrootConfig::small_cpu(),
+        MineStudioGrootConfig::default(),
     ] {
         config.validate().unwrap();
     }
+    let tiny = GrootConfig::from(MineStudioGrootConfig::tiny_efficientnet());
+    assert_eq!(tiny.img_shape(), [33, 33, 3]);
+    assert_eq!(tiny.token_grid(), [2, 2], "33 -> 17 -> 9 -> 5 -> 3 -> 2");
+    assert_eq!(tiny.backbone_channels(), 40, "timm's feature_info[-1]");
+    assert_eq!(tiny.pixel_normalization().0, [0.485, 0.456, 0.406]);
     let tutorial = GrootConfig::from(MineStudioGrootConfig::tutorial());
     assert_eq!(tutorial.img_shape(), [224, 224, 3]);
     assert_eq!(tutorial.token_grid(), [7, 7], "ViT-B/32 on 224x224");
@@ -84,10 +91,10 @@ fn the_vocabulary_decides_the_architecture_when_none_is_written() {
     let GrootConfig::MineStudio(config) = &theirs else {
         unreachable!()
     };
-    assert_eq!(
-        config.backbone.resolve().unwrap().act_layer,
-        VitActivation::Gelu
-    );
+    let Ok(TimmArchitecture::Vit(vit)) = config.backbone.resolve() else {
+        panic!("the tutorial's backbone is a ViT")
+    };
+    assert_eq!(vit.act_layer, VitActivation::Gelu);
 }
 
 #[test]
@@ -95,6 +102,8 @@ fn both_architectures_round_trip_with_the_architecture_written() {
     for config in [
         GrootConfig::from(MineStudioGrootConfig::small_cpu()),
         GrootConfig::from(MineStudioGrootConfig::tutorial()),
+        GrootConfig::from(MineStudioGrootConfig::tiny_efficientnet()),
+        GrootConfig::from(MineStudioGrootConfig::default()),
         GrootConfig::from(ScratchGrootConfig::tiny()),
     ] {
         let text = toml::to_string(&config).unwrap();
@@ -163,12 +172,29 @@ fn mistakes_are_named_as_the_file_spells_them() {
     config.action_space = Some(serde_json::json!({"camera": [121]}));
     assert_eq!(field_of(&config), "action_space");
     let mut config = tiny();
-    config.backbone.name = "efficientnet_b0.ra_in1k".into();
+    config.backbone.name = "resnet50.a1_in1k".into();
     let error = config.validate().unwrap_err().to_string();
     assert!(
-        error.contains("EfficientNet") && error.contains("vit_base_patch32_clip_224"),
+        error.contains("`resnet50.a1_in1k`")
+            && error.contains("vit_base_patch32_clip_224")
+            && error.contains("efficientnet_b0"),
         "{error}"
     );
+    // A ViT's arguments on EfficientNet, and a bad multiplier.
+    let mut effnet = MineStudioGrootConfig::tiny_efficientnet();
+    effnet.backbone.patch_size = Some(4);
+    let error = effnet.validate().unwrap_err().to_string();
+    assert!(
+        error.contains("takes no `patch_size`") && error.contains("channel_multiplier"),
+        "{error}"
+    );
+    let mut effnet = MineStudioGrootConfig::tiny_efficientnet();
+    effnet.backbone.depth_multiplier = Some(0.0);
+    assert_eq!(field_of(&effnet), "backbone.depth_multiplier");
+    let mut effnet = MineStudioGrootConfig::tiny_efficientnet();
+    effnet.backbone.name = "efficientnet_b0.in22k".into();
+    let error = effnet.validate().unwrap_err().to_string();
+    assert!(error.contains("ra4_e3600_r224_in1k"), "{error}");
     let error = GrootPolicy::new(&config, &burn::tensor::Device::flex()).unwrap_err();
     assert!(matches!(
         error,

@@ -201,14 +201,25 @@ fn what_cannot_load_is_refused_with_the_reason() {
         "{error}"
     );
 
-    // MineStudio's default backbone, EfficientNet, is not built here.
+    // A timm backbone not built here.
+    let mut kwargs = golden_kwargs();
+    kwargs["backbone"] = "resnet50.a1_in1k".into();
+    let error = load(&toml::Table::new(), &hub(tmp.path(), &kwargs, &weights))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("resnet50") && error.contains("config.json"),
+        "{error}"
+    );
+    // MineStudio's default backbone, EfficientNet, with the ViT golden's weights: the ViT's
+    // tensors are named as unexpected, EfficientNet's as missing.
     let mut kwargs = golden_kwargs();
     kwargs["backbone"] = "efficientnet_b0.ra_in1k".into();
     let error = load(&toml::Table::new(), &hub(tmp.path(), &kwargs, &weights))
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("EfficientNet") && error.contains("config.json"),
+        error.contains("backbone.conv_stem.weight") && error.contains("backbone.model."),
         "{error}"
     );
 

@@ -1,5 +1,6 @@
-"""Golden reference data for GROOT and ROCKET-1: 3 training steps of a tiny GrootPolicy and a
-tiny RocketPolicy, computed by MineStudio 1.1.6's own model, objective and trainer code
+"""Golden reference data for GROOT and ROCKET-1: 3 training steps of two tiny GrootPolicy
+networks (a CLIP ViT backbone, and MineStudio's default EfficientNet-B0) and a tiny
+RocketPolicy, computed by MineStudio 1.1.6's own model, objective and trainer code
 (PyTorch 2.15, CPU, float32, one thread). Run with the interpreter of the venv that
 `setup.sh` makes:
 
@@ -7,8 +8,8 @@ tiny RocketPolicy, computed by MineStudio 1.1.6's own model, objective and train
     /work/reference-venv/bin/python mine-runtime/examples/reference/groot_rocket_train.py [--out DIR]
 
 DIR defaults to mine-runtime/tests/golden/ (its README.md is not touched). It takes about
-6 seconds and rewrites the same bytes on every run (checked on one machine). Per policy
-(NAME = groot | rocket) it writes:
+10 seconds and rewrites the same bytes on every run (checked on one machine); `--only NAME`
+writes one policy's files. Per policy (NAME = groot | groot_efficientnet | rocket) it writes:
 
   tiny_NAME_weights.safetensors  the policy's state_dict at initialisation (parameters and
                                  buffers, under MineStudio's own names), as safetensors;
@@ -67,8 +68,9 @@ MEM_LEN = 8  # TransformerXL memory: attention_memory_size = mem_len + timesteps
 # 8641 x (hiddim + 1) floats.
 HIDDIM = 8
 STEPS = 3
-INIT_SEED = {"groot": 0, "rocket": 1}  # policy initialisation
-DATA_SEED = {"groot": 42, "rocket": 43}  # the synthetic batches
+POLICIES = ("groot", "rocket", "groot_efficientnet")
+INIT_SEED = {"groot": 0, "rocket": 1, "groot_efficientnet": 2}  # policy initialisation
+DATA_SEED = {"groot": 42, "rocket": 43, "groot_efficientnet": 44}  # the synthetic batches
 NOISE_SEED = 7  # torch's global generator after construction (GROOT's eps)
 REPLAY_SEED = 12345  # the self-check's policy is initialised differently, then loaded
 
@@ -82,6 +84,7 @@ HPARAMS = {
 }
 OBJECTIVE_WEIGHTS = {
     "groot": {"bc_weight": 1.0, "kl_weight": 0.5},
+    "groot_efficientnet": {"bc_weight": 1.0, "kl_weight": 0.5},
     "rocket": {"bc_weight": 1.0},
 }
 
@@ -101,7 +104,7 @@ TINY_BACKBONES = {
         "num_heads": 2,
     },
     # ROCKET-1: EfficientNet-B0 with 4 input channels (MineStudio's ROCKET-1 docs and
-    # tutorial: backbone="efficientnet_b0.ra_in1k"). timm's efficientnet_b0() fixes
+    # tutorial: backbone="efficientnet_b0.ra_in1k"); GROOT's default backbone (3 channels). timm's efficientnet_b0() fixes
     # channel/depth multipliers 1.0, so the stand-in calls the generator it wraps
     # (_gen_efficientnet('efficientnet_b0', ...)) with smaller multipliers: every stage
     # keeps its kernel/stride/expansion/SE layout, with 8..40 channels and 1,1,1,2,2,2,1
@@ -120,6 +123,8 @@ GROOT_KWARGS = {
     "image_encoder_kwargs": {"num_layers": 2, "num_heads": 2, "dropout": 0.1},
     "decoder_kwargs": {"num_layers": 2, "timesteps": T, "mem_len": MEM_LEN},
 }
+# GrootPolicy's default backbone, the rest as GROOT_KWARGS.
+GROOT_EFFICIENTNET_KWARGS = {**GROOT_KWARGS, "backbone": "efficientnet_b0.ra_in1k"}
 ROCKET_KWARGS = {
     "backbone": "efficientnet_b0.ra_in1k",
     "hiddim": HIDDIM,
@@ -128,7 +133,9 @@ ROCKET_KWARGS = {
     "timesteps": T,
     "mem_len": MEM_LEN,
 }
-IMG = {"groot": 16, "rocket": 33}  # rocket: 33 -> 17 -> 9 -> 5 -> 3 -> 2x2 final feature map
+KWARGS = {"groot": GROOT_KWARGS, "groot_efficientnet": GROOT_EFFICIENTNET_KWARGS, "rocket": ROCKET_KWARGS}
+# EfficientNet: 33 -> 17 -> 9 -> 5 -> 3 -> 2x2 final feature map
+IMG = {"groot": 16, "rocket": 33, "groot_efficientnet": 33}
 
 # Rows and timestamps per step: row 1's first episode ends with one padded frame at step 1,
 # and a new episode starts in row 1 at step 2 (timestamp 0 != 7 + 1: MineLightning resets
@@ -136,6 +143,10 @@ IMG = {"groot": 16, "rocket": 33}  # rocket: 33 -> 17 -> 9 -> 5 -> 3 -> 2x2 fina
 TIMESTAMPS = [[[0, 1, 2, 3], [0, 1, 2, 3]], [[4, 5, 6, 7], [4, 5, 6, 7]], [[8, 9, 10, 11], [0, 1, 2, 3]]]
 MASKS = [[[1, 1, 1, 1], [1, 1, 1, 1]], [[1, 1, 1, 1], [1, 1, 1, 0]], [[1, 1, 1, 1], [1, 1, 1, 1]]]
 PROBE_IDX = [0, 1, 2, 3, 59, 60, 61, 500, 1234, 2048, 4095, 4320, 4321, 6000, 8000, 8638, 8639, 8640]
+
+
+def is_groot(name):
+    return name.startswith("groot")
 
 
 def log(*args):
@@ -241,10 +252,8 @@ def build_policy(ms, torch, name, seed):
     calls = []
     torch.manual_seed(seed)
     with tiny_timm(calls), contextlib.redirect_stdout(sys.stderr):
-        if name == "groot":
-            policy = ms.GrootPolicy(**copy.deepcopy(GROOT_KWARGS))
-        else:
-            policy = ms.RocketPolicy(**copy.deepcopy(ROCKET_KWARGS))
+        cls = ms.GrootPolicy if is_groot(name) else ms.RocketPolicy
+        policy = cls(**copy.deepcopy(KWARGS[name]))
     dropout = zero_dropout(torch, policy)
     return policy, calls, dropout
 
@@ -252,7 +261,7 @@ def build_policy(ms, torch, name, seed):
 def make_callbacks(ms, name):
     w = OBJECTIVE_WEIGHTS[name]
     cbs = [ms.BehaviorCloneCallback(weight=w["bc_weight"])]
-    if name == "groot":
+    if is_groot(name):
         cbs.append(ms.KLDivergenceCallback(weight=w["kl_weight"]))
     return cbs
 
@@ -467,7 +476,7 @@ def train(ms, torch, name, policy, batches, replay_eps=None):
         rec["pi_logits_buttons_argmax"] = pl["buttons"].argmax(-1).tolist()
         rec["pi_logits_buttons_max"] = f32(pl["buttons"].max(-1).values)
         rec["pi_logits_buttons_logsumexp"] = f32(torch.logsumexp(pl["buttons"].double(), -1))
-        if name == "groot":
+        if is_groot(name):
             for key in ("posterior_dist", "prior_dist"):
                 rec[key] = {k: f32(v) for k, v in latents[key].items()}
             assert len(eps) == 2, f"expected 2 noise draws (posterior, prior), got {len(eps)}"
@@ -514,7 +523,7 @@ def run_policy(ms, torch, name, out):
     steps, final_state, eps_all = train(ms, torch, name, policy, batches)
     save_state(after_path, final_state)
 
-    kwargs = GROOT_KWARGS if name == "groot" else ROCKET_KWARGS
+    kwargs = KWARGS[name]
     inputs = []
     for b in batches:
         entry = {
@@ -540,7 +549,7 @@ def run_policy(ms, torch, name, out):
         "generator": "mine-runtime/examples/reference/groot_rocket_train.py",
         "weights_file": f"tiny_{name}_weights.safetensors (state_dict at initialisation, parameters + buffers, PyTorch names)",
         "after_file": f"tiny_{name}_after3.safetensors (state_dict after the 3 steps)",
-        "policy_class": f"minestudio.models.{'groot_one' if name == 'groot' else 'rocket_one'}.body.{type(policy).__name__}",
+        "policy_class": f"minestudio.models.{'groot_one' if is_groot(name) else 'rocket_one'}.body.{type(policy).__name__}",
         "policy_kwargs": kwargs,
         "backbone": {
             "timm_model_name": kwargs["backbone"],
@@ -576,7 +585,7 @@ def run_policy(ms, torch, name, out):
         "params_after_3_steps": state_stats(final_state),
         "notes": [],
     }
-    if name == "groot":
+    if is_groot(name):
         doc["notes"] += [
             "GROOT forward (training, no ref_video_path): x = backbone(normalize(image))[-1]; x = updim(x) (1x1 conv with bias) -> (B,T,hiddim,h,w); posterior_dist = video_encoder(x) (per-frame spatial TransformerEncoder over h*w tokens, mean over tokens, temporal TransformerEncoder over T, mean over T, LatentSpace); prior_dist = image_encoder(x[:,0]) (spatial TransformerEncoder of frame 0, mean, LatentSpace); z = posterior z repeated over T",
             "fuser: TransformerEncoder(2 layers, nhead 8, ff 2*hiddim, post-norm, relu) over [h*w image tokens, z] per frame, mean over all h*w+1 tokens; then Decoder: ResidualRecurrentBlocks (VPT TransformerXL blocks, clipped_causal mask, memory mem_len + timesteps), relu, lastlayer (FanInInitReLULayer linear + LayerNorm before it), final_ln; pi_head / value_head on that",
@@ -584,6 +593,10 @@ def run_policy(ms, torch, name, out):
             "KLDivergenceCallback: KL(q=posterior || p=prior) = -0.5 * sum_d(1 + (q_lv - p_lv) - exp(q_lv - p_lv) - (q_mu - p_mu)^2 / exp(p_lv)), mean over B, times kl_weight",
             "nn.TransformerEncoder deep-copies its layer: all layers of one encoder start with equal weights (irrelevant when loading the weights file)",
         ]
+        if name == "groot_efficientnet":
+            doc["notes"] += [
+                "EfficientNet frozen (freeze_backbone=True: its parameters have requires_grad=False, no gradient, unchanged) but in train mode as in MineStudio's training (GrootPolicy never calls eval() on it and Lightning 2.6 keeps submodule modes): BatchNorm uses the batch statistics over (B*T, h, w) and updates running_mean/running_var (momentum 0.1, unbiased variance) and num_batches_tracked: the after3 file has the updated buffers",
+            ]
     else:
         doc["notes"] += [
             "ROCKET forward: rgb = normalize(image / 255) (3 channels); x = cat([rgb, obj_mask as float 0/1, NOT normalised], channel) -> (B*T,4,H,W); feats = backbone(x)[-1]; updim (1x1 conv, no bias); tokens (B*T, h*w, hiddim); pooling TransformerEncoder(2 layers, num_heads, ff 2*hiddim, post-norm, relu), mean over tokens -> (B,T,hiddim)",
@@ -617,7 +630,7 @@ def self_check(ms, torch, name, batches, steps, final_state, eps_all, weights_pa
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=DEFAULT_OUT)
-    ap.add_argument("--only", choices=["groot", "rocket"])
+    ap.add_argument("--only", choices=POLICIES)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -627,7 +640,7 @@ def main():
     torch.set_default_dtype(torch.float32)
     torch.use_deterministic_algorithms(True)
     ms = import_minestudio()
-    for name in ("groot", "rocket"):
+    for name in POLICIES:
         if args.only and name != args.only:
             continue
         batches, steps, final_state, eps_all, weights_path = run_policy(ms, torch, name, args.out)

@@ -1,7 +1,7 @@
 //! The per-frame vision encoder, whose last feature map `[N, C, h, w]` becomes each frame's
-//! tokens: MineStudio's timm backbone (a CLIP ViT under timm's names, [`TimmBackbone`]), or one
-//! of ours trained from scratch, a small Vision Transformer or VPT's ImpalaCNN (loadable from a
-//! local file, see [`super::weights`]).
+//! tokens: MineStudio's timm backbone (a CLIP ViT, [`TimmBackbone`], or EfficientNet-B0,
+//! under timm's names), or one of ours trained from scratch, a small Vision Transformer or
+//! VPT's ImpalaCNN (loadable from a local file, see [`super::weights`]).
 
 use burn::module::{Module, Param};
 use burn::nn::activation::ActivationConfig;
@@ -18,7 +18,7 @@ use crate::policies::vpt::impala::{CnnDownStack, ImpalaCnn};
 use super::config::{
     BackboneConfig, GrootConfig, ImpalaBackboneConfig, ScratchGrootConfig, VitConfig,
 };
-use crate::policies::timm::{VisionTransformer, VitArchitecture};
+use crate::policies::timm::{EfficientNet, TimmArchitecture, VisionTransformer, VitArchitecture};
 
 /// A Vision Transformer over non-overlapping patches, CLIP-style (patch embedding without
 /// bias, learned position embedding, LayerNorm before and after pre-norm GELU blocks), with
@@ -130,7 +130,9 @@ impl TimmBackbone {
     }
 }
 
-/// The configured backbone. PyTorch names leave the variant out (`backbone.model.*`).
+/// The configured backbone. PyTorch names leave the variant out (`backbone.model.*` for a timm
+/// ViT, `backbone.conv_stem.weight`, `backbone.blocks.S.B.*` for EfficientNet, whose
+/// `features_only` network timm builds without a wrapper).
 // One backbone per policy, built once: the size difference between variants costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
@@ -139,21 +141,26 @@ pub enum Backbone {
     Vit(VitBackbone),
     /// The ImpalaCNN stacks.
     Impala(ImpalaBackbone),
-    /// MineStudio's timm backbone.
+    /// MineStudio's timm ViT.
     Timm(TimmBackbone),
+    /// MineStudio's timm EfficientNet (`EfficientNetFeatures`).
+    EfficientNet(EfficientNet),
 }
 
 impl Backbone {
     /// Builds the backbone `config` describes (validated: its timm backbone resolves).
     pub fn new(config: &GrootConfig, device: &Device) -> Self {
         match config {
-            GrootConfig::MineStudio(minestudio) => {
-                let arch = minestudio
-                    .backbone
-                    .resolve()
-                    .expect("a validated configuration names a backbone this program builds");
-                Self::Timm(TimmBackbone::new(&arch, device))
-            }
+            GrootConfig::MineStudio(minestudio) => match minestudio
+                .backbone
+                .resolve()
+                .expect("a validated configuration names a backbone this program builds")
+            {
+                TimmArchitecture::Vit(vit) => Self::Timm(TimmBackbone::new(&vit, device)),
+                TimmArchitecture::EfficientNet(net) => {
+                    Self::EfficientNet(EfficientNet::new(&net.spec(), device))
+                }
+            },
             GrootConfig::Scratch(scratch) => match &scratch.backbone {
                 BackboneConfig::Vit(vit) => {
                     Self::Vit(VitBackbone::new(vit, scratch.img_shape, device))
@@ -171,6 +178,7 @@ impl Backbone {
             Self::Vit(vit) => vit.forward(x),
             Self::Impala(impala) => impala.forward(x),
             Self::Timm(timm) => timm.forward(x),
+            Self::EfficientNet(net) => net.forward(x),
         }
     }
 }

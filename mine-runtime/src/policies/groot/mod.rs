@@ -17,14 +17,15 @@
 //!   [`GrootPolicy::encode_goal`] and put it in the memory ([`GrootMemory::with_goal`]); the
 //!   forward then uses it instead (MineStudio's `ref_video_path` branch).
 //! - **Architecture.** [`GrootConfig`] selects MineStudio's (`architecture = "minestudio"`:
-//!   a timm CLIP ViT under MineStudio's parameter names, so MineStudio's checkpoints load
-//!   through `policy.weights` and exports load back into MineStudio) or our own
-//!   (`"scratch"`: a small ViT or VPT's ImpalaCNN trained from scratch, every size
-//!   configurable). Both share the encoders (PyTorch's `nn.TransformerEncoder`), the decoder
-//!   (VPT's Transformer-XL blocks) and the heads. MineStudio's default backbone, EfficientNet,
-//!   is not built here yet.
+//!   a timm backbone, EfficientNet-B0 by default or a CLIP ViT, under MineStudio's parameter
+//!   names, so MineStudio's checkpoints load through `policy.weights` and exports load back
+//!   into MineStudio) or our own (`"scratch"`: a small ViT or VPT's ImpalaCNN trained from
+//!   scratch, every size configurable). Both share the encoders (PyTorch's
+//!   `nn.TransformerEncoder`), the decoder (VPT's Transformer-XL blocks) and the heads.
 //! - **Frozen backbone.** `freeze_backbone` makes the backbone's parameters not require
 //!   gradients: autodiff records none of its operations and the optimizer leaves it as it is.
+//!   EfficientNet's BatchNorm layers still run as in MineStudio, where the frozen backbone
+//!   stays in train mode: batch statistics while training, running statistics updated.
 //! - **Goal latent.** `z = mu + exp(log_var / 2) * eps` while training and `z = mu` in
 //!   evaluation ([`LatentMode`]); `eps` comes from a host generator seeded by the
 //!   configuration's `seed` ([`GrootPolicy::reseed`]), or from recorded draws

@@ -7,6 +7,8 @@ use thiserror::Error;
 use super::config::{
     BackboneConfig, FUSER_HEADS, GrootConfig, MineStudioGrootConfig, ScratchGrootConfig,
 };
+use crate::policies::timm::efficientnet::config::valid_multiplier;
+use crate::policies::timm::{EfficientNetArchitecture, TimmArchitecture, VitArchitecture};
 
 /// A [`GrootConfig`] field holds a value the network cannot be built with.
 #[derive(Clone, Debug, PartialEq, Error)]
@@ -88,48 +90,16 @@ impl GrootConfig {
 impl MineStudioGrootConfig {
     /// Checks every field, returning the first invalid one.
     pub fn validate(&self) -> Result<(), GrootConfigError> {
-        let vit = self.backbone.resolve().map_err(|message| {
+        let timm = self.backbone.resolve().map_err(|message| {
             invalid(
                 "backbone",
                 &self.backbone.name,
                 format!("names no backbone: {message}"),
             )
         })?;
-        if vit.patch_size == 0 || vit.img_size == 0 || !vit.img_size.is_multiple_of(vit.patch_size)
-        {
-            return Err(invalid(
-                "backbone.patch_size",
-                vit.patch_size,
-                format!(
-                    "must be >= 1 and divide backbone.img_size = {}",
-                    vit.img_size
-                ),
-            ));
-        }
-        if vit.num_heads == 0 || !vit.embed_dim.is_multiple_of(vit.num_heads) {
-            return Err(invalid(
-                "backbone.num_heads",
-                vit.num_heads,
-                format!(
-                    "must be >= 1 and divide backbone.embed_dim = {}",
-                    vit.embed_dim
-                ),
-            ));
-        }
-        for (field, n) in [
-            ("backbone.embed_dim", vit.embed_dim),
-            ("backbone.depth", vit.depth),
-        ] {
-            if n == 0 {
-                return Err(invalid(field, n, "must be >= 1"));
-            }
-        }
-        if !(vit.mlp_ratio.is_finite() && vit.mlp_hidden() >= 1) {
-            return Err(invalid(
-                "backbone.mlp_ratio",
-                vit.mlp_ratio,
-                "must be a finite number giving an MLP width >= 1",
-            ));
+        match &timm {
+            TimmArchitecture::Vit(vit) => validate_vit(vit)?,
+            TimmArchitecture::EfficientNet(net) => validate_efficientnet(net)?,
         }
         if !self.hiddim.is_multiple_of(FUSER_HEADS) {
             return Err(invalid(
@@ -173,6 +143,66 @@ impl MineStudioGrootConfig {
         }
         .validate()
     }
+}
+
+/// A timm ViT's resizing arguments.
+fn validate_vit(vit: &VitArchitecture) -> Result<(), GrootConfigError> {
+    if vit.patch_size == 0 || vit.img_size == 0 || !vit.img_size.is_multiple_of(vit.patch_size) {
+        return Err(invalid(
+            "backbone.patch_size",
+            vit.patch_size,
+            format!(
+                "must be >= 1 and divide backbone.img_size = {}",
+                vit.img_size
+            ),
+        ));
+    }
+    if vit.num_heads == 0 || !vit.embed_dim.is_multiple_of(vit.num_heads) {
+        return Err(invalid(
+            "backbone.num_heads",
+            vit.num_heads,
+            format!(
+                "must be >= 1 and divide backbone.embed_dim = {}",
+                vit.embed_dim
+            ),
+        ));
+    }
+    for (field, n) in [
+        ("backbone.embed_dim", vit.embed_dim),
+        ("backbone.depth", vit.depth),
+    ] {
+        if n == 0 {
+            return Err(invalid(field, n, "must be >= 1"));
+        }
+    }
+    if !(vit.mlp_ratio.is_finite() && vit.mlp_hidden() >= 1) {
+        return Err(invalid(
+            "backbone.mlp_ratio",
+            vit.mlp_ratio,
+            "must be a finite number giving an MLP width >= 1",
+        ));
+    }
+    Ok(())
+}
+
+/// EfficientNet's frame size and multipliers.
+fn validate_efficientnet(net: &EfficientNetArchitecture) -> Result<(), GrootConfigError> {
+    if net.img_size == 0 {
+        return Err(invalid("backbone.img_size", net.img_size, "must be >= 1"));
+    }
+    for (field, m) in [
+        ("backbone.channel_multiplier", net.channel_multiplier),
+        ("backbone.depth_multiplier", net.depth_multiplier),
+    ] {
+        if !valid_multiplier(m) {
+            return Err(invalid(
+                field,
+                m,
+                "must be a finite number > 0 (1 for the published EfficientNet-B0)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl ScratchGrootConfig {

@@ -9,8 +9,10 @@
 //!    backbone's parameter paths (without any prefix): `patch_embed.weight`, `pos_embed`,
 //!    `ln_pre.gamma`, `blocks.layers.0.mha.query.weight`, ... for our ViT,
 //!    `stacks.0.firstconv.layer.weight`, ... for the ImpalaCNN, and `model.cls_token`,
-//!    `model.blocks.0.attn.qkv.weight`, ... for a timm backbone (burn's layout). [`GrootPolicy::save_backbone`]
-//!    writes exactly this format (so a backbone trained in one run seeds another).
+//!    `model.blocks.0.attn.qkv.weight`, ... for a timm ViT and `conv_stem.weight`,
+//!    `blocks.0.0.DepthwiseSeparable.bn1.weight`, ... for EfficientNet (burn's layout).
+//!    [`GrootPolicy::save_backbone`] writes exactly this format (so a backbone trained in one
+//!    run seeds another).
 //! 3. For files written by other tools, [`BackboneLoadOptions`] renames tensors with regular
 //!    expressions, converts PyTorch's layout (Linear weights `[out, in]`, LayerNorm
 //!    `weight`/`bias`) and can ignore extra tensors.
@@ -99,6 +101,7 @@ impl GrootPolicy {
             Backbone::Vit(vit) => vit.save_into(&mut store),
             Backbone::Impala(impala) => impala.save_into(&mut store),
             Backbone::Timm(timm) => timm.save_into(&mut store),
+            Backbone::EfficientNet(net) => net.save_into(&mut store),
         };
         result.map_err(|e| GrootWeightsError::Save {
             path: path.to_path_buf(),
@@ -149,6 +152,7 @@ impl GrootPolicy {
             Backbone::Vit(vit) => store.apply_to(vit),
             Backbone::Impala(impala) => store.apply_to(impala),
             Backbone::Timm(timm) => store.apply_to(timm),
+            Backbone::EfficientNet(net) => store.apply_to(net),
         }
         .map_err(|e| GrootWeightsError::Read {
             path: path.to_path_buf(),

@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::policies::timm::efficientnet::config::valid_multiplier;
+use crate::policies::timm::efficientnet::{EFFICIENTNET_B0_MODEL, EfficientNetArchitecture};
+use crate::policies::timm::{TimmArchitecture, TimmBackboneConfig};
 use crate::policies::vpt::VptConfig;
 
 /// The timm backbone of MineStudio's ROCKET-1 checkpoints and tutorial.
@@ -19,8 +22,9 @@ pub const EFFICIENTNET_B0: &str = "efficientnet_b0.ra_in1k";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RocketConfig {
-    /// The timm model name of the backbone; only EfficientNet-B0 (`efficientnet_b0`, with
-    /// any pretrained tag or `timm/` prefix) is implemented.
+    /// The timm model name of the backbone; only EfficientNet-B0 (`efficientnet_b0`, with one
+    /// of timm's pretrained tags, whose normalization the frames get, and an optional `timm/`
+    /// prefix) is implemented.
     #[serde(default = "default_backbone")]
     pub backbone: String,
     /// Width of the tokens, the recurrence and the heads.
@@ -155,12 +159,29 @@ impl RocketConfig {
         }
     }
 
-    /// Checks that the network can be built.
-    pub fn validate(&self) -> Result<(), RocketConfigError> {
-        let name = self.backbone.strip_prefix("timm/").unwrap_or(&self.backbone);
-        if name.split('.').next() != Some("efficientnet_b0") {
+    /// The backbone: timm's EfficientNet-B0 with 4 input channels (RGB and the object
+    /// mask), the multipliers, and the normalization of the name's pretrained tag.
+    pub fn backbone_architecture(&self) -> Result<EfficientNetArchitecture, RocketConfigError> {
+        let timm = TimmBackboneConfig {
+            channel_multiplier: Some(self.channel_multiplier),
+            depth_multiplier: Some(self.depth_multiplier),
+            ..TimmBackboneConfig::named(&self.backbone)
+        };
+        if timm.model() != EFFICIENTNET_B0_MODEL {
             return Err(RocketConfigError::Backbone(self.backbone.clone()));
         }
+        match timm.resolve().map_err(RocketConfigError::Invalid)? {
+            TimmArchitecture::EfficientNet(arch) => Ok(EfficientNetArchitecture {
+                in_chans: 4,
+                ..arch
+            }),
+            TimmArchitecture::Vit(_) => Err(RocketConfigError::Backbone(self.backbone.clone())),
+        }
+    }
+
+    /// Checks that the network can be built.
+    pub fn validate(&self) -> Result<(), RocketConfigError> {
+        self.backbone_architecture()?;
         let sizes = [
             ("hiddim", self.hiddim),
             ("num_heads", self.num_heads),
@@ -181,7 +202,7 @@ impl RocketConfig {
             ("channel_multiplier", self.channel_multiplier),
             ("depth_multiplier", self.depth_multiplier),
         ] {
-            if !(m.is_finite() && m > 0.0) {
+            if !valid_multiplier(m) {
                 return Err(RocketConfigError::Invalid(format!(
                     "{name} = {m} must be a positive number (1 for the published EfficientNet-B0)"
                 )));

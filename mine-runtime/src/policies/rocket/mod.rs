@@ -3,7 +3,7 @@
 //! interaction type per frame.
 //!
 //! ```text
-//! image [B,T,H,W,3] ─ /255, ImageNet mean/std ─┐
+//! image [B,T,H,W,3] ─ /255, timm mean/std ──────┐
 //! segmentation.obj_mask [B,T,H,W] (0/1) ───────┴ 4 channels ─ EfficientNet-B0 (last map)
 //!   ─ updim (1x1 conv) ─ tokens ─ pooling (TransformerEncoder, mean) ─ [B,T,hiddim]
 //! segmentation.obj_id [B,T] ─ +1 ─ interaction (Embedding 10) ─ condition (FiLM in every block)
@@ -13,7 +13,7 @@
 //!
 //! The module tree and names are MineStudio's, so its Hub directories and Lightning
 //! checkpoints load unchanged (`policy.weights`, [`PretrainedPolicy`](super::pretrained::PretrainedPolicy)):
-//! the backbone is timm's EfficientNet ([`efficientnet`]), the recurrence, heads and memory
+//! the backbone is timm's EfficientNet ([`efficientnet`](crate::policies::timm::efficientnet)), the recurrence, heads and memory
 //! are VPT's ([`VptMemory`]). BatchNorm uses batch statistics on an autodiff device
 //! (training) and its running statistics elsewhere.
 //!
@@ -39,7 +39,6 @@
 //! ```
 
 pub mod config;
-pub mod efficientnet;
 mod pretrained;
 
 use burn::module::Module;
@@ -58,15 +57,12 @@ use crate::policies::vpt::recurrent::ResidualRecurrentBlocks;
 use crate::policies::vpt::{ValueHead, VptActionHead, VptMemory};
 
 pub use config::{EFFICIENTNET_B0, RocketConfig, RocketConfigError};
-pub use efficientnet::{EfficientNet, EfficientNetSpec};
+
+use crate::policies::timm::efficientnet::EfficientNet;
 
 /// Interaction types of MineStudio's `interaction` embedding (`obj_id + 1`, so `obj_id` in
 /// `-1..=8`).
 pub const INTERACTION_TYPES: usize = 10;
-/// ImageNet normalization of the RGB channels (timm's `efficientnet_b0.ra_in1k` config).
-const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
-/// See [`IMAGENET_MEAN`].
-const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
 /// Layers of the spatial pooling (hard-coded in `RocketPolicy`).
 const POOLING_LAYERS: usize = 2;
 
@@ -105,10 +101,11 @@ impl RocketPolicy {
     pub fn new(config: &RocketConfig, device: &Device) -> Result<Self, RocketConfigError> {
         config.validate()?;
         let e = config.hiddim;
-        let spec = EfficientNetSpec::b0(4, config.channel_multiplier, config.depth_multiplier);
+        let arch = config.backbone_architecture()?;
+        let spec = arch.spec();
         let recurrence = config.recurrence();
         Ok(Self {
-            pixel_norm: PixelNorm::from_stats(&IMAGENET_MEAN, &IMAGENET_STD, device),
+            pixel_norm: PixelNorm::from_stats(&arch.mean, &arch.std, device),
             updim: Conv2dConfig::new([spec.out_channels(), e], [1, 1])
                 .with_bias(false)
                 .init(device),

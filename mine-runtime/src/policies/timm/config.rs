@@ -1,26 +1,41 @@
-//! A timm backbone by name: `"vit_base_patch32_clip_224.openai"` (as MineStudio's configs
-//! write it, with or without timm's `timm/` Hub prefix), or a table with the `name` and
-//! `timm.create_model` keyword arguments that change the architecture (`img_size`,
-//! `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`, `act_layer`, `class_token`,
-//! `pre_norm`), as a test or a CPU-sized run shrinks the model.
+//! A timm backbone by name: `"vit_base_patch32_clip_224.openai"` or `"efficientnet_b0.ra_in1k"`
+//! (as MineStudio's configs write them, with or without timm's `timm/` Hub prefix), or a table
+//! with the `name` and the `timm.create_model` keyword arguments that change the architecture,
+//! as a test or a CPU-sized run shrinks the model:
+//!
+//! - a CLIP ViT: `img_size`, `patch_size`, `embed_dim`, `depth`, `num_heads`, `mlp_ratio`,
+//!   `act_layer`, `class_token`, `pre_norm`;
+//! - EfficientNet-B0: `channel_multiplier` and `depth_multiplier` (the arguments of timm's
+//!   `_gen_efficientnet`, which `efficientnet_b0` fixes at 1), and `img_size`, the side of
+//!   the frames (timm's pretrained `input_size`, 224; the network takes any size).
 //!
 //! ```
-//! use mine_runtime::policies::timm::{TimmBackboneConfig, VitActivation};
+//! use mine_runtime::policies::timm::{TimmArchitecture, TimmBackboneConfig, VitActivation};
 //!
 //! let clip = TimmBackboneConfig::named("timm/vit_base_patch32_clip_224.openai").resolve()?;
-//! assert_eq!((clip.img_size, clip.patch_size, clip.embed_dim, clip.depth), (224, 32, 768, 12));
-//! assert_eq!(clip.act_layer, VitActivation::Gelu); // timm's model, not OpenAI's QuickGELU
+//! let TimmArchitecture::Vit(vit) = &clip else { unreachable!() };
+//! assert_eq!((vit.img_size, vit.patch_size, vit.embed_dim, vit.depth), (224, 32, 768, 12));
+//! assert_eq!(vit.act_layer, VitActivation::Gelu); // timm's model, not OpenAI's QuickGELU
 //!
 //! let tiny: TimmBackboneConfig = toml::from_str(
 //!     "name = 'vit_base_patch32_clip_224.openai'\nimg_size = 16\npatch_size = 4\nembed_dim = 16",
 //! )?;
-//! assert_eq!(tiny.resolve()?.embed_dim, 16);
-//! assert!(TimmBackboneConfig::named("efficientnet_b0.ra_in1k").resolve().is_err());
+//! assert_eq!(tiny.resolve()?.feature_channels(), 16);
+//!
+//! let b0 = TimmBackboneConfig::named("efficientnet_b0.ra_in1k").resolve()?;
+//! assert_eq!((b0.img_size(), b0.feature_grid(), b0.feature_channels()), (224, 7, 320));
+//! assert_eq!(b0.mean(), [0.485, 0.456, 0.406]);
+//! let error = toml::from_str::<TimmBackboneConfig>("name = 'efficientnet_b0'\npatch_size = 4")?
+//!     .resolve()
+//!     .unwrap_err();
+//! assert!(error.contains("`patch_size`"), "{error}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::efficientnet::{EFFICIENTNET_B0_MODEL, EfficientNetArchitecture};
 
 /// OpenAI CLIP's per-channel pixel mean (RGB, on 0..1 values): timm's `OPENAI_CLIP_MEAN`.
 pub const OPENAI_CLIP_MEAN: [f64; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
@@ -71,6 +86,71 @@ pub struct TimmBackboneConfig {
     /// embedding's bias, as in timm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pre_norm: Option<bool>,
+    /// EfficientNet's width multiplier (timm `channel_multiplier`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_multiplier: Option<f64>,
+    /// EfficientNet's depth multiplier (timm `depth_multiplier`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub depth_multiplier: Option<f64>,
+}
+
+/// A resolved timm backbone: the architecture of one of the model families built here.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TimmArchitecture {
+    /// A CLIP ViT image tower.
+    Vit(VitArchitecture),
+    /// EfficientNet-B0.
+    EfficientNet(EfficientNetArchitecture),
+}
+
+impl TimmArchitecture {
+    /// Side of the square frames the backbone takes.
+    pub fn img_size(&self) -> usize {
+        match self {
+            Self::Vit(vit) => vit.img_size,
+            Self::EfficientNet(net) => net.img_size,
+        }
+    }
+
+    /// Input channels.
+    pub fn in_chans(&self) -> usize {
+        match self {
+            Self::Vit(vit) => vit.in_chans,
+            Self::EfficientNet(net) => net.in_chans,
+        }
+    }
+
+    /// Pixel mean of timm's pretrained configuration (RGB, on 0..1 values).
+    pub fn mean(&self) -> [f64; 3] {
+        match self {
+            Self::Vit(vit) => vit.mean,
+            Self::EfficientNet(net) => net.mean,
+        }
+    }
+
+    /// Pixel standard deviation of timm's pretrained configuration.
+    pub fn std(&self) -> [f64; 3] {
+        match self {
+            Self::Vit(vit) => vit.std,
+            Self::EfficientNet(net) => net.std,
+        }
+    }
+
+    /// Side of the last feature map (`features_only`'s last entry) for `img_size` frames.
+    pub fn feature_grid(&self) -> usize {
+        match self {
+            Self::Vit(vit) => vit.grid(),
+            Self::EfficientNet(net) => net.grid(),
+        }
+    }
+
+    /// Channels of the last feature map (timm `feature_info[-1]['num_chs']`).
+    pub fn feature_channels(&self) -> usize {
+        match self {
+            Self::Vit(vit) => vit.embed_dim,
+            Self::EfficientNet(net) => net.spec().out_channels(),
+        }
+    }
 }
 
 /// Everything the ViT is built from, after the name's defaults and the arguments.
@@ -197,27 +277,37 @@ impl TimmBackboneConfig {
     }
 
     /// The architecture: the named model's, with the arguments applied. An error (a sentence
-    /// naming the model and what to use instead) for a model this program does not build.
-    pub fn resolve(&self) -> Result<VitArchitecture, String> {
+    /// naming the model or argument and what to use instead) for a model this program does
+    /// not build or an argument the model does not take.
+    pub fn resolve(&self) -> Result<TimmArchitecture, String> {
         let model = self.model();
+        if model == EFFICIENTNET_B0_MODEL {
+            return self
+                .resolve_efficientnet()
+                .map(TimmArchitecture::EfficientNet);
+        }
         let Some(&(_, patch, dim, depth, heads, act)) =
             CLIP_VITS.iter().find(|entry| entry.0 == model)
         else {
-            let known: Vec<&str> = CLIP_VITS.iter().map(|e| e.0).collect();
-            let hint = if model.starts_with("efficientnet") {
-                " (MineStudio's default GROOT backbone, EfficientNet, is not built here yet: \
-                 name a CLIP ViT instead)"
-            } else {
-                ""
-            };
+            let mut known: Vec<&str> = CLIP_VITS.iter().map(|e| e.0).collect();
+            known.push(EFFICIENTNET_B0_MODEL);
             return Err(format!(
-                "`{}` is not a timm backbone this program builds{hint}; use one of {known:?}, \
-                 optionally with a tag (`.openai`) and resized with create_model arguments \
-                 (img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, act_layer, \
-                 class_token, pre_norm)",
+                "`{}` is not a timm backbone this program builds; use one of {known:?}, \
+                 optionally with a pretrained tag (`.openai`, `.ra_in1k`) and resized with \
+                 create_model arguments (a ViT's img_size, patch_size, embed_dim, depth, \
+                 num_heads, mlp_ratio, act_layer, class_token, pre_norm; EfficientNet's \
+                 channel_multiplier, depth_multiplier and img_size)",
                 self.name
             ));
         };
+        self.refuse(
+            &[
+                ("channel_multiplier", self.channel_multiplier.is_some()),
+                ("depth_multiplier", self.depth_multiplier.is_some()),
+            ],
+            "img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, act_layer, \
+             class_token, pre_norm",
+        )?;
         // timm's pretrained configurations: OpenAI's CLIP normalization, except LAION-2B's
         // ViT-L/14, trained on (0.5, 0.5, 0.5).
         let laion_large = model == "vit_large_patch14_clip_224"
@@ -227,7 +317,7 @@ impl TimmBackboneConfig {
         } else {
             (OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
         };
-        Ok(VitArchitecture {
+        Ok(TimmArchitecture::Vit(VitArchitecture {
             img_size: self.img_size.unwrap_or(224),
             patch_size: self.patch_size.unwrap_or(patch),
             in_chans: 3,
@@ -241,7 +331,43 @@ impl TimmBackboneConfig {
             norm_eps: 1e-5,
             mean,
             std,
+        }))
+    }
+
+    /// EfficientNet-B0 with its tag's normalization, the multipliers and the frame size.
+    fn resolve_efficientnet(&self) -> Result<EfficientNetArchitecture, String> {
+        self.refuse(
+            &[
+                ("patch_size", self.patch_size.is_some()),
+                ("embed_dim", self.embed_dim.is_some()),
+                ("depth", self.depth.is_some()),
+                ("num_heads", self.num_heads.is_some()),
+                ("mlp_ratio", self.mlp_ratio.is_some()),
+                ("act_layer", self.act_layer.is_some()),
+                ("class_token", self.class_token.is_some()),
+                ("pre_norm", self.pre_norm.is_some()),
+            ],
+            "channel_multiplier, depth_multiplier, img_size",
+        )?;
+        let b0 = EfficientNetArchitecture::b0(self.tag())?;
+        Ok(EfficientNetArchitecture {
+            img_size: self.img_size.unwrap_or(b0.img_size),
+            channel_multiplier: self.channel_multiplier.unwrap_or(1.0),
+            depth_multiplier: self.depth_multiplier.unwrap_or(1.0),
+            ..b0
         })
+    }
+
+    /// An error naming the first of `arguments` that is set: the model does not take it.
+    fn refuse(&self, arguments: &[(&str, bool)], takes: &str) -> Result<(), String> {
+        match arguments.iter().find(|(_, set)| *set) {
+            Some((argument, _)) => Err(format!(
+                "backbone `{}` takes no `{argument}` argument: its resizing arguments are \
+                 {takes}",
+                self.name
+            )),
+            None => Ok(()),
+        }
     }
 }
 

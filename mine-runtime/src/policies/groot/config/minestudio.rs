@@ -17,6 +17,11 @@
 //! assert_eq!(config, GrootConfig::MineStudio(MineStudioGrootConfig::tutorial()));
 //! assert_eq!(config.img_shape(), [224, 224, 3]);
 //! config.validate()?;
+//!
+//! // `GrootPolicy()` itself: EfficientNet-B0 on 224x224 frames, a 7x7 grid of 320 channels.
+//! let default = GrootConfig::MineStudio(MineStudioGrootConfig::default());
+//! default.validate()?;
+//! assert_eq!((default.token_grid(), default.backbone_channels()), ([7, 7], 320));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -107,7 +112,8 @@ pub struct DecoderKwargs {
 }
 
 impl Default for MineStudioGrootConfig {
-    /// `GrootPolicy()`'s defaults (its EfficientNet backbone is not built here yet: name a ViT).
+    /// `GrootPolicy()`'s defaults: EfficientNet-B0 (`efficientnet_b0.ra_in1k`, 224x224 frames)
+    /// frozen, hidden 1024, MineStudio's encoder and decoder defaults.
     fn default() -> Self {
         Self {
             backbone: TimmBackboneConfig::named("efficientnet_b0.ra_in1k"),
@@ -205,6 +211,22 @@ impl MineStudioGrootConfig {
             },
             fuser_dropout: 0.0,
             ..Self::default()
+        }
+    }
+
+    /// The network of the EfficientNet golden files (`tests/golden/README.md`) with dropout
+    /// off: EfficientNet-B0 (frozen) at width 0.125 and depth 0.5 on 33x33 frames (a 2x2
+    /// feature map of 40 channels); hidden 8; 2 layers per encoder; decoder 2 blocks over 4
+    /// timesteps with 8 memory slots.
+    pub fn tiny_efficientnet() -> Self {
+        Self {
+            backbone: TimmBackboneConfig {
+                img_size: Some(33),
+                channel_multiplier: Some(0.125),
+                depth_multiplier: Some(0.5),
+                ..TimmBackboneConfig::named("efficientnet_b0.ra_in1k")
+            },
+            ..Self::tiny()
         }
     }
 

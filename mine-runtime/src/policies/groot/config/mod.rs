@@ -2,7 +2,7 @@
 //!
 //! | `architecture` | what | vocabulary |
 //! | --- | --- | --- |
-//! | `"minestudio"` | MineStudio's `GrootPolicy`: a timm backbone (a CLIP ViT here) under MineStudio's parameter names, so its checkpoints load and exports load back into it | `GrootPolicy`'s arguments ([`MineStudioGrootConfig`]) |
+//! | `"minestudio"` | MineStudio's `GrootPolicy`: a timm backbone (EfficientNet-B0, its default, or a CLIP ViT) under MineStudio's parameter names, so its checkpoints load and exports load back into it | `GrootPolicy`'s arguments ([`MineStudioGrootConfig`]) |
 //! | `"scratch"` | our own: a small ViT or VPT's ImpalaCNN trained from scratch, every encoder's size configurable | [`ScratchGrootConfig`] |
 //!
 //! A table without `architecture` is MineStudio's when it has one of MineStudio's keys
@@ -44,7 +44,7 @@ pub use parts::{DecoderConfig, FuserConfig, ImageEncoderConfig, VideoEncoderConf
 pub use scratch::{BackboneConfig, ImpalaBackboneConfig, ScratchGrootConfig, VitConfig};
 
 use super::latent::LatentMode;
-use crate::policies::timm::VitArchitecture;
+use crate::policies::timm::TimmArchitecture;
 use crate::policies::vpt::VptConfig;
 
 /// GROOT's network: MineStudio's architecture or our own (see [the module docs](self)).
@@ -63,7 +63,8 @@ pub enum GrootConfig {
 
 impl Default for GrootConfig {
     /// Our own GROOT at MineStudio's sizes ([`ScratchGrootConfig::minestudio`]): what an empty
-    /// table means (MineStudio's own default backbone, EfficientNet, is not built here yet).
+    /// table means, so that configurations written before the MineStudio architecture existed
+    /// keep their meaning (MineStudio's own defaults: [`MineStudioGrootConfig::default`]).
     fn default() -> Self {
         Self::Scratch(ScratchGrootConfig::default())
     }
@@ -93,9 +94,9 @@ impl GrootConfig {
         }
     }
 
-    /// The timm ViT of MineStudio's architecture (`None` for ours; an error for a backbone
-    /// this program does not build).
-    pub fn timm_vit(&self) -> Option<Result<VitArchitecture, String>> {
+    /// The timm backbone of MineStudio's architecture (`None` for ours; an error for a
+    /// backbone this program does not build).
+    pub fn timm_backbone(&self) -> Option<Result<TimmArchitecture, String>> {
         match self {
             Self::MineStudio(c) => Some(c.backbone.resolve()),
             Self::Scratch(_) => None,
@@ -106,8 +107,8 @@ impl GrootConfig {
     pub fn img_shape(&self) -> [usize; 3] {
         match self {
             // An unknown backbone is refused by `validate`; its shape is never used.
-            Self::MineStudio(c) => c.backbone.resolve().map_or([224, 224, 3], |vit| {
-                [vit.img_size, vit.img_size, vit.in_chans]
+            Self::MineStudio(c) => c.backbone.resolve().map_or([224, 224, 3], |timm| {
+                [timm.img_size(), timm.img_size(), timm.in_chans()]
             }),
             Self::Scratch(c) => c.img_shape,
         }
@@ -135,7 +136,7 @@ impl GrootConfig {
         match self {
             Self::MineStudio(c) => c.backbone.resolve().map_or_else(
                 |_| (vec![0.0; 3], vec![1.0; 3]),
-                |vit| (vit.mean.to_vec(), vit.std.to_vec()),
+                |timm| (timm.mean().to_vec(), timm.std().to_vec()),
             ),
             Self::Scratch(c) => (c.pixel_mean.clone(), c.pixel_std.clone()),
         }
@@ -211,7 +212,7 @@ impl GrootConfig {
             Self::MineStudio(c) => c
                 .backbone
                 .resolve()
-                .map_or([0, 0], |vit| [vit.grid(), vit.grid()]),
+                .map_or([0, 0], |timm| [timm.feature_grid(), timm.feature_grid()]),
             Self::Scratch(c) => c.token_grid(),
         }
     }
@@ -219,7 +220,10 @@ impl GrootConfig {
     /// Channels of the backbone's feature map (before the projection to `hiddim`).
     pub fn backbone_channels(&self) -> usize {
         match self {
-            Self::MineStudio(c) => c.backbone.resolve().map_or(0, |vit| vit.embed_dim),
+            Self::MineStudio(c) => c
+                .backbone
+                .resolve()
+                .map_or(0, |timm| timm.feature_channels()),
             Self::Scratch(c) => c.backbone_channels(),
         }
     }

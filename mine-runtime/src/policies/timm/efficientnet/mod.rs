@@ -1,7 +1,8 @@
-//! timm's EfficientNet as ROCKET-1 uses it (`features_only=True`, the last feature map):
-//! stem convolution, BatchNorm + SiLU, then the blocks of the seven stages, under timm's
-//! module names (`conv_stem`, `bn1`, `blocks.S.B.*`) so that MineStudio's state dicts load
-//! unchanged.
+//! timm's EfficientNet as MineStudio's ROCKET-1 and GROOT use it (`features_only=True`, the
+//! last feature map): stem convolution, BatchNorm + SiLU, then the blocks of the seven stages,
+//! under timm's module names (`conv_stem`, `bn1`, `blocks.S.B.*`) so that MineStudio's state
+//! dicts load unchanged. [`config`] resolves the named model (`efficientnet_b0.ra_in1k`) to
+//! its pretrained normalization and multipliers.
 //!
 //! Padding is timm's symmetric `k // 2` for this model (the `tf_` variants pad like
 //! TensorFlow's `SAME`; they are not built here), drop-path is off, BatchNorm keeps
@@ -9,6 +10,7 @@
 
 mod arch;
 mod blocks;
+pub mod config;
 
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -16,6 +18,9 @@ use burn::tensor::{Device, Tensor};
 
 pub use arch::{BlockSpec, EfficientNetSpec};
 pub use blocks::{DepthwiseSeparable, EfficientNetBlock, InvertedResidual, SqueezeExcite};
+pub use config::{
+    EFFICIENTNET_B0_MODEL, EfficientNetArchitecture, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD,
+};
 
 use crate::kernels::ops::conv2d_layer;
 use crate::policies::torch_nn::BatchNorm2d;
