@@ -34,18 +34,21 @@ pub mod config;
 pub mod convert;
 pub mod dataset;
 pub mod error;
+#[doc(hidden)] // For the tests and the benchmark.
 pub mod lmdb;
 pub mod loader;
 pub mod meta;
 pub mod modality;
+#[doc(hidden)] // For the tests, which write pickles of their own.
 pub mod pickle;
 mod prefetch;
-pub mod pyrandom;
+pub(crate) mod pyrandom;
 pub mod sample;
 pub mod sampler;
 pub mod synthetic;
 pub mod video;
 pub mod window;
+#[doc(hidden)] // For the tests and the benchmark.
 pub mod writer;
 
 pub use config::{Bias, DatasetConfig, ErrorPolicy, Split};
