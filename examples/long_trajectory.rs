@@ -17,8 +17,8 @@
 //! (`--overwrite` starts both again).
 
 use mine_dsl::experiment::{Experiment, ObjectiveRegistry, ObjectiveSpec};
-use mine_runtime::config::MemoryMode;
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
+use mine_runtime::trainer::config::MemoryMode;
 use mine_runtime::trainer::{RunDirMode, TrainSummary};
 use minestudio_rs::cli::RunArgs;
 use minestudio_rs::experiment_config::ExperimentConfig;

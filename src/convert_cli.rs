@@ -14,12 +14,12 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::Parser;
-use mine_runtime::config::ProgressMode;
 use mine_runtime::data::convert::{
     ConvertOptions, ConvertProgress, ConvertReport, convert_contractor_with_progress,
 };
 use mine_runtime::data::{DataError, ErrorPolicy};
 use mine_runtime::metrics::Progress;
+use mine_runtime::trainer::config::ProgressMode;
 
 fn defaults() -> ConvertOptions {
     ConvertOptions::default()

@@ -29,10 +29,10 @@ use std::path::PathBuf;
 
 use mine_dsl::experiment::{Experiment, ObjectiveSpec};
 use mine_dsl::policy::Policy;
-use mine_runtime::config::TrainerConfig;
 use mine_runtime::data::config::DatasetConfig;
 use mine_runtime::data::synthetic::{GeneratedDataset, SyntheticConfig, generate};
 use mine_runtime::policies::pretrained::PretrainedPolicy;
+use mine_runtime::trainer::config::TrainerConfig;
 use mine_runtime::trainer::{
     CheckpointHook, EXPORT_DIR, RunDir, RunDirMode, TRAIN_LOG, TrainSummary,
 };

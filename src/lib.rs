@@ -27,7 +27,7 @@ pub mod train;
 /// The names most experiments use.
 pub mod prelude {
     pub use mine_dsl::prelude::*;
-    pub use mine_runtime::config::TrainerConfig;
+    pub use mine_runtime::trainer::config::TrainerConfig;
     pub use mine_runtime::trainer::{BatchSource, InMemory, LoaderSource, Trainer, from_fn};
 }
 

@@ -9,11 +9,11 @@ use std::sync::{Arc, OnceLock};
 
 use mine_dsl::experiment::Experiment;
 use mine_dsl::policy::Policy;
-use mine_runtime::config::TrainerConfig;
 use mine_runtime::data::config::{DatasetConfig, Split};
 use mine_runtime::data::dataset::RawDataset;
 use mine_runtime::data::error::DataError;
 use mine_runtime::data::loader::DataLoader;
+use mine_runtime::trainer::config::TrainerConfig;
 use mine_runtime::trainer::{
     CheckpointHook, LoaderSource, RunDir, RunDirError, TrainError, TrainSummary, Trainer,
 };

@@ -6,19 +6,13 @@
 //! VPT contractor recordings, samplers, a prefetching loader) and the built-in policies (VPT,
 //! GROOT).
 
-pub mod backend;
 pub mod checkpoint;
-pub mod config;
 pub mod config_file;
 pub mod data;
-pub mod ema;
-pub mod fs_atomic;
 pub mod kernels;
-pub mod memory_manager;
 pub mod metrics;
 pub mod optim;
 pub mod parallel;
 pub mod policies;
-pub mod precision;
 pub mod sync;
 pub mod trainer;

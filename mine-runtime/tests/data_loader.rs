@@ -122,12 +122,17 @@ fn shuffled_epochs_are_deterministic_for_a_seed_and_independent_of_threads() {
     assert_ne!(a, run(2, 2, 4, 0), "another seed, another order");
 }
 
+/// A loader of the tiny dataset reading with `workers` threads, `prefetch` batches ahead.
+fn loader(workers: usize, prefetch: usize) -> DataLoader {
+    let mut cfg = config();
+    cfg.num_workers = workers;
+    cfg.prefetch = prefetch;
+    DataLoader::new(RawDataset::open(cfg).unwrap())
+}
+
 #[test]
 fn dropping_an_epoch_early_stops_the_workers() {
-    let mut cfg = config();
-    cfg.num_workers = 2;
-    cfg.prefetch = 1;
-    let loader = DataLoader::new(RawDataset::open(cfg).unwrap());
+    let loader = loader(2, 1);
     let mut epoch = loader.host_epoch(0);
     assert!(epoch.next().unwrap().is_ok());
     drop(epoch);
@@ -136,10 +141,7 @@ fn dropping_an_epoch_early_stops_the_workers() {
 
 #[test]
 fn dropping_an_epoch_with_a_full_prefetch_window_returns_promptly() {
-    let mut cfg = config();
-    cfg.num_workers = 2;
-    cfg.prefetch = 2;
-    let loader = DataLoader::new(RawDataset::open(cfg).unwrap());
+    let loader = loader(2, 2);
     let epoch = loader.host_epoch(0);
     // Time for the workers to read the window's two batches and wait for the consumer.
     std::thread::sleep(std::time::Duration::from_millis(1500));

@@ -4,8 +4,8 @@
 
 use burn::tensor::Tensor;
 use mine_dsl::prelude::*;
-use mine_runtime::config::TrainerConfig;
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
+use mine_runtime::trainer::config::TrainerConfig;
 
 /// `TrainerConfig::device` seeds the device with `seed`: a policy built on it has the same
 /// weights on every run (and different ones for another seed).

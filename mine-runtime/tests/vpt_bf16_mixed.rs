@@ -10,10 +10,10 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::{DType, Device, FloatDType, Tensor};
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
-use mine_runtime::backend::Precision;
 use mine_runtime::kernels::autocast;
 use mine_runtime::optim::TorchAdamW;
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
+use mine_runtime::trainer::backend::Precision;
 use mine_runtime::trainer::{InMemory, Trainer};
 
 mod common;

@@ -6,8 +6,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{DType, Tensor};
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
-use mine_runtime::backend::Precision;
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
+use mine_runtime::trainer::backend::Precision;
 use mine_runtime::trainer::{InMemory, Trainer};
 
 mod common;

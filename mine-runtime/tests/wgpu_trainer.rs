@@ -16,13 +16,13 @@ use burn::tensor::{Device, DeviceKind, Int, Tensor};
 use mine_dsl::batch::Batch;
 use mine_dsl::objectives::{BehaviorClone, KlDivergence};
 use mine_dsl::prelude::*;
-use mine_runtime::backend::Backend;
-use mine_runtime::config::{ProgressMode, TrainerConfig};
 use mine_runtime::data::synthetic::{GeneratedDataset, SyntheticConfig, generate};
 use mine_runtime::data::{DataLoader, DatasetConfig, RawDataset, Split};
 use mine_runtime::optim::OptimizerConfig;
 use mine_runtime::policies::groot::{GrootConfig, GrootPolicy};
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
+use mine_runtime::trainer::backend::Backend;
+use mine_runtime::trainer::config::{ProgressMode, TrainerConfig};
 use mine_runtime::trainer::{LoaderSource, Trainer, batch_to_device};
 
 /// Largest relative difference allowed between a logged value on wgpu and on flex: the same

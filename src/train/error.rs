@@ -1,10 +1,10 @@
 //! Why the training program stopped before or while training.
 
 use mine_dsl::experiment::WiringError;
-use mine_runtime::config::ConfigError;
 use mine_runtime::config_file::ConfigFileError;
 use mine_runtime::policies::freeze::FreezeError;
 use mine_runtime::policies::pretrained::PretrainedError;
+use mine_runtime::trainer::config::ConfigError;
 
 use crate::run::RunError;
 

@@ -28,7 +28,6 @@ mod error;
 mod policy_section;
 
 use mine_dsl::experiment::{Experiment, ObjectiveRegistry, ObjectiveSpec, check_wiring};
-use mine_runtime::config::TrainerConfig;
 use mine_runtime::config_file;
 use mine_runtime::data::config::DatasetConfig;
 use mine_runtime::policies::freeze::freeze;
@@ -37,6 +36,7 @@ use mine_runtime::policies::pretrained::{PretrainedError, PretrainedPolicy, buil
 use mine_runtime::policies::rocket::RocketPolicy;
 use mine_runtime::policies::vpt::VptPolicy;
 use mine_runtime::trainer::TrainSummary;
+use mine_runtime::trainer::config::TrainerConfig;
 
 pub use error::ProgramError;
 pub use policy_section::{PolicyKind, PolicySection};

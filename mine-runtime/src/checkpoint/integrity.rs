@@ -233,7 +233,7 @@ fn read_checksums(path: &Path) -> Result<Vec<Entry>, CheckpointError> {
 }
 
 fn write_checksums(path: &Path, text: &str) -> Result<(), CheckpointError> {
-    crate::fs_atomic::write_atomic(path, text.as_bytes())
+    crate::checkpoint::fs_atomic::write_atomic(path, text.as_bytes())
         .map_err(|e| CheckpointError::io("write", path, e))
 }
 

@@ -21,6 +21,7 @@
 //! ([`resolve_checkpoint`]), which is why two are kept. Checkpoints of state format 1
 //! (written before checksums) have no `SHA256SUMS` and are read with a warning.
 
+pub(crate) mod fs_atomic;
 pub mod integrity;
 mod locate;
 pub mod memory_file;
@@ -38,7 +39,7 @@ pub use integrity::{
 pub use locate::{Checked, list_checkpoints, resolve_checkpoint, verify_checkpoint};
 pub use state::{OLDEST_STATE_FORMAT, RankMemory, STATE_FORMAT, TrainingState};
 
-use crate::fs_atomic::sync_dir;
+use crate::checkpoint::fs_atomic::sync_dir;
 use crate::optim::OptimError;
 
 /// File of the policy's weights inside a full checkpoint.

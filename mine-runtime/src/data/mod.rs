@@ -37,13 +37,15 @@ pub mod convert;
 pub mod dataset;
 pub mod error;
 pub mod event;
+#[doc(hidden)] // For the tests and the benchmark.
 pub mod lmdb;
 pub mod loader;
 pub mod meta;
 pub mod modality;
+#[doc(hidden)] // For the tests, which write pickles of their own.
 pub mod pickle;
 mod prefetch;
-pub mod pyrandom;
+pub(crate) mod pyrandom;
 pub mod read;
 pub mod sample;
 pub mod sampler;
@@ -51,6 +53,7 @@ pub mod segmentation;
 pub mod synthetic;
 pub mod video;
 pub mod window;
+#[doc(hidden)] // For the tests and the benchmark.
 pub mod writer;
 
 pub use config::{Bias, DatasetConfig, ErrorPolicy, Split};

@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-use crate::config::ProgressMode;
+use crate::trainer::config::ProgressMode;
 
 /// Shows progress (of training steps, or of any count with [`Progress::counting`]): a bar
 /// redrawn in place when stderr is a terminal, one plain line per logged step otherwise (CI

@@ -139,7 +139,8 @@ pub fn rewind_to_step(run_dir: &Path, step: u64) -> Result<(), MetricsError> {
                 .flat_map(|line| [line, "\n"])
                 .collect();
             if kept.len() != text.len() {
-                crate::fs_atomic::write_atomic(&path, kept.as_bytes()).map_err(error(&path))?;
+                crate::checkpoint::fs_atomic::write_atomic(&path, kept.as_bytes())
+                    .map_err(error(&path))?;
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -1,12 +1,12 @@
 //! Which device each data-parallel rank trains on, checked against the devices the backend has.
 
-use crate::backend::Backend;
-use crate::config::ConfigError;
+use crate::trainer::backend::Backend;
+use crate::trainer::config::ConfigError;
 
 /// The ranks of a run and the devices they train on (`trainer.devices`).
 ///
 /// ```
-/// use mine_runtime::backend::Backend;
+/// use mine_runtime::trainer::backend::Backend;
 /// use mine_runtime::parallel::RankLayout;
 ///
 /// // Two ranks on the one CPU device: they run one after the other.

@@ -24,7 +24,7 @@ use super::RankLayout;
 /// use burn::nn::LinearConfig;
 /// use burn::optim::GradientsParams;
 /// use burn::tensor::{Device, Tensor};
-/// use mine_runtime::backend::Backend;
+/// use mine_runtime::trainer::backend::Backend;
 /// use mine_runtime::parallel::{RankLayout, mean_over_ranks};
 ///
 /// let device = Device::flex().autodiff();

@@ -6,9 +6,9 @@ use mine_dsl::experiment::StepError;
 
 use super::{RunDirError, SourceError};
 use crate::checkpoint::CheckpointError;
-use crate::config::ConfigError;
 use crate::metrics::MetricsError;
 use crate::optim::OptimConfigError;
+use crate::trainer::config::ConfigError;
 
 /// A training run failed. Checkpoints written before the failure stay as they are.
 #[derive(Debug, thiserror::Error)]

@@ -28,7 +28,7 @@
 //! ```no_run
 //! use mine_dsl::prelude::*;
 //! use mine_dsl::objectives::BehaviorClone;
-//! use mine_runtime::config::TrainerConfig;
+//! use mine_runtime::trainer::config::TrainerConfig;
 //! use mine_runtime::data::{DataLoader, DatasetConfig, RawDataset};
 //! use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
 //! use mine_runtime::trainer::{LoaderSource, Trainer};
@@ -48,11 +48,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod backend;
 mod batch_device;
+pub mod config;
+pub mod ema;
 mod error;
 mod fit;
 mod init;
+pub mod memory_manager;
 mod persist;
+pub mod precision;
 mod prefetch;
 mod ranks;
 mod readback;
@@ -76,6 +81,7 @@ use mine_dsl::experiment::{Experiment, Objectives};
 use mine_dsl::policy::Policy;
 
 pub use batch_device::{batch_frames, batch_to_device};
+pub use config::TrainerConfig;
 pub use error::TrainError;
 pub use run_dir::{
     CONFIG_FILE, Contents, EXPORT_DIR, HPARAMS_FILE, PROGRAM_FILES, RunDir, RunDirError,
@@ -83,13 +89,13 @@ pub use run_dir::{
 };
 pub use source::{BatchSource, Batches, FnSource, InMemory, LoaderSource, SourceError, from_fn};
 
-use crate::backend::BackendError;
 use crate::checkpoint::{Checkpointer, TrainingState};
-use crate::config::{ConfigError, TrainerConfig};
-use crate::ema::Ema;
-use crate::memory_manager::MemoryManager;
 use crate::optim::OptimStep;
 use crate::sync::HostReads;
+use backend::BackendError;
+use config::ConfigError;
+use ema::Ema;
+use memory_manager::MemoryManager;
 use ranks::Ranks;
 
 impl TrainerConfig {
@@ -118,13 +124,13 @@ impl TrainerConfig {
     ///
     /// ```
     /// use burn::tensor::Device;
-    /// use mine_runtime::config::TrainerConfig;
+    /// use mine_runtime::trainer::config::TrainerConfig;
     ///
     /// let config = TrainerConfig::from_toml_str("max_steps = 10\nbackend = \"flex\"").unwrap();
     /// assert_eq!(config.init_device().unwrap(), Device::flex());
     /// ```
     ///
-    /// [`Backend::init_device`]: crate::backend::Backend::init_device
+    /// [`Backend::init_device`]: crate::trainer::backend::Backend::init_device
     pub fn init_device(&self) -> Result<Device, ConfigError> {
         let init = self.seeded_init_device()?;
         if !self.backend.initializes_on_host(self.precision) {

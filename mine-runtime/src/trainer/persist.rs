@@ -7,11 +7,11 @@ use mine_dsl::policy::Policy;
 
 use super::run_dir::{CONFIG_FILE, HPARAMS_FILE, RunDir, RunDirMode};
 use super::{Checkpointed, TrainError, Trainer};
+use crate::checkpoint::fs_atomic::write_atomic;
 use crate::checkpoint::memory_file::save_memory;
 use crate::checkpoint::{
     EMA_FILE, MODEL_FILE, RankMemory, STATE_FORMAT, rank_memory_file, save_module, write_state,
 };
-use crate::fs_atomic::write_atomic;
 use crate::metrics::MetricsMark;
 use crate::sync;
 

@@ -7,10 +7,10 @@ use mine_dsl::memory::Memory;
 use mine_dsl::policy::Policy;
 
 use super::TrainError;
-use crate::config::{ConfigError, TrainerConfig};
-use crate::memory_manager::MemoryManager;
 use crate::optim::{DeviceStepReport, OptimStep};
 use crate::parallel::{RankLayout, mean_over_ranks};
+use crate::trainer::config::{ConfigError, TrainerConfig};
+use crate::trainer::memory_manager::MemoryManager;
 
 /// One rank: where it trains and the memory carried between its batches.
 pub(super) struct Rank<M: Memory> {

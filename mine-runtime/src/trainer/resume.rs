@@ -13,9 +13,9 @@ use crate::checkpoint::{
     CheckpointError, EMA_FILE, MODEL_FILE, RankMemory, load_module, rank_memory_file, read_state,
     resolve_checkpoint,
 };
-use crate::memory_manager::{MemoryManager, MemorySnapshot};
 use crate::metrics::rewind::rewind_to_step;
 use crate::metrics::{METRICS_FILE, MetricsMark};
+use crate::trainer::memory_manager::{MemoryManager, MemorySnapshot};
 
 /// The checkpoint a trainer was resumed from.
 #[derive(Debug)]

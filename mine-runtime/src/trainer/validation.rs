@@ -10,9 +10,9 @@ use mine_dsl::policy::Policy;
 use super::readback::{Origin, Pending, Value};
 use super::{BatchSource, TrainError, Trainer, batch_to_device, step_seed};
 use crate::kernels::autocast;
-use crate::memory_manager::MemoryManager;
 use crate::metrics::MeanWindow;
 use crate::sync::ReadReason;
+use crate::trainer::memory_manager::MemoryManager;
 
 impl<P: Policy> Trainer<P> {
     /// Runs the policy (or its EMA, if configured for validation) over the validation source's

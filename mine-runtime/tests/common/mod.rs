@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
-use mine_runtime::backend::{Backend, Precision};
+use mine_runtime::trainer::backend::{Backend, Precision};
 
 /// The environment variable naming the backend the backend-generic tests run on.
 pub const TEST_BACKEND_VAR: &str = "MINE_TEST_BACKEND";

@@ -3,9 +3,9 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use mine_dsl::prelude::*;
-use mine_runtime::config::{ProgressMode, TrainerConfig};
 use mine_runtime::optim::OptimizerConfig;
 use mine_runtime::policies::vpt::VptConfig;
+use mine_runtime::trainer::config::{ProgressMode, TrainerConfig};
 
 /// The (buttons, camera) classes of the two kinds of frames.
 pub const ACTIONS: [(i64, i64); 2] = [(3, 40), (9, 80)];

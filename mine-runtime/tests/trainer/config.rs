@@ -3,8 +3,8 @@
 use burn::tensor::Device;
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
-use mine_runtime::backend::{Backend, Precision};
-use mine_runtime::config::TrainerConfig;
+use mine_runtime::trainer::backend::{Backend, Precision};
+use mine_runtime::trainer::config::TrainerConfig;
 use mine_runtime::trainer::{InMemory, TrainError, Trainer};
 
 use crate::support::*;

@@ -5,9 +5,9 @@
 use burn::tensor::Device;
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
-use mine_runtime::config::TrainerConfig;
 use mine_runtime::data::{DataLoader, DatasetConfig, RawDataset};
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
+use mine_runtime::trainer::config::TrainerConfig;
 use mine_runtime::trainer::{BatchSource, LoaderSource, Trainer};
 
 use crate::common;

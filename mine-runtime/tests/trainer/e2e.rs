@@ -3,7 +3,7 @@
 use burn::tensor::Device;
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
-use mine_runtime::config::EmaConfig;
+use mine_runtime::trainer::config::EmaConfig;
 use mine_runtime::trainer::{InMemory, Trainer};
 
 use crate::support::*;

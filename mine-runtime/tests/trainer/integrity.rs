@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
 use mine_runtime::checkpoint::{CheckpointError, IntegrityProblem, sidecar_path, verify_file};
-use mine_runtime::config::{EmaConfig, TrainerConfig};
+use mine_runtime::trainer::config::{EmaConfig, TrainerConfig};
 use mine_runtime::trainer::{InMemory, TrainError, Trainer};
 use sha2::{Digest, Sha256};
 

@@ -3,7 +3,7 @@
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use mine_dsl::batch::BatchInfo;
 use mine_dsl::memory::{Memory, MemoryState};
-use mine_runtime::memory_manager::{MemoryManager, MemorySnapshot};
+use mine_runtime::trainer::memory_manager::{MemoryManager, MemorySnapshot};
 
 use crate::support::TinyMemory;
 

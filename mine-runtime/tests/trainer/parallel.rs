@@ -6,7 +6,7 @@
 use burn::tensor::Device;
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
-use mine_runtime::config::{ConfigError, TrainerConfig};
+use mine_runtime::trainer::config::{ConfigError, TrainerConfig};
 use mine_runtime::trainer::{InMemory, SourceError, TrainError, Trainer, from_fn};
 
 use crate::support::*;

@@ -4,7 +4,7 @@ use burn::tensor::Device;
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
 use mine_runtime::checkpoint::list_checkpoints;
-use mine_runtime::config::{EmaConfig, TrainerConfig};
+use mine_runtime::trainer::config::{EmaConfig, TrainerConfig};
 use mine_runtime::trainer::{InMemory, Trainer};
 
 use crate::support::*;

@@ -7,7 +7,7 @@ use std::path::Path;
 use burn::tensor::Device;
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
-use mine_runtime::config::TrainerConfig;
+use mine_runtime::trainer::config::TrainerConfig;
 use mine_runtime::trainer::{
     InMemory, RunDir, RunDirError, RunDirMode, SourceError, TrainError, Trainer, from_fn,
 };

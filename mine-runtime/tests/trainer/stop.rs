@@ -8,7 +8,7 @@ use burn::tensor::Device;
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
 use mine_runtime::checkpoint::list_checkpoints;
-use mine_runtime::config::TrainerConfig;
+use mine_runtime::trainer::config::TrainerConfig;
 use mine_runtime::trainer::{InMemory, SourceError, Trainer, from_fn};
 
 use crate::support::*;

@@ -8,8 +8,8 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use mine_dsl::prelude::*;
 use mine_dsl::{Memory, policy::Forward};
-use mine_runtime::config::{ProgressMode, TrainerConfig};
 use mine_runtime::optim::OptimizerConfig;
+use mine_runtime::trainer::config::{ProgressMode, TrainerConfig};
 
 /// Button class of each colour of the synthetic task.
 pub const BUTTONS: [i64; 4] = [0, 17, 250, 4000];

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 pub use chart::{LineChart, Series};
 pub use history::History;
 
-use crate::fs_atomic::write_atomic;
+use crate::checkpoint::fs_atomic::write_atomic;
 
 /// Directory of a run directory holding the plots.
 pub const PLOTS_DIR: &str = "plots";

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, TensorView};
 use thiserror::Error;
 
-use crate::fs_atomic::write_atomic;
+use crate::checkpoint::fs_atomic::write_atomic;
 
 /// The configuration file of an exported directory (the policy's constructor arguments).
 pub const MINESTUDIO_CONFIG_FILE: &str = "config.json";

@@ -5,10 +5,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::RunDirError;
+use crate::checkpoint::fs_atomic::is_temporary_of;
 use crate::checkpoint::{
     CHECKPOINTS_DIR, WEIGHTS_DIR, is_checkpoint_entry_name, is_weights_file_name,
 };
-use crate::fs_atomic::is_temporary_of;
 use crate::metrics::plot::{PLOT_FILES, PLOTS_DIR};
 use crate::metrics::tensorboard::is_event_file_name;
 use crate::metrics::{METRICS_FILE, TENSORBOARD_DIR};

@@ -10,7 +10,7 @@
 use burn::tensor::Device;
 use mine_dsl::batch::BatchInfo;
 
-use crate::config::MemoryMode;
+use crate::trainer::config::MemoryMode;
 use mine_dsl::memory::{Memory, MemoryState, MemoryStateError};
 
 /// The memory carried between the batches of one stream (train or validation).
@@ -18,7 +18,7 @@ use mine_dsl::memory::{Memory, MemoryState, MemoryStateError};
 /// ```
 /// use burn::tensor::{Device, Tensor};
 /// use mine_dsl::batch::BatchInfo;
-/// use mine_runtime::memory_manager::MemoryManager;
+/// use mine_runtime::trainer::memory_manager::MemoryManager;
 ///
 /// let device = Device::flex();
 /// let info = |ts: [[i64; 2]; 2]| BatchInfo {
@@ -39,7 +39,7 @@ use mine_dsl::memory::{Memory, MemoryState, MemoryStateError};
 /// assert_eq!(rows, [1.0, 0.0]);
 ///
 /// // The ablation: every batch starts from the initial memory.
-/// use mine_runtime::config::MemoryMode;
+/// use mine_runtime::trainer::config::MemoryMode;
 /// let mut reset = MemoryManager::<Tensor<2>>::new().with_mode(MemoryMode::Reset);
 /// reset.prepare(&info([[0, 1], [5, 6]]), 2, initial);
 /// reset.store(Tensor::ones([2, 1], &device));

@@ -11,13 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// Every call writes its own temporary file, so threads (or processes) writing the same path
 /// at once each publish a complete file: the last rename wins.
-///
-/// ```
-/// let dir = tempfile::tempdir().unwrap();
-/// let path = dir.path().join("config.toml");
-/// mine_runtime::fs_atomic::write_atomic(&path, b"max_steps = 10\n").unwrap();
-/// assert_eq!(std::fs::read_to_string(&path).unwrap(), "max_steps = 10\n");
-/// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = temporary_beside(path);
     let written = fs::OpenOptions::new()
@@ -70,14 +63,6 @@ fn temporary_beside(path: &Path) -> PathBuf {
 /// Whether `name` is that of a temporary file [`write_atomic`] writes for a file named
 /// `target` (one a crash can leave behind): `.target.tmp-<pid>-<n>`, or `.target.tmp-<pid>`
 /// as earlier versions named them.
-///
-/// ```
-/// use mine_runtime::fs_atomic::is_temporary_of;
-/// assert!(is_temporary_of(".config.toml.tmp-4242-7", "config.toml"));
-/// assert!(is_temporary_of(".config.toml.tmp-4242", "config.toml"));
-/// assert!(!is_temporary_of("config.toml", "config.toml"));
-/// assert!(!is_temporary_of(".config.toml.tmp-42-", "config.toml"));
-/// ```
 pub fn is_temporary_of(name: &str, target: &str) -> bool {
     let is_number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     name.strip_prefix('.')
@@ -124,6 +109,24 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["state.json"], "temporary files left behind");
+    }
+
+    #[test]
+    fn a_write_replaces_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        write_atomic(&path, b"max_steps = 10\n").unwrap();
+        write_atomic(&path, b"max_steps = 20\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "max_steps = 20\n");
+    }
+
+    #[test]
+    fn temporary_names() {
+        assert!(is_temporary_of(".config.toml.tmp-4242-7", "config.toml"));
+        assert!(is_temporary_of(".config.toml.tmp-4242", "config.toml"));
+        assert!(!is_temporary_of("config.toml", "config.toml"));
+        assert!(!is_temporary_of(".config.toml.tmp-42-", "config.toml"));
+        assert!(!is_temporary_of(".config.toml.tmp-x-1", "config.toml"));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::fmt;
 use burn::tensor::{Device, FloatDType};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, BackendError};
+use crate::trainer::backend::{Backend, BackendError};
 
 /// Float precision of a run; see the [module documentation](self).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -54,7 +54,7 @@ impl Precision {
     ///
     /// ```
     /// use burn::tensor::FloatDType;
-    /// use mine_runtime::backend::Precision;
+    /// use mine_runtime::trainer::backend::Precision;
     ///
     /// assert_eq!(Precision::Bf16Mixed.autocast(), Some(FloatDType::BF16));
     /// assert_eq!(Precision::Bf16Pure.autocast(), None);

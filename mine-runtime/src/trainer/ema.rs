@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 
-use crate::config::EmaConfig;
+use crate::trainer::config::EmaConfig;
 
 /// A copy of a module whose float parameters follow `ema = decay * ema + (1 - decay) * w`.
 ///
@@ -17,8 +17,8 @@ use crate::config::EmaConfig;
 /// use burn::module::Module;
 /// use burn::nn::LinearConfig;
 /// use burn::tensor::Device;
-/// use mine_runtime::config::EmaConfig;
-/// use mine_runtime::ema::Ema;
+/// use mine_runtime::trainer::config::EmaConfig;
+/// use mine_runtime::trainer::ema::Ema;
 ///
 /// let device = Device::flex();
 /// let model = LinearConfig::new(2, 1).init(&device);

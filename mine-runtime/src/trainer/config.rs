@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, BackendError, Precision};
 use crate::optim::{OptimConfigError, OptimizerConfig};
 use crate::parallel::RankLayout;
+use crate::trainer::backend::{Backend, BackendError, Precision};
 
 /// Settings of a training run. Deserializes from TOML (unknown fields are rejected) and is
 /// validated by [`TrainerConfig::validate`] (the trainer calls it at startup).
@@ -15,7 +15,7 @@ use crate::parallel::RankLayout;
 /// `k` batches.
 ///
 /// ```
-/// use mine_runtime::config::TrainerConfig;
+/// use mine_runtime::trainer::config::TrainerConfig;
 ///
 /// let config = TrainerConfig::from_toml_str(r#"
 ///     max_steps = 1000

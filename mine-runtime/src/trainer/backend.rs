@@ -9,7 +9,7 @@ use std::fmt;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-pub use crate::precision::Precision;
+pub use crate::trainer::precision::Precision;
 
 /// A burn backend the trainer can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -107,7 +107,7 @@ impl Backend {
     /// Call it before creating any tensor on the device.
     ///
     /// ```
-    /// use mine_runtime::backend::{Backend, Precision};
+    /// use mine_runtime::trainer::backend::{Backend, Precision};
     ///
     /// let device = Backend::Flex.device(0, Precision::F32).unwrap();
     /// assert!(!device.is_autodiff());
@@ -132,7 +132,7 @@ impl Backend {
     ///
     /// ```
     /// use burn::tensor::Device;
-    /// use mine_runtime::backend::{Backend, Precision};
+    /// use mine_runtime::trainer::backend::{Backend, Precision};
     ///
     /// let device = Backend::Flex.init_device(0, Precision::F32).unwrap();
     /// assert_eq!(device, Device::flex());
