@@ -21,7 +21,7 @@ use mine_runtime::config::{ProgressMode, TrainerConfig};
 use mine_runtime::data::synthetic::{GeneratedDataset, SyntheticConfig, generate};
 use mine_runtime::data::{DataLoader, DatasetConfig, RawDataset, Split};
 use mine_runtime::optim::OptimizerConfig;
-use mine_runtime::policies::groot::{GrootConfig, GrootPolicy};
+use mine_runtime::policies::groot::{GrootPolicy, ScratchGrootConfig};
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
 use mine_runtime::trainer::{LoaderSource, Trainer, batch_to_device};
 
@@ -332,9 +332,9 @@ fn wgpu_groot_training_matches_flex() {
         "val/loss",
     ];
     let groot = |device: &Device| {
-        let config = GrootConfig {
+        let config = ScratchGrootConfig {
             img_shape: [32, 32, 3],
-            ..GrootConfig::tiny()
+            ..ScratchGrootConfig::tiny()
         };
         Experiment::new(GrootPolicy::new(&config, device).unwrap())
             .objective(BehaviorClone::default())
