@@ -318,3 +318,48 @@ fn long_trajectory_trains_carried_and_reset_memory_and_resumes() {
         &["train/camera_loss"],
     );
 }
+
+/// Backends, devices and precisions this build or machine cannot honour stop an example at
+/// startup, before its dataset is generated, naming the setting and the fix.
+#[test]
+fn settings_the_build_or_machine_cannot_honour_stop_an_example_at_startup() {
+    use minestudio_rs::runtime::trainer::backend::Backend;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases: Vec<(String, Vec<&str>)> = vec![(
+        "trainer.devices=[0,1]".into(),
+        vec!["`devices` = [0, 1]", "the flex backend has 1 device"],
+    )];
+    for backend in [Backend::Cuda, Backend::Wgpu] {
+        if !backend.is_compiled() {
+            cases.push((
+                format!("trainer.backend=\"{backend}\""),
+                vec!["is not compiled into this build", "`--features"],
+            ));
+        }
+    }
+    if Backend::Wgpu.is_compiled() {
+        cases.push((
+            "trainer.backend=\"wgpu\" trainer.precision=\"bf16\"".into(),
+            vec!["`trainer.precision` = \"bf16-mixed\"", "wgpu device"],
+        ));
+    }
+    for (settings, expected) in cases {
+        let mut overrides = short_run(dir.path(), 1);
+        overrides.extend(settings.split(' ').map(str::to_owned));
+        let error = try_invoke(vpt_bc::run, &[], &overrides)
+            .expect_err("the example refuses the settings")
+            .to_string();
+        for part in expected {
+            assert!(error.contains(part), "{settings}: {error}");
+        }
+        assert!(
+            !dir.path().join("data").exists(),
+            "{settings}: nothing generated"
+        );
+        assert!(
+            !dir.path().join("run").exists(),
+            "{settings}: nothing written"
+        );
+    }
+}

@@ -19,7 +19,7 @@ use mine_dsl::prelude::*;
 use mine_runtime::data::synthetic::{GeneratedDataset, SyntheticConfig, generate};
 use mine_runtime::data::{DataLoader, DatasetConfig, RawDataset, Split};
 use mine_runtime::optim::OptimizerConfig;
-use mine_runtime::policies::groot::{GrootConfig, GrootPolicy};
+use mine_runtime::policies::groot::{GrootPolicy, ScratchGrootConfig};
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
 use mine_runtime::trainer::backend::Backend;
 use mine_runtime::trainer::config::{ProgressMode, TrainerConfig};
@@ -332,13 +332,92 @@ fn wgpu_groot_training_matches_flex() {
         "val/loss",
     ];
     let groot = |device: &Device| {
-        let config = GrootConfig {
+        let config = ScratchGrootConfig {
             img_shape: [32, 32, 3],
-            ..GrootConfig::tiny()
+            ..ScratchGrootConfig::tiny()
         };
         Experiment::new(GrootPolicy::new(&config, device).unwrap())
             .objective(BehaviorClone::default())
             .objective(KlDivergence::default())
     };
     assert_wgpu_trains_like_flex(groot, &metrics);
+}
+
+/// Settings this machine's wgpu cannot honour stop the run at startup, before anything is
+/// written, with an error naming the setting and the fix: a device index past the adapters
+/// burn finds, more devices than there are, bf16 (WGSL has no bf16).
+#[test]
+fn wgpu_settings_the_machine_cannot_honour_are_refused_at_startup() {
+    // The adapters burn enumerates are the kinds `Device::wgpu` names, which is what
+    // `Backend::device_count` counts the discrete GPUs by.
+    let kinds = (0..8)
+        .flat_map(|i| {
+            [
+                DeviceKind::DiscreteGpu(i),
+                DeviceKind::IntegratedGpu(i),
+                DeviceKind::VirtualGpu(i),
+            ]
+        })
+        .chain([DeviceKind::Cpu]);
+    let named: Vec<Device> = kinds.map(Device::wgpu).collect();
+    let adapters = Device::enumerate(burn::tensor::DeviceType::Wgpu).into_vec();
+    assert!(
+        !adapters.is_empty(),
+        "no wgpu adapter: install mesa-vulkan-drivers"
+    );
+    assert!(adapters.iter().all(|a| named.contains(a)), "{adapters:?}");
+    let available = Backend::Wgpu.device_count().unwrap();
+    assert!(available >= 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let base = trainer_config(Backend::Wgpu, &run_dir);
+    let policy = || VptPolicy::new(&vpt_config(), &Device::flex()).unwrap();
+    let refused = |config: TrainerConfig, expected: &[String]| {
+        let experiment = Experiment::new(policy()).objective(BehaviorClone::default());
+        let message = Trainer::new(config, experiment).err().unwrap().to_string();
+        for part in expected {
+            assert!(message.contains(part.as_str()), "{message}");
+        }
+        assert!(!run_dir.exists(), "nothing is written: {message}");
+    };
+    refused(
+        TrainerConfig {
+            device_index: available,
+            ..base.clone()
+        },
+        &[
+            format!("`device_index` = {available}"),
+            format!("device index {available} does not exist"),
+            "0 the default adapter, i > 0 the discrete GPU i - 1".into(),
+            format!("use indices below {available}"),
+        ],
+    );
+    let too_many: Vec<usize> = (0..=available).collect();
+    refused(
+        TrainerConfig {
+            devices: Some(too_many.clone()),
+            ..base.clone()
+        },
+        &[
+            format!("`devices` = {too_many:?}"),
+            format!("asks for {} devices", available + 1),
+            "`devices = [0, 0]`".into(),
+        ],
+    );
+    for precision in ["bf16", "bf16-pure"] {
+        refused(
+            TrainerConfig {
+                precision: precision.to_owned().try_into().unwrap(),
+                ..base.clone()
+            },
+            &[
+                "`trainer.precision` = \"bf16".into(),
+                "wgpu device".into(),
+                "`trainer.precision = \"f32\"`".into(),
+            ],
+        );
+    }
+    // Index 0, the default adapter, is there.
+    assert!(base.device().is_ok());
 }

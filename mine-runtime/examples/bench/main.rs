@@ -1,42 +1,46 @@
-//! The benchmark: the small VPT's training step (ours, and MineStudio on PyTorch side by side
-//! with `--reference`), the cost of the typed DSL, and data loading. Prints Markdown tables.
+//! The benchmark: a VPT training step (ours, and MineStudio on PyTorch side by side with
+//! `--reference`), the cost of the typed DSL, and data loading. Prints Markdown tables.
 //!
 //! ```text
 //! cargo run --release -p mine-runtime --example bench -- [--reference] [--steps 15] [--rounds 3]
-//!     [--warmup 3] [--only step|dsl|data]...
+//!     [--warmup 3] [--only step|dsl|data]... [--backend flex|wgpu|cuda]
+//!     [--model tiny|small|1x|2x|3x] [--precision f32|bf16-mixed] [--batch N]
 //! ```
 //!
-//! Training step: 128x128 frames, hidden 256, 4 heads, 2 attention blocks, ImpalaCNN
-//! 16/32/32; behaviour cloning, backward, global-norm clipping, AdamW; memory carried between
-//! steps; at B=2, T=16, memory 32 and B=4, T=32, memory 64. Each implementation runs in its own
-//! process (a step server), warmed up, then both alternate `rounds` rounds of `steps` steps
-//! so that the ratio comes from one run on one machine; the figures are medians over all
-//! timed steps, and the peak resident memory of each process. `--reference` installs PyTorch
-//! and MineStudio into a throwaway virtual environment first (`examples/reference/setup.sh`;
-//! about 2.7 GiB from PyPI the first time).
+//! Training step on `flex` (the default): 128x128 frames, hidden 256, 4 heads, 2 attention
+//! blocks, ImpalaCNN 16/32/32; behaviour cloning, backward, global-norm clipping, AdamW; memory
+//! carried between steps; at B=2, T=16, memory 32 and B=4, T=32, memory 64. Each implementation
+//! runs in its own process (a step server), warmed up, then both alternate `rounds` rounds of
+//! `steps` steps so that the ratio comes from one run on one machine; the figures are medians
+//! over all timed steps, and the peak resident memory of each process. `--reference` installs
+//! PyTorch and MineStudio into a throwaway virtual environment first
+//! (`examples/reference/setup.sh`; about 2.7 GiB from PyPI the first time). `--burn-ops`
+//! (or `MINE_KERNELS=burn`) runs burn's own ops instead of our CPU kernels, `--no-winograd` (or
+//! `MINE_WINOGRAD=0`) our direct 3x3 convolutions instead of the Winograd ones: the benchmark
+//! sets these [`KernelOptions`] for its own processes.
 //!
-//! `--burn-ops` (or `MINE_KERNELS=burn` in the environment) runs burn's own ops instead of our
-//! CPU kernels, `--no-winograd` (or `MINE_WINOGRAD=0`) our direct 3x3 convolutions instead of
-//! the Winograd ones: the benchmark sets these [`KernelOptions`] for its own processes.
+//! `--backend cuda` (built with `--features cuda`) times VPT 2x, window 128, memory 256, batch
+//! 8 in bf16-mixed, MineStudio's fine-tuning recipe per GPU, against MineStudio on the same GPU
+//! under bf16 autocast; `--backend wgpu` the same in f32 without a reference (see
+//! [`setup`](setup::Setup)). The table then adds what each GPU allocator holds.
 
 mod data;
 mod dsl;
 mod reference;
 mod server;
+mod setup;
 mod stats;
 mod step;
 
 use std::process::Command;
 
 use mine_runtime::kernels::KernelOptions;
-
+use mine_runtime::trainer::backend::{Backend, Precision};
 use server::StepServer;
+use setup::Setup;
 use stats::{StepTimes, medians};
 
 type Error = Box<dyn std::error::Error>;
-
-/// The training configurations: batch, window, attention memory.
-const CONFIGS: [(usize, usize, usize); 2] = [(2, 16, 32), (4, 32, 64)];
 
 struct Args {
     reference: bool,
@@ -45,6 +49,10 @@ struct Args {
     warmup: usize,
     only: Vec<String>,
     serve: Option<[usize; 3]>,
+    backend: Backend,
+    model: Option<String>,
+    precision: Option<Precision>,
+    batch: Option<usize>,
     kernels: KernelOptions,
 }
 
@@ -79,6 +87,10 @@ fn parse_args() -> Result<Args, Error> {
         only: Vec::new(),
         serve: None,
         kernels: kernels_from_env(),
+        backend: Backend::Flex,
+        model: None,
+        precision: None,
+        batch: None,
     };
     let mut it = std::env::args().skip(1);
     let number = |it: &mut dyn Iterator<Item = String>, flag: &str| -> Result<usize, Error> {
@@ -86,6 +98,10 @@ fn parse_args() -> Result<Args, Error> {
         value
             .parse()
             .map_err(|_| format!("{flag} {value}: not a number").into())
+    };
+    let word = |it: &mut dyn Iterator<Item = String>, flag: &str| -> Result<String, Error> {
+        it.next()
+            .ok_or_else(|| format!("{flag} needs a value").into())
     };
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -98,6 +114,17 @@ fn parse_args() -> Result<Args, Error> {
             "--only" => args
                 .only
                 .push(it.next().ok_or("--only needs step, dsl or data")?),
+            "--backend" => {
+                let name = word(&mut it, "--backend")?;
+                args.backend = Backend::try_from(name).map_err(|e| format!("--backend: {e}"))?;
+            }
+            "--model" => args.model = Some(word(&mut it, "--model")?),
+            "--precision" => {
+                let name = word(&mut it, "--precision")?;
+                let precision = Precision::try_from(name);
+                args.precision = Some(precision.map_err(|e| format!("--precision: {e}"))?);
+            }
+            "--batch" => args.batch = Some(number(&mut it, "--batch")?),
             "--serve" => {
                 let mut dims = [0; 3];
                 for d in &mut dims {
@@ -108,7 +135,8 @@ fn parse_args() -> Result<Args, Error> {
             other => {
                 return Err(format!(
                     "unknown argument {other}; use [--reference] [--steps N] [--rounds N] \
-                     [--warmup N] [--only step|dsl|data] [--burn-ops] [--no-winograd]"
+                     [--warmup N] [--only step|dsl|data] [--burn-ops] [--no-winograd] [--backend flex|wgpu|cuda] \
+                     [--model tiny|small|1x|2x|3x] [--precision f32|bf16-mixed] [--batch N]"
                 )
                 .into());
             }
@@ -121,9 +149,10 @@ fn main() -> std::process::ExitCode {
     let result = parse_args().and_then(|args| {
         // The benchmark's choice of kernels, for this process (its step servers get the flags).
         mine_runtime::kernels::set_options(args.kernels);
+        let setup = Setup::new(args.backend, args.model.clone(), args.precision, args.batch)?;
         match args.serve {
-            Some([b, t, m]) => server::serve(b, t, m),
-            None => run(&args),
+            Some([b, t, m]) => server::serve(&setup, b, t, m),
+            None => run(&args, &setup),
         }
     });
     match result {
@@ -135,11 +164,15 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<(), Error> {
-    let wants = |s: &str| args.only.is_empty() || args.only.iter().any(|o| o == s);
-    println!("# Benchmark\n\n{}\n", machine());
+fn run(args: &Args, setup: &Setup) -> Result<(), Error> {
+    // The DSL and data-loading measures are the CPU's; a GPU run times the step only.
+    let wants = |s: &str| match args.only.is_empty() {
+        true => setup.backend == Backend::Flex || s == "step",
+        false => args.only.iter().any(|o| o == s),
+    };
+    println!("# Benchmark\n\n{}\n", machine(setup));
     if wants("step") {
-        training_steps(args)?;
+        training_steps(args, setup)?;
     }
     if wants("dsl") {
         let (wired, direct) = dsl::overhead(2, 16, 32, args.rounds, args.steps)?;
@@ -175,8 +208,8 @@ fn run(args: &Args) -> Result<(), Error> {
     Ok(())
 }
 
-/// The CPU, its cores and whether it has AVX-512, and the date.
-fn machine() -> String {
+/// The CPU, its cores and whether it has AVX-512, the backend, and the date.
+fn machine(setup: &Setup) -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
@@ -189,19 +222,18 @@ fn machine() -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
+    let options = mine_runtime::kernels::options();
+    let kernels = match (setup.backend, options.cpu_kernels, options.winograd) {
+        (Backend::Flex, false, _) => ", our CPU kernels off (--burn-ops)",
+        (Backend::Flex, true, false) => ", our CPU kernels on, Winograd off (--no-winograd)",
+        (Backend::Flex, true, true) => ", our CPU kernels on",
+        _ => " (burn's GPU kernels)",
+    };
     format!(
-        "{date}; {model}, {} cores{}; burn 0.22.1 flex, our CPU kernels {}",
+        "{date}; {model}, {} cores{}; burn 0.22.1 {}{kernels}",
         server::rayon_threads(),
         if avx512 { ", AVX-512" } else { "" },
-        match mine_runtime::kernels::options() {
-            KernelOptions {
-                cpu_kernels: false, ..
-            } => "off (--burn-ops)",
-            KernelOptions {
-                winograd: false, ..
-            } => "on, Winograd off (--no-winograd)",
-            _ => "on",
-        }
+        setup.backend,
     )
 }
 
@@ -211,6 +243,7 @@ struct Contender {
     server: StepServer,
     steps: Vec<StepTimes>,
     peak_mib: f64,
+    device_mib: Option<f64>,
 }
 
 impl Contender {
@@ -224,6 +257,7 @@ impl Contender {
             server,
             steps: Vec::new(),
             peak_mib: f64::NAN,
+            device_mib: None,
         })
     }
 
@@ -231,48 +265,57 @@ impl Contender {
         let reply = self.server.run(steps)?;
         self.steps.extend(reply.steps);
         self.peak_mib = reply.peak_rss_mib;
+        self.device_mib = reply.device_mib;
         Ok(())
     }
 }
 
-fn training_steps(args: &Args) -> Result<(), Error> {
-    let python = if args.reference {
-        Some(reference::setup()?)
-    } else {
-        None
+fn training_steps(args: &Args, setup: &Setup) -> Result<(), Error> {
+    let reference = match args.reference {
+        true => Some((reference::setup()?, setup.reference_device()?)),
+        false => None,
     };
     let threads = server::rayon_threads();
+    let gpu = setup.backend != Backend::Flex;
     println!(
-        "## Training step: small VPT (128x128, hidden 256, 4 heads, 2 blocks, ImpalaCNN 16/32/32), \
-         BC + backward + clipping + AdamW, memory carried\n"
+        "## Training step: {}, BC + backward + clipping + AdamW, memory carried\n",
+        setup.describe()?
     );
     println!(
-        "Medians of {} rounds x {} steps after {} warm-up steps{}; {threads} threads each.\n",
+        "Medians of {} rounds x {} steps after {} warm-up steps{}; {}.\n",
         args.rounds,
         args.steps,
         args.warmup,
-        if python.is_some() {
+        if reference.is_some() {
             ", the implementations alternating round by round"
         } else {
             ""
+        },
+        if gpu {
+            "each part of a step ends with a device synchronization".to_owned()
+        } else {
+            format!("{threads} threads each")
         }
     );
+    let device_column = if gpu { " device MiB |" } else { "" };
     println!(
-        "| config | implementation | step ms | frames/s | forward ms | backward ms | optimizer ms | peak RSS MiB |"
+        "| config | implementation | step ms | frames/s | forward ms | backward ms | optimizer ms | peak RSS MiB |{device_column}"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| --- | --- | --- | --- | --- | --- | --- | --- |{}",
+        if gpu { " --- |" } else { "" }
+    );
     let exe = std::env::current_exe()?;
-    for (b, t, m) in CONFIGS {
+    for (b, t, m) in setup.configs()? {
         let mut ours = Command::new(&exe);
-        ours.args(["--serve", &b.to_string(), &t.to_string(), &m.to_string()])
-            .args(kernel_flags(args.kernels));
+        ours.args(["--serve", &b.to_string(), &t.to_string(), &m.to_string()]);
+        ours.args(setup.flags());
+        ours.args(kernel_flags(args.kernels));
         let mut contenders = vec![Contender::start("ours".into(), ours, args.warmup)?];
-        if let Some(python) = &python {
-            let reference = Contender::start(
-                String::new(),
-                reference::command(python, b, t, m, threads),
-                args.warmup,
-            )?;
+        if let Some((python, device)) = &reference {
+            let command =
+                reference::command(python, &setup.vpt_at(t, m)?, setup, device, b, threads)?;
+            let reference = Contender::start(String::new(), command, args.warmup)?;
             contenders.push(Contender {
                 name: format!(
                     "MineStudio {} / PyTorch {}",
@@ -291,31 +334,46 @@ fn training_steps(args: &Args) -> Result<(), Error> {
         }
         let frames = (b * t) as f64;
         let label = format!("B={b} T={t} mem {m}");
-        let summary: Vec<(StepTimes, f64)> = contenders
+        let mib = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.0}"));
+        let summary: Vec<(StepTimes, f64, Option<f64>)> = contenders
             .iter()
-            .map(|c| (medians(&c.steps), c.peak_mib))
+            .map(|c| (medians(&c.steps), c.peak_mib, c.device_mib))
             .collect();
-        for (c, (m, peak)) in contenders.iter().zip(&summary) {
+        for (c, (m, peak, device)) in contenders.iter().zip(&summary) {
             println!(
-                "| {label} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |",
+                "| {label} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |{}",
                 c.name,
                 m.total * 1e3,
                 frames / m.total,
                 m.forward * 1e3,
                 m.backward * 1e3,
                 m.optimizer * 1e3,
-                peak
+                peak,
+                if gpu {
+                    format!(" {} |", mib(*device))
+                } else {
+                    String::new()
+                }
             );
         }
-        if let [(ours, our_peak), (theirs, their_peak)] = summary.as_slice() {
+        if let [
+            (ours, our_peak, our_device),
+            (theirs, their_peak, their_device),
+        ] = summary.as_slice()
+        {
+            let device_ratio = match (our_device, their_device) {
+                (Some(o), Some(t)) => format!(" {:.2}x |", o / t),
+                _ => " - |".to_owned(),
+            };
             println!(
-                "| {label} | ours vs reference | {:.2}x faster | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x the memory |",
+                "| {label} | ours vs reference | {:.2}x faster | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x the memory |{}",
                 theirs.total / ours.total,
                 theirs.total / ours.total,
                 theirs.forward / ours.forward,
                 theirs.backward / ours.backward,
                 theirs.optimizer / ours.optimizer,
-                our_peak / their_peak
+                our_peak / their_peak,
+                if gpu { device_ratio } else { String::new() }
             );
         }
     }

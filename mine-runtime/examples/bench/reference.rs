@@ -1,8 +1,13 @@
-//! The reference: the same training step in MineStudio 1.1.6 on PyTorch (CPU), from a
-//! throwaway virtual environment that `examples/reference/setup.sh` makes on first use.
+//! The reference: the same training step in MineStudio 1.1.6 on PyTorch (the CPU, or the same
+//! CUDA GPU), from a throwaway virtual environment that `examples/reference/setup.sh` makes on
+//! first use.
 
 use std::path::PathBuf;
 use std::process::Command;
+
+use mine_runtime::policies::vpt::VptConfig;
+
+use super::setup::Setup;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -34,19 +39,34 @@ pub fn setup() -> Result<PathBuf, Error> {
     Ok(venv.join("bin/python"))
 }
 
-/// The reference step server for batch `b`, window `t`, memory `m` on `threads` threads.
-pub fn command(python: &PathBuf, b: usize, t: usize, m: usize, threads: usize) -> Command {
+/// The reference step server for batch `b` of `vpt` (its window and memory included) in the
+/// setup's precision, on PyTorch's `device` (`cpu` on `threads` threads, or `cuda`). The
+/// model's arguments go over as MineStudio's `policy_kwargs`, so both sides build the same
+/// network.
+pub fn command(
+    python: &PathBuf,
+    vpt: &VptConfig,
+    setup: &Setup,
+    device: &str,
+    b: usize,
+    threads: usize,
+) -> Result<Command, Error> {
+    let mut kwargs = serde_json::to_value(vpt)?;
+    if let serde_json::Value::Object(map) = &mut kwargs {
+        // VPTPolicy takes the temperature beside its policy_kwargs (1.0 here).
+        map.remove("temperature");
+    }
     let mut command = Command::new(python);
     command
         // requests and gym warn about optional packages on import; they are not used.
         .env("PYTHONWARNINGS", "ignore")
         .arg(scripts().join("vpt_step.py"))
-        .args(["--batch", &b.to_string(), "--time", &t.to_string()])
-        .args([
-            "--memory",
-            &m.to_string(),
-            "--threads",
-            &threads.to_string(),
-        ]);
-    command
+        .args(["--batch", &b.to_string()])
+        .args(["--time", &vpt.timesteps.to_string()])
+        .args(["--memory", &vpt.attention_memory_size.to_string()])
+        .args(["--threads", &threads.to_string()])
+        .args(["--device", device])
+        .args(["--precision", setup.precision.as_str()])
+        .args(["--policy-kwargs", &kwargs.to_string()]);
+    Ok(command)
 }

@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
+use super::setup::Setup;
 use super::stats::RunReply;
 use super::step::TrainStep;
 
@@ -74,8 +75,8 @@ impl Drop for StepServer {
     }
 }
 
-/// Serves our training step for batch `b`, window `t`, memory `m` on stdin/stdout.
-pub fn serve(b: usize, t: usize, m: usize) -> Result<(), Error> {
+/// Serves our training step of `setup` for batch `b`, window `t`, memory `m` on stdin/stdout.
+pub fn serve(setup: &Setup, b: usize, t: usize, m: usize) -> Result<(), Error> {
     let out = std::io::stdout();
     let emit = |value: serde_json::Value| -> Result<(), Error> {
         let mut out = out.lock();
@@ -86,16 +87,18 @@ pub fn serve(b: usize, t: usize, m: usize) -> Result<(), Error> {
     if std::env::var_os("MINE_MALLOC_DEFAULT").is_none() {
         mine_runtime::kernels::allocator::keep_freed_memory();
     }
-    let mut step = match TrainStep::new(b, t, m) {
+    let mut step = match TrainStep::new(setup, b, t, m) {
         Ok(step) => step,
         Err(e) => return emit(serde_json::json!({ "error": e.to_string() })),
     };
     emit(serde_json::json!({
         "ready": true,
-        "burn": "0.22.1 flex",
+        "burn": format!("0.22.1 {}", setup.backend),
+        "precision": setup.precision.as_str(),
         "kernels": mine_runtime::kernels::options().cpu_kernels,
         "threads": rayon_threads(),
         "frames_per_step": step.frames(),
+        "params": step.parameters(),
     }))?;
     for line in std::io::stdin().lock().lines() {
         let line = line?;
@@ -113,9 +116,11 @@ pub fn serve(b: usize, t: usize, m: usize) -> Result<(), Error> {
                     }
                 }
                 let peak_rss_mib = mine_runtime::metrics::peak_rss_mib().unwrap_or(f64::NAN);
+                let device_mib = step.device_bytes().map(|b| b as f64 / (1024.0 * 1024.0));
                 emit(serde_json::to_value(RunReply {
                     steps,
                     peak_rss_mib,
+                    device_mib,
                 })?)?;
             }
             _ => return emit(serde_json::json!({ "error": format!("unknown command {line:?}") })),

@@ -22,6 +22,10 @@ pub struct RunReply {
     pub steps: Vec<StepTimes>,
     /// The server process's peak resident memory so far.
     pub peak_rss_mib: f64,
+    /// What the GPU's allocator holds (PyTorch: its peak reserved bytes), in MiB; absent on
+    /// the CPU.
+    #[serde(default)]
+    pub device_mib: Option<f64>,
 }
 
 /// The median of `xs` (NaN when empty).

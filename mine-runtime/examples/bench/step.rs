@@ -1,19 +1,28 @@
-//! Our small-VPT training step, as the trainer runs it: typed experiment forward (policy +
-//! behaviour cloning), backward, global-norm clipping and AdamW, memory carried and detached.
+//! Our VPT training step, as the trainer runs it: typed experiment forward (policy +
+//! behaviour cloning, inside the precision's autocast scope), backward, global-norm clipping
+//! and AdamW, memory carried and detached. On a GPU each part ends with a device
+//! synchronization, as the reference's `torch.cuda.synchronize()`, so that the clock measures
+//! the work and not its queueing.
 
 use std::time::Instant;
 
+use burn::module::Module;
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use mine_dsl::experiment::{Experiment, Objectives};
 use mine_dsl::memory::Memory;
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
+use mine_runtime::trainer::backend::Precision;
+use mine_runtime::kernels::autocast;
 use mine_runtime::optim::{OptimStep, OptimizerConfig};
 use mine_runtime::policies::vpt::{VptConfig, VptMemory, VptPolicy};
 
+use super::setup::Setup;
 use super::stats::StepTimes;
 
-/// The benchmark's model: the small VPT with `timesteps` and `memory` set per configuration.
+/// The flex benchmark's model: the small VPT with `timesteps` and `memory` set per
+/// configuration.
 pub fn config(t: usize, memory: usize) -> VptConfig {
     VptConfig {
         timesteps: t,
@@ -58,6 +67,7 @@ pub struct TrainStep {
     t: usize,
     config: VptConfig,
     device: Device,
+    precision: Precision,
     policy: Option<VptPolicy>,
     objectives: Objectives<VptPolicy>,
     optim: OptimStep,
@@ -66,10 +76,15 @@ pub struct TrainStep {
 }
 
 impl TrainStep {
-    /// Batch `b`, window `t`, attention memory `memory`, on the flex autodiff device.
-    pub fn new(b: usize, t: usize, memory: usize) -> Result<Self, Box<dyn std::error::Error>> {
-        let config = config(t, memory);
-        let device = Device::flex().autodiff();
+    /// Batch `b`, window `t`, attention memory `memory`, on the setup's autodiff device.
+    pub fn new(
+        setup: &Setup,
+        b: usize,
+        t: usize,
+        memory: usize,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let config = setup.vpt_at(t, memory)?;
+        let device = setup.device()?;
         let policy = VptPolicy::new(&config, &device)?;
         let (policy, objectives) = Experiment::new(policy)
             .objective(BehaviorClone { weight: 1.0 })
@@ -81,6 +96,7 @@ impl TrainStep {
             optim: OptimStep::new(optimizer(), None)?,
             config,
             device,
+            precision: setup.precision,
             policy: Some(policy),
             objectives,
             memory: Some(memory),
@@ -93,18 +109,43 @@ impl TrainStep {
         self.b * self.t
     }
 
-    /// Runs one step (the batch is made before the clock starts).
+    /// The number of parameters.
+    pub fn parameters(&self) -> usize {
+        self.policy.as_ref().map_or(0, |p| p.num_params())
+    }
+
+    /// Bytes the device's allocator holds (`None` where the backend does not say).
+    pub fn device_bytes(&self) -> Option<u64> {
+        self.device.memory_pool_usage().map(|u| u.bytes_reserved)
+    }
+
+    /// Waits for the device's queued work.
+    fn sync(&self) -> Result<(), Box<dyn std::error::Error>> {
+        self.device
+            .sync()
+            .map_err(|e| format!("device synchronization: {e:?}").into())
+    }
+
+    /// Runs one step (the batch is made and uploaded before the clock starts).
     pub fn run(&mut self) -> Result<StepTimes, Box<dyn std::error::Error>> {
         let input = batch(self.b, self.t, &self.config, &self.device);
         let (policy, memory) = (self.policy.take(), self.memory.take());
         let (policy, memory) = (policy.ok_or("no policy")?, memory.ok_or("no memory")?);
         let ctx = StepContext::train(self.steps, self.steps as u64);
+        self.sync()?;
         let start = Instant::now();
+        let scope = autocast::scope(self.precision.autocast());
         let (losses, next) = self.objectives.forward(&policy, input, memory, &ctx)?;
+        drop(scope);
+        self.sync()?;
         let forward = start.elapsed().as_secs_f64();
         let grads = losses.total.backward();
+        self.sync()?;
         let backward = start.elapsed().as_secs_f64() - forward;
-        let (policy, report) = self.optim.step(policy, grads);
+        // As the trainer steps: the gradient norm and the clipping stay on the device.
+        let grads = GradientsParams::from_grads(grads, &policy);
+        let (policy, report) = self.optim.step_params_on_device(policy, grads);
+        self.sync()?;
         let total = start.elapsed().as_secs_f64();
         report.ok_or("the optimizer did not step")?;
         self.policy = Some(policy);

@@ -1,19 +1,27 @@
-"""Reference benchmark: one MineStudio 1.1.6 (PyTorch, CPU) training step of the small VPT.
+"""Reference benchmark: one MineStudio 1.1.6 (PyTorch) training step of a VPT, on the CPU or
+on a CUDA GPU, in f32 or in bf16 mixed precision.
 
 Run with the interpreter of the venv that `setup.sh` makes:
 
     python vpt_step.py --batch B --time T --memory M [--threads 2]
+        [--device cpu|cuda] [--precision f32|bf16-mixed] [--policy-kwargs JSON]
 
 Protocol (stdout carries JSON lines only; everything else goes to stderr):
-  -> {"ready": true, "torch": ..., "minestudio": ..., "threads": N, "params": P}
+  -> {"ready": true, "torch": ..., "minestudio": ..., "threads": N, "params": P, "device": D}
   <- "run N"   -> {"steps": [{"forward", "backward", "optimizer", "total"}, ...],
-                   "peak_rss_mib": ...}
+                   "peak_rss_mib": ..., "device_mib": ... (CUDA: peak bytes reserved)}
   <- "quit" or EOF: exit.      Any failure: {"error": "..."} and a non-zero exit.
 
 The step follows MineStudio's MineLightning._batch_step: memory carried (and detached)
 between steps, `latents, memory_out = policy(batch, memory)`, the loss from MineStudio's
 own BehaviorCloneCallback, backward, global-norm clipping to 1.0, AdamW, zero_grad.
-All model and loss code that runs is MineStudio's; this file only drives it.
+`--precision bf16-mixed` is Lightning's `precision="bf16"`: the forward and the loss under
+`torch.autocast(dtype=torch.bfloat16)`, backward and the optimizer outside it, f32 weights.
+On CUDA each part ends with `torch.cuda.synchronize()`, so that the clock measures the
+work, not its queueing. `--policy-kwargs` is VPTPolicy's `policy_kwargs` (the Rust side
+passes its own model's, so both build the same network); without it, the small VPT at
+window T and memory M. All model and loss code that runs is MineStudio's; this file only
+drives it.
 """
 
 import argparse
@@ -75,16 +83,17 @@ def policy_kwargs(timesteps, memory):
     )
 
 
-def make_batch(torch, b, t):
-    """A batch as MineStudio's data pipeline feeds it: uint8 frames (B, T, H, W, C),
-    integer agent actions (B, T, 1), mask of ones (B, T)."""
+def make_batch(torch, b, t, img_shape, device):
+    """A batch as MineStudio's data pipeline feeds it (and Lightning moves to the device):
+    uint8 frames (B, T, H, W, C), integer agent actions (B, T, 1), mask of ones (B, T)."""
+    h, w, c = img_shape
     return {
-        "image": torch.randint(0, 256, (b, t, 128, 128, 3), dtype=torch.uint8),
+        "image": torch.randint(0, 256, (b, t, h, w, c), dtype=torch.uint8, device=device),
         "agent_action": {
-            "buttons": torch.randint(0, 8641, (b, t, 1), dtype=torch.long),
-            "camera": torch.randint(0, 121, (b, t, 1), dtype=torch.long),
+            "buttons": torch.randint(0, 8641, (b, t, 1), dtype=torch.long, device=device),
+            "camera": torch.randint(0, 121, (b, t, 1), dtype=torch.long, device=device),
         },
-        "mask": torch.ones(b, t),
+        "mask": torch.ones(b, t, device=device),
     }
 
 
@@ -95,22 +104,35 @@ def main():
     ap.add_argument("--time", type=int, required=True)
     ap.add_argument("--memory", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--precision", choices=["f32", "bf16-mixed"], default="f32")
+    ap.add_argument("--policy-kwargs", help="VPTPolicy's policy_kwargs as JSON")
     args = ap.parse_args()
 
     import torch
     from importlib.metadata import version
 
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: PyTorch sees no CUDA device (nvidia-smi?)")
+    cuda = device.type == "cuda"
     torch.set_num_threads(args.threads)
     torch.set_default_dtype(torch.float32)
     VPTPolicy, BehaviorCloneCallback = import_minestudio()
 
-    policy = VPTPolicy(policy_kwargs=policy_kwargs(args.time, args.memory))
+    kwargs = policy_kwargs(args.time, args.memory)
+    if args.policy_kwargs:
+        kwargs = json.loads(args.policy_kwargs)
+    policy = VPTPolicy(policy_kwargs=kwargs).to(device)
     policy.train()
     bc = BehaviorCloneCallback(weight=1.0)
     params = list(policy.parameters())
     # MineLightning.configure_optimizers: AdamW(lr, weight_decay); betas/eps are defaults.
     optim = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
-    memory = policy.initial_state(args.batch)  # list of 3 tensors per block
+    memory = policy.initial_state(args.batch)  # list of 3 tensors per block, on the device
+    autocast = torch.autocast(
+        device_type=device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16-mixed"
+    )
 
     emit({
         "ready": True,
@@ -118,22 +140,30 @@ def main():
         "minestudio": version("minestudio"),
         "threads": torch.get_num_threads(),
         "params": sum(p.numel() for p in params),
+        "device": torch.cuda.get_device_name(device) if cuda else "cpu",
     })
+
+    def now():
+        if cuda:
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
 
     def step(batch_idx):
         nonlocal memory
-        batch = make_batch(torch, args.batch, args.time)  # outside the timed region
-        t0 = time.perf_counter()
-        latents, memory_out = policy(batch, memory)
-        memory = [m.detach() for m in memory_out]  # MineLightning's tree_detach
-        loss = bc(batch, batch_idx, "train", latents, policy)["loss"]
-        t1 = time.perf_counter()
+        # Outside the timed region.
+        batch = make_batch(torch, args.batch, args.time, kwargs["img_shape"], device)
+        t0 = now()
+        with autocast:
+            latents, memory_out = policy(batch, memory)
+            memory = [m.detach() for m in memory_out]  # MineLightning's tree_detach
+            loss = bc(batch, batch_idx, "train", latents, policy)["loss"]
+        t1 = now()
         loss.backward()
-        t2 = time.perf_counter()
+        t2 = now()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optim.step()
         optim.zero_grad()
-        t3 = time.perf_counter()
+        t3 = now()
         if not torch.isfinite(loss):
             raise RuntimeError(f"non-finite loss {loss.item()}")
         return {"forward": t1 - t0, "backward": t2 - t1, "optimizer": t3 - t2, "total": t3 - t0}
@@ -152,7 +182,10 @@ def main():
             steps.append(step(batch_idx))
             batch_idx += 1
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
-        emit({"steps": steps, "peak_rss_mib": peak})
+        reply = {"steps": steps, "peak_rss_mib": peak}
+        if cuda:
+            reply["device_mib"] = torch.cuda.max_memory_reserved(device) / 2**20
+        emit(reply)
 
 
 if __name__ == "__main__":

@@ -52,28 +52,26 @@ impl RankLayout {
             })
             .collect();
         if let Some(available) = available_devices(backend) {
-            let plural = if available == 1 { "" } else { "s" };
-            let repeat = "repeat an index (`devices = [0, 0]`) to run several ranks one after \
-                          the other on one device";
-            if devices.len() > available {
+            if devices.len() > available && available > 0 {
+                let plural = if available == 1 { "" } else { "s" };
                 return Err(fail(
                     format!(
                         "it asks for {} devices, but the {backend} backend has {available} \
                          device{plural} here",
                         devices.len()
                     ),
-                    format!("list at most {available} distinct index{plural}, or {repeat}",),
+                    format!(
+                        "list at most {available} distinct index{}, or repeat an index \
+                         (`devices = [0, 0]`) to run several ranks one after the other on one \
+                         device",
+                        if available == 1 { "" } else { "es" }
+                    ),
                 ));
             }
-            if let Some(index) = devices.iter().find(|&&i| i >= available) {
-                return Err(fail(
-                    format!(
-                        "device index {index} does not exist: the {backend} backend has \
-                         {available} device{plural} here (indices 0 to {})",
-                        available - 1
-                    ),
-                    format!("use indices below {available}"),
-                ));
+            for &index in &devices {
+                if let Some((problem, fix)) = missing_device(backend, index, available) {
+                    return Err(fail(problem, fix));
+                }
             }
         }
         if devices.len() > 1 && backend != Backend::Cuda {
@@ -102,27 +100,79 @@ impl RankLayout {
         }
     }
 
+    /// One rank on device `device_index` of `backend`, checked against the devices the
+    /// backend has on this machine (`flex` ignores the index). The error names
+    /// `device_index` and the fix.
+    ///
+    /// ```
+    /// use mine_runtime::trainer::backend::Backend;
+    /// use mine_runtime::parallel::RankLayout;
+    ///
+    /// // The CPU backend has one device and ignores the index.
+    /// assert_eq!(RankLayout::resolve_index(Backend::Flex, 3).unwrap().devices, [3]);
+    /// ```
+    pub fn resolve_index(backend: Backend, device_index: usize) -> Result<Self, ConfigError> {
+        if backend != Backend::Flex
+            && let Some(available) = available_devices(backend)
+            && let Some((problem, fix)) = missing_device(backend, device_index, available)
+        {
+            return Err(ConfigError::DeviceIndex {
+                index: device_index,
+                problem,
+                fix,
+            });
+        }
+        Ok(Self::single(device_index))
+    }
+
     /// The number of ranks.
     pub fn world_size(&self) -> usize {
         self.replica_of_rank.len()
     }
 }
 
-/// How many devices `backend` has on this machine, where burn can list them (`None`: not
-/// checked here; wgpu's adapter is checked when burn opens it).
+/// How many device indices `backend` has on this machine (see [`Backend::device_count`];
+/// `None` when the backend is not compiled in).
 pub fn available_devices(backend: Backend) -> Option<usize> {
-    #[allow(unreachable_code)]
-    match backend {
-        Backend::Flex => {
-            #[cfg(feature = "flex")]
-            return Some(burn::tensor::Device::enumerate(burn::tensor::DeviceType::Flex).len());
-            None
-        }
-        Backend::Cuda => {
-            #[cfg(feature = "cuda")]
-            return Some(burn::tensor::Device::enumerate(burn::tensor::DeviceType::Cuda).len());
-            None
-        }
-        Backend::Wgpu => None,
+    backend.device_count()
+}
+
+/// What is wrong with device `index` of `backend`, which has `available` device indices here,
+/// and what to do instead; `None` when the device exists.
+fn missing_device(backend: Backend, index: usize, available: usize) -> Option<(String, String)> {
+    if available == 0 {
+        return Some(match backend {
+            Backend::Wgpu => (
+                "the wgpu backend finds no adapter on this machine (no Vulkan, Metal or \
+                 DirectX 12 driver)"
+                    .into(),
+                "install the GPU's Vulkan driver (on Linux without a GPU, Mesa's software \
+                 device: `apt-get install mesa-vulkan-drivers`), or train on the CPU with \
+                 `backend = \"flex\"`"
+                    .into(),
+            ),
+            _ => (
+                format!("the {backend} backend finds no device on this machine (no driver?)"),
+                "install the NVIDIA driver (`nvidia-smi` lists the GPUs), or train on the CPU \
+                 with `backend = \"flex\"`"
+                    .into(),
+            ),
+        });
     }
+    if index < available {
+        return None;
+    }
+    let plural = if available == 1 { "" } else { "s" };
+    let meaning = match backend {
+        Backend::Wgpu => ": 0 the default adapter, i > 0 the discrete GPU i - 1",
+        _ => "",
+    };
+    Some((
+        format!(
+            "device index {index} does not exist: the {backend} backend has {available} \
+             device{plural} here (indices 0 to {}{meaning})",
+            available - 1
+        ),
+        format!("use indices below {available}"),
+    ))
 }

@@ -40,7 +40,8 @@ pub enum BackendError {
     /// The backend exists but this build does not include it.
     #[error(
         "`backend` = \"{backend}\" is not compiled into this build: rebuild with \
-         `--features {backend}` (e.g. `cargo run --release --features {backend}`)"
+         `--features {backend}` (e.g. `cargo run --release --features {backend}`), or train on \
+         the CPU with `backend = \"flex\"`"
     )]
     NotCompiled {
         /// The backend's name, which is also its cargo feature.
@@ -151,6 +152,36 @@ impl Backend {
         self == Backend::Flex || (precision == Precision::F32 && Backend::Flex.is_compiled())
     }
 
+    /// How many device indices this backend has on this machine, as burn lists them: `flex`
+    /// has one; CUDA one per GPU the driver reports (none without an NVIDIA driver); wgpu,
+    /// whose index 0 is the default adapter and `i > 0` the discrete GPU `i - 1`, has 0 when it
+    /// finds no adapter (no Vulkan, Metal or DirectX 12 driver), else 1 plus its discrete GPUs.
+    /// `None` when the backend is not compiled in.
+    ///
+    /// ```
+    /// use mine_runtime::trainer::backend::Backend;
+    ///
+    /// assert_eq!(Backend::Flex.device_count(), Some(1));
+    /// ```
+    #[allow(unreachable_code)]
+    pub fn device_count(self) -> Option<usize> {
+        match self {
+            Backend::Flex => {
+                #[cfg(feature = "flex")]
+                return Some(Device::enumerate(burn::tensor::DeviceType::Flex).len());
+            }
+            Backend::Cuda => {
+                #[cfg(feature = "cuda")]
+                return Some(Device::enumerate(burn::tensor::DeviceType::Cuda).len());
+            }
+            Backend::Wgpu => {
+                #[cfg(feature = "wgpu")]
+                return Some(wgpu_device_count());
+            }
+        }
+        None
+    }
+
     #[allow(unused_variables, unreachable_code)]
     fn raw_device(self, index: usize) -> Result<Device, BackendError> {
         match self {
@@ -164,14 +195,34 @@ impl Backend {
             }
             Backend::Wgpu => {
                 #[cfg(feature = "wgpu")]
-                return Ok(Device::wgpu(match index {
-                    0 => burn::tensor::DeviceKind::DefaultDevice,
-                    i => burn::tensor::DeviceKind::DiscreteGpu(i - 1),
-                }));
+                return Ok(Device::wgpu(wgpu_kind(index)));
             }
         }
         Err(BackendError::NotCompiled { backend: self })
     }
+}
+
+/// The wgpu adapter of device index `index`: 0 the default adapter (wgpu's choice, a
+/// high-power GPU first), `i > 0` the discrete GPU `i - 1`.
+#[cfg(feature = "wgpu")]
+fn wgpu_kind(index: usize) -> burn::tensor::DeviceKind {
+    match index {
+        0 => burn::tensor::DeviceKind::DefaultDevice,
+        i => burn::tensor::DeviceKind::DiscreteGpu(i - 1),
+    }
+}
+
+/// The number of wgpu device indices (see [`wgpu_kind`]): none without an adapter, else the
+/// default adapter and each discrete GPU burn enumerates.
+#[cfg(feature = "wgpu")]
+fn wgpu_device_count() -> usize {
+    let adapters = Device::enumerate(burn::tensor::DeviceType::Wgpu).into_vec();
+    if adapters.is_empty() {
+        return 0;
+    }
+    1 + (1..)
+        .take_while(|&index| adapters.contains(&Device::wgpu(wgpu_kind(index))))
+        .count()
 }
 
 impl fmt::Display for Backend {

@@ -68,7 +68,8 @@ pub struct TrainerConfig {
     /// The burn backend: `"flex"` (CPU, default), `"cuda"` or `"wgpu"`.
     pub backend: Backend,
     /// Which GPU (`cuda`: the CUDA index; `wgpu`: 0 is the default adapter, `i > 0` the
-    /// discrete GPU `i - 1`). Ignored on `flex`, and when `devices` is set.
+    /// discrete GPU `i - 1`), checked at startup against the devices the backend finds on this
+    /// machine. Ignored on `flex`, and when `devices` is set.
     pub device_index: usize,
     /// Data parallel: one rank per entry, each with its own replica of the policy, its own
     /// memory and its own shard of the training data, the gradients averaged over the ranks
@@ -209,6 +210,16 @@ pub enum ConfigError {
         /// What to write instead.
         fix: String,
     },
+    /// `device_index` names a device this machine does not have.
+    #[error("trainer config: `device_index` = {index}: {problem}; {fix}")]
+    DeviceIndex {
+        /// The configured index.
+        index: usize,
+        /// What is wrong with it.
+        problem: String,
+        /// What to write instead.
+        fix: String,
+    },
 }
 
 fn invalid(field: &'static str, value: impl ToString, requirement: &'static str) -> ConfigError {
@@ -282,12 +293,13 @@ impl TrainerConfig {
         Ok(())
     }
 
-    /// The data-parallel ranks and their devices: `devices`, checked against the devices the
-    /// backend has (an error names the setting and the fix), or one rank on `device_index`.
+    /// The data-parallel ranks and their devices: `devices`, or one rank on `device_index`,
+    /// checked against the devices the backend has on this machine (an error names the
+    /// setting and the fix).
     pub fn rank_layout(&self) -> Result<RankLayout, ConfigError> {
         match &self.devices {
             Some(devices) => RankLayout::resolve(self.backend, devices),
-            None => Ok(RankLayout::single(self.device_index)),
+            None => RankLayout::resolve_index(self.backend, self.device_index),
         }
     }
 

@@ -71,11 +71,22 @@ fn backends_not_compiled_in_name_the_feature() {
         }
         let message = rejected(&format!("max_steps = 5\nbackend = \"{backend}\""));
         assert!(
-            message.contains(&format!("--features {backend}")),
+            message.contains(&format!("`backend` = \"{backend}\" is not compiled"))
+                && message.contains(&format!("--features {backend}"))
+                && message.contains("`backend = \"flex\"`"),
             "{message}"
         );
+        assert_eq!(backend.device_count(), None);
     }
     assert!(Backend::Flex.device(0, Precision::F32).is_ok());
+}
+
+#[test]
+fn the_cpu_backend_has_one_device_and_ignores_device_index() {
+    assert_eq!(Backend::Flex.device_count(), Some(1));
+    let config = TrainerConfig::from_toml_str("max_steps = 5\ndevice_index = 3").unwrap();
+    assert_eq!(config.rank_layout().unwrap().devices, [3]);
+    assert_eq!(config.device().unwrap(), Device::flex());
 }
 
 #[test]

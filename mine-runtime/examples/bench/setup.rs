@@ -1,0 +1,144 @@
+//! What the training-step benchmark runs on: the backend, the VPT size and the precision, and
+//! the batch configurations that follow from them.
+//!
+//! - `--backend flex` (default): the small VPT in f32 at B=2 T=16 mem 32 and B=4 T=32 mem 64,
+//!   against MineStudio on PyTorch's CPU.
+//! - `--backend cuda`: VPT 2x (the foundation size: ImpalaCNN width 8, hidden 2048, 4 blocks,
+//!   window 128, memory 256) in bf16-mixed at batch 8, MineStudio's fine-tuning recipe per GPU
+//!   (`vpt_raw_config.yaml`: `batch_size: 8`, `win_len: 128`, `precision: "bf16"`), against
+//!   MineStudio on the same GPU under `torch.autocast(dtype=torch.bfloat16)`.
+//! - `--backend wgpu`: like `cuda` but f32 (burn's WGSL shaders have no bf16) and without a
+//!   reference (PyTorch has no wgpu); `--model tiny` runs on a software Vulkan device.
+//!
+//! `--model`, `--precision` and `--batch` override the backend's defaults.
+
+use burn::tensor::Device;
+use mine_runtime::trainer::backend::{Backend, Precision};
+use mine_runtime::policies::vpt::VptConfig;
+
+type Error = Box<dyn std::error::Error>;
+
+/// The flex benchmark's configurations: batch, window, attention memory.
+const SMALL_CONFIGS: [(usize, usize, usize); 2] = [(2, 16, 32), (4, 32, 64)];
+
+/// The VPT sizes the benchmark knows.
+const MODELS: &str = "tiny, small, 1x, 2x, 3x";
+
+/// Backend, model and precision of a benchmark run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setup {
+    /// Where our side trains.
+    pub backend: Backend,
+    /// The VPT size's name (one of [`MODELS`]).
+    pub model: String,
+    /// The float precision of both sides.
+    pub precision: Precision,
+    /// The batch size (ignored for the small VPT on flex, which runs [`SMALL_CONFIGS`]).
+    pub batch: usize,
+}
+
+impl Setup {
+    /// The setup of `backend` with `model`, `precision` and `batch` where given.
+    pub fn new(
+        backend: Backend,
+        model: Option<String>,
+        precision: Option<Precision>,
+        batch: Option<usize>,
+    ) -> Result<Self, Error> {
+        backend.check()?;
+        let gpu = backend != Backend::Flex;
+        let setup = Self {
+            backend,
+            model: model.unwrap_or_else(|| if gpu { "2x" } else { "small" }.to_owned()),
+            precision: precision.unwrap_or(if backend == Backend::Cuda {
+                Precision::Bf16Mixed
+            } else {
+                Precision::F32
+            }),
+            batch: batch.unwrap_or(if gpu { 8 } else { 2 }).max(1),
+        };
+        setup.vpt()?;
+        if setup.precision == Precision::Bf16Pure {
+            return Err("--precision bf16-pure: the benchmark compares f32 or bf16-mixed".into());
+        }
+        Ok(setup)
+    }
+
+    /// The VPT configuration of the model, at its own window and memory.
+    pub fn vpt(&self) -> Result<VptConfig, Error> {
+        Ok(match self.model.as_str() {
+            "tiny" => VptConfig::tiny(),
+            "small" => VptConfig::small_cpu(),
+            "1x" => VptConfig::foundation_1x(),
+            "2x" => VptConfig::foundation_2x(),
+            "3x" => VptConfig::foundation_3x(),
+            other => return Err(format!("--model {other}: use one of {MODELS}").into()),
+        })
+    }
+
+    /// The VPT configuration at window `t` and attention memory `memory`.
+    pub fn vpt_at(&self, t: usize, memory: usize) -> Result<VptConfig, Error> {
+        Ok(VptConfig {
+            timesteps: t,
+            attention_memory_size: memory,
+            ..self.vpt()?
+        })
+    }
+
+    /// The configurations to time: batch, window, attention memory.
+    pub fn configs(&self) -> Result<Vec<(usize, usize, usize)>, Error> {
+        if self.backend == Backend::Flex && self.model == "small" {
+            return Ok(SMALL_CONFIGS.to_vec());
+        }
+        let vpt = self.vpt()?;
+        Ok(vec![(self.batch, vpt.timesteps, vpt.attention_memory_size)])
+    }
+
+    /// Our training device (with autodiff), set up for the precision.
+    pub fn device(&self) -> Result<Device, Error> {
+        Ok(self.backend.device(0, self.precision)?.autodiff())
+    }
+
+    /// The device PyTorch runs the reference on: the same GPU for `cuda`, the CPU for `flex`.
+    pub fn reference_device(&self) -> Result<&'static str, Error> {
+        match self.backend {
+            Backend::Flex => Ok("cpu"),
+            Backend::Cuda => Ok("cuda"),
+            Backend::Wgpu => Err(
+                "--reference with --backend wgpu: PyTorch has no wgpu device; \
+                 compare on the same GPU with --backend cuda, or on the CPU with --backend flex"
+                    .into(),
+            ),
+        }
+    }
+
+    /// The command-line flags that recreate this setup in a step server.
+    pub fn flags(&self) -> Vec<String> {
+        vec![
+            "--backend".into(),
+            self.backend.to_string(),
+            "--model".into(),
+            self.model.clone(),
+            "--precision".into(),
+            self.precision.to_string(),
+            "--batch".into(),
+            self.batch.to_string(),
+        ]
+    }
+
+    /// One line describing the setup, for the report.
+    pub fn describe(&self) -> Result<String, Error> {
+        let vpt = self.vpt()?;
+        let [h, w, _] = vpt.img_shape;
+        Ok(format!(
+            "VPT {} ({h}x{w}, ImpalaCNN width {}, hidden {}, {} heads, {} blocks) on {}, {}",
+            self.model,
+            vpt.impala_width,
+            vpt.hidsize,
+            vpt.attention_heads,
+            vpt.n_recurrence_layers,
+            self.backend,
+            self.precision
+        ))
+    }
+}
