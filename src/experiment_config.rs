@@ -203,7 +203,9 @@ fn minestudio_export_hook<P: PretrainedPolicy>(dir: PathBuf, ema: bool) -> Check
             _ => saved.policy,
         };
         let target = dir.join(format!("step-{:08}", saved.step));
-        policy.export_minestudio(&target).map_err(|e| e.to_string())?;
+        policy
+            .export_minestudio(&target)
+            .map_err(|e| e.to_string())?;
         tracing::info!(step = saved.step, path = %target.display(), "exported for MineStudio");
         Ok(())
     })

@@ -83,11 +83,13 @@ pub fn export_minestudio(
             });
         }
     }
-    let config = located.read_config()?.ok_or_else(|| PretrainedError::Unrecognized {
-        path: source.to_owned(),
-        reason: "no config.toml of its run next to it: the network's configuration is unknown"
-            .into(),
-    })?;
+    let config = located
+        .read_config()?
+        .ok_or_else(|| PretrainedError::Unrecognized {
+            path: source.to_owned(),
+            reason: "no config.toml of its run next to it: the network's configuration is unknown"
+                .into(),
+        })?;
     let kind = kind_of(&config);
     if output.exists() && !overwrite {
         return Err(ExportProgramError::Exists {

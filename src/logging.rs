@@ -55,9 +55,11 @@ pub fn init() {
 fn at_least_info(filter: &Targets) -> Targets {
     let raise = |level: LevelFilter| level.max(LevelFilter::INFO);
     let default = raise(filter.default_level().unwrap_or(LevelFilter::INFO));
-    Targets::new()
-        .with_default(default)
-        .with_targets(filter.iter().map(|(target, level)| (target.to_owned(), raise(level))))
+    Targets::new().with_default(default).with_targets(
+        filter
+            .iter()
+            .map(|(target, level)| (target.to_owned(), raise(level))),
+    )
 }
 
 /// `RUST_LOG` as per-target levels (`info` when unset; a malformed value is reported and

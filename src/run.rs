@@ -118,7 +118,10 @@ pub fn train_on_dataset<P: Policy, C: Serialize>(
     for hook in hooks {
         trainer = trainer.on_checkpoint(hook);
     }
-    let mut train = LoaderSource::new(DataLoader::new(datasets.train), trainer.train_device().clone());
+    let mut train = LoaderSource::new(
+        DataLoader::new(datasets.train),
+        trainer.train_device().clone(),
+    );
     let mut val = LoaderSource::new(DataLoader::new(datasets.val), trainer.device().clone());
     Ok(trainer.fit(&mut train, Some(&mut val))?)
 }

@@ -69,7 +69,10 @@ learning_rate = 1e-3
 warmup_steps = 1
 {extra}
 "#,
-        dataset = shared_dir().join("fixtures/minestudio-tiny").display().to_string(),
+        dataset = shared_dir()
+            .join("fixtures/minestudio-tiny")
+            .display()
+            .to_string(),
     );
     let path = dir.join("tiny.toml");
     std::fs::write(&path, text).unwrap();
@@ -99,7 +102,9 @@ fn forward(weights: &Path) -> Vec<Vec<f32>> {
     let device = Device::flex();
     let (policy, _) =
         build_pretrained::<VptPolicy>(&toml::Table::new(), Some(weights), &device).unwrap();
-    let pixels: Vec<f32> = (0..2 * 4 * 16 * 16 * 3).map(|i| ((i * 37) % 256) as f32).collect();
+    let pixels: Vec<f32> = (0..2 * 4 * 16 * 16 * 3)
+        .map(|i| ((i * 37) % 256) as f32)
+        .collect();
     let image = Tensor::<5>::from_data(TensorData::new(pixels, [2, 4, 16, 16, 3]), &device);
     let (out, _) = policy.forward_frames(image, policy.initial_memory(2, &device));
     let values = |data: TensorData| data.convert::<f32>().try_into_vec::<f32>().unwrap();
@@ -115,7 +120,8 @@ fn logged(run: &Path) -> Vec<(u64, String)> {
     let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     let mut pairs = Vec::new();
     for line in text.lines() {
-        let record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).unwrap();
+        let record: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(line).unwrap();
         let step = record["step"].as_u64().unwrap();
         for key in record.keys().filter(|k| *k != "step" && *k != "wall_time") {
             pairs.push((step, key.clone()));
@@ -128,7 +134,11 @@ fn logged(run: &Path) -> Vec<(u64, String)> {
 fn trains_a_minestudio_dataset_from_pretrained_weights_and_exports() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tiny_config(tmp.path(), "[export]\nminestudio = true");
-    let out = run("mine-train", tmp.path(), &["--config", config.to_str().unwrap()]);
+    let out = run(
+        "mine-train",
+        tmp.path(),
+        &["--config", config.to_str().unwrap()],
+    );
     assert!(out.status.success(), "mine-train failed:\n{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("done: 4 steps"), "{stdout}");
@@ -143,19 +153,36 @@ fn trains_a_minestudio_dataset_from_pretrained_weights_and_exports() {
     assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
     // The run records the network as built (the settings resolved, the weights it started from).
     let recorded = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
-    assert!(recorded.contains("kind = \"vpt\"") && recorded.contains("tiny_vpt_weights"), "{recorded}");
+    assert!(
+        recorded.contains("kind = \"vpt\"") && recorded.contains("tiny_vpt_weights"),
+        "{recorded}"
+    );
     let log = std::fs::read_to_string(run_dir.join("train.log")).unwrap();
     assert!(log.contains("checkpoint saved"), "train.log: {log}");
     // `[export] minestudio = true`: an export beside every checkpoint, the last one the
     // final weights.
     for step in ["step-00000002", "step-00000004"] {
-        assert!(run_dir.join("export").join(step).join("model.safetensors").is_file(), "{step}");
+        assert!(
+            run_dir
+                .join("export")
+                .join(step)
+                .join("model.safetensors")
+                .is_file(),
+            "{step}"
+        );
     }
-    assert_eq!(forward(&run_dir.join("export/step-00000004")), forward(&run_dir));
+    assert_eq!(
+        forward(&run_dir.join("export/step-00000004")),
+        forward(&run_dir)
+    );
 
     let export = tmp.path().join("export");
     let out = run("mine-export", tmp.path(), &["run", "--output", "export"]);
-    assert!(out.status.success(), "mine-export failed:\n{}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "mine-export failed:\n{}",
+        stderr(&out)
+    );
     for file in ["config.json", "model.safetensors"] {
         assert!(export.join(file).is_file(), "no {file}");
     }
@@ -163,7 +190,11 @@ fn trains_a_minestudio_dataset_from_pretrained_weights_and_exports() {
     assert_eq!(forward(&export), forward(&run_dir));
     // A second export into the same directory needs --overwrite.
     let out = run("mine-export", tmp.path(), &["run", "--output", "export"]);
-    assert!(!out.status.success() && stderr(&out).contains("--overwrite"), "{}", stderr(&out));
+    assert!(
+        !out.status.success() && stderr(&out).contains("--overwrite"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// MineStudio's GROOT from its Lightning checkpoint (the tutorial's `-EMA.ckpt`, whose
@@ -178,21 +209,41 @@ fn trains_minestudio_s_groot_from_its_lightning_checkpoint_and_exports() {
     );
     let policy = format!("kind = \"groot\"\nweights = {ckpt:?}");
     let config = config_file(tmp.path(), &policy, "[export]\nminestudio = true");
-    let out = run("mine-train", tmp.path(), &["--config", config.to_str().unwrap()]);
+    let out = run(
+        "mine-train",
+        tmp.path(),
+        &["--config", config.to_str().unwrap()],
+    );
     assert!(out.status.success(), "mine-train failed:\n{}", stderr(&out));
     let run_dir = tmp.path().join("run");
     let logged = logged(&run_dir);
-    assert!(logged.contains(&(4, "train/kl_div".to_owned())), "{logged:?}");
+    assert!(
+        logged.contains(&(4, "train/kl_div".to_owned())),
+        "{logged:?}"
+    );
     let recorded = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
-    assert!(recorded.contains("architecture = \"minestudio\""), "{recorded}");
-    assert!(recorded.contains("[policy.video_encoder_kwargs]"), "{recorded}");
+    assert!(
+        recorded.contains("architecture = \"minestudio\""),
+        "{recorded}"
+    );
+    assert!(
+        recorded.contains("[policy.video_encoder_kwargs]"),
+        "{recorded}"
+    );
 
     let out = run("mine-export", tmp.path(), &["run", "--output", "export"]);
-    assert!(out.status.success(), "mine-export failed:\n{}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "mine-export failed:\n{}",
+        stderr(&out)
+    );
     let text = std::fs::read_to_string(tmp.path().join("export/config.json")).unwrap();
     let kwargs: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(kwargs["hiddim"], 8, "{kwargs}");
-    assert!(kwargs.get("latent_mode").is_none(), "only GrootPolicy's arguments: {kwargs}");
+    assert!(
+        kwargs.get("latent_mode").is_none(),
+        "only GrootPolicy's arguments: {kwargs}"
+    );
     // The export reads back to the trained network.
     let device = Device::flex();
     let weights = |path: &Path| {
@@ -216,7 +267,10 @@ fn refused(extra: &str, overrides: &[&str], expected: &[&str]) {
     for fragment in expected {
         assert!(error.contains(fragment), "`{fragment}` not in:\n{error}");
     }
-    assert!(!tmp.path().join("run").exists(), "a refused run left a run directory");
+    assert!(
+        !tmp.path().join("run").exists(),
+        "a refused run left a run directory"
+    );
 }
 
 #[test]
@@ -224,17 +278,31 @@ fn bad_input_is_refused_before_training_naming_the_file_or_key() {
     let tmp = tempfile::tempdir().unwrap();
     let not_a_dataset = tmp.path().join("holiday-photos");
     std::fs::create_dir_all(not_a_dataset.join("2024")).unwrap();
-    let dataset = format!("data.dataset_dirs=[{:?}]", not_a_dataset.display().to_string());
+    let dataset = format!(
+        "data.dataset_dirs=[{:?}]",
+        not_a_dataset.display().to_string()
+    );
     refused("", &[&dataset], &["holiday-photos"]);
     // A checkpoint whose config contradicts [policy]: the export of another network.
-    let hub = concat!(env!("CARGO_MANIFEST_DIR"), "/mine-runtime/tests/fixtures/checkpoints/hf");
+    let hub = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/mine-runtime/tests/fixtures/checkpoints/hf"
+    );
     let weights = format!("policy.weights={hub:?}");
-    refused("", &[&weights], &["policy.hidsize = 32", "hidsize = 8", "config.json"]);
+    refused(
+        "",
+        &[&weights],
+        &["policy.hidsize = 32", "hidsize = 8", "config.json"],
+    );
     // A checkpoint of another kind of policy.
     let kind = "policy.kind=\"groot\"";
     refused("", &[kind, &weights], &["config.json", "`vpt`", "`groot`"]);
     // A frozen module that does not exist.
-    refused("", &["policy.freeze=[\"img_proces\"]"], &["img_proces", "net.img_process"]);
+    refused(
+        "",
+        &["policy.freeze=[\"img_proces\"]"],
+        &["img_proces", "net.img_process"],
+    );
     // An objective the policy cannot feed.
     refused(
         "[[objectives]]\nname = \"kl_divergence\"",
@@ -242,11 +310,23 @@ fn bad_input_is_refused_before_training_naming_the_file_or_key() {
         &["posterior_dist", "kl_divergence"],
     );
     // Frames the network does not take.
-    refused("", &["data.frame_width=224"], &["16x224", "data.frame_width = 16"]);
+    refused(
+        "",
+        &["data.frame_width=224"],
+        &["16x224", "data.frame_width = 16"],
+    );
     // A kind whose settings these are not.
-    refused("", &["policy.kind=\"rocket\""], &["attention_heads", "policy.kind = \"rocket\""]);
+    refused(
+        "",
+        &["policy.kind=\"rocket\""],
+        &["attention_heads", "policy.kind = \"rocket\""],
+    );
     // No policy kind, a typo in a key.
-    refused("", &["policy.kind=\"steve\""], &["policy.kind", "\"vpt\", \"groot\", \"rocket\""]);
+    refused(
+        "",
+        &["policy.kind=\"steve\""],
+        &["policy.kind", "\"vpt\", \"groot\", \"rocket\""],
+    );
     refused("", &["trainer.max_step=3"], &["max_step", "tiny.toml"]);
 }
 
@@ -260,7 +340,11 @@ fn an_error_prints_its_causes_once() {
     let system = std::fs::read_dir(&file).unwrap_err().to_string();
     let dataset = format!("data.dataset_dirs=[{:?}]", file.display().to_string());
     let config = tiny_config(tmp.path(), "");
-    let out = run("mine-train", tmp.path(), &["--config", config.to_str().unwrap(), &dataset]);
+    let out = run(
+        "mine-train",
+        tmp.path(),
+        &["--config", config.to_str().unwrap(), &dataset],
+    );
     assert!(!out.status.success());
     let error = stderr(&out);
     let reported: Vec<&str> = error
@@ -271,7 +355,10 @@ fn an_error_prints_its_causes_once() {
         panic!("one error line expected in:\n{error}");
     };
     assert!(line.starts_with("error: train split: dataset"), "{line}");
-    assert!(line.contains("not-a-directory") && line.ends_with(&system), "{line}");
+    assert!(
+        line.contains("not-a-directory") && line.ends_with(&system),
+        "{line}"
+    );
     assert_eq!(error.matches(&system).count(), 1, "{error}");
 }
 
@@ -288,8 +375,14 @@ fn run_directories_are_kept_whole_across_refusals_damage_and_resumes() {
     // A second run into the same directory is refused, and changes nothing.
     let out = run("mine-train", tmp.path(), &["--config", config]);
     let error = stderr(&out);
-    assert!(!out.status.success() && error.contains("--resume") && error.contains("--overwrite"), "{error}");
-    assert_eq!(std::fs::read(run_dir.join("metrics.jsonl")).unwrap(), before);
+    assert!(
+        !out.status.success() && error.contains("--resume") && error.contains("--overwrite"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read(run_dir.join("metrics.jsonl")).unwrap(),
+        before
+    );
 
     // The newest checkpoint (step 4) is damaged: a resume names the file and falls back to
     // step 2; steps 3 and 4, logged before, are logged again by the resumed run, once each.
@@ -305,19 +398,38 @@ fn run_directories_are_kept_whole_across_refusals_damage_and_resumes() {
     );
     let log = stderr(&out);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("optimizer.bpk") && log.contains("step-00000002"), "{log}");
+    assert!(
+        log.contains("optimizer.bpk") && log.contains("step-00000002"),
+        "{log}"
+    );
     let pairs = logged(&run_dir);
     let mut unique = pairs.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(pairs.len(), unique.len(), "a (step, key) logged twice: {pairs:?}");
-    let steps: Vec<u64> = pairs.iter().filter(|(_, k)| k == "train/loss").map(|(s, _)| *s).collect();
+    assert_eq!(
+        pairs.len(),
+        unique.len(),
+        "a (step, key) logged twice: {pairs:?}"
+    );
+    let steps: Vec<u64> = pairs
+        .iter()
+        .filter(|(_, k)| k == "train/loss")
+        .map(|(s, _)| *s)
+        .collect();
     assert_eq!(steps, [1, 2, 3, 4, 5, 6]);
 
     // --overwrite starts again.
-    let out = run("mine-train", tmp.path(), &["--config", config, "--overwrite"]);
+    let out = run(
+        "mine-train",
+        tmp.path(),
+        &["--config", config, "--overwrite"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    let steps: Vec<u64> = logged(&run_dir).iter().filter(|(_, k)| k == "train/loss").map(|(s, _)| *s).collect();
+    let steps: Vec<u64> = logged(&run_dir)
+        .iter()
+        .filter(|(_, k)| k == "train/loss")
+        .map(|(s, _)| *s)
+        .collect();
     assert_eq!(steps, [1, 2, 3, 4]);
 }
 
@@ -326,7 +438,11 @@ fn ctrl_c_checkpoints_and_stops_with_status_130() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tiny_config(tmp.path(), "");
     let child = Command::new(env!("CARGO_BIN_EXE_mine-train"))
-        .args(["--config", config.to_str().unwrap(), "trainer.max_steps=1000000"])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "trainer.max_steps=1000000",
+        ])
         .current_dir(tmp.path())
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
@@ -337,7 +453,10 @@ fn ctrl_c_checkpoints_and_stops_with_status_130() {
     let metrics = tmp.path().join("run/metrics.jsonl");
     let started = std::time::Instant::now();
     while std::fs::metadata(&metrics).map_or(true, |m| m.len() == 0) {
-        assert!(started.elapsed().as_secs() < 120, "no step logged in two minutes");
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no step logged in two minutes"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let status = Command::new("kill")
@@ -355,12 +474,22 @@ fn ctrl_c_checkpoints_and_stops_with_status_130() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(!checkpoints.is_empty(), "no checkpoint after Ctrl-C");
-    let last = logged(&tmp.path().join("run")).iter().map(|(s, _)| *s).max().unwrap();
+    let last = logged(&tmp.path().join("run"))
+        .iter()
+        .map(|(s, _)| *s)
+        .max()
+        .unwrap();
     let more = format!("trainer.max_steps={}", last + 2);
     let out = run(
         "mine-train",
         tmp.path(),
-        &["--config", config.to_str().unwrap(), "--resume", "run", &more],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--resume",
+            "run",
+            &more,
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -64,7 +64,10 @@ fn readme_train_section_commands_work_as_written() {
     std::os::unix::fs::symlink(shared_dir(), scratch.path().join("shared")).unwrap();
     let repo = scratch.path().join("repo");
     std::fs::create_dir_all(repo.join("examples/configs")).unwrap();
-    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/configs/mine-train.toml");
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/configs/mine-train.toml"
+    );
     std::fs::copy(config, repo.join("examples/configs/mine-train.toml")).unwrap();
 
     let commands = readme_commands();
@@ -88,7 +91,10 @@ fn readme_train_section_commands_work_as_written() {
     let run = repo.join("runs/finetune");
     assert_eq!(steps_logged(&run), [5, 10, 15, 20, 25, 30]);
     assert!(run.join("train.log").is_file());
-    assert_eq!(steps_logged(&repo.join("runs/finetune-lmdb")), [5, 10, 15, 20]);
+    assert_eq!(
+        steps_logged(&repo.join("runs/finetune-lmdb")),
+        [5, 10, 15, 20]
+    );
     let export = repo.join("runs/finetune-minestudio");
     for file in ["config.json", "model.safetensors"] {
         assert!(export.join(file).is_file(), "the export has no {file}");

@@ -148,7 +148,12 @@ pub fn known_name(
 }
 
 /// Records an error if an argument of this name was already seen; returns whether it is new.
-pub fn first_time(seen: &mut Vec<&'static str>, name: &'static str, at: &Ident, errors: &mut Errors) -> bool {
+pub fn first_time(
+    seen: &mut Vec<&'static str>,
+    name: &'static str,
+    at: &Ident,
+    errors: &mut Errors,
+) -> bool {
     if seen.contains(&name) {
         errors.at(at, format!("duplicate argument `{name}`"));
         false

@@ -5,7 +5,6 @@
 //! the item as written (so nothing else fails because it vanished) and the generated items
 //! that do not depend on the mistake.
 
-
 use proc_macro::TokenStream;
 
 mod args;

@@ -52,10 +52,14 @@ fn expand_inner(item: TokenStream) -> syn::Result<TokenStream> {
     let calls = |method: TokenStream| {
         fields.iter().zip(&members).map(move |(f, m)| {
             let ty = &f.ty;
-            (m, quote_spanned!(ty.span()=> <#ty as ::mine_dsl::memory::Memory>::#method))
+            (
+                m,
+                quote_spanned!(ty.span()=> <#ty as ::mine_dsl::memory::Memory>::#method),
+            )
         })
     };
-    let resets = calls(quote!(reset_rows)).map(|(m, f)| quote!(#m: #f(self.#m, reset, &initial.#m)));
+    let resets =
+        calls(quote!(reset_rows)).map(|(m, f)| quote!(#m: #f(self.#m, reset, &initial.#m)));
     let detaches = calls(quote!(detach)).map(|(m, f)| quote!(#m: #f(self.#m)));
     // Saved and loaded in field order.
     let saves = calls(quote!(save_state)).map(|(m, f)| quote!(#f(&self.#m, state);));

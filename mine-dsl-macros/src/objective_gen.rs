@@ -62,7 +62,10 @@ fn config_struct(o: &Objective) -> TokenStream {
     let default_fn = |p: &Param| format_ident!("__mine_dsl_default_{}", p.ident);
     let fields = hparams.iter().map(|(p, default)| {
         let (ident, ty) = (&p.ident, &p.ty);
-        let doc = format!("Hyperparameter `{ident}` of objective `{}`.", o.name.value());
+        let doc = format!(
+            "Hyperparameter `{ident}` of objective `{}`.",
+            o.name.value()
+        );
         let serde_default = default.map(|_| {
             let path = format!("{config}::{}", default_fn(p));
             quote!(#[serde(default = #path)])

@@ -29,5 +29,7 @@ pub mod __private {
     pub use serde;
     pub use serde_json;
 
-    pub use crate::objective::param::{BatchParam, BatchValue, CtxParam, KeyedLatentParam, LatentParam};
+    pub use crate::objective::param::{
+        BatchParam, BatchValue, CtxParam, KeyedLatentParam, LatentParam,
+    };
 }

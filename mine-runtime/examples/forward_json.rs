@@ -50,10 +50,11 @@ fn run(weights: &str, input: &str) -> Result<Value, Box<dyn std::error::Error>> 
     let batch = shape[0];
     let image = Tensor::<5>::from_data(TensorData::new(data, shape), &device);
     let (out, _) = policy.forward_frames(image, policy.initial_memory(batch, &device));
-    let tensor = |dims: Vec<usize>, data: TensorData| -> Result<Value, Box<dyn std::error::Error>> {
-        let values = data.convert::<f32>().try_into_vec::<f32>()?;
-        Ok(json!({"shape": dims, "dtype": "float32", "data": values}))
-    };
+    let tensor =
+        |dims: Vec<usize>, data: TensorData| -> Result<Value, Box<dyn std::error::Error>> {
+            let values = data.convert::<f32>().try_into_vec::<f32>()?;
+            Ok(json!({"shape": dims, "dtype": "float32", "data": values}))
+        };
     Ok(json!({"output": {
         "pi_logits": {
             "buttons": tensor(out.pi_logits.buttons.dims().to_vec(), out.pi_logits.buttons.into_data())?,

@@ -148,6 +148,9 @@ fn dropping_an_epoch_with_a_full_prefetch_window_returns_promptly() {
     let start = std::time::Instant::now();
     drop(epoch);
     let took = start.elapsed();
-    assert!(took < std::time::Duration::from_secs(5), "drop took {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "drop took {took:?}"
+    );
     assert_eq!(loader.host_epoch(1).count(), 5);
 }

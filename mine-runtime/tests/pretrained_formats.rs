@@ -18,7 +18,10 @@ use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/checkpoints"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/checkpoints"
+    ))
 }
 
 fn json(path: &Path) -> Value {
@@ -57,7 +60,11 @@ fn forward(policy: &VptPolicy) -> [Vec<f32>; 3] {
     [
         values(out.pi_logits.buttons),
         values(out.pi_logits.camera),
-        out.vpred.into_data().convert::<f32>().try_to_vec::<f32>().unwrap(),
+        out.vpred
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap(),
     ]
 }
 
@@ -66,8 +73,14 @@ fn assert_minestudio_forward(policy: &VptPolicy, what: &str) {
     let expected = &json(&fixtures().join("forward.json"))["output"];
     let got = forward(policy);
     for (name, (got, want)) in [
-        ("buttons", (&got[0], &expected["pi_logits"]["buttons"]["data"])),
-        ("camera", (&got[1], &expected["pi_logits"]["camera"]["data"])),
+        (
+            "buttons",
+            (&got[0], &expected["pi_logits"]["buttons"]["data"]),
+        ),
+        (
+            "camera",
+            (&got[1], &expected["pi_logits"]["camera"]["data"]),
+        ),
         ("vpred", (&got[2], &expected["vpred"]["data"])),
     ] {
         let want = common::floats(want);
@@ -77,7 +90,10 @@ fn assert_minestudio_forward(policy: &VptPolicy, what: &str) {
             .zip(&want)
             .map(|(g, w)| (g - w).abs() / w.abs().max(1.0))
             .fold(0.0f32, f32::max);
-        assert!(worst < 1e-5, "{what}: {name} differs from MineStudio by {worst:e}");
+        assert!(
+            worst < 1e-5,
+            "{what}: {name} differs from MineStudio by {worst:e}"
+        );
     }
 }
 
@@ -87,7 +103,11 @@ fn hub_directory_brings_its_config_and_matches_minestudio() {
     let source = WeightsSource::locate(&dir).unwrap();
     assert_eq!(source.format, WeightsFormat::Hub);
     let (policy, config) = load(&toml::Table::new(), &dir).unwrap();
-    assert_eq!(config, micro_config(), "policy_kwargs and temperature 2.0 from config.json");
+    assert_eq!(
+        config,
+        micro_config(),
+        "policy_kwargs and temperature 2.0 from config.json"
+    );
     assert_minestudio_forward(&policy, "hf/");
     // The weights file alone is a Hub checkpoint too (its config.json is beside it).
     let (policy, _) = load(&toml::Table::new(), &dir.join("model.safetensors")).unwrap();
@@ -98,7 +118,10 @@ fn hub_directory_brings_its_config_and_matches_minestudio() {
 fn openai_pair_loads_from_either_file() {
     for file in ["openai/micro.model", "openai/micro.weights"] {
         let path = fixtures().join(file);
-        assert_eq!(WeightsSource::locate(&path).unwrap().format, WeightsFormat::OpenAi);
+        assert_eq!(
+            WeightsSource::locate(&path).unwrap().format,
+            WeightsFormat::OpenAi
+        );
         let (policy, config) = load(&toml::Table::new(), &path).unwrap();
         // `args`, not the decoy `local_args` (hidsize 16); the int temperature 2 as 2.0.
         assert_eq!(config, micro_config(), "{file}");
@@ -130,9 +153,7 @@ fn expected_weights(which: &str) -> BTreeMap<String, Vec<f32>> {
 fn weights_of(policy: &VptPolicy) -> BTreeMap<String, Vec<f32>> {
     mine_runtime::policies::torch_names::torch_state_dict(policy, &[])
         .into_iter()
-        .map(|t| {
-            (t.name, floats(&t.bytes))
-        })
+        .map(|t| (t.name, floats(&t.bytes)))
         .collect()
 }
 
@@ -145,7 +166,10 @@ fn lightning_checkpoints_load_raw_or_ema_weights() {
         ("lightning/checkpoints/ckpt-epoch=0-step=2-EMA.ckpt", "ema"),
     ] {
         let path = fixtures().join(file);
-        assert_eq!(WeightsSource::locate(&path).unwrap().format, WeightsFormat::Lightning);
+        assert_eq!(
+            WeightsSource::locate(&path).unwrap().format,
+            WeightsFormat::Lightning
+        );
         // MineStudio's VPT script records no policy_kwargs: the network comes from [policy].
         let (policy, config) = load(&micro_settings(), &path).unwrap();
         assert_eq!(config, micro_config());
@@ -153,13 +177,19 @@ fn lightning_checkpoints_load_raw_or_ema_weights() {
         let loaded = weights_of(&policy);
         assert_eq!(loaded.len(), expected.len(), "{file}: tensor count");
         for (name, values) in &expected {
-            assert_eq!(&loaded[name], values, "{file}: {name} must be MineStudio's {which} weights");
+            assert_eq!(
+                &loaded[name], values,
+                "{file}: {name} must be MineStudio's {which} weights"
+            );
         }
     }
     // Without [policy] there is nothing to build the network from.
-    let error = load(&toml::Table::new(), &fixtures().join("lightning/weights/weight-epoch=0-step=2.ckpt"))
-        .unwrap_err()
-        .to_string();
+    let error = load(
+        &toml::Table::new(),
+        &fixtures().join("lightning/weights/weight-epoch=0-step=2.ckpt"),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("missing field"), "{error}");
 }
 
@@ -173,18 +203,29 @@ fn export_reads_back_identically_and_matches_minestudio_layout() {
     // bytes.
     let ours = read_state_dict(&dir.join("model.safetensors")).unwrap();
     let theirs = read_state_dict(&fixtures().join("hf/model.safetensors")).unwrap();
-    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
     for (name, tensor) in &theirs {
         let mine = &ours[name];
         assert_eq!(mine.shape, tensor.shape, "{name}");
-        assert_eq!(mine.to_bytes().unwrap()[..], tensor.to_bytes().unwrap()[..], "{name}");
+        assert_eq!(
+            mine.to_bytes().unwrap()[..],
+            tensor.to_bytes().unwrap()[..],
+            "{name}"
+        );
     }
     // config.json: what VPTPolicy(**config) takes, with the same values as save_pretrained's.
     let config = json(&dir.join("config.json"));
     let reference = json(&fixtures().join("hf/config.json"));
     assert_eq!(config["temperature"], reference["temperature"]);
     assert_eq!(config["action_space"], Value::Null);
-    assert_eq!(config.as_object().unwrap().len(), 3, "only constructor arguments: {config}");
+    assert_eq!(
+        config.as_object().unwrap().len(),
+        3,
+        "only constructor arguments: {config}"
+    );
     for (key, value) in reference["policy_kwargs"].as_object().unwrap() {
         assert_eq!(&config["policy_kwargs"][key], value, "policy_kwargs.{key}");
     }
@@ -199,7 +240,10 @@ fn checkpoint_config_wins_and_contradictions_are_refused() {
     let dir = fixtures().join("hf");
     let mut agreeing = toml::Table::new();
     agreeing.insert("hidsize".into(), toml::Value::Integer(8));
-    agreeing.insert("img_shape".into(), toml::Value::try_from([16, 16, 3]).unwrap());
+    agreeing.insert(
+        "img_shape".into(),
+        toml::Value::try_from([16, 16, 3]).unwrap(),
+    );
     assert!(load(&agreeing, &dir).is_ok());
 
     let mut conflicting = toml::Table::new();
@@ -208,7 +252,9 @@ fn checkpoint_config_wins_and_contradictions_are_refused() {
     let text = error.to_string();
     assert!(matches!(error, PretrainedError::Conflict { .. }), "{text}");
     assert!(
-        text.contains("policy.hidsize = 256") && text.contains("hidsize = 8") && text.contains("config.json"),
+        text.contains("policy.hidsize = 256")
+            && text.contains("hidsize = 8")
+            && text.contains("config.json"),
         "{text}"
     );
 }
@@ -217,7 +263,11 @@ fn checkpoint_config_wins_and_contradictions_are_refused() {
 fn hub_with_config(dir: &Path, config: Value) -> PathBuf {
     let hub = dir.join("hub");
     std::fs::create_dir_all(&hub).unwrap();
-    std::fs::copy(fixtures().join("hf/model.safetensors"), hub.join("model.safetensors")).unwrap();
+    std::fs::copy(
+        fixtures().join("hf/model.safetensors"),
+        hub.join("model.safetensors"),
+    )
+    .unwrap();
     std::fs::write(hub.join("config.json"), config.to_string()).unwrap();
     hub
 }
@@ -252,13 +302,21 @@ fn other_policies_and_broken_files_are_named() {
     let mut other = micro_settings();
     other.insert("hidsize".into(), toml::Value::Integer(16));
     let error = load(&other, &bare).unwrap_err().to_string();
-    assert!(error.contains("mis-shaped") && error.contains("hidsize"), "{error}");
+    assert!(
+        error.contains("mis-shaped") && error.contains("hidsize"),
+        "{error}"
+    );
 
     // Neither a checkpoint nor a directory of one.
     let text = tmp.path().join("notes.txt");
     std::fs::write(&text, "hello").unwrap();
     let error = load(&toml::Table::new(), &text).unwrap_err().to_string();
-    assert!(error.contains("notes.txt") && error.contains("not a checkpoint"), "{error}");
-    let error = load(&toml::Table::new(), &tmp.path().join("absent")).unwrap_err().to_string();
+    assert!(
+        error.contains("notes.txt") && error.contains("not a checkpoint"),
+        "{error}"
+    );
+    let error = load(&toml::Table::new(), &tmp.path().join("absent"))
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("does not exist"), "{error}");
 }

@@ -8,15 +8,17 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use mine_runtime::policies::pretrained::{
-    PretrainedError, PretrainedPolicy, SourceConfig, WeightsFormat, WeightsSource,
-    build_pretrained,
+    PretrainedError, PretrainedPolicy, SourceConfig, WeightsFormat, WeightsSource, build_pretrained,
 };
 use mine_runtime::policies::rocket::{RocketConfig, RocketPolicy};
 use safetensors::SafeTensors;
 use serde_json::{Value, json};
 
 fn golden_weights() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/tiny_rocket_weights.safetensors"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/tiny_rocket_weights.safetensors"
+    ))
 }
 
 /// The tiny network's settings as a `[policy]` table.
@@ -31,7 +33,11 @@ fn tensors(path: &Path) -> BTreeMap<String, (String, Vec<usize>, Vec<u8>)> {
     file.tensors()
         .into_iter()
         .map(|(name, view)| {
-            let entry = (format!("{:?}", view.dtype()), view.shape().to_vec(), view.data().to_vec());
+            let entry = (
+                format!("{:?}", view.dtype()),
+                view.shape().to_vec(),
+                view.data().to_vec(),
+            );
             (name, entry)
         })
         .collect()
@@ -49,7 +55,10 @@ fn the_golden_weights_export_as_a_hub_directory_that_reads_back_identically() {
     let hub = dir.path().join("rocket-hub");
     policy.export_minestudio(&hub).expect("export");
     // Byte for byte MineStudio's state dict: names, float32 values, int64 counters.
-    assert_eq!(tensors(&hub.join("model.safetensors")), tensors(&golden_weights()));
+    assert_eq!(
+        tensors(&hub.join("model.safetensors")),
+        tensors(&golden_weights())
+    );
     let kwargs: Value =
         serde_json::from_str(&std::fs::read_to_string(hub.join("config.json")).unwrap()).unwrap();
     assert_eq!(
@@ -78,14 +87,20 @@ fn the_golden_weights_export_as_a_hub_directory_that_reads_back_identically() {
     assert_eq!(config, RocketConfig::tiny());
     let again_dir = dir.path().join("again");
     again.export_minestudio(&again_dir).unwrap();
-    assert_eq!(tensors(&again_dir.join("model.safetensors")), tensors(&golden_weights()));
+    assert_eq!(
+        tensors(&again_dir.join("model.safetensors")),
+        tensors(&golden_weights())
+    );
 
     // A [policy] setting that contradicts the checkpoint is named.
     let conflicting: toml::Table = toml::from_str("hiddim = 16").unwrap();
     let error = build_pretrained::<RocketPolicy>(&conflicting, Some(&hub), &device)
         .expect_err("a conflict")
         .to_string();
-    assert!(error.contains("policy.hiddim = 16") && error.contains("hiddim = 8"), "{error}");
+    assert!(
+        error.contains("policy.hiddim = 16") && error.contains("hiddim = 8"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -108,7 +123,10 @@ fn the_published_rocket_1_config_builds_efficientnet_b0() {
             .unwrap()
             .clone(),
     };
-    assert_eq!(RocketPolicy::network_config(&lightning).unwrap(), Some(config));
+    assert_eq!(
+        RocketPolicy::network_config(&lightning).unwrap(),
+        Some(config)
+    );
 }
 
 #[test]
@@ -119,29 +137,43 @@ fn checkpoints_of_other_policies_are_refused_with_the_kinds_named() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), groot.to_string()).unwrap();
     std::fs::copy(golden_weights(), dir.path().join("model.safetensors")).unwrap();
-    let error = build_pretrained::<RocketPolicy>(&toml::Table::new(), Some(dir.path()), &Device::flex())
-        .expect_err("a GROOT checkpoint is refused");
+    let error =
+        build_pretrained::<RocketPolicy>(&toml::Table::new(), Some(dir.path()), &Device::flex())
+            .expect_err("a GROOT checkpoint is refused");
     assert!(
         matches!(&error, PretrainedError::WrongPolicy { found, expected: "rocket", .. } if found == "groot"),
         "{error}"
     );
     let message = error.to_string();
-    assert!(message.contains("`groot`") && message.contains("`rocket`"), "{message}");
+    assert!(
+        message.contains("`groot`") && message.contains("`rocket`"),
+        "{message}"
+    );
 
     let vpt = SourceConfig::MineStudio {
         path: "hub/config.json".into(),
-        kwargs: json!({"policy_kwargs": {}, "temperature": 1.0}).as_object().unwrap().clone(),
+        kwargs: json!({"policy_kwargs": {}, "temperature": 1.0})
+            .as_object()
+            .unwrap()
+            .clone(),
     };
     let error = RocketPolicy::network_config(&vpt).unwrap_err().to_string();
-    assert!(error.contains("`vpt`") && error.contains("`rocket`"), "{error}");
+    assert!(
+        error.contains("`vpt`") && error.contains("`rocket`"),
+        "{error}"
+    );
 }
 
 #[test]
 fn a_state_dict_of_another_size_is_refused_with_the_tensors_named() {
     let settings: toml::Table = toml::from_str("hiddim = 16\nnum_heads = 2\nnum_layers = 2\ntimesteps = 4\nmem_len = 8\nchannel_multiplier = 0.125\ndepth_multiplier = 0.5").unwrap();
-    let error = build_pretrained::<RocketPolicy>(&settings, Some(&golden_weights()), &Device::flex())
-        .expect_err("hiddim 16 does not fit")
-        .to_string();
-    assert!(error.contains("mis-shaped") && error.contains("updim.weight"), "{error}");
+    let error =
+        build_pretrained::<RocketPolicy>(&settings, Some(&golden_weights()), &Device::flex())
+            .expect_err("hiddim 16 does not fit")
+            .to_string();
+    assert!(
+        error.contains("mis-shaped") && error.contains("updim.weight"),
+        "{error}"
+    );
     assert!(error.contains("tiny_rocket_weights.safetensors"), "{error}");
 }

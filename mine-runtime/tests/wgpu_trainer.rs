@@ -156,7 +156,10 @@ fn wgpu_loader_batches_reach_the_device_bit_exact() {
         let (buttons, camera): (Vec<i64>, Vec<i64>) = frames
             .map(|f| (i64::from(f.buttons), i64::from(f.camera)))
             .unzip();
-        assert_eq!(want.ints[0].1, buttons, "batch {batches}: buttons on the CPU");
+        assert_eq!(
+            want.ints[0].1, buttons,
+            "batch {batches}: buttons on the CPU"
+        );
         assert_eq!(want.ints[1].1, camera, "batch {batches}: camera on the CPU");
         cameras.extend(camera);
 
@@ -186,7 +189,12 @@ struct Values(Vec<Vec<u32>>);
 
 impl ModuleVisitor for Values {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let values: Vec<f32> = param.val().into_data().convert::<f32>().try_to_vec().unwrap();
+        let values: Vec<f32> = param
+            .val()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .unwrap();
         self.0.push(values.into_iter().map(f32::to_bits).collect());
     }
 }
@@ -201,7 +209,11 @@ fn parameters<M: Module>(module: &M) -> Vec<Vec<u32>> {
 /// initialization device.
 fn vpt_trainer(config: TrainerConfig) -> Trainer<VptPolicy> {
     let policy = VptPolicy::new(&vpt_config(), &config.init_device().unwrap()).unwrap();
-    Trainer::new(config, Experiment::new(policy).objective(BehaviorClone::default())).unwrap()
+    Trainer::new(
+        config,
+        Experiment::new(policy).objective(BehaviorClone::default()),
+    )
+    .unwrap()
 }
 
 /// burn's generators differ per backend (the same seed draws other numbers on a GPU), so the

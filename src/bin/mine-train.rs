@@ -23,7 +23,11 @@ fn main() -> ExitCode {
     let mut interrupted = false;
     let code = exit_code(run(&args, &mut interrupted));
     // Like a shell after SIGINT: a stopped run is not a finished one.
-    if interrupted { ExitCode::from(130) } else { code }
+    if interrupted {
+        ExitCode::from(130)
+    } else {
+        code
+    }
 }
 
 fn run(args: &RunArgs, interrupted: &mut bool) -> Result<(), Box<dyn std::error::Error>> {

@@ -92,7 +92,10 @@ pub fn default_objectives(kind: PolicyKind) -> Vec<ObjectiveSpec> {
     let bc = ObjectiveSpec::new("behavior_clone").with("weight", 1.0);
     match kind {
         PolicyKind::Vpt | PolicyKind::Rocket => vec![bc],
-        PolicyKind::Groot => vec![bc, ObjectiveSpec::new("kl_divergence").with("weight", 0.001)],
+        PolicyKind::Groot => vec![
+            bc,
+            ObjectiveSpec::new("kl_divergence").with("weight", 0.001),
+        ],
     }
 }
 

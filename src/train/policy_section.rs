@@ -157,8 +157,14 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let error = toml::from_str::<PolicySection>("kind = \"steve\"").unwrap_err();
-        assert!(error.to_string().contains("\"vpt\", \"groot\", \"rocket\""), "{error}");
+        assert!(
+            error.to_string().contains("\"vpt\", \"groot\", \"rocket\""),
+            "{error}"
+        );
         let error = toml::from_str::<PolicySection>("freeze = \"img_process\"").unwrap_err();
-        assert!(error.to_string().contains("list of module names"), "{error}");
+        assert!(
+            error.to_string().contains("list of module names"),
+            "{error}"
+        );
     }
 }

@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 
 use super::buttons::{BUTTON_GROUPS, CAMERA_META_OPTIONS, INVENTORY, n_button_classes};
 use super::{
-    ActionError, ActionSpaceConfig, AgentActionFrame, CameraDType, CameraQuantizer,
-    EnvActionFrame, FactoredActionFrame,
+    ActionError, ActionSpaceConfig, AgentActionFrame, CameraDType, CameraQuantizer, EnvActionFrame,
+    FactoredActionFrame,
 };
 
 /// The VPT action space: maps environment actions to the policy's class indices and back.

@@ -13,8 +13,8 @@
 //! `--model`, `--precision` and `--batch` override the backend's defaults.
 
 use burn::tensor::Device;
-use mine_runtime::trainer::backend::{Backend, Precision};
 use mine_runtime::policies::vpt::VptConfig;
+use mine_runtime::trainer::backend::{Backend, Precision};
 
 type Error = Box<dyn std::error::Error>;
 

@@ -13,10 +13,10 @@ use mine_dsl::experiment::{Experiment, Objectives};
 use mine_dsl::memory::Memory;
 use mine_dsl::objectives::BehaviorClone;
 use mine_dsl::prelude::*;
-use mine_runtime::trainer::backend::Precision;
 use mine_runtime::kernels::autocast;
 use mine_runtime::optim::{OptimStep, OptimizerConfig};
 use mine_runtime::policies::vpt::{VptConfig, VptMemory, VptPolicy};
+use mine_runtime::trainer::backend::Precision;
 
 use super::setup::Setup;
 use super::stats::StepTimes;

@@ -91,11 +91,16 @@ pub fn collate(samples: &[Sample]) -> DataResult<HostBatch> {
             obj_id: Vec::with_capacity(samples.len() * seg.len()),
         };
         for s in samples {
-            let g = s.segmentation.as_ref().ok_or_else(|| ragged("segmentation"))?;
+            let g = s
+                .segmentation
+                .as_ref()
+                .ok_or_else(|| ragged("segmentation"))?;
             if (g.width, g.height, g.len()) != (seg.width, seg.height, seg.len()) {
                 return Err(ragged("segmentation shape"));
             }
-            out_seg.obj_mask.extend(g.obj_mask.iter().map(|&v| f32::from(v)));
+            out_seg
+                .obj_mask
+                .extend(g.obj_mask.iter().map(|&v| f32::from(v)));
             out_seg.obj_id.extend_from_slice(&g.obj_id);
         }
         out.segmentation = Some(out_seg);

@@ -252,7 +252,9 @@ impl RawDataset {
                 Modality::Action => {
                     sample.action = Some(self.read_action(store, place.episode, &win)?)
                 }
-                Modality::MetaInfo => sample.meta_info = Some(read_meta(store, place.episode, &win)?),
+                Modality::MetaInfo => {
+                    sample.meta_info = Some(read_meta(store, place.episode, &win)?)
+                }
                 Modality::Segmentation => {
                     sample.segmentation = Some(read_segmentation(
                         store,
@@ -270,7 +272,12 @@ impl RawDataset {
             sample.meta_info.as_ref().map(|m| &m.mask),
             sample.segmentation.as_ref().map(|s| &s.mask),
         ];
-        sample.mask = masks.into_iter().flatten().next().cloned().unwrap_or_default();
+        sample.mask = masks
+            .into_iter()
+            .flatten()
+            .next()
+            .cloned()
+            .unwrap_or_default();
         Ok(sample)
     }
 

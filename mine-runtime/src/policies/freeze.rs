@@ -111,7 +111,8 @@ fn path_matches(path: &str, name: &str) -> bool {
     }
     let path: Vec<&str> = path.split('.').collect();
     let name: Vec<&str> = name.split('.').collect();
-    path.windows(name.len()).any(|window| window == name.as_slice())
+    path.windows(name.len())
+        .any(|window| window == name.as_slice())
 }
 
 /// Module paths (every prefix of every parameter path, parameters themselves excluded), the
@@ -128,7 +129,10 @@ fn suggestions<'a>(paths: impl Iterator<Item = &'a str>, name: &str) -> String {
         .into_iter()
         .map(|m| {
             let last = m.rsplit('.').next().unwrap_or(&m).to_owned();
-            (strsim::levenshtein(&last, name).min(strsim::levenshtein(&m, name)), m)
+            (
+                strsim::levenshtein(&last, name).min(strsim::levenshtein(&m, name)),
+                m,
+            )
         })
         .collect();
     ranked.sort();
@@ -188,7 +192,11 @@ mod tests {
 
     #[test]
     fn suggestions_rank_close_names_first() {
-        let paths = ["net.img_process.cnn.w", "net.final_ln.weight", "pi_head.camera.b"];
+        let paths = [
+            "net.img_process.cnn.w",
+            "net.final_ln.weight",
+            "pi_head.camera.b",
+        ];
         let text = suggestions(paths.into_iter(), "img_proces");
         assert!(text.starts_with("`net.img_process`"), "{text}");
     }

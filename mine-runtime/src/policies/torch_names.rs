@@ -115,7 +115,11 @@ impl ModuleVisitor for TorchNames {
         let container = self.containers.last().map(String::as_str).unwrap_or("");
         let is_norm = matches!(container, "Struct:LayerNorm" | "Struct:GroupNorm");
         let mut path = self.path.clone();
-        let in_enum: Vec<bool> = self.containers.iter().map(|c| c.starts_with("Enum:")).collect();
+        let in_enum: Vec<bool> = self
+            .containers
+            .iter()
+            .map(|c| c.starts_with("Enum:"))
+            .collect();
         if let Some(last) = path.last_mut() {
             match (is_norm, last.as_str()) {
                 (true, "gamma") => *last = "weight".into(),

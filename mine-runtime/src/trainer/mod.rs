@@ -150,8 +150,9 @@ impl TrainerConfig {
     /// initialization device both seeded.
     fn seeded_init_device(&self) -> Result<Device, ConfigError> {
         let device = self.device()?;
-        let init: Result<Device, BackendError> =
-            self.backend.init_device(self.rank_layout()?.devices[0], self.precision);
+        let init: Result<Device, BackendError> = self
+            .backend
+            .init_device(self.rank_layout()?.devices[0], self.precision);
         let init = init?;
         if init != device {
             init.seed(self.seed);

@@ -10,8 +10,8 @@ use burn::tensor::{Device, Int, Tensor};
 use mine_dsl::action::{ActionSpace, AgentActionFrame, EnvActionFrame};
 use mine_runtime::data::pickle::PyValue;
 use mine_runtime::data::synthetic::{
-    GeneratedDataset, MANIFEST_FILE, SceneFrame, SyntheticConfig, SyntheticTask, TargetKind, far_turn,
-    generate, near_turn, simulate_episode, track,
+    GeneratedDataset, MANIFEST_FILE, SceneFrame, SyntheticConfig, SyntheticTask, TargetKind,
+    far_turn, generate, near_turn, simulate_episode, track,
 };
 use mine_runtime::data::{DataError, DataLoader, DatasetConfig, Modality, RawDataset};
 

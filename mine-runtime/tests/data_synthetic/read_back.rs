@@ -157,7 +157,11 @@ fn track_segmentation_masks_are_the_squares() {
     };
     let data = generate(&config, dir.path().join("seg")).unwrap();
     let cfg = read_config(&data, vec![Modality::Action, Modality::Segmentation], 32);
-    assert!(data.dataset_config().modalities.contains(&Modality::Segmentation));
+    assert!(
+        data.dataset_config()
+            .modalities
+            .contains(&Modality::Segmentation)
+    );
     let ds = RawDataset::open(cfg).unwrap();
     let names = data.episode_names();
     let (w, h) = (config.width, config.height);
@@ -174,18 +178,29 @@ fn track_segmentation_masks_are_the_squares() {
                 Some(target) => {
                     let (x0, y0, x1, y1) = target.rect(w, h);
                     let want: Vec<u8> = (0..h)
-                        .flat_map(|y| (0..w).map(move |x| u8::from((y0..y1).contains(&y) && (x0..x1).contains(&x))))
+                        .flat_map(|y| {
+                            (0..w).map(move |x| {
+                                u8::from((y0..y1).contains(&y) && (x0..x1).contains(&x))
+                            })
+                        })
                         .collect();
                     assert_eq!(mask, want.as_slice(), "{label}");
                     let (id, event) = match target.kind {
                         TargetKind::Red => (2, "minecraft.mine_block:minecraft.red_wool"),
                         TargetKind::Yellow => (3, "minecraft.use_item:minecraft.yellow_wool"),
                     };
-                    assert_eq!((seg.obj_id[k], seg.event[k].as_str()), (id, event), "{label}");
+                    assert_eq!(
+                        (seg.obj_id[k], seg.event[k].as_str()),
+                        (id, event),
+                        "{label}"
+                    );
                     assert_eq!(seg.frame_id[k], t, "{label}");
                     let [first, last] = seg.frame_range[k];
                     assert!(first <= t && t <= last, "{label}");
-                    assert!((first..=last).all(|f| scenes[f as usize].target.is_some()), "{label}");
+                    assert!(
+                        (first..=last).all(|f| scenes[f as usize].target.is_some()),
+                        "{label}"
+                    );
                     shown += 1;
                 }
                 None => {
@@ -196,18 +211,27 @@ fn track_segmentation_masks_are_the_squares() {
             }
         }
     }
-    assert!(shown > 100 && empty > 20, "{shown} frames with a square, {empty} without");
+    assert!(
+        shown > 100 && empty > 20,
+        "{shown} frames with a square, {empty} without"
+    );
 
     let colors = SyntheticConfig {
         segmentation: true,
         ..small(SyntheticTask::Colors)
     };
     let text = colors.validate().unwrap_err().to_string();
-    assert!(text.contains("`segmentation = true`") && text.contains("track"), "{text}");
+    assert!(
+        text.contains("`segmentation = true`") && text.contains("track"),
+        "{text}"
+    );
     let wide = SyntheticConfig {
         width: 800,
         ..config
     };
     let text = wide.validate().unwrap_err().to_string();
-    assert!(text.contains("640x360") && text.contains("800x64"), "{text}");
+    assert!(
+        text.contains("640x360") && text.contains("800x64"),
+        "{text}"
+    );
 }

@@ -80,7 +80,11 @@ fn efficientnet_config_and_parameter_names_are_minestudio_s() {
 fn config_and_parameter_names(run: Run, keys: usize) {
     let golden = run.golden();
     let config = golden_config(&golden);
-    assert_eq!(config, run.preset(), "the tiny preset is the golden network");
+    assert_eq!(
+        config,
+        run.preset(),
+        "the tiny preset is the golden network"
+    );
     let device = Device::flex().autodiff();
     let policy = run.load_policy(&device);
     let ours: BTreeMap<String, usize> = torch_parameters(&policy)
@@ -354,14 +358,21 @@ fn three_training_steps(run: Run) {
     for (name, got) in &after {
         if at_zero.contains(name) {
             let largest = got.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            assert!(largest < ROUNDING, "{name}: {largest} is not rounding noise");
+            assert!(
+                largest < ROUNDING,
+                "{name}: {largest} is not rounding noise"
+            );
         } else if name.ends_with(".in_proj_bias") {
             compare_in_proj_bias(&mut report, name, got, &want[name]);
         } else {
             report.check(&format!("after 3 steps {name}"), got, &want[name]);
         }
         if name.ends_with(".num_batches_tracked") {
-            assert_eq!(got, &[3.0], "{name}: the frozen backbone's BatchNorm counts batches");
+            assert_eq!(
+                got,
+                &[3.0],
+                "{name}: the frozen backbone's BatchNorm counts batches"
+            );
         } else if is_batch_norm_buffer(name) {
             assert_ne!(got, &initial[name], "{name} follows the batches");
         } else if name.starts_with("backbone.") {

@@ -273,7 +273,13 @@ pub fn compare_sums_and_norms(
             .get(name)
             .unwrap_or_else(|| panic!("{name} not in golden"));
         let want = (w["sum"].as_f64().unwrap(), w["norm"].as_f64().unwrap());
-        check_sum_and_norm_of(report, &format!("after 3 steps {name}"), sum_and_norm(data), want, data.len());
+        check_sum_and_norm_of(
+            report,
+            &format!("after 3 steps {name}"),
+            sum_and_norm(data),
+            want,
+            data.len(),
+        );
     }
 }
 
@@ -287,7 +293,13 @@ pub fn sum_and_norm(values: &[f64]) -> (f64, f64) {
 /// near zero, so its error is taken relative to the largest sum the same norm allows
 /// (`sqrt(numel) * norm`).
 pub fn check_sum_and_norm(report: &mut Report, name: &str, got: &[f64], want: &[f64]) {
-    check_sum_and_norm_of(report, name, sum_and_norm(got), sum_and_norm(want), got.len());
+    check_sum_and_norm_of(
+        report,
+        name,
+        sum_and_norm(got),
+        sum_and_norm(want),
+        got.len(),
+    );
 }
 
 /// [`check_sum_and_norm`] from the sums and norms of `numel` values.

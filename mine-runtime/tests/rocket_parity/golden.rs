@@ -29,10 +29,17 @@ pub(super) fn config(golden: &Value) -> RocketConfig {
 /// The tiny policy with the golden's initial weights.
 pub(super) fn load_policy(device: &Device) -> RocketPolicy {
     let config = config(&golden());
-    assert_eq!(config, RocketConfig::tiny(), "the golden is the tiny preset");
+    assert_eq!(
+        config,
+        RocketConfig::tiny(),
+        "the golden is the tiny preset"
+    );
     let path = golden_dir().join("tiny_rocket_weights.safetensors");
     let policy = RocketPolicy::new(&config, device).expect("tiny config is valid");
-    let fit = StateDictFit::new(&policy, read_state_dict(&path).expect("golden weights read"));
+    let fit = StateDictFit::new(
+        &policy,
+        read_state_dict(&path).expect("golden weights read"),
+    );
     assert!(
         fit.fits() && fit.unexpected.is_empty(),
         "golden weights: {}",
@@ -62,7 +69,10 @@ pub(super) fn after_three_steps() -> BTreeMap<String, Vec<f64>> {
         .into_iter()
         .map(|(name, tensor)| {
             let data = bridge::to_data(&tensor).expect("tensor data");
-            (name, data.convert::<f64>().try_into_vec_as::<f64>().unwrap())
+            (
+                name,
+                data.convert::<f64>().try_into_vec_as::<f64>().unwrap(),
+            )
         })
         .collect()
 }

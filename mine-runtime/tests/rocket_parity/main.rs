@@ -44,7 +44,11 @@ fn every_state_dict_key_has_a_parameter_of_its_shape() {
     let mut names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
     names.sort_unstable();
     let want = golden["params_after_3_steps"].as_object().unwrap();
-    assert_eq!(names.len(), 308, "parameters and buffers of the tiny ROCKET-1");
+    assert_eq!(
+        names.len(),
+        308,
+        "parameters and buffers of the tiny ROCKET-1"
+    );
     assert_eq!(names, want.keys().map(String::as_str).collect::<Vec<_>>());
     for param in &params {
         // PyTorch's 0-dimensional buffers are [1] here.
@@ -82,21 +86,49 @@ fn single_forward_and_gradients_match_minestudio() {
     forward.check("updim output", &values(updim), &want);
 
     let memory = policy.initial_memory(2, &device);
-    compare_memory(&mut forward, 0, "memory_in", &blocks(&memory), &step["memory_in"]);
+    compare_memory(
+        &mut forward,
+        0,
+        "memory_in",
+        &blocks(&memory),
+        &step["memory_in"],
+    );
     let (latent, memory) = policy.forward_latent(image.clone(), segmentation, memory);
-    compare_memory(&mut forward, 0, "memory_out", &blocks(&memory), &step["memory_out"]);
+    compare_memory(
+        &mut forward,
+        0,
+        "memory_out",
+        &blocks(&memory),
+        &step["memory_out"],
+    );
     let (want, _) = flatten(&step["pi_head_input"]);
-    forward.check("pi_head input (trunk output)", &values(latent.clone()), &want);
+    forward.check(
+        "pi_head input (trunk output)",
+        &values(latent.clone()),
+        &want,
+    );
     let out = RocketPolicyLatents {
         pi_logits: policy.pi_head.forward(latent.clone()),
         vpred: policy.value_head.forward(latent),
     };
-    compare_outputs(&mut forward, step, inputs, (&out.pi_logits, &out.vpred), &device);
+    compare_outputs(
+        &mut forward,
+        step,
+        inputs,
+        (&out.pi_logits, &out.vpred),
+        &device,
+    );
     let losses = objectives
         .evaluate(&out, &batch, &StepContext::train(0, 0))
         .unwrap();
-    check_metrics(&mut forward, 0, &losses.metric_values(), &step["result"], &LOSSES);
-        let loss = losses.total;
+    check_metrics(
+        &mut forward,
+        0,
+        &losses.metric_values(),
+        &step["result"],
+        &LOSSES,
+    );
+    let loss = losses.total;
     forward.finish("single forward (step 0)");
 
     let grads = GradientsParams::from_grads(loss.backward(), &policy);
@@ -117,7 +149,13 @@ fn memory_reset_matches_minestudio() {
     let previous = memory_from_golden(&golden["steps"][1]["memory_out"], &device);
     let reset = previous.reset_rows(&resets[2], &policy.initial_memory(2, &device));
     let mut report = Report::new(0.0);
-    compare_memory(&mut report, 2, "memory_in", &blocks(&reset), &golden["steps"][2]["memory_in"]);
+    compare_memory(
+        &mut report,
+        2,
+        "memory_in",
+        &blocks(&reset),
+        &golden["steps"][2]["memory_in"],
+    );
     report.finish("memory reset");
 }
 
@@ -138,21 +176,49 @@ fn three_training_steps_match_minestudio() {
     let inputs = golden["inputs"].as_array().unwrap();
     for (s, (step, inputs)) in steps.iter().zip(inputs).enumerate() {
         memory = memory.reset_rows(&resets[s], &policy.initial_memory(2, &device));
-        compare_memory(&mut report, s, "memory_in", &blocks(&memory), &step["memory_in"]);
+        compare_memory(
+            &mut report,
+            s,
+            "memory_in",
+            &blocks(&memory),
+            &step["memory_in"],
+        );
         let batch = segmented_batch(inputs, &device);
         let (out, next) = policy.forward(&batch, memory).unwrap();
-        compare_memory(&mut report, s, "memory_out", &blocks(&next), &step["memory_out"]);
-        compare_outputs(&mut report, step, inputs, (&out.pi_logits, &out.vpred), &device);
+        compare_memory(
+            &mut report,
+            s,
+            "memory_out",
+            &blocks(&next),
+            &step["memory_out"],
+        );
+        compare_outputs(
+            &mut report,
+            step,
+            inputs,
+            (&out.pi_logits, &out.vpred),
+            &device,
+        );
         let ctx = StepContext::train(s, s as u64);
         let losses = objectives.evaluate(&out, &batch, &ctx).unwrap();
-        check_metrics(&mut report, s, &losses.metric_values(), &step["result"], &LOSSES);
+        check_metrics(
+            &mut report,
+            s,
+            &losses.metric_values(),
+            &step["result"],
+            &LOSSES,
+        );
         let loss = losses.total;
         let grads = GradientsParams::from_grads(loss.backward(), &policy);
         compare_grad_norms(&mut report, step, &policy, &grads, 1e-3);
         let (updated, stepped) = optim.step_params(policy, grads);
         policy = updated;
         let stepped = stepped.expect("one batch per optimizer step");
-        report.check(&format!("step {s} lr"), &[stepped.lr], &[step["lr"].as_f64().unwrap()]);
+        report.check(
+            &format!("step {s} lr"),
+            &[stepped.lr],
+            &[step["lr"].as_f64().unwrap()],
+        );
         memory = Memory::detach(next);
     }
 
@@ -172,7 +238,12 @@ fn three_training_steps_match_minestudio() {
         if undetermined.contains(name) {
             assert_within_reach(&label, got, reach);
         } else if name.ends_with("self_attn.in_proj_bias") {
-            check_sum_and_norm(&mut report, &format!("{label} (query)"), &got[..e], &want[..e]);
+            check_sum_and_norm(
+                &mut report,
+                &format!("{label} (query)"),
+                &got[..e],
+                &want[..e],
+            );
             assert_within_reach(&format!("{label} (key)"), &got[e..2 * e], reach);
             let (v, w) = (&got[2 * e..], &want[2 * e..]);
             check_sum_and_norm(&mut report, &format!("{label} (value)"), v, w);
@@ -208,7 +279,10 @@ fn undetermined_shifts(golden: &Value) -> Vec<String> {
 /// Every value within what AdamW can move a parameter from 0 in the run (`reach`).
 fn assert_within_reach(label: &str, values: &[f64], reach: f64) {
     let largest = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    assert!(largest <= reach, "{label}: {largest} beyond AdamW's reach {reach}");
+    assert!(
+        largest <= reach,
+        "{label}: {largest} beyond AdamW's reach {reach}"
+    );
 }
 
 /// bf16-mixed: under the trainer's autocast scope ROCKET-1's forward runs (BatchNorm, the
@@ -224,14 +298,25 @@ fn forward_under_bf16_autocast_gives_f32_outputs_near_f32() {
     let batch = segmented_batch(&golden["inputs"][0], &device);
     let run = |dtype: Option<FloatDType>| {
         let _scope = autocast::scope(dtype);
-        let (out, _) = policy.forward(&batch, policy.initial_memory(2, &device)).unwrap();
+        let (out, _) = policy
+            .forward(&batch, policy.initial_memory(2, &device))
+            .unwrap();
         out
     };
     let (full, mixed) = (run(None), run(Some(FloatDType::BF16)));
     assert_eq!(mixed.pi_logits.camera.dtype(), DType::F32);
     assert_eq!(mixed.vpred.dtype(), DType::F32);
-    let (want, got) = (values(full.pi_logits.camera), values(mixed.pi_logits.camera));
+    let (want, got) = (
+        values(full.pi_logits.camera),
+        values(mixed.pi_logits.camera),
+    );
     let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let worst = want.iter().zip(&got).fold(0.0f64, |m, (w, g)| m.max((w - g).abs()));
-    assert!(worst <= 0.05 * scale, "camera logits: bf16 off by {worst} (scale {scale})");
+    let worst = want
+        .iter()
+        .zip(&got)
+        .fold(0.0f64, |m, (w, g)| m.max((w - g).abs()));
+    assert!(
+        worst <= 0.05 * scale,
+        "camera logits: bf16 off by {worst} (scale {scale})"
+    );
 }

@@ -290,11 +290,12 @@ fn write_parts(config: &SyntheticConfig, dir: &Path) -> DataResult<Vec<(String, 
                 at: Location::dataset(dir).with_episode(&episode_name(config, i)),
                 message,
             })?;
-            for (w, chunks) in
-                writers
-                    .iter_mut()
-                    .zip([&episode.image, &episode.action, &episode.meta, &episode.segmentation])
-            {
+            for (w, chunks) in writers.iter_mut().zip([
+                &episode.image,
+                &episode.action,
+                &episode.meta,
+                &episode.segmentation,
+            ]) {
                 w.add_episode(&episode.name, chunks)?;
             }
         }

@@ -114,7 +114,9 @@ fn read_openai_model(path: &Path) -> Result<SourceConfig, PretrainedError> {
         let t = temperature
             .as_f64()
             .or_else(|| temperature.as_str().and_then(|s| s.parse().ok()))
-            .ok_or_else(|| config_error(path, format!("temperature {temperature} is not a number")))?;
+            .ok_or_else(|| {
+                config_error(path, format!("temperature {temperature} is not a number"))
+            })?;
         kwargs.insert("temperature".into(), t.into());
     }
     Ok(SourceConfig::MineStudio {
@@ -140,7 +142,8 @@ fn read_lightning_hparams(path: &Path) -> Result<Option<SourceConfig>, Pretraine
 
 fn read_run_config(path: &Path) -> Result<SourceConfig, PretrainedError> {
     let text = std::fs::read_to_string(path).map_err(|e| read_error(path, e))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| config_error(path, e.to_string()))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| config_error(path, e.to_string()))?;
     let policy = match table.get("policy") {
         Some(toml::Value::Table(policy)) => policy.clone(),
         _ => return Err(config_error(path, "no [policy] table")),
@@ -150,7 +153,10 @@ fn read_run_config(path: &Path) -> Result<SourceConfig, PretrainedError> {
             path: path.to_owned(),
             policy,
         }),
-        _ => Err(config_error(path, "the [policy] table does not convert to JSON")),
+        _ => Err(config_error(
+            path,
+            "the [policy] table does not convert to JSON",
+        )),
     }
 }
 
@@ -166,7 +172,12 @@ fn pickle_to_json(value: PickleValue) -> Value {
         PickleValue::Dict(entries) => {
             let mut sorted: Vec<_> = entries.into_iter().collect();
             sorted.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(sorted.into_iter().map(|(k, v)| (k, pickle_to_json(v))).collect())
+            Value::Object(
+                sorted
+                    .into_iter()
+                    .map(|(k, v)| (k, pickle_to_json(v)))
+                    .collect(),
+            )
         }
         PickleValue::Bytes(_) => Value::Null,
         PickleValue::Unsupported(type_name) => format!("<{type_name}>").into(),

@@ -123,13 +123,19 @@ fn as_float(tensor: PackTensor, shape: Vec<usize>) -> PackTensor {
     } else {
         DType::F32
     };
-    bridge::map_data(tensor, name, dtype, Shape::from(shape.clone()), move |data| {
-        let data = if data.dtype().is_float() {
-            data
-        } else {
-            data.convert::<f32>()
-        };
-        let (bytes, _, dtype) = data.into_parts();
-        TensorData::from_bytes(bytes, shape.clone(), dtype)
-    })
+    bridge::map_data(
+        tensor,
+        name,
+        dtype,
+        Shape::from(shape.clone()),
+        move |data| {
+            let data = if data.dtype().is_float() {
+                data
+            } else {
+                data.convert::<f32>()
+            };
+            let (bytes, _, dtype) = data.into_parts();
+            TensorData::from_bytes(bytes, shape.clone(), dtype)
+        },
+    )
 }

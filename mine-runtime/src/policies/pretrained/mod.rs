@@ -29,7 +29,8 @@ use serde::de::DeserializeOwned;
 pub use config::{SourceConfig, minestudio_policy_name, run_policy_config, run_policy_kind};
 pub use error::PretrainedError;
 pub use export::{
-    ExportDtype, ExportError, ExportTensor, MINESTUDIO_CONFIG_FILE, MINESTUDIO_WEIGHTS_FILE, write_safetensors,
+    ExportDtype, ExportError, ExportTensor, MINESTUDIO_CONFIG_FILE, MINESTUDIO_WEIGHTS_FILE,
+    write_safetensors,
 };
 pub(crate) use export::{create_dir, write_json};
 pub use fit::StateDictFit;

@@ -150,7 +150,8 @@ fn locate_dir(dir: &Path) -> Result<WeightsSource, PretrainedError> {
             config: Some(config),
         });
     }
-    let ours = dir.join(crate::checkpoint::STATE_FILE).is_file() || dir.join("checkpoints").is_dir();
+    let ours =
+        dir.join(crate::checkpoint::STATE_FILE).is_file() || dir.join("checkpoints").is_dir();
     if !ours {
         return Err(PretrainedError::Unrecognized {
             path: dir.to_owned(),

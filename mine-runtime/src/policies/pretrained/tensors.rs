@@ -54,8 +54,5 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict, PretrainedError> {
 }
 
 fn read_all<S: ModuleStore>(store: &mut S) -> Result<StateDict, String> {
-    store
-        .get_all_tensors()
-        .cloned()
-        .map_err(|e| e.to_string())
+    store.get_all_tensors().cloned().map_err(|e| e.to_string())
 }

@@ -190,7 +190,9 @@ impl RocketConfig {
             ("mem_len", self.mem_len),
         ];
         if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
-            return Err(RocketConfigError::Invalid(format!("{name} must be at least 1")));
+            return Err(RocketConfigError::Invalid(format!(
+                "{name} must be at least 1"
+            )));
         }
         if !self.hiddim.is_multiple_of(self.num_heads) {
             return Err(RocketConfigError::Invalid(format!(
@@ -257,7 +259,12 @@ mod tests {
             backbone: "timm/vit_base_patch16_224.dino".into(),
             ..RocketConfig::tiny()
         };
-        assert!(vit.validate().unwrap_err().to_string().contains("vit_base_patch16_224"));
+        assert!(
+            vit.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("vit_base_patch16_224")
+        );
         let timm = RocketConfig {
             backbone: "timm/efficientnet_b0.ra_in1k".into(),
             ..RocketConfig::tiny()
@@ -267,6 +274,12 @@ mod tests {
             num_heads: 3,
             ..RocketConfig::tiny()
         };
-        assert!(heads.validate().unwrap_err().to_string().contains("num_heads = 3"));
+        assert!(
+            heads
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("num_heads = 3")
+        );
     }
 }

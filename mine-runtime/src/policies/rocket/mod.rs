@@ -145,10 +145,7 @@ impl RocketPolicy {
         let tokens = conv2d_layer(&self.updim, features, false);
         let [n, e, fh, fw] = tokens.dims();
         let tokens = tokens.reshape([n, e, fh * fw]).swap_dims(1, 2);
-        self.pooling
-            .forward(tokens)
-            .mean_dim(1)
-            .reshape([b, t, e])
+        self.pooling.forward(tokens).mean_dim(1).reshape([b, t, e])
     }
 
     /// The trunk: the `[B, T, hiddim]` latent both heads read, and the advanced memory.
@@ -163,12 +160,19 @@ impl RocketPolicy {
         let condition = self
             .interaction
             .forward(segmentation.obj_id.clone().add_scalar(1));
-        let (z, memory) = self.recurrent.forward_conditioned(x, Some(&condition), memory);
+        let (z, memory) = self
+            .recurrent
+            .forward_conditioned(x, Some(&condition), memory);
         let z = layer_norm_layer(&self.final_ln, self.lastlayer.forward(relu(z)));
         (z, memory)
     }
 
-    fn check(&self, image: &Tensor<5>, segmentation: &Segmentation, memory: &VptMemory) -> Result<(), PolicyError> {
+    fn check(
+        &self,
+        image: &Tensor<5>,
+        segmentation: &Segmentation,
+        memory: &VptMemory,
+    ) -> Result<(), PolicyError> {
         let [b, t, h, w, c] = image.dims();
         let invalid = |message: String| Err(PolicyError::Invalid(message));
         if c != 3 || b == 0 || t == 0 {
@@ -188,8 +192,16 @@ impl RocketPolicy {
                 segmentation.obj_id.dims()
             ));
         }
-        let ids = segmentation.obj_id.clone().into_data().try_into_vec_as::<i64>().unwrap_or_default();
-        if let Some(bad) = ids.iter().find(|id| !(-1..INTERACTION_TYPES as i64 - 1).contains(id)) {
+        let ids = segmentation
+            .obj_id
+            .clone()
+            .into_data()
+            .try_into_vec_as::<i64>()
+            .unwrap_or_default();
+        if let Some(bad) = ids
+            .iter()
+            .find(|id| !(-1..INTERACTION_TYPES as i64 - 1).contains(id))
+        {
             return invalid(format!(
                 "ROCKET-1 segmentation.obj_id holds {bad}; interaction types are -1 (no object) to {}",
                 INTERACTION_TYPES - 2

@@ -85,7 +85,10 @@ impl PretrainedPolicy for RocketPolicy {
         create_dir(dir)?;
         let tensors = torch_state_dict(self, &SCALAR_BUFFERS);
         write_safetensors(&dir.join(MINESTUDIO_WEIGHTS_FILE), &tensors)?;
-        write_json(&dir.join(MINESTUDIO_CONFIG_FILE), &minestudio_kwargs(self.config()))
+        write_json(
+            &dir.join(MINESTUDIO_CONFIG_FILE),
+            &minestudio_kwargs(self.config()),
+        )
     }
 }
 
@@ -149,8 +152,6 @@ fn from_kwargs(path: &Path, kwargs: &Map<String, Value>) -> Result<RocketConfig,
     }
     let config: RocketConfig = serde_json::from_value(Value::Object(kwargs))
         .map_err(|e| config_error(format!("RocketPolicy arguments: {e}")))?;
-    config
-        .validate()
-        .map_err(|e| config_error(e.to_string()))?;
+    config.validate().map_err(|e| config_error(e.to_string()))?;
     Ok(config)
 }

@@ -105,7 +105,10 @@ mod tests {
         // One channel, values 2 and 6: mean 4, biased variance 4, unbiased 8.
         let x = Tensor::<4>::from_data(TensorData::new(vec![2.0f32, 6.0], [2, 1, 1, 1]), &device);
         let y: Vec<f32> = bn.forward(x).into_data().try_to_vec().unwrap();
-        assert!((y[0] + 1.0).abs() < 1e-5 && (y[1] - 1.0).abs() < 1e-5, "{y:?}");
+        assert!(
+            (y[0] + 1.0).abs() < 1e-5 && (y[1] - 1.0).abs() < 1e-5,
+            "{y:?}"
+        );
         assert!((values(bn.running_mean.value())[0] - 0.4).abs() < 1e-6);
         assert!((values(bn.running_var.value())[0] - (0.9 + 0.8)).abs() < 1e-6);
         assert_eq!(values(bn.num_batches_tracked.value()), [1.0]);

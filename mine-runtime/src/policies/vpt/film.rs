@@ -64,7 +64,10 @@ impl FilmBlock {
     /// Modulates `x` (`[B, T, h]`) by the condition `z` (`[B, T, h]`).
     pub fn forward(&self, x: Tensor<3>, z: Tensor<3>) -> Tensor<3> {
         let h = x.dims()[2];
-        let z = add(self.ff.iter().fold(z.clone(), |y, layer| layer.forward(y)), z);
+        let z = add(
+            self.ff.iter().fold(z.clone(), |y, layer| layer.forward(y)),
+            z,
+        );
         // The modulation runs in f32 under bf16 autocast, as the LayerNorm after it does.
         let film = to_full(linear_layer(&self.fc, z));
         let [b, t, _] = film.dims();

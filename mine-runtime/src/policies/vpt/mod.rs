@@ -28,9 +28,9 @@ use burn::tensor::{Device, Tensor};
 use mine_dsl::batch::Batch;
 use mine_dsl::policy::{Forward, Policy, PolicyError};
 
+pub use crate::policies::torch_names::{TorchParameter, torch_parameters};
 pub use config::{ImpalaKwargs, InitNormKwargs, VptConfig, VptConfigError};
 pub use heads::{ValueHead, VptActionHead};
-pub use crate::policies::torch_names::{TorchParameter, torch_parameters};
 pub use import::{ImportOptions, VptImportError};
 pub use memory::{BlockMemory, VptMemory};
 pub use net::MinecraftPolicy;

@@ -80,7 +80,10 @@ impl PretrainedPolicy for VptPolicy {
         create_dir(dir)?;
         let tensors = torch_state_dict(self, &SCALAR_BUFFERS);
         write_safetensors(&dir.join(MINESTUDIO_WEIGHTS_FILE), &tensors)?;
-        write_json(&dir.join(MINESTUDIO_CONFIG_FILE), &minestudio_kwargs(self.config()))
+        write_json(
+            &dir.join(MINESTUDIO_CONFIG_FILE),
+            &minestudio_kwargs(self.config()),
+        )
     }
 }
 

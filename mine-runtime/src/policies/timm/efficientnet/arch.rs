@@ -13,7 +13,13 @@ struct StageDef {
     channels: usize,
 }
 
-const fn stage(ds: bool, repeats: usize, kernel: usize, stride: usize, channels: usize) -> StageDef {
+const fn stage(
+    ds: bool,
+    repeats: usize,
+    kernel: usize,
+    stride: usize,
+    channels: usize,
+) -> StageDef {
     StageDef {
         depthwise_separable: ds,
         repeats,
@@ -104,7 +110,8 @@ impl EfficientNetSpec {
                             out_channels,
                             kernel: def.kernel,
                             stride: if i == 0 { def.stride } else { 1 },
-                            se_channels: (mid_channels as f64 * se_ratio).round_ties_even() as usize,
+                            se_channels: (mid_channels as f64 * se_ratio).round_ties_even()
+                                as usize,
                         }
                     })
                     .collect()
@@ -154,7 +161,15 @@ mod tests {
             .map(|stage| {
                 stage
                     .iter()
-                    .map(|b| [b.out_channels, b.mid_channels, b.se_channels, b.kernel, b.stride])
+                    .map(|b| {
+                        [
+                            b.out_channels,
+                            b.mid_channels,
+                            b.se_channels,
+                            b.kernel,
+                            b.stride,
+                        ]
+                    })
                     .collect()
             })
             .collect()
@@ -184,7 +199,15 @@ mod tests {
             .collect();
         assert_eq!(
             skips,
-            [vec![true], vec![false], vec![false], vec![false, true], vec![true, true], vec![false, true], vec![false]]
+            [
+                vec![true],
+                vec![false],
+                vec![false],
+                vec![false, true],
+                vec![true, true],
+                vec![false, true],
+                vec![false]
+            ]
         );
     }
 

@@ -55,7 +55,11 @@ impl SqueezeExcite {
     /// Gates each channel of `[N, C, H, W]` by its global average.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let pooled = x.clone().mean_dim(2).mean_dim(3);
-        let gate = conv2d_layer(&self.conv_expand, silu(conv2d_layer(&self.conv_reduce, pooled, false)), false);
+        let gate = conv2d_layer(
+            &self.conv_expand,
+            silu(conv2d_layer(&self.conv_reduce, pooled, false)),
+            false,
+        );
         // As PyTorch promotes under autocast: an f32 input times a bf16 gate is f32.
         let (x, gate) = promote(x, sigmoid(gate));
         x * gate
@@ -95,7 +99,9 @@ impl DepthwiseSeparable {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = bn_silu(&self.bn1, conv2d_layer(&self.conv_dw, x.clone(), false));
-        let y = self.bn2.forward(conv2d_layer(&self.conv_pw, self.se.forward(y), false));
+        let y = self
+            .bn2
+            .forward(conv2d_layer(&self.conv_pw, self.se.forward(y), false));
         if self.has_skip { add(y, x) } else { y }
     }
 }
@@ -141,7 +147,9 @@ impl InvertedResidual {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = bn_silu(&self.bn1, conv2d_layer(&self.conv_pw, x.clone(), false));
         let y = bn_silu(&self.bn2, conv2d_layer(&self.conv_dw, y, false));
-        let y = self.bn3.forward(conv2d_layer(&self.conv_pwl, self.se.forward(y), false));
+        let y = self
+            .bn3
+            .forward(conv2d_layer(&self.conv_pwl, self.se.forward(y), false));
         if self.has_skip { add(y, x) } else { y }
     }
 }

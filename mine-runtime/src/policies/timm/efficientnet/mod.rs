@@ -45,7 +45,12 @@ impl EfficientNet {
             blocks: spec
                 .stages
                 .iter()
-                .map(|stage| stage.iter().map(|b| EfficientNetBlock::new(b, device)).collect())
+                .map(|stage| {
+                    stage
+                        .iter()
+                        .map(|b| EfficientNetBlock::new(b, device))
+                        .collect()
+                })
                 .collect(),
         }
     }
