@@ -39,7 +39,6 @@ use mine_dsl::prelude::*;
 use mine_runtime::policies::vpt::{VptConfig, VptConfigError, VptMemory, VptPolicy};
 use minestudio_rs::cli::RunArgs;
 use minestudio_rs::experiment_config::ExperimentConfig;
-use minestudio_rs::run::exit_code;
 use serde::{Deserialize, Serialize};
 
 // The new key: the predicted fraction of the episode behind each frame, `[B, T]` in 0..1.
@@ -148,10 +147,7 @@ const CONFIG_FILE: &str = concat!(
 );
 
 fn main() -> std::process::ExitCode {
-    minestudio_rs::logging::init();
-    minestudio_rs::run::stop_on_ctrl_c();
-    minestudio_rs::runtime::kernels::allocator::keep_freed_memory();
-    exit_code(run(&RunArgs::from_env()))
+    minestudio_rs::run::program_main(run)
 }
 
 /// The whole example, given its command line (the end-to-end tests call it too).

@@ -21,7 +21,6 @@ use mine_runtime::config_file::ConfigFileError;
 use mine_runtime::policies::groot::{GrootConfig, GrootPolicy, MineStudioGrootConfig};
 use minestudio_rs::cli::RunArgs;
 use minestudio_rs::experiment_config::ExperimentConfig;
-use minestudio_rs::run::exit_code;
 use serde::{Deserialize, Serialize};
 
 /// GROOT's two objectives (MineStudio's `bc_weight` and `kl_div_weight`).
@@ -51,10 +50,7 @@ pub type Config = ExperimentConfig<GrootConfig, GrootObjectives>;
 const CONFIG_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/configs/groot.toml");
 
 fn main() -> std::process::ExitCode {
-    minestudio_rs::logging::init();
-    minestudio_rs::run::stop_on_ctrl_c();
-    minestudio_rs::runtime::kernels::allocator::keep_freed_memory();
-    exit_code(run(&RunArgs::from_env()))
+    minestudio_rs::run::program_main(run)
 }
 
 /// The example's configuration: `examples/configs/groot.toml` (or `--config`) over

@@ -22,7 +22,6 @@ use mine_runtime::trainer::config::MemoryMode;
 use mine_runtime::trainer::{RunDirMode, TrainSummary};
 use minestudio_rs::cli::RunArgs;
 use minestudio_rs::experiment_config::ExperimentConfig;
-use minestudio_rs::run::exit_code;
 
 /// The example's configuration file (`trainer.memory` is set per run).
 type Config = ExperimentConfig<VptConfig>;
@@ -37,10 +36,7 @@ const CONFIG_FILE: &str = concat!(
 );
 
 fn main() -> std::process::ExitCode {
-    minestudio_rs::logging::init();
-    minestudio_rs::run::stop_on_ctrl_c();
-    minestudio_rs::runtime::kernels::allocator::keep_freed_memory();
-    exit_code(run(&RunArgs::from_env()))
+    minestudio_rs::run::program_main(run)
 }
 
 /// The whole example, given its command line (the end-to-end tests call it too).

@@ -20,7 +20,6 @@ use mine_runtime::data::Modality;
 use mine_runtime::policies::rocket::{RocketConfig, RocketPolicy};
 use minestudio_rs::cli::RunArgs;
 use minestudio_rs::experiment_config::ExperimentConfig;
-use minestudio_rs::run::exit_code;
 
 /// The example's configuration file: objectives by name, as `[[objectives]]` tables.
 type Config = ExperimentConfig<RocketConfig>;
@@ -29,11 +28,7 @@ type Config = ExperimentConfig<RocketConfig>;
 const CONFIG_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/configs/rocket.toml");
 
 fn main() -> std::process::ExitCode {
-    minestudio_rs::logging::init();
-    minestudio_rs::run::stop_on_ctrl_c();
-    // Keep freed tensor buffers for reuse (glibc `mallopt`, for the whole process).
-    minestudio_rs::runtime::kernels::allocator::keep_freed_memory();
-    exit_code(run(&RunArgs::from_env()))
+    minestudio_rs::run::program_main(run)
 }
 
 /// The whole example, given its command line (the end-to-end tests call it too).

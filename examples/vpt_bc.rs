@@ -11,7 +11,6 @@ use mine_dsl::experiment::{Experiment, ObjectiveRegistry, ObjectiveSpec};
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
 use minestudio_rs::cli::RunArgs;
 use minestudio_rs::experiment_config::ExperimentConfig;
-use minestudio_rs::run::exit_code;
 
 /// The example's configuration file: objectives by name, as `[[objectives]]` tables.
 type Config = ExperimentConfig<VptConfig>;
@@ -20,10 +19,7 @@ type Config = ExperimentConfig<VptConfig>;
 const CONFIG_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/configs/vpt_bc.toml");
 
 fn main() -> std::process::ExitCode {
-    minestudio_rs::logging::init();
-    minestudio_rs::run::stop_on_ctrl_c();
-    minestudio_rs::runtime::kernels::allocator::keep_freed_memory();
-    exit_code(run(&RunArgs::from_env()))
+    minestudio_rs::run::program_main(run)
 }
 
 /// The whole example, given its command line (the end-to-end tests call it too).

@@ -150,6 +150,20 @@ pub fn stop_on_ctrl_c() {
     }
 }
 
+/// The whole `main` of an experiment program that takes [`RunArgs`](crate::cli::RunArgs):
+/// sets up what belongs to the process (console logging, [`stop_on_ctrl_c`], and
+/// [`keep_freed_memory`](mine_runtime::kernels::allocator::keep_freed_memory), which tunes glibc's
+/// allocator for the whole process), runs `run` on the command line, and gives its
+/// [`exit_code`]. The examples' `main` is `program_main(run)`.
+pub fn program_main(
+    run: impl FnOnce(&crate::cli::RunArgs) -> Result<(), Box<dyn std::error::Error>>,
+) -> ExitCode {
+    crate::logging::init();
+    stop_on_ctrl_c();
+    mine_runtime::kernels::allocator::keep_freed_memory();
+    exit_code(run(&crate::cli::RunArgs::from_env()))
+}
+
 /// The exit status of an experiment binary: success, or failure with the error [`report`]ed on
 /// stderr.
 pub fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
