@@ -138,6 +138,7 @@ fn host_values(batch: &Batch) -> HostValues {
 /// pixel reads back bit for bit what the same batch holds on the CPU.
 #[test]
 fn wgpu_loader_batches_reach_the_device_bit_exact() {
+    let _serial = random_numbers();
     let dir = tempfile::tempdir().unwrap();
     let data = dataset(dir.path());
     let loader = DataLoader::new(RawDataset::open(data_config(&data, Split::Train)).unwrap());
@@ -360,6 +361,8 @@ fn wgpu_groot_training_matches_flex() {
 /// burn finds, more devices than there are, bf16 (WGSL has no bf16).
 #[test]
 fn wgpu_settings_the_machine_cannot_honour_are_refused_at_startup() {
+    // Devices are seeded when a configuration is checked: not while another test draws.
+    let _serial = random_numbers();
     // The adapters burn enumerates are the kinds `Device::wgpu` names, which is what
     // `Backend::device_count` counts the discrete GPUs by.
     let kinds = (0..8)
