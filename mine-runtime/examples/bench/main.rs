@@ -4,8 +4,12 @@
 //! ```text
 //! cargo run --release -p mine-runtime --example bench -- [--reference] [--steps 15] [--rounds 3]
 //!     [--warmup 3] [--only step|dsl|data]... [--backend flex|wgpu|cuda]
-//!     [--model tiny|small|1x|2x|3x] [--precision f32|bf16-mixed] [--batch N]
+//!     [--model tiny|small|1x|2x|3x] [--precision f32|bf16-mixed] [--batch N] [--threads N]
 //! ```
+//!
+//! `--threads N` gives each step server N compute threads (ours: rayon's pool, which burn's
+//! flex backend and our kernels share; PyTorch: `torch.set_num_threads`), for scaling
+//! measures; the default is every core.
 //!
 //! Training step on `flex` (the default): 128x128 frames, hidden 256, 4 heads, 2 attention
 //! blocks, ImpalaCNN 16/32/32; behaviour cloning, backward, global-norm clipping, AdamW; memory
@@ -16,8 +20,10 @@
 //! PyTorch and MineStudio into a throwaway virtual environment first
 //! (`examples/reference/setup.sh`; about 2.7 GiB from PyPI the first time). `--burn-ops`
 //! (or `MINE_KERNELS=burn`) runs burn's own ops instead of our CPU kernels, `--no-winograd` (or
-//! `MINE_WINOGRAD=0`) our direct 3x3 convolutions instead of the Winograd ones: the benchmark
-//! sets these [`KernelOptions`] for its own processes.
+//! `MINE_WINOGRAD=0`) our direct 3x3 convolutions instead of the Winograd ones, `--no-bf16-dot`
+//! (or `MINE_BF16_DOT=0`) under `--precision bf16-mixed` the f32 kernels on bf16-rounded
+//! operands instead of the `vdpbf16ps` ones: the benchmark sets these [`KernelOptions`] for its
+//! own processes.
 //!
 //! `--backend cuda` (built with `--features cuda`) times VPT 2x, window 128, memory 256, batch
 //! 8 in bf16-mixed, MineStudio's fine-tuning recipe per GPU, against MineStudio on the same GPU
@@ -53,6 +59,7 @@ struct Args {
     model: Option<String>,
     precision: Option<Precision>,
     batch: Option<usize>,
+    threads: Option<usize>,
     kernels: KernelOptions,
 }
 
@@ -63,6 +70,7 @@ fn kernels_from_env() -> KernelOptions {
     KernelOptions {
         cpu_kernels: var("MINE_KERNELS").is_none_or(|v| v != "burn"),
         winograd: var("MINE_WINOGRAD").is_none_or(|v| v != "0"),
+        bf16_dot: var("MINE_BF16_DOT").is_none_or(|v| v != "0"),
     }
 }
 
@@ -74,6 +82,9 @@ fn kernel_flags(kernels: KernelOptions) -> Vec<&'static str> {
     }
     if !kernels.winograd {
         flags.push("--no-winograd");
+    }
+    if !kernels.bf16_dot {
+        flags.push("--no-bf16-dot");
     }
     flags
 }
@@ -91,6 +102,7 @@ fn parse_args() -> Result<Args, Error> {
         model: None,
         precision: None,
         batch: None,
+        threads: None,
     };
     let mut it = std::env::args().skip(1);
     let number = |it: &mut dyn Iterator<Item = String>, flag: &str| -> Result<usize, Error> {
@@ -108,6 +120,7 @@ fn parse_args() -> Result<Args, Error> {
             "--reference" => args.reference = true,
             "--burn-ops" => args.kernels.cpu_kernels = false,
             "--no-winograd" => args.kernels.winograd = false,
+            "--no-bf16-dot" => args.kernels.bf16_dot = false,
             "--steps" => args.steps = number(&mut it, "--steps")?.max(1),
             "--rounds" => args.rounds = number(&mut it, "--rounds")?.max(1),
             "--warmup" => args.warmup = number(&mut it, "--warmup")?,
@@ -125,6 +138,7 @@ fn parse_args() -> Result<Args, Error> {
                 args.precision = Some(precision.map_err(|e| format!("--precision: {e}"))?);
             }
             "--batch" => args.batch = Some(number(&mut it, "--batch")?),
+            "--threads" => args.threads = Some(number(&mut it, "--threads")?.max(1)),
             "--serve" => {
                 let mut dims = [0; 3];
                 for d in &mut dims {
@@ -135,8 +149,8 @@ fn parse_args() -> Result<Args, Error> {
             other => {
                 return Err(format!(
                     "unknown argument {other}; use [--reference] [--steps N] [--rounds N] \
-                     [--warmup N] [--only step|dsl|data] [--burn-ops] [--no-winograd] [--backend flex|wgpu|cuda] \
-                     [--model tiny|small|1x|2x|3x] [--precision f32|bf16-mixed] [--batch N]"
+                     [--warmup N] [--only step|dsl|data] [--burn-ops] [--no-winograd] [--no-bf16-dot] [--backend flex|wgpu|cuda] \
+                     [--model tiny|small|1x|2x|3x] [--precision f32|bf16-mixed] [--batch N] [--threads N]"
                 )
                 .into());
             }
@@ -229,6 +243,14 @@ fn machine(setup: &Setup) -> String {
         (Backend::Flex, true, true) => ", our CPU kernels on",
         _ => " (burn's GPU kernels)",
     };
+    let dot = mine_runtime::kernels::cpu::conv3x3::dpbf16::available();
+    let kernels = match (setup.backend, setup.precision, options.bf16_dot && dot) {
+        (Backend::Flex, Precision::Bf16Mixed, true) => format!("{kernels}, bf16 via vdpbf16ps"),
+        (Backend::Flex, Precision::Bf16Mixed, false) => {
+            format!("{kernels}, bf16 on the f32 kernels (rounded operands)")
+        }
+        _ => kernels.to_owned(),
+    };
     format!(
         "{date}; {model}, {} cores{}; burn 0.22.1 {}{kernels}",
         server::rayon_threads(),
@@ -275,7 +297,7 @@ fn training_steps(args: &Args, setup: &Setup) -> Result<(), Error> {
         true => Some((reference::setup()?, setup.reference_device()?)),
         false => None,
     };
-    let threads = server::rayon_threads();
+    let threads = args.threads.unwrap_or_else(server::rayon_threads);
     let gpu = setup.backend != Backend::Flex;
     println!(
         "## Training step: {}, BC + backward + clipping + AdamW, memory carried\n",
@@ -311,6 +333,7 @@ fn training_steps(args: &Args, setup: &Setup) -> Result<(), Error> {
         ours.args(["--serve", &b.to_string(), &t.to_string(), &m.to_string()]);
         ours.args(setup.flags());
         ours.args(kernel_flags(args.kernels));
+        ours.env("RAYON_NUM_THREADS", threads.to_string());
         let mut contenders = vec![Contender::start("ours".into(), ours, args.warmup)?];
         if let Some((python, device)) = &reference {
             let command =

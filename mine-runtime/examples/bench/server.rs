@@ -129,7 +129,8 @@ pub fn serve(setup: &Setup, b: usize, t: usize, m: usize) -> Result<(), Error> {
     Ok(())
 }
 
-/// Threads of the compute pool (burn flex and our kernels share rayon's global pool).
+/// Threads of the compute pool (burn flex and our kernels share rayon's global pool, sized by
+/// `RAYON_NUM_THREADS` or the cores).
 pub fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    rayon::current_num_threads()
 }

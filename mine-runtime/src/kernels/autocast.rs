@@ -6,7 +6,9 @@
 //! - the matrix operations, [`ops::linear`](super::ops::linear),
 //!   [`ops::conv2d`](super::ops::conv2d) and [`ops::matmul`](super::ops::matmul) (and their
 //!   layer forms), cast their inputs, weights included, to it ([`to_compute`]) and return their
-//!   output in it: the kernels accumulate in f32 and round once, as cuBLAS does for PyTorch;
+//!   output in it: the kernels accumulate in f32 and round once, as cuBLAS does for PyTorch
+//!   (on flex, our linear and convolution kernels round operands and results to bf16 but keep
+//!   them in f32 tensors: see [`ops`](super::ops));
 //! - normalizations ([`ops::layer_norm_layer`](super::ops::layer_norm_layer),
 //!   [`ops::group_norm_layer`](super::ops::group_norm_layer)),
 //!   [`ops::softmax`](super::ops::softmax) and [`ops::log_softmax`](super::ops::log_softmax)
@@ -56,14 +58,16 @@ pub fn current() -> Option<FloatDType> {
 ///
 /// let device = Device::flex();
 /// let x = Tensor::<2>::ones([2, 3], &device);
-/// let w = Tensor::<2>::ones([3, 4], &device);
+/// let w = Tensor::<2>::full([3, 4], 1.0 + 1.0 / 1024.0, &device);
+/// let values = |t: Tensor<2>| t.cast(FloatDType::F32).into_data().try_to_vec::<f32>().unwrap();
 /// {
 ///     let _bf16 = autocast::scope(Some(FloatDType::BF16));
-///     assert_eq!(ops::linear(x.clone(), w.clone(), None).dtype(), DType::BF16);
+///     // bf16 keeps 8 significant bits: the weights round to 1.
+///     assert_eq!(values(ops::linear(x.clone(), w.clone(), None)), vec![3.0; 8]);
 ///     assert_eq!(ops::softmax(x.clone(), 1).dtype(), DType::F32);
 /// }
 /// assert_eq!(autocast::current(), None);
-/// assert_eq!(ops::linear(x, w, None).dtype(), DType::F32);
+/// assert_eq!(values(ops::linear(x, w, None)), vec![3.0 + 3.0 / 1024.0; 8]);
 /// ```
 pub fn scope(dtype: Option<FloatDType>) -> AutocastScope {
     let previous = COMPUTE.with(|c| c.replace(dtype));
@@ -165,25 +169,78 @@ mod tests {
         assert_eq!((a.dtype(), b.dtype()), (DType::F32, DType::F32));
     }
 
+    /// Values of `t` as f32.
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.cast(FloatDType::F32)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    }
+
+    /// `ours` is bf16-valued and within `ulps` bf16 units of the largest magnitude of `theirs`.
+    fn assert_bf16_close(ours: &[f32], theirs: &[f32], ulps: f32, what: &str) {
+        let scale = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+            assert_eq!(
+                crate::kernels::cpu::bf16::round(*a),
+                *a,
+                "{what}[{i}] is not bf16"
+            );
+            let tolerance = ulps * scale / 256.0;
+            assert!(
+                (a - b).abs() <= tolerance,
+                "{what}[{i}]: {a} vs {b} (±{tolerance})"
+            );
+        }
+    }
+
+    /// Our kernels in a bf16 scope against burn's ops on bf16 tensors (casts to bf16 and
+    /// back, as autocast without our kernels): outputs and every gradient.
     #[test]
-    fn matrix_ops_in_a_scope_run_burns_bf16_ops_not_our_f32_kernels() {
-        let device = Device::flex();
+    fn our_kernels_in_a_scope_compute_what_burns_bf16_ops_compute() {
+        let device = Device::flex().autodiff();
         let normal = Distribution::Normal(0.0, 1.0);
-        let x = Tensor::<4>::random([2, 3, 8, 8], normal, &device);
-        let w = Tensor::<4>::random([4, 3, 3, 3], normal, &device);
-        let b = Tensor::<1>::random([4], normal, &device);
         let options = ConvOptions::new_with_padding([1, 1], [(1, 1), (1, 1)], [1, 1], 1);
-        let bf16 = |t: Tensor<4>| t.cast(FloatDType::BF16);
-        let expected = burn::tensor::module::conv2d(
-            bf16(x.clone()),
-            bf16(w.clone()),
-            Some(b.clone().cast(FloatDType::BF16)),
-            options.clone(),
-        );
-        let values = |t: Tensor<4>| t.cast(FloatDType::F32).into_data().try_to_vec::<f32>();
-        let _bf16 = scope(Some(FloatDType::BF16));
-        let got = ops::conv2d(x, w, Some(b), options);
-        assert_eq!(got.dtype(), DType::BF16);
-        assert_eq!(values(got).unwrap(), values(expected).unwrap());
+        for [c_in, c_out, side] in [[3, 16, 12], [16, 16, 32], [16, 32, 8]] {
+            let leaf = |t: Tensor<4>| t.require_grad();
+            let x = leaf(Tensor::<4>::random([2, c_in, side, side], normal, &device));
+            let w = leaf(Tensor::<4>::random([c_out, c_in, 3, 3], normal, &device));
+            let b = Tensor::<1>::random([c_out], normal, &device).require_grad();
+            let up = Tensor::<4>::random([2, c_out, side, side], normal, &device);
+            let bf16 = |t: Tensor<4>| t.cast(FloatDType::BF16);
+            let theirs = burn::tensor::module::conv2d(
+                bf16(x.clone()),
+                bf16(w.clone()),
+                Some(b.clone().cast(FloatDType::BF16)),
+                options.clone(),
+            )
+            .cast(FloatDType::F32);
+            let theirs_grads = (theirs.clone() * up.clone()).sum().backward();
+            let ours = {
+                let _bf16 = scope(Some(FloatDType::BF16));
+                ops::conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone())
+            };
+            assert_eq!(ours.dtype(), DType::F32, "f32 tensors holding bf16 values");
+            let ours_grads = (ours.clone() * up).sum().backward();
+            let what = format!("{c_in}->{c_out} @{side}");
+            assert_bf16_close(&values(ours), &values(theirs), 1.0, &what);
+            let bias_values = |t: Tensor<1>| values(t.reshape([1, 1, 1, c_out]));
+            let ours_grads = [
+                values(x.grad(&ours_grads).unwrap()),
+                values(w.grad(&ours_grads).unwrap()),
+                bias_values(b.grad(&ours_grads).unwrap()),
+            ];
+            let theirs_grads = [
+                values(x.grad(&theirs_grads).unwrap()),
+                values(w.grad(&theirs_grads).unwrap()),
+                bias_values(b.grad(&theirs_grads).unwrap()),
+            ];
+            for (name, (o, t)) in ["x", "weight", "bias"]
+                .iter()
+                .zip(ours_grads.iter().zip(&theirs_grads))
+            {
+                assert_bf16_close(o, t, 2.0, &format!("{what} grad {name}"));
+            }
+        }
     }
 }

@@ -3,9 +3,12 @@
 //! other dtypes, shapes the kernels do not cover), so every backend computes the same maths.
 //!
 //! Inside an [`autocast`](super::autocast) scope (bf16 mixed precision) the matrix operations
-//! ([`linear`], [`conv2d`], [`matmul`]) take bf16 inputs and give bf16 outputs, which burn's
-//! ops compute (our f32 kernels step aside for them), and the normalizations and softmaxes
-//! compute in f32.
+//! ([`linear`], [`conv2d`], [`matmul`]) compute on bf16 inputs with f32 accumulation and give
+//! bf16 outputs, and the normalizations and softmaxes compute in f32. Our kernels do the
+//! linear layers and convolutions on flex: they round the operands and the result to bf16 and
+//! keep them in f32 tensors (bf16 values are f32 values; the backward pass rounds likewise), so
+//! the f32 operations around them need no casts. burn's ops, everywhere else, take and give
+//! bf16 tensors.
 
 use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
@@ -28,9 +31,40 @@ pub fn uses_kernels<const D: usize>(t: &Tensor<D>) -> bool {
 /// Whether `t` lives on the flex backend (with or without autodiff) as f32.
 #[cfg(feature = "flex")]
 fn on_flex_f32<const D: usize>(t: &Tensor<D>) -> bool {
+    on_flex(t) && t.dtype() == burn::tensor::DType::F32
+}
+
+/// Whether `t` lives on the flex backend (with or without autodiff).
+#[cfg(feature = "flex")]
+fn on_flex<const D: usize>(t: &Tensor<D>) -> bool {
     let device = t.device().inner();
     matches!(device.as_dispatch(), burn::backend::DispatchDevice::Flex(_))
-        && t.dtype() == burn::tensor::DType::F32
+}
+
+/// How our kernels run a linear layer or convolution of input `x` whose parameters are flex
+/// f32 tensors (`params_f32`): `Some(false)` in f32 (no autocast, `x` f32), `Some(true)` in
+/// bf16 (a bf16 autocast scope; `x` f32 or bf16), `None` when burn's op runs it (kernels off,
+/// another device or dtype).
+#[cfg(feature = "flex")]
+fn kernel_mode<const D: usize>(x: &Tensor<D>, params_f32: bool) -> Option<bool> {
+    use burn::tensor::{DType, FloatDType};
+    if !params_f32 || !super::options().cpu_kernels || !on_flex(x) {
+        return None;
+    }
+    match (super::autocast::current(), x.dtype()) {
+        (None, DType::F32) => Some(false),
+        (Some(FloatDType::BF16), DType::F32 | DType::BF16) => Some(true),
+        _ => None,
+    }
+}
+
+/// `x` as the f32 tensor our kernels read (a bf16 input under autocast is cast, exactly).
+#[cfg(feature = "flex")]
+fn as_f32<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    match x.dtype() {
+        burn::tensor::DType::F32 => x,
+        _ => x.cast(burn::tensor::FloatDType::F32),
+    }
 }
 
 /// `conv2d(x, weight, bias)` like [`burn::tensor::module::conv2d`]: our kernels for groups 1
@@ -62,26 +96,25 @@ fn conv2d_maybe_relu(
     options: ConvOptions<2>,
     relu: bool,
 ) -> Tensor<4> {
-    let (x, weight, bias) = (to_compute(x), to_compute(weight), bias.map(to_compute));
     #[cfg(feature = "flex")]
-    if options.groups == 1
-        && !options.is_asymmetric()
-        && uses_kernels(&x)
-        && on_flex_f32(&weight)
-        && bias.as_ref().is_none_or(on_flex_f32)
-    {
-        use burn::backend::Dispatch;
-        let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
-        return Tensor::from_dispatch(<Dispatch as super::CpuKernels>::cpu_conv2d(
-            x.into_dispatch(),
-            weight.into_dispatch(),
-            bias.into_dispatch(),
-            options.stride,
-            options.padding_begin(),
-            options.dilation,
-            relu,
-        ));
+    if options.groups == 1 && !options.is_asymmetric() {
+        let params = on_flex_f32(&weight) && bias.as_ref().is_none_or(on_flex_f32);
+        if let Some(bf16) = kernel_mode(&x, params) {
+            use burn::backend::Dispatch;
+            let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+            return Tensor::from_dispatch(<Dispatch as super::CpuKernels>::cpu_conv2d(
+                as_f32(x).into_dispatch(),
+                weight.into_dispatch(),
+                bias.into_dispatch(),
+                options.stride,
+                options.padding_begin(),
+                options.dilation,
+                relu,
+                bf16,
+            ));
+        }
     }
+    let (x, weight, bias) = (to_compute(x), to_compute(weight), bias.map(to_compute));
     maybe_relu(burn::tensor::module::conv2d(x, weight, bias, options), relu)
 }
 
@@ -231,23 +264,27 @@ pub fn linear<const D: usize>(
     weight: Tensor<2>,
     bias: Option<Tensor<1>>,
 ) -> Tensor<D> {
-    let (x, weight, bias) = (to_compute(x), to_compute(weight), bias.map(to_compute));
     #[cfg(feature = "flex")]
-    if D >= 2 && uses_kernels(&x) && on_flex_f32(&weight) && bias.as_ref().is_none_or(on_flex_f32) {
-        use burn::backend::Dispatch;
-        let dims = x.dims();
-        let [d_in, d_out] = weight.dims();
-        let rows = dims[..D - 1].iter().product();
-        let bias = bias.unwrap_or_else(|| Tensor::zeros([d_out], &weight.device()));
-        let out = Tensor::<2>::from_dispatch(<Dispatch as super::CpuKernels>::cpu_linear(
-            x.reshape([rows, d_in]).into_dispatch(),
-            weight.into_dispatch(),
-            bias.into_dispatch(),
-        ));
-        let mut out_dims = dims;
-        out_dims[D - 1] = d_out;
-        return out.reshape(out_dims);
+    if D >= 2 {
+        let params = on_flex_f32(&weight) && bias.as_ref().is_none_or(on_flex_f32);
+        if let Some(bf16) = kernel_mode(&x, params) {
+            use burn::backend::Dispatch;
+            let dims = x.dims();
+            let [d_in, d_out] = weight.dims();
+            let rows = dims[..D - 1].iter().product();
+            let bias = bias.unwrap_or_else(|| Tensor::zeros([d_out], &weight.device()));
+            let out = Tensor::<2>::from_dispatch(<Dispatch as super::CpuKernels>::cpu_linear(
+                as_f32(x).reshape([rows, d_in]).into_dispatch(),
+                weight.into_dispatch(),
+                bias.into_dispatch(),
+                bf16,
+            ));
+            let mut out_dims = dims;
+            out_dims[D - 1] = d_out;
+            return out.reshape(out_dims);
+        }
     }
+    let (x, weight, bias) = (to_compute(x), to_compute(weight), bias.map(to_compute));
     burn::tensor::module::linear(x, weight, bias)
 }
 

@@ -21,6 +21,9 @@ pub struct KernelOptions {
     /// The Winograd 3x3 convolutions for the shapes where they are faster (`false`: the direct
     /// kernels for every shape).
     pub winograd: bool,
+    /// Under bf16 autocast, the `vdpbf16ps` 3x3 convolutions where the CPU has AVX512_BF16
+    /// (`false`: the f32 kernels on operands rounded to bf16, the same values).
+    pub bf16_dot: bool,
 }
 
 impl Default for KernelOptions {
@@ -29,6 +32,7 @@ impl Default for KernelOptions {
         Self {
             cpu_kernels: true,
             winograd: true,
+            bf16_dot: true,
         }
     }
 }
@@ -37,6 +41,7 @@ impl Default for KernelOptions {
 static OFF: AtomicU8 = AtomicU8::new(0);
 const CPU_KERNELS_OFF: u8 = 1;
 const WINOGRAD_OFF: u8 = 2;
+const BF16_DOT_OFF: u8 = 4;
 
 /// The kernel options of the process ([`KernelOptions::default`] until [`set_options`]).
 pub fn options() -> KernelOptions {
@@ -44,6 +49,7 @@ pub fn options() -> KernelOptions {
     KernelOptions {
         cpu_kernels: off & CPU_KERNELS_OFF == 0,
         winograd: off & WINOGRAD_OFF == 0,
+        bf16_dot: off & BF16_DOT_OFF == 0,
     }
 }
 
@@ -51,6 +57,8 @@ pub fn options() -> KernelOptions {
 /// program's choice (a benchmark comparing kernels): call it at start, before any tensor work.
 pub fn set_options(options: KernelOptions) {
     let bit = |on: bool, bit: u8| if on { 0 } else { bit };
-    let off = bit(options.cpu_kernels, CPU_KERNELS_OFF) | bit(options.winograd, WINOGRAD_OFF);
+    let off = bit(options.cpu_kernels, CPU_KERNELS_OFF)
+        | bit(options.winograd, WINOGRAD_OFF)
+        | bit(options.bf16_dot, BF16_DOT_OFF);
     OFF.store(off, Ordering::Relaxed);
 }

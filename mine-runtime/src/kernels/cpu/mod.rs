@@ -2,6 +2,7 @@
 //! backend's extension ops call.
 
 pub mod adamw;
+pub mod bf16;
 pub mod conv;
 pub mod conv3x3;
 pub mod elementwise;
@@ -29,6 +30,15 @@ pub fn write_zeros(v: &mut [MaybeUninit<f32>]) -> &mut [f32] {
         x.write(0.0);
     }
     // SAFETY: every element was written just above.
+    unsafe { &mut *(v as *mut [MaybeUninit<f32>] as *mut [f32]) }
+}
+
+/// `v` as initialized floats, after a kernel wrote every element.
+///
+/// # Safety
+/// Every element of `v` must have been written.
+pub unsafe fn assume_written(v: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: the caller guarantees every element is initialized; same layout.
     unsafe { &mut *(v as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 

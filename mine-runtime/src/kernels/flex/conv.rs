@@ -13,7 +13,10 @@ use burn_flex::FlexTensor;
 use super::tensor::{
     contiguous, dims4, register_weight_and_bias, relu_backward, tensor, values, written,
 };
-use crate::kernels::cpu::conv::{ConvShape, conv2d_forward, conv2d_input_grad, conv2d_weight_grad};
+use crate::kernels::cpu::conv::{
+    ConvShape, conv2d_forward, conv2d_forward_bf16, conv2d_input_grad, conv2d_input_grad_bf16,
+    conv2d_weight_grad, conv2d_weight_grad_bf16,
+};
 
 /// `[stride, padding, dilation]`.
 pub type Geometry = [[usize; 2]; 3];
@@ -37,29 +40,42 @@ fn shape_of(
     }
 }
 
-/// `conv2d(x, weight) + bias`, then a ReLU when `relu`.
+/// `conv2d(x, weight) + bias`, then a ReLU when `relu`; on operands rounded to bf16 and with
+/// the result rounded to bf16 when `bf16` (autocast).
 pub fn forward(
     x: FlexTensor,
     weight: FlexTensor,
     bias: FlexTensor,
     geometry: Geometry,
     relu: bool,
+    bf16: bool,
 ) -> FlexTensor {
     let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
     let s = shape_of(&x, &weight, geometry);
     let [oh, ow] = s.output_size().unwrap_or([0, 0]);
     let shape = [s.batch, s.out_channels, oh, ow];
     let (x, weight, bias) = (values(&x), values(&weight), Some(values(&bias)));
-    written(shape, |out| conv2d_forward(&s, x, weight, bias, relu, out))
+    let forward = if bf16 {
+        conv2d_forward_bf16
+    } else {
+        conv2d_forward
+    };
+    written(shape, |out| forward(&s, x, weight, bias, relu, out))
 }
+
+/// The input-gradient kernels' signature.
+type InputGrad = fn(&ConvShape, &[f32], &[f32], &mut [std::mem::MaybeUninit<f32>]);
+/// The weight-gradient kernels' signature.
+type WeightGrad = fn(&ConvShape, &[f32], &[f32], &mut [f32], Option<&mut [f32]>);
 
 /// The backward step: parents `x`, `weight`, `bias`.
 #[derive(Debug)]
 struct Conv2dBackward;
 
 impl Backward<Flex, 3> for Conv2dBackward {
-    /// `x`, `weight`, the geometry, and the output when a ReLU followed the convolution.
-    type State = (NodeId, NodeId, ConvShape, Option<FlexTensor>);
+    /// `x`, `weight`, the geometry, the output when a ReLU followed the convolution, and
+    /// whether it ran in bf16 (then so do the gradients: operands and results rounded).
+    type State = (NodeId, NodeId, ConvShape, Option<FlexTensor>, bool);
 
     fn backward(
         self,
@@ -68,7 +84,7 @@ impl Backward<Flex, 3> for Conv2dBackward {
         checkpointer: &mut Checkpointer,
     ) {
         let [node_x, node_weight, node_bias] = ops.parents;
-        let (x_state, weight_state, s, relu_out) = ops.state;
+        let (x_state, weight_state, s, relu_out, bf16) = ops.state;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
         // One vectorized pass: measured faster than masking inside the direct kernels'
         // padding and transposition.
@@ -78,16 +94,28 @@ impl Backward<Flex, 3> for Conv2dBackward {
         };
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
+        // Under autocast the gradient of the bf16 output is bf16: the kernels' bf16 forms
+        // round it, as they round the operands and the results.
+        let (input_grad, weight_grad) = match bf16 {
+            true => (
+                conv2d_input_grad_bf16 as InputGrad,
+                conv2d_weight_grad_bf16 as WeightGrad,
+            ),
+            false => (
+                conv2d_input_grad as InputGrad,
+                conv2d_weight_grad as WeightGrad,
+            ),
+        };
         let (g, w) = (values(&grad), values(&weight));
         if let Some(node) = node_x {
-            let dx = written(dims4(&x), |dx| conv2d_input_grad(&s, g, w, dx));
+            let dx = written(dims4(&x), |dx| input_grad(&s, g, w, dx));
             grads.register::<Flex>(node.id, dx);
         }
         if node_weight.is_some() || node_bias.is_some() {
             let mut dw = vec![0.0; weight.layout().num_elements()];
             let mut db = vec![0.0; s.out_channels];
             let bias_grad = node_bias.is_some().then_some(&mut db[..]);
-            conv2d_weight_grad(&s, values(&x), g, &mut dw, bias_grad);
+            weight_grad(&s, values(&x), g, &mut dw, bias_grad);
             let nodes = [node_weight, node_bias].map(|n| n.map(|n| n.id));
             let (dw, db) = (tensor(dw, dims4(&weight)), tensor(db, [s.out_channels]));
             register_weight_and_bias(grads, nodes, dw, db);
@@ -102,10 +130,11 @@ pub fn autodiff<C: CheckpointStrategy>(
     bias: FloatTensor<Autodiff<Flex, C>>,
     geometry: Geometry,
     relu: bool,
+    bf16: bool,
 ) -> FloatTensor<Autodiff<Flex, C>> {
     let run = || {
         let (xp, wp, bp) = (x.primitive(), weight.primitive(), bias.primitive());
-        forward(xp.clone(), wp.clone(), bp.clone(), geometry, relu)
+        forward(xp.clone(), wp.clone(), bp.clone(), geometry, relu, bf16)
     };
     match Conv2dBackward
         .prepare::<C>([x.node(), weight.node(), bias.node()])
@@ -118,7 +147,7 @@ pub fn autodiff<C: CheckpointStrategy>(
             let s = shape_of(x.primitive(), weight.primitive(), geometry);
             let out = run();
             let relu_out = relu.then(|| out.clone());
-            prep.finish((x_state, weight_state, s, relu_out), out)
+            prep.finish((x_state, weight_state, s, relu_out, bf16), out)
         }
         OpsKind::UnTracked(prep) => prep.finish(run()),
     }

@@ -10,7 +10,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::tensor::{contiguous, register_weight_and_bias, tensor, values, written};
+use super::tensor::{contiguous, operand, register_weight_and_bias, round_if, tensor, written_as};
 use crate::kernels::cpu::linear::{
     LinearShape, linear_forward, linear_input_grad, linear_weight_grad,
 };
@@ -24,13 +24,18 @@ fn shape_of(x: &FlexTensor, weight: &FlexTensor) -> LinearShape {
     }
 }
 
-/// `x weight + bias` for `x` `[rows, d_in]`, `weight` `[d_in, d_out]`, `bias` `[d_out]`.
-pub fn forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+/// `x weight + bias` for `x` `[rows, d_in]`, `weight` `[d_in, d_out]`, `bias` `[d_out]`; on
+/// operands rounded to bf16 and with the result rounded to bf16 when `bf16` (autocast).
+pub fn forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, bf16: bool) -> FlexTensor {
     let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
     let s = shape_of(&x, &weight);
-    let (x, weight, bias) = (values(&x), values(&weight), values(&bias));
-    written([s.rows, s.d_out], |out| {
-        linear_forward(&s, x, weight, Some(bias), out)
+    let (x, weight, bias) = (
+        operand(&x, bf16),
+        operand(&weight, bf16),
+        operand(&bias, bf16),
+    );
+    written_as([s.rows, s.d_out], bf16, |out| {
+        linear_forward(&s, &x, &weight, Some(&bias), out)
     })
 }
 
@@ -39,8 +44,9 @@ pub fn forward(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTenso
 struct LinearBackward;
 
 impl Backward<Flex, 3> for LinearBackward {
-    /// `x`, `weight` and the geometry.
-    type State = (NodeId, NodeId, LinearShape);
+    /// `x`, `weight`, the geometry, and whether the layer ran in bf16 (then so do the
+    /// gradients: operands and results rounded).
+    type State = (NodeId, NodeId, LinearShape, bool);
 
     fn backward(
         self,
@@ -49,25 +55,27 @@ impl Backward<Flex, 3> for LinearBackward {
         checkpointer: &mut Checkpointer,
     ) {
         let [node_x, node_weight, node_bias] = ops.parents;
-        let (x_state, weight_state, s) = ops.state;
+        let (x_state, weight_state, s, bf16) = ops.state;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
-        let g = values(&grad);
+        // Under autocast the gradient of the bf16 output is bf16.
+        let g = operand(&grad, bf16);
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
         if let Some(node) = node_x {
-            let dx = written([s.rows, s.d_in], |dx| {
-                linear_input_grad(&s, g, values(&weight), dx)
+            let dx = written_as([s.rows, s.d_in], bf16, |dx| {
+                linear_input_grad(&s, &g, &operand(&weight, bf16), dx)
             });
             grads.register::<Flex>(node.id, dx);
         }
         if node_weight.is_some() || node_bias.is_some() {
             let mut db = vec![0.0; s.d_out];
             let bias_grad = node_bias.is_some().then_some(&mut db[..]);
-            let dw = written([s.d_in, s.d_out], |dw| {
-                linear_weight_grad(&s, values(&x), g, dw, bias_grad)
+            let dw = written_as([s.d_in, s.d_out], bf16, |dw| {
+                linear_weight_grad(&s, &operand(&x, bf16), &g, dw, bias_grad)
             });
             let nodes = [node_weight, node_bias].map(|n| n.map(|n| n.id));
-            register_weight_and_bias(grads, nodes, dw, tensor(db, [s.d_out]));
+            let db = tensor(round_if(db, bf16), [s.d_out]);
+            register_weight_and_bias(grads, nodes, dw, db);
         }
     }
 }
@@ -77,12 +85,14 @@ pub fn autodiff<C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<Flex, C>>,
     weight: FloatTensor<Autodiff<Flex, C>>,
     bias: FloatTensor<Autodiff<Flex, C>>,
+    bf16: bool,
 ) -> FloatTensor<Autodiff<Flex, C>> {
     let run = || {
         forward(
             x.primitive().clone(),
             weight.primitive().clone(),
             bias.primitive().clone(),
+            bf16,
         )
     };
     match LinearBackward
@@ -94,7 +104,7 @@ pub fn autodiff<C: CheckpointStrategy>(
             let x_state = prep.checkpoint(&x);
             let weight_state = prep.checkpoint(&weight);
             let s = shape_of(x.primitive(), weight.primitive());
-            prep.finish((x_state, weight_state, s), run())
+            prep.finish((x_state, weight_state, s, bf16), run())
         }
         OpsKind::UnTracked(prep) => prep.finish(run()),
     }

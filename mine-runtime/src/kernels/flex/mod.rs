@@ -27,7 +27,9 @@ use crate::kernels::cpu::group_norm::Relus;
 pub trait CpuKernels: burn::backend::Backend {
     /// 2-D convolution with groups 1: `x` `[N, C_in, H, W]`, `weight`
     /// `[C_out, C_in, kh, kw]`, `bias` `[C_out]`; symmetric `padding`; followed by a ReLU
-    /// when `relu`.
+    /// when `relu`. With `bf16` (autocast), the operands are rounded to bf16 and so is the
+    /// f32-accumulated result, in the backward pass too (f32 tensors holding bf16 values).
+    #[allow(clippy::too_many_arguments)]
     fn cpu_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -36,6 +38,7 @@ pub trait CpuKernels: burn::backend::Backend {
         padding: [usize; 2],
         dilation: [usize; 2],
         relu: bool,
+        bf16: bool,
     ) -> FloatTensor<Self>;
 
     /// GroupNorm of `x` `[N, C, H, W]` (of `relu(x)` when `relu_input`) over `groups` groups
@@ -64,11 +67,13 @@ pub trait CpuKernels: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 
     /// A fully connected layer `x weight + bias`: `x` `[rows, d_in]`, `weight`
-    /// `[d_in, d_out]` (burn's orientation), `bias` `[d_out]`.
+    /// `[d_in, d_out]` (burn's orientation), `bias` `[d_out]`; in bf16 as
+    /// [`cpu_conv2d`](Self::cpu_conv2d) when `bf16`.
     fn cpu_linear(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        bf16: bool,
     ) -> FloatTensor<Self>;
 
     /// The element-wise sum `a + b` of two tensors of the same shape, written by the
@@ -85,8 +90,9 @@ impl CpuKernels for Flex {
         padding: [usize; 2],
         dilation: [usize; 2],
         relu: bool,
+        bf16: bool,
     ) -> FloatTensor<Self> {
-        conv::forward(x, weight, bias, [stride, padding, dilation], relu)
+        conv::forward(x, weight, bias, [stride, padding, dilation], relu, bf16)
     }
 
     fn cpu_group_norm(
@@ -119,8 +125,9 @@ impl CpuKernels for Flex {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        bf16: bool,
     ) -> FloatTensor<Self> {
-        linear::forward(x, weight, bias)
+        linear::forward(x, weight, bias, bf16)
     }
 
     fn cpu_add(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -137,8 +144,9 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         padding: [usize; 2],
         dilation: [usize; 2],
         relu: bool,
+        bf16: bool,
     ) -> FloatTensor<Self> {
-        conv::autodiff::<C>(x, weight, bias, [stride, padding, dilation], relu)
+        conv::autodiff::<C>(x, weight, bias, [stride, padding, dilation], relu, bf16)
     }
 
     fn cpu_group_norm(
@@ -171,8 +179,9 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        bf16: bool,
     ) -> FloatTensor<Self> {
-        linear::autodiff::<C>(x, weight, bias)
+        linear::autodiff::<C>(x, weight, bias, bf16)
     }
 
     fn cpu_add(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {

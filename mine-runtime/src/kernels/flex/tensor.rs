@@ -7,6 +7,9 @@ use burn::tensor::{Bytes, DType, Shape};
 use burn_flex::{FlexTensor, Layout};
 use rayon::prelude::*;
 
+use std::borrow::Cow;
+
+use crate::kernels::cpu::bf16;
 use crate::kernels::cpu::elementwise::{add, relu_mask};
 
 /// Elements per task of the element-wise loops here.
@@ -41,6 +44,40 @@ pub fn written<const D: usize>(
     // SAFETY: `write` initialized all `n` elements (its contract above).
     unsafe { v.set_len(n) };
     tensor(v, shape)
+}
+
+/// Like [`written`], with the elements rounded to bf16 afterwards when `bf16` (a kernel's
+/// result under bf16 autocast: f32 accumulation, one rounding).
+pub fn written_as<const D: usize>(
+    shape: [usize; D],
+    bf16: bool,
+    write: impl FnOnce(&mut [std::mem::MaybeUninit<f32>]),
+) -> FlexTensor {
+    written(shape, |out| {
+        write(out);
+        if bf16 {
+            // SAFETY: `write` initialized every element (the contract of `written`).
+            let out = unsafe { &mut *(out as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+            bf16::round_in_place(out);
+        }
+    })
+}
+
+/// The elements of a tensor made by [`contiguous`] as a kernel's operand: rounded to bf16
+/// (a copy) when `bf16`, as they are otherwise.
+pub fn operand(t: &FlexTensor, bf16: bool) -> Cow<'_, [f32]> {
+    match bf16 {
+        true => Cow::Owned(bf16::rounded(values(t))),
+        false => Cow::Borrowed(values(t)),
+    }
+}
+
+/// A vector's elements rounded to bf16 in place when `bf16` (a gradient under autocast).
+pub fn round_if(mut v: Vec<f32>, bf16: bool) -> Vec<f32> {
+    if bf16 {
+        bf16::round_in_place(&mut v);
+    }
+    v
 }
 
 /// `n` zeros, written by the thread pool (a kernel's output buffer: large, and overwritten).

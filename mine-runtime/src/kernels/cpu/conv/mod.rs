@@ -15,8 +15,8 @@ pub use im2col::{im2col_forward, im2col_input_grad, im2col_weight_grad};
 
 use std::mem::MaybeUninit;
 
-use super::conv3x3;
-use super::write_zeros;
+use super::conv3x3::{self, dpbf16};
+use super::{assume_written, bf16, write_zeros};
 
 /// The geometry of one convolution: `[batch, in_channels, height, width]` input,
 /// `[out_channels, in_channels, kernel[0], kernel[1]]` weight.
@@ -161,5 +161,67 @@ pub fn conv2d_weight_grad(
         conv3x3::weight_grad(s, x, grad_out, grad_weight, grad_bias);
     } else {
         im2col_weight_grad(s, x, grad_out, grad_weight, grad_bias);
+    }
+}
+
+/// Whether the `vdpbf16ps` kernels compute the bf16 forms of `s` on this CPU (a 3x3 "same"
+/// convolution, AVX512_BF16, and [`KernelOptions::bf16_dot`](crate::kernels::KernelOptions)).
+fn dot_bf16(s: &ConvShape) -> bool {
+    crate::kernels::options().bf16_dot && conv3x3::handles(s) && dpbf16::available()
+}
+
+/// [`conv2d_forward`] under bf16 autocast: the operands rounded to bf16, products accumulated
+/// in f32, the result rounded to bf16 (PyTorch's CPU autocast). The `vdpbf16ps` kernel where
+/// the CPU has it, the f32 kernels on rounded copies otherwise.
+pub fn conv2d_forward_bf16(
+    s: &ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    relu: bool,
+    out: &mut [MaybeUninit<f32>],
+) {
+    if dot_bf16(s) {
+        check(s, x.len(), weight.len(), out.len());
+        return dpbf16::forward(s, x, weight, bias, relu, out);
+    }
+    let bias = bias.map(bf16::rounded);
+    let (x, weight) = (bf16::rounded(x), bf16::rounded(weight));
+    conv2d_forward(s, &x, &weight, bias.as_deref(), relu, out);
+    // SAFETY: `conv2d_forward` writes every element.
+    bf16::round_in_place(unsafe { assume_written(out) });
+}
+
+/// [`conv2d_input_grad`] under bf16 autocast (see [`conv2d_forward_bf16`]).
+pub fn conv2d_input_grad_bf16(
+    s: &ConvShape,
+    grad_out: &[f32],
+    weight: &[f32],
+    grad_x: &mut [MaybeUninit<f32>],
+) {
+    if dot_bf16(s) {
+        check(s, grad_x.len(), weight.len(), grad_out.len());
+        return dpbf16::input_grad(s, grad_out, weight, grad_x);
+    }
+    let (grad_out, weight) = (bf16::rounded(grad_out), bf16::rounded(weight));
+    conv2d_input_grad(s, &grad_out, &weight, grad_x);
+    // SAFETY: `conv2d_input_grad` writes every element.
+    bf16::round_in_place(unsafe { assume_written(grad_x) });
+}
+
+/// [`conv2d_weight_grad`] under bf16 autocast: the f32 kernels on operands rounded to bf16,
+/// the gradients rounded to bf16.
+pub fn conv2d_weight_grad_bf16(
+    s: &ConvShape,
+    x: &[f32],
+    grad_out: &[f32],
+    grad_weight: &mut [f32],
+    mut grad_bias: Option<&mut [f32]>,
+) {
+    let (x, grad_out) = (bf16::rounded(x), bf16::rounded(grad_out));
+    conv2d_weight_grad(s, &x, &grad_out, grad_weight, grad_bias.as_deref_mut());
+    bf16::round_in_place(grad_weight);
+    if let Some(db) = grad_bias {
+        bf16::round_in_place(db);
     }
 }

@@ -14,6 +14,7 @@
 //! [`available`] tells whether the CPU has AVX-512; callers fall back to im2col + gemm
 //! otherwise.
 
+pub mod dpbf16;
 mod forward;
 #[cfg(test)]
 mod tests;

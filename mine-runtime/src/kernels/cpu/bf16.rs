@@ -1,0 +1,110 @@
+//! bf16 rounding for mixed precision on the CPU.
+//!
+//! Under bf16 autocast our convolution and linear kernels compute what PyTorch's CPU autocast
+//! computes: operands rounded to bf16, products accumulated in f32, the result rounded to bf16
+//! once. The tensors stay f32 (a bf16 value is an f32 value whose low 16 bits are zero), so the
+//! f32 operations around them (normalizations, softmax, residual sums) read them without casts.
+//! Rounding is to nearest, ties to even, as `c10::BFloat16` and `vcvtneps2bf16` round; a NaN
+//! stays a (quiet) NaN.
+
+use rayon::prelude::*;
+
+use super::isa::{Isa, multiversion};
+
+/// Elements per task when a slice is rounded on the thread pool.
+const CHUNK: usize = 1 << 16;
+
+/// `x` rounded to the nearest bf16 value (ties to even), as an f32.
+///
+/// ```
+/// use mine_runtime::kernels::cpu::bf16::round;
+/// assert_eq!(round(1.0 + 1.0 / 256.0), 1.0); // a tie: to the even neighbour
+/// assert_eq!(round(1.0 + 3.0 / 256.0), 1.0 + 4.0 / 256.0);
+/// assert!(round(f32::NAN).is_nan());
+/// ```
+#[inline(always)]
+pub fn round(x: f32) -> f32 {
+    let bits = x.to_bits();
+    if x.is_nan() {
+        return f32::from_bits((bits | 0x0040_0000) & 0xffff_0000);
+    }
+    let lsb = (bits >> 16) & 1;
+    f32::from_bits(bits.wrapping_add(0x7fff + lsb) & 0xffff_0000)
+}
+
+multiversion!(round_slice_imp(v: &mut [f32]) => round_slice_body);
+
+#[inline(always)]
+fn round_slice_body(v: &mut [f32]) {
+    for x in v {
+        *x = round(*x);
+    }
+}
+
+/// Rounds every element of `v` to bf16 in place (on the thread pool for long slices).
+pub fn round_in_place(v: &mut [f32]) {
+    let isa = Isa::detect();
+    if v.len() <= CHUNK {
+        round_slice_imp(isa, v);
+    } else {
+        v.par_chunks_mut(CHUNK)
+            .for_each(|chunk| round_slice_imp(isa, chunk));
+    }
+}
+
+/// A copy of `v` rounded to bf16.
+pub fn rounded(v: &[f32]) -> Vec<f32> {
+    let mut copy = v.to_vec();
+    round_in_place(&mut copy);
+    copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::cpu::isa::for_each_isa;
+    use crate::kernels::cpu::test_data::Rng;
+
+    /// burn's bf16 type's conversion (the `half` crate's) as the reference.
+    fn reference(x: f32) -> f32 {
+        burn::tensor::bf16::from_f32(x).to_f32()
+    }
+
+    #[test]
+    fn rounds_to_nearest_even_like_the_half_crate() {
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            1.0 + 1.0 / 256.0,
+            1.0 + 3.0 / 256.0,
+            -1.0 - 1.0 / 256.0,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+            1e-40,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            3.389_531_4e38, // rounds up to infinity
+        ];
+        let mut rng = Rng(7);
+        let mut all: Vec<f32> = specials.to_vec();
+        all.extend(rng.uniform(100_000).iter().map(|v| v * 1e3));
+        all.extend((0..10_000).map(|_| f32::from_bits(rng.next_u32())));
+        for_each_isa(|| {
+            let mut got = all.clone();
+            round_in_place(&mut got);
+            for (x, r) in all.iter().zip(&got) {
+                let want = reference(*x);
+                if want.is_nan() {
+                    assert!(r.is_nan(), "{x}: {r}");
+                } else {
+                    assert_eq!(r.to_bits(), want.to_bits(), "{x:e}");
+                }
+            }
+        });
+        assert_eq!(
+            rounded(&[1.0 + 1.0 / 128.0 + 1.0 / 256.0]),
+            [1.0 + 2.0 / 128.0]
+        );
+    }
+}
