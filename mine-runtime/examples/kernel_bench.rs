@@ -3,7 +3,9 @@
 //! `cargo run --release -p mine-runtime --example kernel_bench [-- ROUNDS [SHAPE]]` (default
 //! 15 rounds, every shape): medians in milliseconds for the 32 frames of a B=2, T=16 batch.
 //! `MINE_WINOGRAD=0` in the environment times our direct 3x3 convolutions instead of the
-//! Winograd ones.
+//! Winograd ones. A second line per shape times the bf16 forms (bf16 autocast: forward and
+//! input gradient) with `vdpbf16ps` where the CPU has AVX512_BF16 and with the f32 kernels on
+//! rounded operands (`KernelOptions::bf16_dot` off).
 
 use std::time::Instant;
 
@@ -13,8 +15,10 @@ use burn::tensor::{Device, Distribution, Tensor};
 use mine_runtime::kernels::KernelOptions;
 use mine_runtime::kernels::cpu::as_uninit;
 use mine_runtime::kernels::cpu::conv::{
-    ConvShape, conv2d_forward, conv2d_input_grad, conv2d_weight_grad,
+    ConvShape, conv2d_forward, conv2d_forward_bf16, conv2d_input_grad, conv2d_input_grad_bf16,
+    conv2d_weight_grad,
 };
+use mine_runtime::kernels::cpu::conv3x3::dpbf16;
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -44,10 +48,11 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(15);
     let only: Option<usize> = std::env::args().nth(2).and_then(|a| a.parse().ok());
-    mine_runtime::kernels::set_options(KernelOptions {
+    let kernels = KernelOptions {
         winograd: std::env::var("MINE_WINOGRAD").ok().is_none_or(|v| v != "0"),
         ..KernelOptions::default()
-    });
+    };
+    mine_runtime::kernels::set_options(kernels);
     let device = Device::flex();
     println!("conv2d 3x3 (32 frames), ms: ours fwd / dx / dw vs burn flex fwd / fwd+bwd");
     let shapes = [
@@ -114,6 +119,29 @@ fn main() {
             3.0 * flops / (fwd + bx + bw) / 1e6,
             burn_fwd,
             burn_both
+        );
+        // The bf16 forms, with and without vdpbf16ps.
+        let mut bf16 = |dot: bool| {
+            mine_runtime::kernels::set_options(KernelOptions {
+                bf16_dot: dot,
+                ..kernels
+            });
+            let fwd = time(rounds, || {
+                conv2d_forward_bf16(&s, &x, &w, None, false, as_uninit(&mut out))
+            });
+            let bx = time(rounds, || {
+                conv2d_input_grad_bf16(&s, &g, &w, as_uninit(&mut dx))
+            });
+            (fwd, bx)
+        };
+        let (rounded, dot) = (bf16(false), dpbf16::available().then(|| bf16(true)));
+        mine_runtime::kernels::set_options(kernels);
+        let dot = dot.map_or("no AVX512_BF16".to_owned(), |(f, b)| {
+            format!("{f:6.1} / {b:6.1}")
+        });
+        println!(
+            "          bf16 fwd / dx: vdpbf16ps {dot}   f32 kernels on rounded operands {:6.1} / {:6.1}",
+            rounded.0, rounded.1
         );
     }
 }

@@ -194,6 +194,42 @@ mod tests {
         }
     }
 
+    /// The linear kernel in a bf16 scope against burn's bf16 linear: output and gradients.
+    #[test]
+    fn our_linear_in_a_scope_computes_what_burns_bf16_linear_computes() {
+        let device = Device::flex().autodiff();
+        let normal = Distribution::Normal(0.0, 1.0);
+        let [rows, d_in, d_out] = [32, 256, 1024];
+        let x = Tensor::<2>::random([rows, d_in], normal, &device).require_grad();
+        let w = Tensor::<2>::random([d_in, d_out], normal, &device).require_grad();
+        let b = Tensor::<1>::random([d_out], normal, &device).require_grad();
+        let up = Tensor::<2>::random([rows, d_out], normal, &device);
+        let bf16 = |t: Tensor<2>| t.cast(FloatDType::BF16);
+        let theirs = burn::tensor::module::linear(
+            bf16(x.clone()),
+            bf16(w.clone()),
+            Some(b.clone().cast(FloatDType::BF16)),
+        )
+        .cast(FloatDType::F32);
+        let theirs_grads = (theirs.clone() * up.clone()).sum().backward();
+        let ours = {
+            let _bf16 = scope(Some(FloatDType::BF16));
+            ops::linear(x.clone(), w.clone(), Some(b.clone()))
+        };
+        assert_eq!(ours.dtype(), DType::F32);
+        let ours_grads = (ours.clone() * up).sum().backward();
+        assert_bf16_close(&values(ours), &values(theirs), 1.0, "linear");
+        let pairs = [
+            (x.grad(&ours_grads), x.grad(&theirs_grads), "x"),
+            (w.grad(&ours_grads), w.grad(&theirs_grads), "weight"),
+        ];
+        for (o, t, name) in pairs {
+            assert_bf16_close(&values(o.unwrap()), &values(t.unwrap()), 2.0, name);
+        }
+        let (o, t) = (b.grad(&ours_grads).unwrap(), b.grad(&theirs_grads).unwrap());
+        assert_bf16_close(&values(o), &values(t), 2.0, "bias");
+    }
+
     /// Our kernels in a bf16 scope against burn's ops on bf16 tensors (casts to bf16 and
     /// back, as autocast without our kernels): outputs and every gradient.
     #[test]
