@@ -35,6 +35,22 @@ pub struct DataReply {
     pub workers_peak_rss_mib: f64,
     /// Proportional set size of the process and its workers after the last batch.
     pub pss_mib: f64,
+    /// CPU time (user + system) the process and its workers spent in the round: a figure a
+    /// busy machine changes less than the wall clock's.
+    pub cpu_seconds: f64,
+}
+
+/// User + system CPU seconds of this process, all its threads.
+fn cpu_seconds() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes the struct it is given; RUSAGE_SELF is always valid, and on
+    // failure the zeroed struct stays (0 seconds).
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 /// `Pss` of `/proc/self/smaps_rollup` in MiB (NaN where the platform has none).
@@ -61,7 +77,7 @@ pub fn serve(dir: &Path, workers: usize) -> Result<(), Error> {
         "batches_per_epoch": loader.index_batches(0).len(),
     });
     serve_lines(ready, |n| {
-        let start = Instant::now();
+        let (start, cpu) = (Instant::now(), cpu_seconds());
         let mut batches = loader.epoch(0, &device);
         let mut frames = 0;
         for batch in batches.by_ref().take(n) {
@@ -77,6 +93,7 @@ pub fn serve(dir: &Path, workers: usize) -> Result<(), Error> {
             peak_rss_mib: mine_runtime::metrics::peak_rss_mib().unwrap_or(f64::NAN),
             workers_peak_rss_mib: 0.0,
             pss_mib: own_pss_mib(),
+            cpu_seconds: cpu_seconds() - cpu,
         };
         drop(batches);
         Ok(serde_json::to_value(reply)?)
@@ -88,6 +105,8 @@ struct Contender {
     name: String,
     server: Server,
     fps: Vec<f64>,
+    cpu_ms_per_frame: Vec<f64>,
+    cores: Vec<f64>,
     last: Option<DataReply>,
 }
 
@@ -99,6 +118,8 @@ impl Contender {
             name,
             server,
             fps: Vec::new(),
+            cpu_ms_per_frame: Vec::new(),
+            cores: Vec::new(),
             last: None,
         })
     }
@@ -138,6 +159,9 @@ pub fn side_by_side(
     alternate(&mut contenders, rounds, |c| {
         let reply: DataReply = c.server.run(batches)?;
         c.fps.push(reply.frames as f64 / reply.seconds);
+        c.cpu_ms_per_frame
+            .push(reply.cpu_seconds * 1e3 / reply.frames as f64);
+        c.cores.push(reply.cpu_seconds / reply.seconds);
         c.last = Some(reply);
         Ok(())
     })?;
@@ -152,33 +176,42 @@ fn print_table(contenders: &[Contender], workers: usize, rounds: usize, batches:
          episode-continuous, {workers} workers each. A round starts an epoch and takes its first \
          {batches} batches ({} frames); frames/s is the median of {rounds} rounds, the two loaders \
          alternating round by round after a warm-up round. Ours yields flex tensors, MineStudio \
-         torch tensors. Peak RSS: the server process's VmHWM; the workers' column sums the \
+         torch tensors. CPU ms/frame: user + system time of the process and its workers over \
+         the round per frame (median), which another build on the machine disturbs less than \
+         frames/s; cores: that CPU time over the round's wall time (median). Peak RSS: the server process's VmHWM; the workers' column sums the \
          worker processes' VmHWM (shared pages counted in each); PSS: process + workers after \
          the last batch of the last round.\n",
         batches * BATCH * 16
     );
     println!(
-        "| implementation | frames/s | rounds' frames/s | peak RSS MiB | workers' peak RSS MiB | PSS MiB |"
+        "| implementation | frames/s | rounds' frames/s | CPU ms/frame | cores | peak RSS MiB | workers' peak RSS MiB | PSS MiB |"
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut summary = Vec::new();
     for c in contenders {
         let fps = median(c.fps.clone());
+        let cpu = median(c.cpu_ms_per_frame.clone());
+        let cores = median(c.cores.clone());
         let rounds: Vec<String> = c.fps.iter().map(|f| format!("{f:.0}")).collect();
         let (peak, workers, pss) = c.last.as_ref().map_or((f64::NAN, 0.0, f64::NAN), |r| {
             (r.peak_rss_mib, r.workers_peak_rss_mib, r.pss_mib)
         });
         println!(
-            "| {} | {fps:.0} | {} | {peak:.0} | {workers:.0} | {pss:.0} |",
+            "| {} | {fps:.0} | {} | {cpu:.2} | {cores:.2} | {peak:.0} | {workers:.0} | {pss:.0} |",
             c.name,
             rounds.join(", ")
         );
-        summary.push((fps, peak + workers, pss));
+        summary.push((fps, cpu, peak + workers, pss));
     }
-    if let [(ours, our_rss, our_pss), (theirs, their_rss, their_pss)] = summary.as_slice() {
+    if let [
+        (ours, our_cpu, our_rss, our_pss),
+        (theirs, their_cpu, their_rss, their_pss),
+    ] = summary.as_slice()
+    {
         println!(
-            "| ours vs reference | {:.2}x the frames/s | | {:.2}x the memory (process + workers) | | {:.2}x |\n",
+            "| ours vs reference | {:.2}x the frames/s | | {:.2}x the CPU time | | {:.2}x the memory (process + workers) | | {:.2}x |\n",
             ours / theirs,
+            our_cpu / their_cpu,
             our_rss / their_rss,
             our_pss / their_pss
         );

@@ -19,6 +19,8 @@ fn scripts() -> PathBuf {
 pub fn setup() -> Result<PathBuf, Error> {
     let status = Command::new("bash")
         .arg(scripts().join("setup.sh"))
+        // Its progress goes to stderr: stdout is the benchmark's Markdown.
+        .stdout(std::io::stderr())
         .status()
         .map_err(|e| format!("cannot run bash for examples/reference/setup.sh: {e}"))?;
     if !status.success() {

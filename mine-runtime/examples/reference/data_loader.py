@@ -17,7 +17,7 @@ Protocol (stdout carries JSON lines only; everything else goes to stderr):
   -> {"ready": true, "torch": ..., "minestudio": ..., "av": ..., "cv2": ..., "workers": W,
       "items": I, "batches_per_epoch": N}
   <- "run N"   -> {"frames": F, "seconds": S, "peak_rss_mib": M, "workers_peak_rss_mib": W,
-                   "pss_mib": P}
+                   "pss_mib": P, "cpu_seconds": C}
   <- "quit" or EOF: exit.      Any failure: {"error": "..."} and a non-zero exit.
 
 `run N` starts a new epoch (`iter(loader)` forks the workers, as every epoch of a
@@ -27,7 +27,9 @@ N-th batch in hand. Memory: `peak_rss_mib` is this process's VmHWM; `workers_pea
 the sum of the worker processes' VmHWM, read from /proc after the N-th batch while they
 still run (forked workers share the parent's pages, which each VmHWM counts again);
 `pss_mib` the proportional set size of this process plus its workers at that moment (shared
-pages split between them, so the sum does not double count).
+pages split between them, so the sum does not double count). `cpu_seconds`: user + system
+time of this process over the round plus the workers' (/proc/<pid>/stat; forked at `iter()`,
+all their time is the round's).
 """
 
 import argparse
@@ -48,6 +50,13 @@ def proc_kib(pid, path, field):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise RuntimeError(f"/proc/{pid}/{path} has no {field} line")
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a live process (fields 14 and 15 of /proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # after the command name, field 3 on
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def build_loader(args):
@@ -94,7 +103,7 @@ def check_batch(batch, args):
 
 def run_round(loader, n, args):
     """Starts an epoch, takes its first `n` batches, reads the memory figures, stops it."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds("self")
     it = iter(loader)
     frames = 0
     for _ in range(n):
@@ -115,6 +124,7 @@ def run_round(loader, n, args):
         "peak_rss_mib": proc_kib("self", "status", "VmHWM") / 1024,
         "workers_peak_rss_mib": sum(proc_kib(p, "status", "VmHWM") for p in workers) / 1024,
         "pss_mib": sum(proc_kib(p, "smaps_rollup", "Pss") for p in ["self", *workers]) / 1024,
+        "cpu_seconds": cpu_seconds("self") - cpu + sum(cpu_seconds(p) for p in workers),
     }
     del it  # shuts the workers down
     return reply
