@@ -83,8 +83,30 @@ fn decode_speed(tiny: &Path) -> Result<f64, Error> {
     Ok(decoded as f64 / start.elapsed().as_secs_f64())
 }
 
-/// Measures the loader on `episodes` copies of the fixture's episodes.
-pub fn measure(episodes: usize, batch_size: usize, workers: usize) -> Result<DataFigures, Error> {
+/// A generated dataset in a temporary directory, removed when dropped.
+pub struct TempDataset {
+    /// The dataset directory (`image/`, `action/`).
+    pub dir: PathBuf,
+}
+
+impl TempDataset {
+    /// Copies the fixture's episodes under `episodes` names into a new temporary directory.
+    pub fn generate(episodes: usize) -> Result<Self, Error> {
+        let tiny = fixture()?;
+        let dir = std::env::temp_dir().join(format!("mine-bench-data-{}", std::process::id()));
+        let dataset = Self { dir };
+        generate(&tiny, &dataset.dir, episodes)?;
+        Ok(dataset)
+    }
+}
+
+impl Drop for TempDataset {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+fn fixture() -> Result<PathBuf, Error> {
     let tiny = shared().join("fixtures/minestudio-tiny");
     if !tiny.is_dir() {
         return Err(format!(
@@ -93,43 +115,49 @@ pub fn measure(episodes: usize, batch_size: usize, workers: usize) -> Result<Dat
         )
         .into());
     }
-    let decode_fps = decode_speed(&tiny)?;
-    let tmp = std::env::temp_dir().join(format!("mine-bench-data-{}", std::process::id()));
-    let result = generate(&tiny, &tmp, episodes).and_then(|()| {
-        let mut cfg = DatasetConfig::new(vec![tmp.clone()]);
-        cfg.split_ratio = 1.0;
-        cfg.win_len = 16;
-        cfg.frame_width = 128;
-        cfg.frame_height = 128;
-        cfg.batch_size = batch_size;
-        cfg.episode_continuous_batch = true;
-        cfg.num_workers = workers;
-        cfg.prefetch = 4;
-        let loader = DataLoader::new(RawDataset::open(cfg)?);
-        let start = Instant::now();
-        let mut frames = 0usize;
-        for batch in loader.host_epoch(0) {
-            frames += batch?.batch_size * 16;
-        }
-        let host_fps = frames as f64 / start.elapsed().as_secs_f64();
-        let device = Device::flex();
-        let start = Instant::now();
-        let mut tensor_frames = 0usize;
-        for batch in loader.epoch(0, &device) {
-            tensor_frames += batch?
-                .image
-                .as_ref()
-                .map_or(0, |i| i.dims()[0] * i.dims()[1]);
-        }
-        Ok(DataFigures {
-            decode_fps,
-            frames,
-            host_fps,
-            tensor_fps: tensor_frames as f64 / start.elapsed().as_secs_f64(),
-            batch_size,
-            workers,
-        })
-    });
-    std::fs::remove_dir_all(&tmp).ok();
-    result
+    Ok(tiny)
+}
+
+/// The benchmark's loader on `dir`: win_len 16, 128x128 frames, episode-continuous batches.
+pub fn loader(dir: &Path, batch_size: usize, workers: usize) -> Result<DataLoader, Error> {
+    let mut cfg = DatasetConfig::new(vec![dir.to_path_buf()]);
+    cfg.split_ratio = 1.0;
+    cfg.win_len = 16;
+    cfg.frame_width = 128;
+    cfg.frame_height = 128;
+    cfg.batch_size = batch_size;
+    cfg.episode_continuous_batch = true;
+    cfg.num_workers = workers;
+    cfg.prefetch = 4;
+    Ok(DataLoader::new(RawDataset::open(cfg)?))
+}
+
+/// Measures the loader on `episodes` copies of the fixture's episodes.
+pub fn measure(episodes: usize, batch_size: usize, workers: usize) -> Result<DataFigures, Error> {
+    let decode_fps = decode_speed(&fixture()?)?;
+    let dataset = TempDataset::generate(episodes)?;
+    let loader = loader(&dataset.dir, batch_size, workers)?;
+    let start = Instant::now();
+    let mut frames = 0usize;
+    for batch in loader.host_epoch(0) {
+        frames += batch?.batch_size * 16;
+    }
+    let host_fps = frames as f64 / start.elapsed().as_secs_f64();
+    let device = Device::flex();
+    let start = Instant::now();
+    let mut tensor_frames = 0usize;
+    for batch in loader.epoch(0, &device) {
+        tensor_frames += batch?
+            .image
+            .as_ref()
+            .map_or(0, |i| i.dims()[0] * i.dims()[1]);
+    }
+    Ok(DataFigures {
+        decode_fps,
+        frames,
+        host_fps,
+        tensor_fps: tensor_frames as f64 / start.elapsed().as_secs_f64(),
+        batch_size,
+        workers,
+    })
 }

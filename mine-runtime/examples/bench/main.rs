@@ -5,6 +5,7 @@
 //! cargo run --release -p mine-runtime --example bench -- [--reference] [--steps 15] [--rounds 3]
 //!     [--warmup 3] [--only step|dsl|data]... [--backend flex|wgpu|cuda]
 //!     [--model tiny|small|1x|2x|3x] [--precision f32|bf16-mixed] [--batch N] [--threads N]
+//!     [--workers 2] [--batches 40]
 //! ```
 //!
 //! `--threads N` gives each step server N compute threads (ours: rayon's pool, which burn's
@@ -29,8 +30,14 @@
 //! 8 in bf16-mixed, MineStudio's fine-tuning recipe per GPU, against MineStudio on the same GPU
 //! under bf16 autocast; `--backend wgpu` the same in f32 without a reference (see
 //! [`setup`](setup::Setup)). The table then adds what each GPU allocator holds.
+//!
+//! Data loading: our loader on real H.264 alone; with `--reference`, side by side with
+//! MineStudio's own loader (its RawDataModule's episode-continuous PyTorch `DataLoader`), both
+//! with `--workers` workers, alternating `rounds` rounds of `--batches` batches (see
+//! [`data_rounds`]).
 
 mod data;
+mod data_rounds;
 mod dsl;
 mod reference;
 mod server;
@@ -42,9 +49,9 @@ use std::process::Command;
 
 use mine_runtime::kernels::KernelOptions;
 use mine_runtime::trainer::backend::{Backend, Precision};
-use server::StepServer;
+use server::{Server, alternate};
 use setup::Setup;
-use stats::{StepTimes, medians};
+use stats::{RunReply, StepTimes, medians};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -55,6 +62,9 @@ struct Args {
     warmup: usize,
     only: Vec<String>,
     serve: Option<[usize; 3]>,
+    serve_data: Option<std::path::PathBuf>,
+    workers: usize,
+    batches: usize,
     backend: Backend,
     model: Option<String>,
     precision: Option<Precision>,
@@ -97,6 +107,9 @@ fn parse_args() -> Result<Args, Error> {
         warmup: 3,
         only: Vec::new(),
         serve: None,
+        serve_data: None,
+        workers: 2,
+        batches: 40,
         kernels: kernels_from_env(),
         backend: Backend::Flex,
         model: None,
@@ -139,6 +152,9 @@ fn parse_args() -> Result<Args, Error> {
             }
             "--batch" => args.batch = Some(number(&mut it, "--batch")?),
             "--threads" => args.threads = Some(number(&mut it, "--threads")?.max(1)),
+            "--workers" => args.workers = number(&mut it, "--workers")?,
+            "--batches" => args.batches = number(&mut it, "--batches")?.max(1),
+            "--serve-data" => args.serve_data = Some(word(&mut it, "--serve-data")?.into()),
             "--serve" => {
                 let mut dims = [0; 3];
                 for d in &mut dims {
@@ -149,8 +165,9 @@ fn parse_args() -> Result<Args, Error> {
             other => {
                 return Err(format!(
                     "unknown argument {other}; use [--reference] [--steps N] [--rounds N] \
-                     [--warmup N] [--only step|dsl|data] [--burn-ops] [--no-winograd] [--no-bf16-dot] [--backend flex|wgpu|cuda] \
-                     [--model tiny|small|1x|2x|3x] [--precision f32|bf16-mixed] [--batch N] [--threads N]"
+                     [--warmup N] [--only step|dsl|data] [--burn-ops] [--no-winograd] [--no-bf16-dot] \
+                     [--backend flex|wgpu|cuda] [--model tiny|small|1x|2x|3x] [--precision f32|bf16-mixed] \
+                     [--batch N] [--threads N] [--workers N] [--batches N]"
                 )
                 .into());
             }
@@ -164,9 +181,10 @@ fn main() -> std::process::ExitCode {
         // The benchmark's choice of kernels, for this process (its step servers get the flags).
         mine_runtime::kernels::set_options(args.kernels);
         let setup = Setup::new(args.backend, args.model.clone(), args.precision, args.batch)?;
-        match args.serve {
-            Some([b, t, m]) => server::serve(&setup, b, t, m),
-            None => run(&args, &setup),
+        match (&args.serve, &args.serve_data) {
+            (Some([b, t, m]), _) => server::serve(&setup, *b, *t, *m),
+            (None, Some(dir)) => data_rounds::serve(dir, args.workers),
+            (None, None) => run(&args, &setup),
         }
     });
     match result {
@@ -205,8 +223,11 @@ fn run(args: &Args, setup: &Setup) -> Result<(), Error> {
             (wired / direct - 1.0) * 100.0
         );
     }
-    if wants("data") {
-        let d = data::measure(256, 8, 2)?;
+    if wants("data") && args.reference {
+        let python = reference::setup()?;
+        data_rounds::side_by_side(&python, args.workers, args.rounds, args.batches)?;
+    } else if wants("data") {
+        let d = data::measure(256, 8, args.workers)?;
         println!("## Data loading (real Minecraft H.264 chunks, 224x224 resized to 128x128)\n");
         println!("| stage | frames/s |\n| --- | --- |");
         println!(
@@ -262,7 +283,7 @@ fn machine(setup: &Setup) -> String {
 /// One implementation's step server and its timed steps.
 struct Contender {
     name: String,
-    server: StepServer,
+    server: Server,
     steps: Vec<StepTimes>,
     peak_mib: f64,
     device_mib: Option<f64>,
@@ -270,9 +291,9 @@ struct Contender {
 
 impl Contender {
     fn start(name: String, command: Command, warmup: usize) -> Result<Self, Error> {
-        let mut server = StepServer::spawn(command)?;
+        let mut server = Server::spawn(command)?;
         if warmup > 0 {
-            server.run(warmup)?;
+            server.run::<RunReply>(warmup)?;
         }
         Ok(Self {
             name,
@@ -284,7 +305,7 @@ impl Contender {
     }
 
     fn round(&mut self, steps: usize) -> Result<(), Error> {
-        let reply = self.server.run(steps)?;
+        let reply: RunReply = self.server.run(steps)?;
         self.steps.extend(reply.steps);
         self.peak_mib = reply.peak_rss_mib;
         self.device_mib = reply.device_mib;
@@ -348,13 +369,7 @@ fn training_steps(args: &Args, setup: &Setup) -> Result<(), Error> {
                 ..reference
             });
         }
-        for _ in 0..args.rounds {
-            for c in &mut contenders {
-                // Let the other process's threads go idle and the system settle.
-                std::thread::sleep(std::time::Duration::from_millis(500));
-                c.round(args.steps)?;
-            }
-        }
+        alternate(&mut contenders, args.rounds, |c| c.round(args.steps))?;
         let frames = (b * t) as f64;
         let label = format!("B={b} T={t} mem {m}");
         let mib = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.0}"));

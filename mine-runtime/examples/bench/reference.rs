@@ -1,8 +1,8 @@
 //! The reference: the same training step in MineStudio 1.1.6 on PyTorch (the CPU, or the same
-//! CUDA GPU), from a throwaway virtual environment that `examples/reference/setup.sh` makes on
-//! first use.
+//! CUDA GPU), and MineStudio's own data loader, from a throwaway virtual environment that
+//! `examples/reference/setup.sh` makes on first use.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mine_runtime::policies::vpt::VptConfig;
@@ -19,6 +19,8 @@ fn scripts() -> PathBuf {
 pub fn setup() -> Result<PathBuf, Error> {
     let status = Command::new("bash")
         .arg(scripts().join("setup.sh"))
+        // Its progress goes to stderr: stdout is the benchmark's Markdown.
+        .stdout(std::io::stderr())
         .status()
         .map_err(|e| format!("cannot run bash for examples/reference/setup.sh: {e}"))?;
     if !status.success() {
@@ -69,4 +71,17 @@ pub fn command(
         .args(["--precision", setup.precision.as_str()])
         .args(["--policy-kwargs", &kwargs.to_string()]);
     Ok(command)
+}
+
+/// The reference data server: MineStudio's own loader on the dataset at `dir` with
+/// `workers` worker processes (`examples/reference/data_loader.py`).
+pub fn data_command(python: &PathBuf, dir: &Path, workers: usize) -> Command {
+    let mut command = Command::new(python);
+    command
+        .env("PYTHONWARNINGS", "ignore")
+        .arg(scripts().join("data_loader.py"))
+        .arg("--dataset")
+        .arg(dir)
+        .args(["--workers", &workers.to_string()]);
+    command
 }

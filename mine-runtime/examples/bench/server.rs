@@ -1,11 +1,16 @@
-//! The step-server protocol both implementations speak, so that the parent process can run
-//! them side by side, alternating, each in its own process (own peak memory, own threads).
+//! The server protocol both implementations speak, so that the parent process can run them
+//! side by side, alternating, each in its own process (own peak memory, own threads).
 //!
 //! The server prints one JSON line `{"ready": true, ...}`, then answers each `run N` line
-//! with a [`RunReply`] line; `quit` or end of input stops it; a failure is `{"error": ".."}`.
+//! with one JSON reply line (a step server's [`RunReply`], a data server's
+//! [`DataReply`](super::data_rounds::DataReply)); `quit` or end of input stops it; a failure
+//! is `{"error": ".."}`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
 
 use super::setup::Setup;
 use super::stats::RunReply;
@@ -13,8 +18,8 @@ use super::step::TrainStep;
 
 type Error = Box<dyn std::error::Error>;
 
-/// A running step server.
-pub struct StepServer {
+/// A running server (ours or the reference, steps or data).
+pub struct Server {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -22,7 +27,7 @@ pub struct StepServer {
     pub info: serde_json::Value,
 }
 
-impl StepServer {
+impl Server {
     /// Starts `command` and waits until it is ready.
     pub fn spawn(mut command: Command) -> Result<Self, Error> {
         let what = format!("{command:?}");
@@ -58,16 +63,16 @@ impl StepServer {
         Ok(value)
     }
 
-    /// Runs `steps` steps on the server.
-    pub fn run(&mut self, steps: usize) -> Result<RunReply, Error> {
-        writeln!(self.stdin, "run {steps}")?;
+    /// Sends `run n` (steps, or batches) and reads the reply.
+    pub fn run<R: DeserializeOwned>(&mut self, n: usize) -> Result<R, Error> {
+        writeln!(self.stdin, "run {n}")?;
         self.stdin.flush()?;
-        let reply = self.read_line("the step server")?;
+        let reply = self.read_line("the server")?;
         Ok(serde_json::from_value(reply)?)
     }
 }
 
-impl Drop for StepServer {
+impl Drop for Server {
     fn drop(&mut self) {
         let _ = writeln!(self.stdin, "quit");
         let _ = self.stdin.flush();
@@ -75,31 +80,43 @@ impl Drop for StepServer {
     }
 }
 
-/// Serves our training step of `setup` for batch `b`, window `t`, memory `m` on stdin/stdout.
-pub fn serve(setup: &Setup, b: usize, t: usize, m: usize) -> Result<(), Error> {
-    let out = std::io::stdout();
-    let emit = |value: serde_json::Value| -> Result<(), Error> {
-        let mut out = out.lock();
-        writeln!(out, "{value}")?;
-        out.flush()?;
-        Ok(())
-    };
-    if std::env::var_os("MINE_MALLOC_DEFAULT").is_none() {
-        mine_runtime::kernels::allocator::keep_freed_memory();
+/// Runs `round` on each of `contenders` in turn, `rounds` times, half a second apart (the
+/// other process's threads go idle and the system settles), so that a ratio comes from one
+/// run on one machine.
+pub fn alternate<T>(
+    contenders: &mut [T],
+    rounds: usize,
+    mut round: impl FnMut(&mut T) -> Result<(), Error>,
+) -> Result<(), Error> {
+    for _ in 0..rounds {
+        for c in contenders.iter_mut() {
+            std::thread::sleep(Duration::from_millis(500));
+            round(c)?;
+        }
     }
-    let mut step = match TrainStep::new(setup, b, t, m) {
-        Ok(step) => step,
-        Err(e) => return emit(serde_json::json!({ "error": e.to_string() })),
-    };
-    emit(serde_json::json!({
-        "ready": true,
-        "burn": format!("0.22.1 {}", setup.backend),
-        "precision": setup.precision.as_str(),
-        "kernels": mine_runtime::kernels::options().cpu_kernels,
-        "threads": rayon_threads(),
-        "frames_per_step": step.frames(),
-        "params": step.parameters(),
-    }))?;
+    Ok(())
+}
+
+/// Writes one protocol line to stdout.
+fn emit(value: serde_json::Value) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{value}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Answers with `{"error": ..}`: why the server could not start or go on.
+pub fn refuse(e: Error) -> Result<(), Error> {
+    emit(serde_json::json!({ "error": e.to_string() }))
+}
+
+/// Speaks the protocol on stdin/stdout: `ready` as the first line, then `run(n)`'s reply to
+/// each `run n`.
+pub fn serve_lines(
+    ready: serde_json::Value,
+    mut run: impl FnMut(usize) -> Result<serde_json::Value, Error>,
+) -> Result<(), Error> {
+    emit(ready)?;
     for line in std::io::stdin().lock().lines() {
         let line = line?;
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -107,26 +124,48 @@ pub fn serve(setup: &Setup, b: usize, t: usize, m: usize) -> Result<(), Error> {
             [] => continue,
             ["quit"] => break,
             ["run", n] => {
-                let n: usize = n.parse()?;
-                let mut steps = Vec::with_capacity(n);
-                for _ in 0..n {
-                    match step.run() {
-                        Ok(times) => steps.push(times),
-                        Err(e) => return emit(serde_json::json!({ "error": e.to_string() })),
-                    }
+                let Ok(n) = n.parse() else {
+                    return refuse(format!("run {n}: not a number").into());
+                };
+                match run(n) {
+                    Ok(reply) => emit(reply)?,
+                    Err(e) => return refuse(e),
                 }
-                let peak_rss_mib = mine_runtime::metrics::peak_rss_mib().unwrap_or(f64::NAN);
-                let device_mib = step.device_bytes().map(|b| b as f64 / (1024.0 * 1024.0));
-                emit(serde_json::to_value(RunReply {
-                    steps,
-                    peak_rss_mib,
-                    device_mib,
-                })?)?;
             }
-            _ => return emit(serde_json::json!({ "error": format!("unknown command {line:?}") })),
+            _ => return refuse(format!("unknown command {line:?}").into()),
         }
     }
     Ok(())
+}
+
+/// Serves our training step of `setup` for batch `b`, window `t`, memory `m` on stdin/stdout.
+pub fn serve(setup: &Setup, b: usize, t: usize, m: usize) -> Result<(), Error> {
+    if std::env::var_os("MINE_MALLOC_DEFAULT").is_none() {
+        mine_runtime::kernels::allocator::keep_freed_memory();
+    }
+    let mut step = match TrainStep::new(setup, b, t, m) {
+        Ok(step) => step,
+        Err(e) => return refuse(e),
+    };
+    let ready = serde_json::json!({
+        "ready": true,
+        "burn": format!("0.22.1 {}", setup.backend),
+        "precision": setup.precision.as_str(),
+        "kernels": mine_runtime::kernels::options().cpu_kernels,
+        "threads": rayon_threads(),
+        "frames_per_step": step.frames(),
+        "params": step.parameters(),
+    });
+    serve_lines(ready, |n| {
+        let steps = (0..n).map(|_| step.run()).collect::<Result<Vec<_>, _>>()?;
+        let peak_rss_mib = mine_runtime::metrics::peak_rss_mib().unwrap_or(f64::NAN);
+        let device_mib = step.device_bytes().map(|b| b as f64 / (1024.0 * 1024.0));
+        Ok(serde_json::to_value(RunReply {
+            steps,
+            peak_rss_mib,
+            device_mib,
+        })?)
+    })
 }
 
 /// Threads of the compute pool (burn flex and our kernels share rayon's global pool, sized by

@@ -169,6 +169,24 @@ def main():
         return {"forward": t1 - t0, "backward": t2 - t1, "optimizer": t3 - t2, "total": t3 - t0}
 
     batch_idx = 0
+
+    def run(n):
+        nonlocal batch_idx
+        steps = []
+        for _ in range(n):
+            steps.append(step(batch_idx))
+            batch_idx += 1
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
+        reply = {"steps": steps, "peak_rss_mib": peak}
+        if cuda:
+            reply["device_mib"] = torch.cuda.max_memory_reserved(device) / 2**20
+        return reply
+
+    serve(run)
+
+
+def serve(run):
+    """Answers each `run N` line of stdin with `emit(run(N))` until `quit` or EOF."""
     for line in sys.stdin:
         cmd = line.split()
         if not cmd:
@@ -177,18 +195,11 @@ def main():
             break
         if cmd[0] != "run" or len(cmd) != 2 or not cmd[1].isdigit():
             raise ValueError(f"unknown command {line.strip()!r} (expected 'run N' or 'quit')")
-        steps = []
-        for _ in range(int(cmd[1])):
-            steps.append(step(batch_idx))
-            batch_idx += 1
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
-        reply = {"steps": steps, "peak_rss_mib": peak}
-        if cuda:
-            reply["device_mib"] = torch.cuda.max_memory_reserved(device) / 2**20
-        emit(reply)
+        emit(run(int(cmd[1])))
 
 
-if __name__ == "__main__":
+def protocol_main(main):
+    """Runs a server's `main`, reporting any failure on the protocol (and exiting non-zero)."""
     try:
         main()
     except SystemExit as e:  # argparse's usage errors
@@ -201,3 +212,7 @@ if __name__ == "__main__":
         traceback.print_exc(file=sys.stderr)
         emit({"error": f"{type(e).__name__}: {e}"})
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    protocol_main(main)
