@@ -323,3 +323,22 @@ fn add_matches_burn_in_values_and_gradients() {
         |x, _| x.clone() + y.clone() * x,
     );
 }
+
+#[test]
+fn log_softmax_matches_burn_in_values_and_gradients() {
+    let device = Device::flex().autodiff();
+    // The button head's 8641 classes (rows on the thread pool), the camera head's 121, and a
+    // 3-D tensor.
+    for shape in [[2, 16, 8641], [4, 8, 121], [1, 1, 5]] {
+        let weights = Tensor::<3>::random(shape, Distribution::Default, &device);
+        let x = Tensor::<3>::random(shape, Distribution::Normal(0.0, 4.0), &device).require_grad();
+        let run = |y: Tensor<3>| {
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            (y.inner(), x.grad(&grads).unwrap())
+        };
+        let (y, gx) = run(ops::log_softmax(x.clone(), 2));
+        let (y_ref, gx_ref) = run(activation::log_softmax(x.clone(), 2));
+        assert_close(y, y_ref, &format!("log_softmax {shape:?}"));
+        assert_close(gx, gx_ref, &format!("log_softmax {shape:?} grad"));
+    }
+}

@@ -309,9 +309,18 @@ pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     burn::tensor::activation::softmax(to_full(x), dim)
 }
 
-/// [`burn::tensor::activation::log_softmax`] along `dim`; in f32 under autocast.
+/// [`burn::tensor::activation::log_softmax`] along `dim`; in f32 under autocast. Our kernel
+/// (rows on the thread pool) along the last dimension of flex f32 tensors.
 pub fn log_softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
-    burn::tensor::activation::log_softmax(to_full(x), dim)
+    let x = to_full(x);
+    #[cfg(feature = "flex")]
+    if dim + 1 == D && uses_kernels(&x) {
+        use burn::backend::Dispatch;
+        return Tensor::from_dispatch(<Dispatch as super::CpuKernels>::cpu_log_softmax(
+            x.into_dispatch(),
+        ));
+    }
+    burn::tensor::activation::log_softmax(x, dim)
 }
 
 /// `a + b` for tensors of the same shape (a residual connection): our kernel, written by

@@ -12,6 +12,7 @@ pub mod group_norm;
 mod isa;
 mod lanes;
 pub mod linear;
+pub mod log_softmax;
 pub mod max_pool;
 
 use std::mem::MaybeUninit;

@@ -10,6 +10,7 @@ mod add;
 mod conv;
 mod group_norm;
 mod linear;
+mod log_softmax;
 mod max_pool;
 mod optim;
 mod tensor;
@@ -79,6 +80,9 @@ pub trait CpuKernels: burn::backend::Backend {
     /// The element-wise sum `a + b` of two tensors of the same shape, written by the
     /// thread pool (a residual connection).
     fn cpu_add(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Log-softmax over the last dimension, rows on the thread pool.
+    fn cpu_log_softmax(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 impl CpuKernels for Flex {
@@ -133,6 +137,10 @@ impl CpuKernels for Flex {
     fn cpu_add(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         add::forward(a, b)
     }
+
+    fn cpu_log_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        log_softmax::forward(x)
+    }
 }
 
 impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
@@ -186,5 +194,9 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
 
     fn cpu_add(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         add::autodiff::<C>(a, b)
+    }
+
+    fn cpu_log_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        log_softmax::autodiff::<C>(x)
     }
 }
