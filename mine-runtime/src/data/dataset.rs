@@ -1,12 +1,14 @@
 //! MineStudio's `RawDataset`: episodes joined across modalities, cut into windows.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tracing::warn;
 
 use mine_dsl::action::{ActionSpace, AgentActionFrame, EnvActionFrame};
 
 use super::action::decode_action_chunk;
+use super::chunk_cache::ChunkCache;
 use super::config::{DatasetConfig, ErrorPolicy, Split};
 use super::error::{DataError, DataResult, Location};
 use super::event::EventItems;
@@ -40,10 +42,18 @@ pub struct EpisodeItems {
 pub struct RawDataset {
     config: DatasetConfig,
     stores: Vec<ModalStore>,
+    /// Decoded image chunks shared by the loader's workers.
+    decoded: ChunkCache,
     episodes: Vec<EpisodeItems>,
     /// Event datasets: the items, and every joined episode's frame count.
     events: Option<(EventItems, HashMap<String, usize>)>,
     len: usize,
+}
+
+/// Chunks the image cache keeps: about two batches' worth (each window of up to `win_len`
+/// frames touches `win_len / 32 + 1` chunks of MineStudio's 32 frames at most).
+fn cache_capacity(config: &DatasetConfig) -> usize {
+    2 * config.batch_size.max(1) * (config.win_len.div_ceil(32) + 1)
 }
 
 /// Where an item's window lies.
@@ -77,6 +87,7 @@ impl RawDataset {
             let items = EventItems::open(&config, &frames)?;
             return Ok(Self {
                 len: items.len(),
+                decoded: ChunkCache::new(cache_capacity(&config)),
                 config,
                 stores,
                 episodes: Vec::new(),
@@ -104,6 +115,7 @@ impl RawDataset {
             len += num_items;
         }
         Ok(Self {
+            decoded: ChunkCache::new(cache_capacity(&config)),
             config,
             stores,
             episodes,
@@ -290,20 +302,23 @@ impl RawDataset {
         let (w, h) = (self.config.frame_width, self.config.frame_height);
         let backend = self.config.video_backend;
         let frames = read_frames(store, episode, win, |bytes, at| {
-            let frames = decode_chunk_rgb(bytes, backend).map_err(|message| DataError::Video {
-                at: at.clone(),
-                message,
+            let frames = self.decoded.get_or_decode(at, || {
+                let frames =
+                    decode_chunk_rgb(bytes, backend).map_err(|message| DataError::Video {
+                        at: at.clone(),
+                        message,
+                    })?;
+                Ok(frames
+                    .into_iter()
+                    .map(|f| match (f.width, f.height) == (w, h) {
+                        true => Arc::from(f.data),
+                        false => {
+                            Arc::from(resize_bilinear(&f.data, (f.width, f.height), (w, h), 3))
+                        }
+                    })
+                    .collect())
             })?;
-            Ok(frames
-                .into_iter()
-                .map(|f| {
-                    if (f.width, f.height) == (w, h) {
-                        f.data
-                    } else {
-                        resize_bilinear(&f.data, (f.width, f.height), (w, h), 3)
-                    }
-                })
-                .collect())
+            Ok(frames.as_ref().clone())
         })?;
         let mut out = ImageWindow {
             width: w,

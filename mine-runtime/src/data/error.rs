@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// The parts of a [`Location`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LocationParts {
     /// The dataset directory (or LMDB part) being read.
     pub dataset: PathBuf,
@@ -16,7 +16,7 @@ pub struct LocationParts {
 }
 
 /// Where in a dataset a problem was found (boxed, so errors stay small).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Location(Box<LocationParts>);
 
 impl std::fmt::Display for Location {

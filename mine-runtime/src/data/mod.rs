@@ -31,6 +31,7 @@
 
 pub mod action;
 pub mod augment;
+pub mod chunk_cache;
 pub mod collate;
 pub mod config;
 pub mod convert;
