@@ -37,6 +37,7 @@ pub mod autocast;
 pub mod cpu;
 #[cfg(feature = "flex")]
 mod flex;
+pub(crate) mod isa;
 pub mod ops;
 mod options;
 

@@ -8,6 +8,7 @@
 //! from the 2x2 block's sample, without interpolation.
 
 use super::YuvFrame;
+use crate::kernels::isa::{Isa, multiversion};
 
 const Y_COEFF: i32 = 9539; // round(76309 * 2^13 / 2^16): 255/219 in 2.13 fixed point
 const Y_OFFSET: i32 = 128; // 16 << 3
@@ -17,39 +18,53 @@ const UG_COEFF: i32 = -3209; // -0.391762
 const VG_COEFF: i32 = -6660; // -0.812968
 
 /// `pmulhw`: the high 16 bits of a signed 16x16 product (a floor division by 65536).
-#[inline]
+#[inline(always)]
 fn mulhi(a: i32, b: i32) -> i32 {
     (a * b) >> 16
 }
 
-/// Converts a picture to interleaved RGB24 (`height * width * 3` bytes).
-pub fn yuv420_to_rgb(frame: &YuvFrame) -> Vec<u8> {
+multiversion!(convert_rows_imp(frame: &YuvFrame, out: &mut [u8]) => convert_rows);
+
+/// Every row of `frame` into `out`, two pixels (one chroma sample) at a time, in plain
+/// arithmetic that the compiler vectorizes.
+#[inline(always)]
+fn convert_rows(frame: &YuvFrame, out: &mut [u8]) {
     let (w, h) = (frame.width, frame.height);
     let cw = w.div_ceil(2);
-    let mut out = vec![0u8; w * h * 3];
-    // Chroma terms depend on one byte each: tabulate them.
-    let chroma = |coeff: i32| -> [i32; 256] {
-        std::array::from_fn(|c| mulhi(((c as i32) << 3) - 1024, coeff))
+    let pixel = |yv: u8, u: u8, v: u8, px: &mut [u8]| {
+        let yy = mulhi(((yv as i32) << 3) - Y_OFFSET, Y_COEFF);
+        let (u, v) = (((u as i32) << 3) - 1024, ((v as i32) << 3) - 1024);
+        px[0] = (yy + mulhi(v, VR_COEFF)).clamp(0, 255) as u8;
+        px[1] = (yy + mulhi(u, UG_COEFF) + mulhi(v, VG_COEFF)).clamp(0, 255) as u8;
+        px[2] = (yy + mulhi(u, UB_COEFF)).clamp(0, 255) as u8;
     };
-    let (vr, ub, ug, vg) = (
-        chroma(VR_COEFF),
-        chroma(UB_COEFF),
-        chroma(UG_COEFF),
-        chroma(VG_COEFF),
-    );
-    let luma: [i32; 256] = std::array::from_fn(|y| mulhi(((y as i32) << 3) - Y_OFFSET, Y_COEFF));
     for row in 0..h {
         let yrow = &frame.y[row * w..(row + 1) * w];
-        let crow = (row / 2) * cw;
+        let urow = &frame.u[(row / 2) * cw..][..cw];
+        let vrow = &frame.v[(row / 2) * cw..][..cw];
         let dst = &mut out[row * w * 3..(row + 1) * w * 3];
-        for (x, (px, &yv)) in dst.chunks_exact_mut(3).zip(yrow).enumerate() {
-            let yy = luma[yv as usize];
-            let u = frame.u[crow + x / 2] as usize;
-            let v = frame.v[crow + x / 2] as usize;
-            px[0] = (yy + vr[v]).clamp(0, 255) as u8;
-            px[1] = (yy + ug[u] + vg[v]).clamp(0, 255) as u8;
-            px[2] = (yy + ub[u]).clamp(0, 255) as u8;
+        let pairs = w / 2;
+        let (ys, dst2) = (&yrow[..2 * pairs], &mut dst[..6 * pairs]);
+        for (c, (px, yy)) in dst2.chunks_exact_mut(6).zip(ys.chunks_exact(2)).enumerate() {
+            let (u, v) = (urow[c], vrow[c]);
+            let (a, b) = px.split_at_mut(3);
+            pixel(yy[0], u, v, a);
+            pixel(yy[1], u, v, b);
+        }
+        if w % 2 == 1 {
+            pixel(
+                yrow[w - 1],
+                urow[cw - 1],
+                vrow[cw - 1],
+                &mut dst[3 * (w - 1)..],
+            );
         }
     }
+}
+
+/// Converts a picture to interleaved RGB24 (`height * width * 3` bytes).
+pub fn yuv420_to_rgb(frame: &YuvFrame) -> Vec<u8> {
+    let mut out = vec![0u8; frame.width * frame.height * 3];
+    convert_rows_imp(Isa::detect(), frame, &mut out);
     out
 }

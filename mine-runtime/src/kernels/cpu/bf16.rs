@@ -62,8 +62,8 @@ pub fn rounded(v: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::cpu::isa::for_each_isa;
     use crate::kernels::cpu::test_data::Rng;
+    use crate::kernels::isa::for_each_isa;
 
     /// burn's bf16 type's conversion (the `half` crate's) as the reference.
     fn reference(x: f32) -> f32 {

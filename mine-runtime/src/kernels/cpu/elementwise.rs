@@ -52,8 +52,8 @@ pub fn sum(xs: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::cpu::isa::for_each_isa;
     use crate::kernels::cpu::test_data::values;
+    use crate::kernels::isa::for_each_isa;
 
     #[test]
     fn mask_add_and_sum_match_the_scalar_definitions() {

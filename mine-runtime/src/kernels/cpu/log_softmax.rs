@@ -131,8 +131,8 @@ pub fn log_softmax_backward(y: &[f32], grad: &[f32], cols: usize, dx: &mut [Mayb
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::cpu::isa::for_each_isa;
     use crate::kernels::cpu::test_data::Rng;
+    use crate::kernels::isa::for_each_isa;
 
     #[test]
     fn exp_is_within_two_ulp() {

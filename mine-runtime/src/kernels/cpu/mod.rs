@@ -9,7 +9,7 @@ pub mod elementwise;
 pub mod family;
 pub mod gemm;
 pub mod group_norm;
-mod isa;
+use super::isa;
 mod lanes;
 pub mod linear;
 pub mod log_softmax;

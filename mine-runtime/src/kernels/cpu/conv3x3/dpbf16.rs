@@ -366,12 +366,13 @@ mod tests {
         out
     }
 
-    /// Within one bf16 unit (2^-8 relative) of the largest output, and bf16 values.
+    /// Within one bf16 unit (2^-7 relative: one rounding the other way) of the largest output,
+    /// and bf16 values.
     fn close(ours: &[f32], want: &[f32], what: &str) {
         let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
         for (i, (a, b)) in ours.iter().zip(want).enumerate() {
             assert_eq!(bf16::round(*a), *a, "{what}[{i}] is not bf16");
-            assert!((a - b).abs() <= scale / 256.0, "{what}[{i}]: {a} vs {b}");
+            assert!((a - b).abs() <= scale / 128.0, "{what}[{i}]: {a} vs {b}");
         }
     }
 

@@ -6,8 +6,8 @@ use std::mem::MaybeUninit;
 
 use super::BLOCK;
 use super::forward::rect;
-use crate::kernels::cpu::isa::multiversion;
 use crate::kernels::cpu::lanes::{LANES, add_lanes, hsum};
+use crate::kernels::isa::multiversion;
 
 /// Read-only inputs of one (sample, group) unit of the backward pass.
 #[derive(Clone, Copy)]

@@ -5,8 +5,8 @@ use std::array::from_fn;
 use std::mem::MaybeUninit;
 
 use super::BLOCK;
-use crate::kernels::cpu::isa::multiversion;
 use crate::kernels::cpu::lanes::{LANES, add_lanes, hsum, lane_sum};
+use crate::kernels::isa::multiversion;
 
 multiversion!(pub(super) forward_unit<RELU_IN, RELU>(
     x: &[f32], gamma: &[f32], beta: &[f32], hw: usize, eps: f64, out: &mut [MaybeUninit<f32>]

@@ -9,8 +9,8 @@
 use std::array::from_fn;
 use std::mem::MaybeUninit;
 
-use crate::kernels::cpu::isa::multiversion;
 use crate::kernels::cpu::lanes::LANES;
+use crate::kernels::isa::multiversion;
 
 multiversion!(pub(super) backward_plane_k3s2p1(
     g: &[f32], arg: &[u8], h: usize, w: usize, dx: &mut [MaybeUninit<f32>]

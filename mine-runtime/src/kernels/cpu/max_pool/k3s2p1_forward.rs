@@ -9,8 +9,8 @@
 
 use std::array::from_fn;
 
-use crate::kernels::cpu::isa::multiversion;
 use crate::kernels::cpu::lanes::LANES;
+use crate::kernels::isa::multiversion;
 
 multiversion!(pub(super) forward_plane_k3s2p1(
     x: &[f32], h: usize, w: usize, out: &mut [f32], arg: &mut [u8], scratch: &mut [f32]

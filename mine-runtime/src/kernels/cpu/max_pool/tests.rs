@@ -3,8 +3,8 @@
 use super::*;
 
 use crate::kernels::cpu::as_uninit;
-use crate::kernels::cpu::isa::for_each_isa;
 use crate::kernels::cpu::test_data::Rng;
+use crate::kernels::isa::for_each_isa;
 
 /// PyTorch's CPU loop, written naively: (values, flat indices in the plane).
 fn ref_forward(

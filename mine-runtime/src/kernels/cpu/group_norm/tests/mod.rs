@@ -8,8 +8,8 @@ mod reference;
 use super::*;
 
 use crate::kernels::cpu::as_uninit;
-use crate::kernels::cpu::isa::for_each_isa;
 use crate::kernels::cpu::test_data::Rng;
+use crate::kernels::isa::for_each_isa;
 
 struct Shape {
     n: usize,

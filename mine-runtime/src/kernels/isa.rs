@@ -81,30 +81,30 @@ pub fn for_each_isa(mut f: impl FnMut()) {
 macro_rules! multiversion {
     ($vis:vis $name:ident $(<$($g:ident),+>)? ($($a:ident : $t:ty),* $(,)?) $(-> $r:ty)? => $imp:ident) => {
         #[allow(clippy::too_many_arguments)]
-        $vis fn $name $(<$(const $g: bool),+>)? (isa: $crate::kernels::cpu::isa::Isa, $($a: $t),*) $(-> $r)? {
+        $vis fn $name $(<$(const $g: bool),+>)? (isa: $crate::kernels::isa::Isa, $($a: $t),*) $(-> $r)? {
             match isa {
-                $crate::kernels::cpu::isa::Isa::Baseline => $imp $(::<$($g),+>)? ($($a),*),
+                $crate::kernels::isa::Isa::Baseline => $imp $(::<$($g),+>)? ($($a),*),
                 #[cfg(target_arch = "x86_64")]
-                $crate::kernels::cpu::isa::Isa::Avx2 => {
+                $crate::kernels::isa::Isa::Avx2 => {
                     #[target_feature(enable = "avx2,fma")]
                     #[allow(clippy::too_many_arguments)]
                     fn avx2 $(<$(const $g: bool),+>)? ($($a: $t),*) $(-> $r)? {
                         $imp $(::<$($g),+>)? ($($a),*)
                     }
-                    // SAFETY: `$crate::kernels::cpu::isa::Isa::Avx2` is only built (`$crate::kernels::cpu::isa::Isa::best`, and
-                    // `$crate::kernels::cpu::isa::Isa::supported` in tests) after checking at run time that
+                    // SAFETY: `$crate::kernels::isa::Isa::Avx2` is only built (`$crate::kernels::isa::Isa::best`, and
+                    // `$crate::kernels::isa::Isa::supported` in tests) after checking at run time that
                     // the CPU has AVX2 and FMA.
                     unsafe { avx2 $(::<$($g),+>)? ($($a),*) }
                 }
                 #[cfg(target_arch = "x86_64")]
-                $crate::kernels::cpu::isa::Isa::Avx512 => {
+                $crate::kernels::isa::Isa::Avx512 => {
                     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
                     #[allow(clippy::too_many_arguments)]
                     fn avx512 $(<$(const $g: bool),+>)? ($($a: $t),*) $(-> $r)? {
                         $imp $(::<$($g),+>)? ($($a),*)
                     }
-                    // SAFETY: `$crate::kernels::cpu::isa::Isa::Avx512` is only built (`$crate::kernels::cpu::isa::Isa::best`, and
-                    // `$crate::kernels::cpu::isa::Isa::supported` in tests) after checking at run time that
+                    // SAFETY: `$crate::kernels::isa::Isa::Avx512` is only built (`$crate::kernels::isa::Isa::best`, and
+                    // `$crate::kernels::isa::Isa::supported` in tests) after checking at run time that
                     // the CPU has these features.
                     unsafe { avx512 $(::<$($g),+>)? ($($a),*) }
                 }
