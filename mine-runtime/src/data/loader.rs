@@ -115,9 +115,20 @@ impl HostBatches {
         let cfg = dataset.config();
         let (policy, workers, window) = (cfg.on_error, cfg.num_workers, cfg.prefetch);
         let inner = Prefetch::start(batches.len(), workers, window, move |job| {
-            batches[job]
-                .iter()
-                .map(|&i| dataset.get_in_epoch(i, epoch))
+            let items = &batches[job];
+            // Consecutive batches of the episode-continuous sampler read the same chunks (a
+            // 32-frame chunk holds two 16-frame windows), decoded once (`ChunkCache`): each
+            // worker starts at another row, so that the workers decode different chunks at the
+            // same time rather than one waiting for the other's.
+            let start = (job % workers.max(1)) * items.len() / workers.max(1);
+            let mut samples: Vec<Option<DataResult<_>>> = items.iter().map(|_| None).collect();
+            for k in 0..items.len() {
+                let row = (start + k) % items.len();
+                samples[row] = Some(dataset.get_in_epoch(items[row], epoch));
+            }
+            samples
+                .into_iter()
+                .flatten()
                 .collect::<DataResult<Vec<_>>>()
                 .and_then(|samples| collate(&samples))
         });
