@@ -52,11 +52,30 @@ pub fn round_in_place(v: &mut [f32]) {
     }
 }
 
-/// A copy of `v` rounded to bf16.
+multiversion!(round_into_imp(src: &[f32], dst: &mut [std::mem::MaybeUninit<f32>]) => round_into);
+
+#[inline(always)]
+fn round_into(src: &[f32], dst: &mut [std::mem::MaybeUninit<f32>]) {
+    for (d, x) in dst.iter_mut().zip(src) {
+        d.write(round(*x));
+    }
+}
+
+/// A copy of `v` rounded to bf16 (one pass, on the thread pool for long slices).
 pub fn rounded(v: &[f32]) -> Vec<f32> {
-    let mut copy = v.to_vec();
-    round_in_place(&mut copy);
-    copy
+    let isa = Isa::detect();
+    let mut out: Vec<f32> = Vec::with_capacity(v.len());
+    let dst = &mut out.spare_capacity_mut()[..v.len()];
+    if v.len() <= CHUNK {
+        round_into_imp(isa, v, dst);
+    } else {
+        dst.par_chunks_mut(CHUNK)
+            .zip(v.par_chunks(CHUNK))
+            .for_each(|(d, s)| round_into_imp(isa, s, d));
+    }
+    // SAFETY: `round_into` wrote every one of the `v.len()` elements.
+    unsafe { out.set_len(v.len()) };
+    out
 }
 
 #[cfg(test)]
