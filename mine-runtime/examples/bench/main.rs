@@ -337,7 +337,10 @@ fn training_steps(args: &Args, setup: &Setup) -> Result<(), Error> {
         if gpu {
             "each part of a step ends with a device synchronization".to_owned()
         } else {
-            format!("{threads} threads each")
+            format!(
+                "{threads} thread{} each",
+                if threads == 1 { "" } else { "s" }
+            )
         }
     );
     let device_column = if gpu { " device MiB |" } else { "" };
