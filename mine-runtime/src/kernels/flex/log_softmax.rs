@@ -7,28 +7,10 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::{Bytes, DType};
-use burn_flex::{FlexTensor, Layout};
+use burn_flex::FlexTensor;
 
-use super::tensor::{contiguous, values};
+use super::tensor::{contiguous, values, written_shaped};
 use crate::kernels::cpu::log_softmax::{log_softmax_backward, log_softmax_forward};
-
-/// A tensor shaped like `like` whose elements `write` produces (every one).
-fn shaped_like(
-    like: &FlexTensor,
-    write: impl FnOnce(&mut [std::mem::MaybeUninit<f32>]),
-) -> FlexTensor {
-    let n = like.layout().num_elements();
-    let mut v: Vec<f32> = Vec::with_capacity(n);
-    write(&mut v.spare_capacity_mut()[..n]);
-    // SAFETY: `write` initialized all `n` elements (the kernels write every element).
-    unsafe { v.set_len(n) };
-    FlexTensor::new(
-        Bytes::from_elems(v),
-        Layout::contiguous(like.layout().shape().clone()),
-        DType::F32,
-    )
-}
 
 /// Elements of the last dimension of `t`.
 fn last_dim(t: &FlexTensor) -> usize {
@@ -39,7 +21,9 @@ fn last_dim(t: &FlexTensor) -> usize {
 /// `log_softmax(x)` over the last dimension.
 pub fn forward(x: FlexTensor) -> FlexTensor {
     let x = contiguous(x);
-    shaped_like(&x, |out| log_softmax_forward(values(&x), last_dim(&x), out))
+    written_shaped(x.layout().shape().clone(), |out| {
+        log_softmax_forward(values(&x), last_dim(&x), out)
+    })
 }
 
 /// The backward step: parent `x`; the state is the output.
@@ -55,7 +39,7 @@ impl Backward<Flex, 1> for LogSoftmaxBackward {
             return;
         };
         let y = contiguous(ops.state);
-        let dx = shaped_like(&y, |dx| {
+        let dx = written_shaped(y.layout().shape().clone(), |dx| {
             log_softmax_backward(values(&y), values(&grad), last_dim(&y), dx)
         });
         grads.register::<Flex>(node.id, dx);

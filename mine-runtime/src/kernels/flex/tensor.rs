@@ -38,12 +38,20 @@ pub fn written<const D: usize>(
     shape: [usize; D],
     write: impl FnOnce(&mut [std::mem::MaybeUninit<f32>]),
 ) -> FlexTensor {
-    let n = shape.iter().product();
+    written_shaped(Shape::from(shape), write)
+}
+
+/// [`written`] for a shape of any rank.
+pub fn written_shaped(
+    shape: Shape,
+    write: impl FnOnce(&mut [std::mem::MaybeUninit<f32>]),
+) -> FlexTensor {
+    let n = shape.num_elements();
     let mut v: Vec<f32> = Vec::with_capacity(n);
     write(&mut v.spare_capacity_mut()[..n]);
     // SAFETY: `write` initialized all `n` elements (its contract above).
     unsafe { v.set_len(n) };
-    tensor(v, shape)
+    FlexTensor::new(Bytes::from_elems(v), Layout::contiguous(shape), DType::F32)
 }
 
 /// Like [`written`], with the elements rounded to bf16 afterwards when `bf16` (a kernel's
