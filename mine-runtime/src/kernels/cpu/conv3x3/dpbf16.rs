@@ -340,6 +340,7 @@ fn pad_pairs(p: Pairs, image: &[f32], dst: &mut [u32]) {
 mod tests {
     use super::*;
     use crate::kernels::cpu::conv3x3;
+    use crate::kernels::cpu::conv3x3::tests::SHAPES;
     use crate::kernels::cpu::test_data::values;
 
     fn init(v: Vec<MaybeUninit<f32>>) -> Vec<f32> {
@@ -382,15 +383,9 @@ mod tests {
             eprintln!("no AVX512_BF16 on this CPU: the dpbf16 kernel is not tested");
             return;
         }
-        for (n, ci, co, h, w) in [
-            (2, 3, 16, 9, 7),
-            (1, 16, 16, 64, 64),
-            (3, 5, 11, 13, 33),
-            (2, 32, 32, 16, 16),
-            (1, 3, 3, 1, 1),
-            (2, 16, 32, 8, 48),
-            (1, 1, 2, 4, 17),
-        ] {
+        // The f32 kernels' test shapes, and one input channel (a pair's high half zero).
+        let shapes = SHAPES.into_iter().chain([(1, 1, 2, 4, 17)]);
+        for (n, ci, co, h, w) in shapes {
             let s = ConvShape::same_3x3(n, ci, co, [h, w]);
             let x = values(n * ci * h * w, 1);
             let wt = values(co * ci * 9, 2);

@@ -48,6 +48,24 @@ fn transpose16_transposes() {
     }
 }
 
+/// `(batch, in channels, out channels, height, width)` the kernels are tested on: odd widths
+/// and heights, tails of every length, channel counts that are not multiples of the tiles
+/// (nor even), batch 1, and the Winograd shapes (tiles of 16 and 32, output channels not a
+/// multiple of 8).
+pub(super) const SHAPES: [(usize, usize, usize, usize, usize); 11] = [
+    (2, 3, 16, 9, 7),
+    (1, 16, 16, 64, 64),
+    (3, 5, 11, 13, 33),
+    (2, 32, 32, 16, 16),
+    (1, 3, 3, 1, 1),
+    (2, 4, 9, 5, 17),
+    (1, 2, 3, 3, 48),
+    (2, 16, 32, 64, 64),
+    (1, 32, 16, 6, 32),
+    (1, 32, 12, 2, 32),
+    (2, 8, 8, 4, 96),
+];
+
 /// The direct kernels agree with the im2col + gemm kernels (tested against the
 /// definition in `conv.rs`) on odd widths and heights, tails of every length, channel
 /// counts that are not multiples of the tile, and batch 1.
@@ -57,20 +75,7 @@ fn direct_kernels_match_im2col() {
         eprintln!("no AVX-512 on this CPU: the direct kernels are not tested");
         return;
     }
-    for (n, ci, co, h, w) in [
-        (2, 3, 16, 9, 7),
-        (1, 16, 16, 64, 64),
-        (3, 5, 11, 13, 33),
-        (2, 32, 32, 16, 16),
-        (1, 3, 3, 1, 1),
-        (2, 4, 9, 5, 17),
-        (1, 2, 3, 3, 48),
-        // Winograd shapes: tiles of 16 and 32, output channels not a multiple of 8.
-        (2, 16, 32, 64, 64),
-        (1, 32, 16, 6, 32),
-        (1, 32, 12, 2, 32),
-        (2, 8, 8, 4, 96),
-    ] {
+    for (n, ci, co, h, w) in SHAPES {
         let s = ConvShape::same_3x3(n, ci, co, [h, w]);
         let what = format!("{s:?}");
         let x = values(n * ci * h * w, 1);
