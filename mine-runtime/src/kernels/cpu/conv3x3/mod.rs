@@ -15,6 +15,7 @@
 //! otherwise.
 
 pub mod dpbf16;
+pub mod dpbf16_weight_grad;
 mod forward;
 #[cfg(test)]
 mod tests;
