@@ -11,7 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::error::{DataResult, Location};
+use super::error::{DataError, DataResult, Location};
 
 /// A chunk's frames, decoded and resized (shared, read-only).
 pub type Frames = Arc<Vec<Arc<[u8]>>>;
@@ -61,8 +61,8 @@ impl ChunkCache {
                 self.forget(at);
                 Err(e)
             }
-            // Another worker's decoding of this chunk failed: try it here (and report it).
-            (None, None) => Err(self.retry(at)),
+            // Another worker's decoding of this chunk failed (and that worker reports why).
+            (None, None) => Err(self.failed_elsewhere(at)),
         }
     }
 
@@ -91,10 +91,11 @@ impl ChunkCache {
         order.retain(|l| l != at);
     }
 
-    /// The error for a chunk another worker failed to decode.
-    fn retry(&self, at: &Location) -> super::error::DataError {
+    /// The error for a chunk another worker failed to decode (forgotten, so that a later
+    /// epoch decodes it again).
+    fn failed_elsewhere(&self, at: &Location) -> DataError {
         self.forget(at);
-        super::error::DataError::Video {
+        DataError::Video {
             at: at.clone(),
             message: "decoding failed in another loader worker (see its error)".into(),
         }
@@ -144,7 +145,7 @@ mod tests {
     fn errors_are_returned_and_not_cached() {
         let cache = ChunkCache::new(4);
         let failing = || {
-            Err(super::super::error::DataError::Video {
+            Err(DataError::Video {
                 at: at(0),
                 message: "corrupt".into(),
             })

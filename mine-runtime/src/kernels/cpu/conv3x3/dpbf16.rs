@@ -22,7 +22,7 @@ use crate::kernels::cpu::bf16;
 use crate::kernels::cpu::conv::ConvShape;
 use crate::kernels::cpu::lanes::LANES;
 
-use super::{CB, flip_weight, handles};
+use super::{CB, Padded, flip_weight, handles};
 
 /// Whether this CPU has the instructions (AVX-512 F/BW and BF16).
 pub fn available() -> bool {
@@ -41,32 +41,6 @@ pub fn available() -> bool {
 thread_local! {
     /// The calling thread's padded channel-pair planes, grown on demand and reused.
     static PAIRS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Geometry of one image's padded channel-pair planes.
-#[derive(Clone, Copy)]
-struct Pairs {
-    /// Input channels (the last pair's high half is zero when odd).
-    channels: usize,
-    height: usize,
-    width: usize,
-}
-
-impl Pairs {
-    fn pairs(&self) -> usize {
-        self.channels.div_ceil(2)
-    }
-    fn row(&self) -> usize {
-        self.width + 2
-    }
-    fn plane(&self) -> usize {
-        (self.height + 2) * self.row()
-    }
-    /// Lanes to allocate: the planes plus one register of slack for the loads of a last,
-    /// partial vector (their extra lanes are never stored).
-    fn len(&self) -> usize {
-        self.pairs() * self.plane() + LANES
-    }
 }
 
 /// Two bf16 values in one 32-bit lane: `lo` in the low half (the even channel).
@@ -123,11 +97,13 @@ pub fn forward(
     }
     let bias: Option<Vec<f32>> = bias.map(bf16::rounded);
     let job = Job {
-        p: Pairs {
-            channels: s.in_channels,
+        // One padded plane per pair of input channels (32-bit lanes, as the f32 planes).
+        p: Padded {
+            channels: s.in_channels.div_ceil(2),
             height: s.height,
             width: s.width,
         },
+        in_channels: s.in_channels,
         out_channels: s.out_channels,
         packed: &pack_weight(weight, s.out_channels, s.in_channels),
         bias: bias.as_deref(),
@@ -157,7 +133,10 @@ pub fn input_grad(
 
 /// What one call computes, for the per-image tiles.
 struct Job<'a> {
-    p: Pairs,
+    /// The padded planes, one per pair of input channels.
+    p: Padded,
+    /// Input channels (the last pair's high half is zero when odd).
+    in_channels: usize,
     out_channels: usize,
     packed: &'a [u32],
     bias: Option<&'a [f32]>,
@@ -176,7 +155,7 @@ impl Job<'_> {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `forward` checked that the CPU has AVX-512 F/BW and BF16.
             unsafe {
-                pad_pairs(self.p, image, padded);
+                pad_pairs(self.p, self.in_channels, image, padded);
                 self.tiles(padded, out);
             }
         });
@@ -187,7 +166,7 @@ impl Job<'_> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
     fn tiles(&self, padded: &[u32], out: &mut [MaybeUninit<f32>]) {
-        let Pairs { height, width, .. } = self.p;
+        let Padded { height, width, .. } = self.p;
         for block in 0..self.out_channels.div_ceil(CB) {
             for y in 0..height {
                 let mut x = 0;
@@ -218,7 +197,7 @@ impl Job<'_> {
         x: usize,
     ) {
         let p = self.p;
-        let (row, plane, pairs) = (p.row(), p.plane(), p.pairs());
+        let (row, plane, pairs) = (p.row(), p.plane(), p.channels);
         let weights = &self.packed[block * pairs * 9 * CB..][..pairs * 9 * CB];
         let mut acc = [[_mm512_setzero_ps(); NV]; CB];
         for c in 0..pairs {
@@ -291,19 +270,19 @@ fn as_bh(v: __m512i) -> __m512bh {
 /// zero border of one pixel (and a zero high half in the last pair when `C` is odd).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-fn pad_pairs(p: Pairs, image: &[f32], dst: &mut [u32]) {
+fn pad_pairs(p: Padded, in_channels: usize, image: &[f32], dst: &mut [u32]) {
     let (row, plane, hw) = (p.row(), p.plane(), p.height * p.width);
     // Lane i of the result takes bf16 element i (the even channel) and 16 + i (the odd one).
     let interleave = _mm512_set_epi16(
         31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4,
         19, 3, 18, 2, 17, 1, 16, 0,
     );
-    for c in 0..p.pairs() {
+    for c in 0..p.channels {
         let plane_dst = &mut dst[c * plane..(c + 1) * plane];
         plane_dst[..row].fill(0);
         plane_dst[(p.height + 1) * row..].fill(0);
         let even = &image[2 * c * hw..][..hw];
-        let odd = (2 * c + 1 < p.channels).then(|| &image[(2 * c + 1) * hw..][..hw]);
+        let odd = (2 * c + 1 < in_channels).then(|| &image[(2 * c + 1) * hw..][..hw]);
         for y in 0..p.height {
             let r = &mut plane_dst[(y + 1) * row..(y + 2) * row];
             r[0] = 0;
@@ -333,7 +312,7 @@ fn pad_pairs(p: Pairs, image: &[f32], dst: &mut [u32]) {
             }
         }
     }
-    dst[p.pairs() * plane..].fill(0);
+    dst[p.channels * plane..].fill(0);
 }
 
 #[cfg(test)]

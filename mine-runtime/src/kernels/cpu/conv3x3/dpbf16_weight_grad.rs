@@ -75,9 +75,7 @@ pub fn weight_grad(
         unsafe {
             accumulate(s, &image, &mut sums[..len])
         };
-        for (o, d) in sums[len..].iter_mut().enumerate() {
-            *d = image.grad_sums[o];
-        }
+        sums[len..].copy_from_slice(&image.grad_sums);
         sums
     };
     let sum = (0..s.batch).into_par_iter().map(partial).reduce(
