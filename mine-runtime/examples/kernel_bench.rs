@@ -3,8 +3,8 @@
 //! `cargo run --release -p mine-runtime --example kernel_bench [-- ROUNDS [SHAPE]]` (default
 //! 15 rounds, every shape): medians in milliseconds for the 32 frames of a B=2, T=16 batch.
 //! `MINE_WINOGRAD=0` in the environment times our direct 3x3 convolutions instead of the
-//! Winograd ones. A second line per shape times the bf16 forms (bf16 autocast: forward and
-//! input gradient) with `vdpbf16ps` where the CPU has AVX512_BF16 and with the f32 kernels on
+//! Winograd ones. A second line per shape times the bf16 forms (bf16 autocast: forward,
+//! input gradient and weight gradient) with `vdpbf16ps` where the CPU has AVX512_BF16 and with the f32 kernels on
 //! rounded operands (`KernelOptions::bf16_dot` off).
 
 use std::time::Instant;
@@ -16,7 +16,7 @@ use mine_runtime::kernels::KernelOptions;
 use mine_runtime::kernels::cpu::as_uninit;
 use mine_runtime::kernels::cpu::conv::{
     ConvShape, conv2d_forward, conv2d_forward_bf16, conv2d_input_grad, conv2d_input_grad_bf16,
-    conv2d_weight_grad,
+    conv2d_weight_grad, conv2d_weight_grad_bf16,
 };
 use mine_runtime::kernels::cpu::conv3x3::dpbf16;
 
@@ -132,16 +132,19 @@ fn main() {
             let bx = time(rounds, || {
                 conv2d_input_grad_bf16(&s, &g, &w, as_uninit(&mut dx))
             });
-            (fwd, bx)
+            let bw = time(rounds, || {
+                conv2d_weight_grad_bf16(&s, &x, &g, &mut dw, None)
+            });
+            (fwd, bx, bw)
         };
         let (rounded, dot) = (bf16(false), dpbf16::available().then(|| bf16(true)));
         mine_runtime::kernels::set_options(kernels);
-        let dot = dot.map_or("no AVX512_BF16".to_owned(), |(f, b)| {
-            format!("{f:6.1} / {b:6.1}")
+        let dot = dot.map_or("no AVX512_BF16".to_owned(), |(f, b, w)| {
+            format!("{f:6.1} / {b:6.1} / {w:6.1}")
         });
         println!(
-            "          bf16 fwd / dx: vdpbf16ps {dot}   f32 kernels on rounded operands {:6.1} / {:6.1}",
-            rounded.0, rounded.1
+            "     bf16 fwd / dx / dw: vdpbf16ps {dot}   f32 kernels on rounded operands {:6.1} / {:6.1} / {:6.1}",
+            rounded.0, rounded.1, rounded.2
         );
     }
 }

@@ -1,15 +1,17 @@
 //! The weight gradient of the 3x3 convolution in bf16 with `vdpbf16ps`: the backward pass of
 //! [`dpbf16::forward`](super::dpbf16::forward) under bf16 autocast.
 //!
-//! `dW[o][c][ky][kx] = Σ g[o][p] x[c][p + (ky, kx)]` over every pixel `p` of every image. Per
-//! image, the output gradient is rounded and transposed to pixel-pair-major lanes (`[P / 2][O]`,
-//! lane `o` holding `g[o][2i]` and `g[o][2i + 1]`), the input rounded into zero-padded bf16
-//! planes; a register tile of 16 output channels x 3 input channels x 9 taps (27 accumulators,
-//! the gradient itself) then takes, per pair of pixels, one load of the gradient lanes and 27
-//! `vdpbf16ps` against broadcast pairs of neighbouring input pixels: half the instructions of
-//! the f32 kernel's per-pixel loop. Images run on the thread pool and their partial gradients
-//! are summed; the gradients are rounded to bf16 at the end, as the f32 kernels on rounded
-//! operands give them (up to the order of the f32 sums).
+//! `dW[o][c][ky][kx] = Σ g[o][p] x[c][p + (ky, kx)]` over every pixel `p` of every image. The
+//! lanes run over pixels: one 512-bit register holds 32 pixels of a row as 16 pairs, the
+//! layout bf16 rows have anyway, so neither operand is transposed. Per image the output
+//! gradient is rounded into bf16 rows and the input into zero-padded bf16 planes; a register
+//! tile of `OT` output channels x 9 taps of one input channel then takes, per 32 pixels, `OT`
+//! gradient loads, 9 shifted input loads and `9 * OT` `vdpbf16ps`, and its lanes are summed
+//! once per image. Images run on the thread pool and their partial gradients are summed; the
+//! gradients are rounded to bf16 at the end, as the f32 kernels on rounded operands give them
+//! (up to the order of the f32 sums).
+
+use std::cell::RefCell;
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -22,25 +24,39 @@ use crate::kernels::cpu::conv::ConvShape;
 use super::dpbf16::available;
 use super::handles;
 
-/// Output channels per tile (one register of lanes).
-const OB: usize = 16;
-/// Input channels per tile.
-const CG: usize = 3;
+/// Output channels per register tile (x 9 taps: the accumulators).
+const OT: usize = 3;
+/// Pixels per register: 16 lanes of bf16 pairs.
+const PIXELS: usize = 32;
+/// f32 lanes per register.
+const LANES: usize = 16;
 
 /// Whether this kernel computes the weight gradient of `s`: a 3x3 "same" convolution of even
 /// width (pixel pairs stay within a row), on a CPU with AVX512_BF16.
 pub fn handles_weight_grad(s: &ConvShape) -> bool {
-    handles(s) && s.width.is_multiple_of(2) && available()
+    handles(s) && s.width.is_multiple_of(2) && available() && {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::is_x86_feature_detected!("avx512vl")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
 }
 
-/// One image's operands: the gradient in pixel-pair lanes, the input in padded bf16 planes.
-struct Image {
-    /// `[H * W / 2][O rounded up to 16]` pairs of bf16.
-    grad: Vec<u32>,
-    /// `[C rounded up to 3][H + 2][W + 2]` bf16, plus slack for the last pair's read.
-    input: Vec<u16>,
-    /// The sum of the rounded gradient per output channel.
-    grad_sums: Vec<f32>,
+thread_local! {
+    /// The calling thread's rounded gradient rows and padded input planes, reused.
+    static SCRATCH: RefCell<(Vec<u16>, Vec<u16>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The calling thread's per-group running sums ([`Sums`]), reused: fresh ones cost page
+    /// faults on every call.
+    static PARTIALS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One group's running sums: the weight gradient's terms per register lane (`[C_out][C_in][9]`
+/// x 16, summed across lanes once at the end), the bias gradient's per output channel.
+struct Sums<'a> {
+    weight: &'a mut [f32],
+    bias: &'a mut [f32],
 }
 
 /// The weight gradient (`[C_out][C_in][3][3]`, rounded to bf16) and, when asked, the bias
@@ -58,130 +74,187 @@ pub fn weight_grad(
         "dpbf16::weight_grad: unsupported {s:?}"
     );
     let (c_in, c_out, hw) = (s.in_channels, s.out_channels, s.height * s.width);
-    assert_eq!(
-        grad_weight.len(),
-        c_out * c_in * 9,
-        "dpbf16: weight gradient length"
-    );
     let len = c_out * c_in * 9;
-    // Per image: the weight gradient's terms, then the bias gradient's (sums of the rounded
-    // output gradient per channel).
-    let partial = |n: usize| {
+    assert_eq!(grad_weight.len(), len, "dpbf16: weight gradient length");
+    let add_image = |sums: &mut Sums, n: usize| {
         let g = &grad_out[n * c_out * hw..][..c_out * hw];
-        let image = prepare(s, &x[n * c_in * hw..][..c_in * hw], g);
-        let mut sums = vec![0.0f32; len + c_out];
+        let x = &x[n * c_in * hw..][..c_in * hw];
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `handles_weight_grad` checked AVX-512 F/BW and BF16.
-        unsafe {
-            accumulate(s, &image, &mut sums[..len])
-        };
-        sums[len..].copy_from_slice(&image.grad_sums);
-        sums
+        SCRATCH.with(|cell| {
+            let (grad, input) = &mut *cell.borrow_mut();
+            // SAFETY: `handles_weight_grad` checked AVX-512 F/BW/VL and BF16.
+            unsafe {
+                match s.width <= PIXELS / 2 {
+                    true => image::<true>(s, x, g, grad, input, sums),
+                    false => image::<false>(s, x, g, grad, input, sums),
+                }
+            }
+        });
     };
-    let sum = (0..s.batch).into_par_iter().map(partial).reduce(
-        || vec![0.0; len + c_out],
-        |mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-            a
-        },
-    );
-    for (d, v) in grad_weight.iter_mut().zip(&sum[..len]) {
-        *d = bf16::round(*v);
-    }
-    if let Some(db) = grad_bias {
-        for (d, v) in db.iter_mut().zip(&sum[len..]) {
-            *d = bf16::round(*v);
+    // One running sum per thread (a contiguous run of images each), summed at the end.
+    let groups = s.batch.min(rayon::current_num_threads()).max(1);
+    let per_group = len * LANES + c_out;
+    let run = |partials: &mut Vec<f32>| {
+        partials.clear();
+        partials.resize(groups * per_group, 0.0);
+        partials
+            .par_chunks_mut(per_group)
+            .enumerate()
+            .for_each(|(k, part)| {
+                let (weight, bias) = part.split_at_mut(len * LANES);
+                let mut sums = Sums { weight, bias };
+                for n in k * s.batch / groups..(k + 1) * s.batch / groups {
+                    add_image(&mut sums, n);
+                }
+            });
+        let total = |i: usize| -> f32 { partials.chunks_exact(per_group).map(|p| p[i]).sum() };
+        for (k, d) in grad_weight.iter_mut().enumerate() {
+            *d = bf16::round((0..LANES).map(|l| total(k * LANES + l)).sum());
         }
+        if let Some(db) = grad_bias {
+            for (o, d) in db.iter_mut().enumerate() {
+                *d = bf16::round(total(len * LANES + o));
+            }
+        }
+    };
+    // A nested call on this thread (work stolen while it waits) gets its own buffer.
+    PARTIALS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut partials) => run(&mut partials),
+        Err(_) => run(&mut Vec::new()),
+    });
+}
+
+/// The mask of the 32-bit lanes (pixel pairs) of `pixels` (even) pixels, at most 16 lanes.
+fn pair_mask(pixels: usize) -> u16 {
+    match pixels >= PIXELS {
+        true => !0,
+        false => (1u16 << (pixels / 2)) - 1,
     }
 }
 
-/// Rounds and lays out one image's input and output gradient.
-fn prepare(s: &ConvShape, x: &[f32], g: &[f32]) -> Image {
-    let (h, w) = (s.height, s.width);
-    let lanes = s.out_channels.div_ceil(OB) * OB;
-    let g = bf16::rounded(g);
-    let half = |v: f32| v.to_bits() >> 16;
-    let mut grad = vec![0u32; h * w / 2 * lanes];
-    let mut grad_sums = vec![0.0f32; s.out_channels];
-    for (o, plane) in g.chunks_exact(h * w).enumerate() {
-        grad_sums[o] = crate::kernels::cpu::elementwise::sum(plane);
-        for (i, pair) in plane.chunks_exact(2).enumerate() {
-            grad[i * lanes + o] = half(pair[0]) | (half(pair[1]) << 16);
-        }
-    }
-    let (row, plane) = (w + 2, (h + 2) * (w + 2));
-    let channels = s.in_channels.div_ceil(CG) * CG;
-    let mut input = vec![0u16; channels * plane + 2];
-    let x = bf16::rounded(x);
-    for c in 0..s.in_channels {
-        for y in 0..h {
-            let src = &x[(c * h + y) * w..][..w];
-            let dst = &mut input[c * plane + (y + 1) * row + 1..][..w];
-            for (d, v) in dst.iter_mut().zip(src) {
-                *d = half(*v) as u16;
+/// `src` rounded to bf16 into `dst` (same length, even); returns the sum of the rounded
+/// values when `SUM`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+fn round_row<const SUM: bool>(src: &[f32], dst: &mut [u16]) -> f32 {
+    let mut sum = _mm512_setzero_ps();
+    let m = |k: usize| -> __mmask16 { ((1u32 << k) - 1) as u16 };
+    for start in (0..src.len()).step_by(PIXELS) {
+        let n = (src.len() - start).min(PIXELS);
+        let (lo, hi) = (n.min(LANES), n.saturating_sub(LANES));
+        // SAFETY: the masks keep the loads inside `src[start..start + n]` and the store
+        // inside `dst[start..start + n]`; 512 bits of plain data either way.
+        unsafe {
+            let a = _mm512_maskz_loadu_ps(m(lo), src.as_ptr().add(start));
+            let b = _mm512_maskz_loadu_ps(m(hi), src.as_ptr().add(start + LANES));
+            let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(b, a));
+            _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(start).cast(), pair_mask(n), both);
+            if SUM {
+                // The rounded values widened back: the even elements are the low halves.
+                let even = _mm512_castsi512_ps(_mm512_slli_epi32(both, 16));
+                let odd = _mm512_castsi512_ps(_mm512_and_si512(both, _mm512_set1_epi32(-65536)));
+                sum = _mm512_add_ps(sum, _mm512_add_ps(even, odd));
             }
         }
     }
-    Image {
-        grad,
-        grad_sums,
-        input,
+    if SUM { _mm512_reduce_add_ps(sum) } else { 0.0 }
+}
+
+/// One register of bf16 pairs from `p` under `mask`: 32 pixels of one row or, when `NARROW`,
+/// 16 of row `p` (the low 8 lanes) and 16 of the row `stride` elements further (the high 8).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+#[inline]
+unsafe fn load<const NARROW: bool>(p: *const u16, stride: usize, mask: u16) -> __m512bh {
+    // SAFETY: the caller keeps the masked lanes inside its buffers; 512 bits of plain data
+    // either way.
+    unsafe {
+        std::mem::transmute(match NARROW {
+            false => _mm512_maskz_loadu_epi32(mask, p.cast()),
+            true => {
+                let lo = _mm256_maskz_loadu_epi32(mask as u8, p.cast());
+                let hi = _mm256_maskz_loadu_epi32((mask >> 8) as u8, p.add(stride).cast());
+                _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+            }
+        })
     }
 }
 
-/// Accumulators per tile: `CG` input channels x 9 taps.
-const TILE: usize = CG * 9;
-
-/// Adds one image's gradient into `dw` (`[C_out][C_in][9]`).
+/// Adds image `x` / `g`'s gradient terms to `sums` through the scratch `grad` and `input`.
+/// `NARROW` (rows of at most 16 pixels) puts two rows in each register.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-fn accumulate(s: &ConvShape, image: &Image, dw: &mut [f32]) {
-    let (h, w) = (s.height, s.width);
-    let lanes = s.out_channels.div_ceil(OB) * OB;
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+fn image<const NARROW: bool>(
+    s: &ConvShape,
+    x: &[f32],
+    g: &[f32],
+    grad: &mut Vec<u16>,
+    input: &mut Vec<u16>,
+    sums: &mut Sums,
+) {
+    let (c_in, c_out) = (s.in_channels, s.out_channels);
+    let (h, w, hw) = (s.height, s.width, s.height * s.width);
     let (row, plane) = (w + 2, (h + 2) * (w + 2));
-    // Offsets of the tile's 27 input pixels from the pair's top-left padded position.
-    let mut offsets = [0usize; TILE];
-    for (k, off) in offsets.iter_mut().enumerate() {
-        let (c, tap) = (k / 9, k % 9);
-        *off = c * plane + (tap / 3) * row + tap % 3;
+    // The gradient rows, channels padded with zeros to a multiple of `OT`, plus slack for a
+    // narrow register's second row.
+    grad.clear();
+    grad.resize(c_out.div_ceil(OT) * OT * hw + w, 0);
+    for (o, (src, dst)) in g
+        .chunks_exact(hw)
+        .zip(grad.chunks_exact_mut(hw))
+        .enumerate()
+    {
+        sums.bias[o] += round_row::<true>(src, dst);
     }
-    let input = image.input.as_ptr();
-    let mut lanes_out = [0.0f32; OB];
-    for ob in 0..lanes / OB {
-        for cg in 0..s.in_channels.div_ceil(CG) {
-            let mut acc = [_mm512_setzero_ps(); TILE];
-            for y in 0..h {
-                let grad_row = &image.grad[y * (w / 2) * lanes..][..(w / 2) * lanes];
-                let base_row = cg * CG * plane + y * row;
-                for xp in 0..w / 2 {
-                    let gv = &grad_row[xp * lanes + ob * OB..][..OB];
-                    // SAFETY: `gv` holds 16 lanes; 512 bits of plain data either way.
-                    let gv: __m512bh =
-                        unsafe { std::mem::transmute(_mm512_loadu_si512(gv.as_ptr().cast())) };
-                    let base = base_row + 2 * xp;
-                    for k in 0..TILE {
-                        // SAFETY: `base + offsets[k] + 1` lies inside `input` (padded planes
-                        // of the channels rounded up to 3, plus slack): an unaligned read of
-                        // the neighbours `x[q]`, `x[q + 1]`.
-                        let pair =
-                            unsafe { input.add(base + offsets[k]).cast::<i32>().read_unaligned() };
-                        // SAFETY: 512 bits of plain data either way.
-                        let xb: __m512bh = unsafe { std::mem::transmute(_mm512_set1_epi32(pair)) };
-                        acc[k] = _mm512_dpbf16_ps(acc[k], gv, xb);
+    // The input planes with a zero border, plus slack for the shifted loads of a row's last
+    // register and a narrow register's second row (masked, so never used).
+    input.clear();
+    input.resize(c_in * plane + row + PIXELS + 2, 0);
+    for (c, src) in x.chunks_exact(hw).enumerate() {
+        for (y, src) in src.chunks_exact(w).enumerate() {
+            round_row::<false>(src, &mut input[c * plane + (y + 1) * row + 1..][..w]);
+        }
+    }
+    let (grad, input) = (grad.as_ptr(), input.as_ptr());
+    let (rows, registers) = match NARROW {
+        true => (2, 1),
+        false => (1, w.div_ceil(PIXELS)),
+    };
+    for og in 0..c_out.div_ceil(OT) {
+        for c in 0..c_in {
+            let mut acc = [[_mm512_setzero_ps(); OT]; 9];
+            for y in (0..h).step_by(rows) {
+                for r in 0..registers {
+                    let mask = match NARROW {
+                        true if y + 1 < h => pair_mask(w) | pair_mask(w) << 8,
+                        true => pair_mask(w),
+                        false => pair_mask(w - r * PIXELS),
+                    };
+                    let at = y * w + r * PIXELS;
+                    // SAFETY: row `y` (and `y + 1` when narrow) of channel `og * OT + t`
+                    // (padded to `OT` channels) holds the masked pairs.
+                    let gs: [__m512bh; OT] = std::array::from_fn(|t| unsafe {
+                        load::<NARROW>(grad.add((og * OT + t) * hw + at), w, mask)
+                    });
+                    for (tap, acc) in acc.iter_mut().enumerate() {
+                        let start = c * plane + (y + tap / 3) * row + r * PIXELS + tap % 3;
+                        // SAFETY: the masked pairs lie inside the padded rows (the slack
+                        // included).
+                        let xv = unsafe { load::<NARROW>(input.add(start), row, mask) };
+                        for (a, g) in acc.iter_mut().zip(&gs) {
+                            *a = _mm512_dpbf16_ps(*a, *g, xv);
+                        }
                     }
                 }
             }
-            for (k, v) in acc.iter().enumerate() {
-                let (channel, tap) = (cg * CG + k / 9, k % 9);
-                if channel >= s.in_channels {
-                    break;
-                }
-                // SAFETY: `lanes_out` holds 16 floats.
-                unsafe { _mm512_storeu_ps(lanes_out.as_mut_ptr(), *v) };
-                for (l, value) in lanes_out.iter().enumerate() {
-                    let o = ob * OB + l;
-                    if o < s.out_channels {
-                        dw[(o * s.in_channels + channel) * 9 + tap] += value;
+            for t in 0..OT.min(c_out - og * OT) {
+                let o = og * OT + t;
+                let dst = &mut sums.weight[(o * c_in + c) * 9 * LANES..][..9 * LANES];
+                for (taps, dst) in acc.iter().zip(dst.chunks_exact_mut(LANES)) {
+                    // SAFETY: `dst` holds 16 floats.
+                    unsafe {
+                        let sum = _mm512_add_ps(_mm512_loadu_ps(dst.as_ptr()), taps[t]);
+                        _mm512_storeu_ps(dst.as_mut_ptr(), sum);
                     }
                 }
             }
@@ -207,6 +280,9 @@ mod tests {
             (3, 5, 11, 13, 34),
             (2, 32, 32, 16, 16),
             (1, 1, 2, 2, 2),
+            (2, 3, 4, 3, 18),
+            (1, 4, 7, 5, 30),
+            (1, 2, 5, 1, 14),
         ] {
             let s = ConvShape::same_3x3(n, ci, co, [h, w]);
             let x = values(n * ci * h * w, 5);
