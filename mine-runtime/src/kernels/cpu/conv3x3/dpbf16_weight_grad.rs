@@ -107,13 +107,17 @@ pub fn weight_grad(
                     add_image(&mut sums, n);
                 }
             });
-        let total = |i: usize| -> f32 { partials.chunks_exact(per_group).map(|p| p[i]).sum() };
-        for (k, d) in grad_weight.iter_mut().enumerate() {
-            *d = bf16::round((0..LANES).map(|l| total(k * LANES + l)).sum());
+        let (first, rest) = partials.split_at_mut(per_group);
+        for part in rest.chunks_exact(per_group) {
+            first.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+        }
+        let (weight, bias) = first.split_at(len * LANES);
+        for (d, lanes) in grad_weight.iter_mut().zip(weight.chunks_exact(LANES)) {
+            *d = bf16::round(lanes.iter().sum());
         }
         if let Some(db) = grad_bias {
-            for (o, d) in db.iter_mut().enumerate() {
-                *d = bf16::round(total(len * LANES + o));
+            for (d, v) in db.iter_mut().zip(bias) {
+                *d = bf16::round(*v);
             }
         }
     };
