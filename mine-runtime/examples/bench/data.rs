@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use mine_runtime::data::lmdb::LmdbPart;
+use mine_runtime::data::video::VideoBackend;
 use mine_runtime::data::video::decode_chunk_yuv;
 use mine_runtime::data::writer::PartWriter;
 use mine_runtime::data::{DataLoader, DatasetConfig, Location, RawDataset};
@@ -119,8 +120,14 @@ fn fixture() -> Result<PathBuf, Error> {
 }
 
 /// The benchmark's loader on `dir`: win_len 16, 128x128 frames, episode-continuous batches.
-pub fn loader(dir: &Path, batch_size: usize, workers: usize) -> Result<DataLoader, Error> {
+pub fn loader(
+    dir: &Path,
+    batch_size: usize,
+    workers: usize,
+    video: VideoBackend,
+) -> Result<DataLoader, Error> {
     let mut cfg = DatasetConfig::new(vec![dir.to_path_buf()]);
+    cfg.video_backend = video;
     cfg.split_ratio = 1.0;
     cfg.win_len = 16;
     cfg.frame_width = 128;
@@ -133,10 +140,15 @@ pub fn loader(dir: &Path, batch_size: usize, workers: usize) -> Result<DataLoade
 }
 
 /// Measures the loader on `episodes` copies of the fixture's episodes.
-pub fn measure(episodes: usize, batch_size: usize, workers: usize) -> Result<DataFigures, Error> {
+pub fn measure(
+    episodes: usize,
+    batch_size: usize,
+    workers: usize,
+    video: VideoBackend,
+) -> Result<DataFigures, Error> {
     let decode_fps = decode_speed(&fixture()?)?;
     let dataset = TempDataset::generate(episodes)?;
-    let loader = loader(&dataset.dir, batch_size, workers)?;
+    let loader = loader(&dataset.dir, batch_size, workers, video)?;
     let start = Instant::now();
     let mut frames = 0usize;
     for batch in loader.host_epoch(0) {

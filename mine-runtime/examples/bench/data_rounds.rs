@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use burn::tensor::Device;
+use mine_runtime::data::video::VideoBackend;
 use serde::{Deserialize, Serialize};
 
 use super::data::{TempDataset, loader};
@@ -63,9 +64,10 @@ fn own_pss_mib() -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
-/// Serves our loader on `dir` with `workers` threads, batches into flex tensors.
-pub fn serve(dir: &Path, workers: usize) -> Result<(), Error> {
-    let loader = match loader(dir, BATCH, workers) {
+/// Serves our loader on `dir` with `workers` threads and decoder `video`, batches into flex
+/// tensors.
+pub fn serve(dir: &Path, workers: usize, video: VideoBackend) -> Result<(), Error> {
+    let loader = match loader(dir, BATCH, workers, video) {
         Ok(loader) => loader,
         Err(e) => return refuse(e),
     };
@@ -100,6 +102,14 @@ pub fn serve(dir: &Path, workers: usize) -> Result<(), Error> {
     })
 }
 
+/// The decoder's name on the command line.
+fn video_name(video: VideoBackend) -> &'static str {
+    match video {
+        VideoBackend::Openh264 => "openh264",
+        VideoBackend::Ffmpeg => "ffmpeg",
+    }
+}
+
 /// One loader's server and its rounds.
 struct Contender {
     name: String,
@@ -130,6 +140,7 @@ impl Contender {
 pub fn side_by_side(
     python: &PathBuf,
     workers: usize,
+    video: VideoBackend,
     rounds: usize,
     batches: usize,
 ) -> Result<(), Error> {
@@ -141,7 +152,9 @@ pub fn side_by_side(
     let warmup = (batches / 4).max(1);
     let mut ours = Command::new(std::env::current_exe()?);
     ours.args(["--serve-data", dir, "--workers", &workers.to_string()]);
-    let ours = Contender::start(format!("ours ({workers} worker threads)"), ours, warmup)?;
+    ours.args(["--video-backend", video_name(video)]);
+    let name = format!("ours ({workers} worker threads, {})", video_name(video));
+    let ours = Contender::start(name, ours, warmup)?;
     let reference = Contender::start(
         String::new(),
         reference::data_command(python, &dataset.dir, workers),

@@ -47,6 +47,7 @@ mod step;
 
 use std::process::Command;
 
+use mine_runtime::data::video::VideoBackend;
 use mine_runtime::kernels::KernelOptions;
 use mine_runtime::trainer::backend::{Backend, Precision};
 use server::{Server, alternate};
@@ -55,26 +56,103 @@ use stats::{RunReply, StepTimes, medians};
 
 type Error = Box<dyn std::error::Error>;
 
+/// The benchmark's command line.
+#[derive(clap::Parser)]
+#[command(
+    about = "Times our training step, DSL and data loader (with --reference, against MineStudio on PyTorch); prints Markdown tables",
+    after_help = "Environment: MINE_KERNELS=burn, MINE_WINOGRAD=0 and MINE_BF16_DOT=0 are the defaults of --burn-ops, --no-winograd and --no-bf16-dot; MINE_REFERENCE_VENV names an existing reference environment."
+)]
 struct Args {
+    /// Run MineStudio on PyTorch side by side (makes the reference environment first).
+    #[arg(long)]
     reference: bool,
+    /// Timed steps per round.
+    #[arg(long, default_value_t = 15, value_parser = at_least_one)]
     steps: usize,
+    /// Rounds per implementation (the implementations alternate round by round).
+    #[arg(long, default_value_t = 3, value_parser = at_least_one)]
     rounds: usize,
+    /// Untimed steps before the first round.
+    #[arg(long, default_value_t = 3)]
     warmup: usize,
+    /// Run only these parts (repeatable); default: all of them on flex, the step on a GPU.
+    #[arg(long, value_parser = ["step", "dsl", "data"])]
     only: Vec<String>,
-    serve: Option<[usize; 3]>,
+    /// Serve training steps of batch B, window T, memory M on stdin/stdout (the benchmark's
+    /// own child processes).
+    #[arg(long, num_args = 3, value_names = ["B", "T", "M"], hide = true)]
+    serve: Option<Vec<usize>>,
+    /// Serve our loader on this dataset directory (the benchmark's own child process).
+    #[arg(long, hide = true)]
     serve_data: Option<std::path::PathBuf>,
+    /// Data-loading workers, ours and MineStudio's.
+    #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Batches per data-loading round.
+    #[arg(long, default_value_t = 40, value_parser = at_least_one)]
     batches: usize,
+    /// Our loader's H.264 decoder: openh264 (bundled) or ffmpeg (built with `--features
+    /// ffmpeg`).
+    #[arg(long, default_value = "openh264", value_parser = video_backend)]
+    video_backend: VideoBackend,
+    /// The device: flex (CPU), wgpu or cuda (built with the feature of that name).
+    #[arg(long, default_value = "flex", value_parser = |s: &str| Backend::try_from(s.to_owned()))]
     backend: Backend,
+    /// The VPT size: tiny, small, 1x, 2x or 3x (default: small on flex, 2x on CUDA).
+    #[arg(long)]
     model: Option<String>,
+    /// f32 or bf16-mixed (default: f32 on flex, bf16-mixed on CUDA).
+    #[arg(long, value_parser = |s: &str| Precision::try_from(s.to_owned()))]
     precision: Option<Precision>,
+    /// Only this batch size (default: both of the backend's configurations).
+    #[arg(long)]
     batch: Option<usize>,
+    /// Compute threads per step server (default: every core).
+    #[arg(long, value_parser = at_least_one)]
     threads: Option<usize>,
-    kernels: KernelOptions,
+    /// Run burn's own ops instead of our CPU kernels.
+    #[arg(long)]
+    burn_ops: bool,
+    /// Our direct 3x3 convolutions instead of the Winograd ones.
+    #[arg(long)]
+    no_winograd: bool,
+    /// Under bf16-mixed, the f32 kernels on bf16-rounded operands instead of `vdpbf16ps`.
+    #[arg(long)]
+    no_bf16_dot: bool,
 }
 
-/// The kernels the environment asks for (`MINE_KERNELS=burn`, `MINE_WINOGRAD=0`), the defaults
-/// of `--burn-ops` and `--no-winograd`.
+impl Args {
+    /// The kernels asked for: the environment's defaults, then the flags.
+    fn kernels(&self) -> KernelOptions {
+        let env = kernels_from_env();
+        KernelOptions {
+            cpu_kernels: env.cpu_kernels && !self.burn_ops,
+            winograd: env.winograd && !self.no_winograd,
+            bf16_dot: env.bf16_dot && !self.no_bf16_dot,
+        }
+    }
+}
+
+/// A count of at least one.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `openh264` or `ffmpeg`.
+fn video_backend(s: &str) -> Result<VideoBackend, String> {
+    match s {
+        "openh264" => Ok(VideoBackend::Openh264),
+        "ffmpeg" => Ok(VideoBackend::Ffmpeg),
+        other => Err(format!("{other}: not openh264 or ffmpeg")),
+    }
+}
+
+/// The kernels the environment asks for (`MINE_KERNELS=burn`, `MINE_WINOGRAD=0`,
+/// `MINE_BF16_DOT=0`), the defaults of `--burn-ops`, `--no-winograd` and `--no-bf16-dot`.
 fn kernels_from_env() -> KernelOptions {
     let var = |name: &str| std::env::var(name).ok();
     KernelOptions {
@@ -99,94 +177,19 @@ fn kernel_flags(kernels: KernelOptions) -> Vec<&'static str> {
     flags
 }
 
-fn parse_args() -> Result<Args, Error> {
-    let mut args = Args {
-        reference: false,
-        steps: 15,
-        rounds: 3,
-        warmup: 3,
-        only: Vec::new(),
-        serve: None,
-        serve_data: None,
-        workers: 2,
-        batches: 40,
-        kernels: kernels_from_env(),
-        backend: Backend::Flex,
-        model: None,
-        precision: None,
-        batch: None,
-        threads: None,
-    };
-    let mut it = std::env::args().skip(1);
-    let number = |it: &mut dyn Iterator<Item = String>, flag: &str| -> Result<usize, Error> {
-        let value = it.next().ok_or_else(|| format!("{flag} needs a number"))?;
-        value
-            .parse()
-            .map_err(|_| format!("{flag} {value}: not a number").into())
-    };
-    let word = |it: &mut dyn Iterator<Item = String>, flag: &str| -> Result<String, Error> {
-        it.next()
-            .ok_or_else(|| format!("{flag} needs a value").into())
-    };
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--reference" => args.reference = true,
-            "--burn-ops" => args.kernels.cpu_kernels = false,
-            "--no-winograd" => args.kernels.winograd = false,
-            "--no-bf16-dot" => args.kernels.bf16_dot = false,
-            "--steps" => args.steps = number(&mut it, "--steps")?.max(1),
-            "--rounds" => args.rounds = number(&mut it, "--rounds")?.max(1),
-            "--warmup" => args.warmup = number(&mut it, "--warmup")?,
-            "--only" => args
-                .only
-                .push(it.next().ok_or("--only needs step, dsl or data")?),
-            "--backend" => {
-                let name = word(&mut it, "--backend")?;
-                args.backend = Backend::try_from(name).map_err(|e| format!("--backend: {e}"))?;
-            }
-            "--model" => args.model = Some(word(&mut it, "--model")?),
-            "--precision" => {
-                let name = word(&mut it, "--precision")?;
-                let precision = Precision::try_from(name);
-                args.precision = Some(precision.map_err(|e| format!("--precision: {e}"))?);
-            }
-            "--batch" => args.batch = Some(number(&mut it, "--batch")?),
-            "--threads" => args.threads = Some(number(&mut it, "--threads")?.max(1)),
-            "--workers" => args.workers = number(&mut it, "--workers")?,
-            "--batches" => args.batches = number(&mut it, "--batches")?.max(1),
-            "--serve-data" => args.serve_data = Some(word(&mut it, "--serve-data")?.into()),
-            "--serve" => {
-                let mut dims = [0; 3];
-                for d in &mut dims {
-                    *d = number(&mut it, "--serve")?;
-                }
-                args.serve = Some(dims);
-            }
-            other => {
-                return Err(format!(
-                    "unknown argument {other}; use [--reference] [--steps N] [--rounds N] \
-                     [--warmup N] [--only step|dsl|data] [--burn-ops] [--no-winograd] [--no-bf16-dot] \
-                     [--backend flex|wgpu|cuda] [--model tiny|small|1x|2x|3x] [--precision f32|bf16-mixed] \
-                     [--batch N] [--threads N] [--workers N] [--batches N]"
-                )
-                .into());
-            }
-        }
-    }
-    Ok(args)
-}
-
 fn main() -> std::process::ExitCode {
-    let result = parse_args().and_then(|args| {
+    let args = <Args as clap::Parser>::parse();
+    let result = (|| {
         // The benchmark's choice of kernels, for this process (its step servers get the flags).
-        mine_runtime::kernels::set_options(args.kernels);
+        mine_runtime::kernels::set_options(args.kernels());
         let setup = Setup::new(args.backend, args.model.clone(), args.precision, args.batch)?;
-        match (&args.serve, &args.serve_data) {
-            (Some([b, t, m]), _) => server::serve(&setup, *b, *t, *m),
-            (None, Some(dir)) => data_rounds::serve(dir, args.workers),
+        match (args.serve.as_deref(), &args.serve_data) {
+            (Some(&[b, t, m]), _) => server::serve(&setup, b, t, m),
+            (Some(_), _) => Err("--serve needs B T M".into()),
+            (None, Some(dir)) => data_rounds::serve(dir, args.workers, args.video_backend),
             (None, None) => run(&args, &setup),
         }
-    });
+    })();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -225,9 +228,15 @@ fn run(args: &Args, setup: &Setup) -> Result<(), Error> {
     }
     if wants("data") && args.reference {
         let python = reference::setup()?;
-        data_rounds::side_by_side(&python, args.workers, args.rounds, args.batches)?;
+        data_rounds::side_by_side(
+            &python,
+            args.workers,
+            args.video_backend,
+            args.rounds,
+            args.batches,
+        )?;
     } else if wants("data") {
-        let d = data::measure(256, 8, args.workers)?;
+        let d = data::measure(256, 8, args.workers, args.video_backend)?;
         println!("## Data loading (real Minecraft H.264 chunks, 224x224 resized to 128x128)\n");
         println!("| stage | frames/s |\n| --- | --- |");
         println!(
@@ -235,8 +244,8 @@ fn run(args: &Args, setup: &Setup) -> Result<(), Error> {
             d.decode_fps
         );
         println!(
-            "| loader, decode + resize + collate on the host ({} frames, batch {}, {} workers) | {:.0} |",
-            d.frames, d.batch_size, d.workers, d.host_fps
+            "| loader, decode ({:?}) + resize + collate on the host ({} frames, batch {}, {} workers) | {:.0} |",
+            args.video_backend, d.frames, d.batch_size, d.workers, d.host_fps
         );
         println!("| loader into flex tensors | {:.0} |\n", d.tensor_fps);
     }
@@ -356,7 +365,7 @@ fn training_steps(args: &Args, setup: &Setup) -> Result<(), Error> {
         let mut ours = Command::new(&exe);
         ours.args(["--serve", &b.to_string(), &t.to_string(), &m.to_string()]);
         ours.args(setup.flags());
-        ours.args(kernel_flags(args.kernels));
+        ours.args(kernel_flags(args.kernels()));
         ours.env("RAYON_NUM_THREADS", threads.to_string());
         let mut contenders = vec![Contender::start("ours".into(), ours, args.warmup)?];
         if let Some((python, device)) = &reference {
