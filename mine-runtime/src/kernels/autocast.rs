@@ -238,7 +238,8 @@ mod tests {
         let device = Device::flex().autodiff();
         let normal = Distribution::Normal(0.0, 1.0);
         let options = ConvOptions::new_with_padding([1, 1], [(1, 1), (1, 1)], [1, 1], 1);
-        for [c_in, c_out, side] in [[3, 16, 12], [16, 16, 32], [16, 32, 8]] {
+        // Widths: two rows per register (12, 8), one register (32), a register and a part (34).
+        for [c_in, c_out, side] in [[3, 16, 12], [16, 16, 32], [16, 32, 8], [8, 5, 34]] {
             let leaf = |t: Tensor<4>| t.require_grad();
             let x = leaf(Tensor::<4>::random([2, c_in, side, side], normal, &device));
             let w = leaf(Tensor::<4>::random([c_out, c_in, 3, 3], normal, &device));
