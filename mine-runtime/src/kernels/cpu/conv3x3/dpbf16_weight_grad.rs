@@ -3,13 +3,14 @@
 //!
 //! `dW[o][c][ky][kx] = Σ g[o][p] x[c][p + (ky, kx)]` over every pixel `p` of every image. The
 //! lanes run over pixels: one 512-bit register holds 32 pixels of a row as 16 pairs, the
-//! layout bf16 rows have anyway, so neither operand is transposed. Per image the output
-//! gradient is rounded into bf16 rows and the input into zero-padded bf16 planes; a register
-//! tile of `OT` output channels x 9 taps of one input channel then takes, per 32 pixels, `OT`
-//! gradient loads, 9 shifted input loads and `9 * OT` `vdpbf16ps`, and its lanes are summed
-//! once per image. Images run on the thread pool and their partial gradients are summed; the
-//! gradients are rounded to bf16 at the end, as the f32 kernels on rounded operands give them
-//! (up to the order of the f32 sums).
+//! layout bf16 rows have anyway, so neither operand is transposed (rows of at most 16 pixels
+//! go two to a register). The output gradient is rounded into bf16 rows and the input into
+//! zero-padded bf16 planes; a register tile of `OT` output channels x 9 taps of one input
+//! channel then takes, per 32 pixels, `OT` gradient loads, 9 shifted input loads and `9 * OT`
+//! `vdpbf16ps`, and its lanes are summed once per image, or once per few images when they are
+//! small ([`ROWS_PER_SUM`]). Each thread of the pool takes a contiguous run of images into its
+//! own sums, which are added at the end; the gradients are rounded to bf16 then, as the f32
+//! kernels on rounded operands give them (up to the order of the f32 sums).
 
 use std::cell::RefCell;
 
@@ -44,19 +45,13 @@ pub fn handles_weight_grad(s: &ConvShape) -> bool {
     }
 }
 
+/// Register rows a tile should take before its accumulators are summed across lanes: small
+/// images are taken several at a time, so that the sums cost a few percent of the products.
+const ROWS_PER_SUM: usize = 64;
+
 thread_local! {
     /// The calling thread's rounded gradient rows and padded input planes, reused.
     static SCRATCH: RefCell<(Vec<u16>, Vec<u16>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-    /// The calling thread's per-group running sums ([`Sums`]), reused: fresh ones cost page
-    /// faults on every call.
-    static PARTIALS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// One group's running sums: the weight gradient's terms per register lane (`[C_out][C_in][9]`
-/// x 16, summed across lanes once at the end), the bias gradient's per output channel.
-struct Sums<'a> {
-    weight: &'a mut [f32],
-    bias: &'a mut [f32],
 }
 
 /// The weight gradient (`[C_out][C_in][3][3]`, rounded to bf16) and, when asked, the bias
@@ -73,59 +68,69 @@ pub fn weight_grad(
         handles_weight_grad(s),
         "dpbf16::weight_grad: unsupported {s:?}"
     );
-    let (c_in, c_out, hw) = (s.in_channels, s.out_channels, s.height * s.width);
+    let (c_in, c_out) = (s.in_channels, s.out_channels);
     let len = c_out * c_in * 9;
     assert_eq!(grad_weight.len(), len, "dpbf16: weight gradient length");
-    let add_image = |sums: &mut Sums, n: usize| {
-        let g = &grad_out[n * c_out * hw..][..c_out * hw];
-        let x = &x[n * c_in * hw..][..c_in * hw];
-        #[cfg(target_arch = "x86_64")]
-        SCRATCH.with(|cell| {
-            let (grad, input) = &mut *cell.borrow_mut();
-            // SAFETY: `handles_weight_grad` checked AVX-512 F/BW/VL and BF16.
-            unsafe {
-                match s.width <= PIXELS / 2 {
-                    true => image::<true>(s, x, g, grad, input, sums),
-                    false => image::<false>(s, x, g, grad, input, sums),
-                }
+    let narrow = s.width <= PIXELS / 2;
+    let register_rows = match narrow {
+        true => s.height.div_ceil(2),
+        false => s.height * s.width.div_ceil(PIXELS),
+    };
+    let per_chunk = ROWS_PER_SUM.div_ceil(register_rows.max(1));
+    // One running sum per thread (a contiguous run of images each, taken `per_chunk` at a
+    // time): the weight gradient's terms, then the bias gradient's; summed at the end.
+    let groups = s.batch.min(rayon::current_num_threads()).max(1);
+    let mut partials = vec![0.0f32; groups * (len + c_out)];
+    partials
+        .par_chunks_mut(len + c_out)
+        .enumerate()
+        .for_each(|(k, sums)| {
+            let images = k * s.batch / groups..(k + 1) * s.batch / groups;
+            for start in images.clone().step_by(per_chunk) {
+                let chunk = start..(start + per_chunk).min(images.end);
+                #[cfg(target_arch = "x86_64")]
+                SCRATCH.with(|cell| {
+                    let (grad, input) = &mut *cell.borrow_mut();
+                    let ops = Operands {
+                        x,
+                        g: grad_out,
+                        grad,
+                        input,
+                    };
+                    // SAFETY: `handles_weight_grad` checked AVX-512 F/BW/VL and BF16.
+                    unsafe {
+                        match narrow {
+                            true => images_terms::<true>(s, chunk, ops, sums),
+                            false => images_terms::<false>(s, chunk, ops, sums),
+                        }
+                    }
+                });
             }
         });
-    };
-    // One running sum per thread (a contiguous run of images each), summed at the end.
-    let groups = s.batch.min(rayon::current_num_threads()).max(1);
-    let per_group = len * LANES + c_out;
-    let run = |partials: &mut Vec<f32>| {
-        partials.clear();
-        partials.resize(groups * per_group, 0.0);
-        partials
-            .par_chunks_mut(per_group)
-            .enumerate()
-            .for_each(|(k, part)| {
-                let (weight, bias) = part.split_at_mut(len * LANES);
-                let mut sums = Sums { weight, bias };
-                for n in k * s.batch / groups..(k + 1) * s.batch / groups {
-                    add_image(&mut sums, n);
-                }
-            });
-        let (first, rest) = partials.split_at_mut(per_group);
-        for part in rest.chunks_exact(per_group) {
-            first.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+    let (first, rest) = partials.split_at_mut(len + c_out);
+    for part in rest.chunks_exact(len + c_out) {
+        first.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+    }
+    for (d, v) in grad_weight.iter_mut().zip(&first[..len]) {
+        *d = bf16::round(*v);
+    }
+    if let Some(db) = grad_bias {
+        for (d, v) in db.iter_mut().zip(&first[len..]) {
+            *d = bf16::round(*v);
         }
-        let (weight, bias) = first.split_at(len * LANES);
-        for (d, lanes) in grad_weight.iter_mut().zip(weight.chunks_exact(LANES)) {
-            *d = bf16::round(lanes.iter().sum());
-        }
-        if let Some(db) = grad_bias {
-            for (d, v) in db.iter_mut().zip(bias) {
-                *d = bf16::round(*v);
-            }
-        }
-    };
-    // A nested call on this thread (work stolen while it waits) gets its own buffer.
-    PARTIALS.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut partials) => run(&mut partials),
-        Err(_) => run(&mut Vec::new()),
-    });
+    }
+}
+
+/// The batch's operands and a thread's scratch for their rounded copies.
+struct Operands<'a> {
+    /// The input, `[N][C_in][H][W]`.
+    x: &'a [f32],
+    /// The output gradient, `[N][C_out][H][W]`.
+    g: &'a [f32],
+    /// The rounded gradient rows of a chunk of images.
+    grad: &'a mut Vec<u16>,
+    /// The rounded, padded input planes of a chunk of images.
+    input: &'a mut Vec<u16>,
 }
 
 /// The mask of the 32-bit lanes (pixel pairs) of `pixels` (even) pixels, at most 16 lanes.
@@ -184,39 +189,41 @@ unsafe fn load<const NARROW: bool>(p: *const u16, stride: usize, mask: u16) -> _
     }
 }
 
-/// Adds image `x` / `g`'s gradient terms to `sums` through the scratch `grad` and `input`.
-/// `NARROW` (rows of at most 16 pixels) puts two rows in each register.
+/// Adds the gradient terms of images `images` to `sums` (`[C_out][C_in][9]`, then `[C_out]`
+/// for the bias). `NARROW` (rows of at most 16 pixels) puts two rows in each register.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
-fn image<const NARROW: bool>(
+fn images_terms<const NARROW: bool>(
     s: &ConvShape,
-    x: &[f32],
-    g: &[f32],
-    grad: &mut Vec<u16>,
-    input: &mut Vec<u16>,
-    sums: &mut Sums,
+    images: std::ops::Range<usize>,
+    ops: Operands,
+    sums: &mut [f32],
 ) {
     let (c_in, c_out) = (s.in_channels, s.out_channels);
     let (h, w, hw) = (s.height, s.width, s.height * s.width);
     let (row, plane) = (w + 2, (h + 2) * (w + 2));
-    // The gradient rows, channels padded with zeros to a multiple of `OT`, plus slack for a
-    // narrow register's second row.
+    let len = c_out * c_in * 9;
+    // Per image, the gradient rows with channels padded with zeros to a multiple of `OT`
+    // and the input planes with a zero border; plus slack for a narrow register's second row
+    // and the shifted loads of a row's last register (masked, so never used).
+    let (grad_image, input_image) = (c_out.div_ceil(OT) * OT * hw, c_in * plane);
+    let count = images.len();
+    let Operands { x, g, grad, input } = ops;
     grad.clear();
-    grad.resize(c_out.div_ceil(OT) * OT * hw + w, 0);
-    for (o, (src, dst)) in g
-        .chunks_exact(hw)
-        .zip(grad.chunks_exact_mut(hw))
-        .enumerate()
-    {
-        sums.bias[o] += round_row::<true>(src, dst);
-    }
-    // The input planes with a zero border, plus slack for the shifted loads of a row's last
-    // register and a narrow register's second row (masked, so never used).
+    grad.resize(count * grad_image + w, 0);
     input.clear();
-    input.resize(c_in * plane + row + PIXELS + 2, 0);
-    for (c, src) in x.chunks_exact(hw).enumerate() {
-        for (y, src) in src.chunks_exact(w).enumerate() {
-            round_row::<false>(src, &mut input[c * plane + (y + 1) * row + 1..][..w]);
+    input.resize(count * input_image + row + PIXELS + 2, 0);
+    for (i, n) in images.enumerate() {
+        let g = &g[n * c_out * hw..][..c_out * hw];
+        let dst = &mut grad[i * grad_image..];
+        for (o, (src, dst)) in g.chunks_exact(hw).zip(dst.chunks_exact_mut(hw)).enumerate() {
+            sums[len + o] += round_row::<true>(src, dst);
+        }
+        for (c, src) in x[n * c_in * hw..][..c_in * hw].chunks_exact(hw).enumerate() {
+            for (y, src) in src.chunks_exact(w).enumerate() {
+                let at = i * input_image + c * plane + (y + 1) * row + 1;
+                round_row::<false>(src, &mut input[at..][..w]);
+            }
         }
     }
     let (grad, input) = (grad.as_ptr(), input.as_ptr());
@@ -227,39 +234,37 @@ fn image<const NARROW: bool>(
     for og in 0..c_out.div_ceil(OT) {
         for c in 0..c_in {
             let mut acc = [[_mm512_setzero_ps(); OT]; 9];
-            for y in (0..h).step_by(rows) {
-                for r in 0..registers {
-                    let mask = match NARROW {
-                        true if y + 1 < h => pair_mask(w) | pair_mask(w) << 8,
-                        true => pair_mask(w),
-                        false => pair_mask(w - r * PIXELS),
-                    };
-                    let at = y * w + r * PIXELS;
-                    // SAFETY: row `y` (and `y + 1` when narrow) of channel `og * OT + t`
-                    // (padded to `OT` channels) holds the masked pairs.
-                    let gs: [__m512bh; OT] = std::array::from_fn(|t| unsafe {
-                        load::<NARROW>(grad.add((og * OT + t) * hw + at), w, mask)
-                    });
-                    for (tap, acc) in acc.iter_mut().enumerate() {
-                        let start = c * plane + (y + tap / 3) * row + r * PIXELS + tap % 3;
-                        // SAFETY: the masked pairs lie inside the padded rows (the slack
-                        // included).
-                        let xv = unsafe { load::<NARROW>(input.add(start), row, mask) };
-                        for (a, g) in acc.iter_mut().zip(&gs) {
-                            *a = _mm512_dpbf16_ps(*a, *g, xv);
+            for i in 0..count {
+                for y in (0..h).step_by(rows) {
+                    for r in 0..registers {
+                        let mask = match NARROW {
+                            true if y + 1 < h => pair_mask(w) | pair_mask(w) << 8,
+                            true => pair_mask(w),
+                            false => pair_mask(w - r * PIXELS),
+                        };
+                        let at = i * grad_image + y * w + r * PIXELS;
+                        // SAFETY: row `y` (and `y + 1` when narrow) of channel `og * OT + t`
+                        // (padded to `OT` channels) of image `i` holds the masked pairs.
+                        let gs: [__m512bh; OT] = std::array::from_fn(|t| unsafe {
+                            load::<NARROW>(grad.add(at + (og * OT + t) * hw), w, mask)
+                        });
+                        let base = i * input_image + c * plane + y * row + r * PIXELS;
+                        for (tap, acc) in acc.iter_mut().enumerate() {
+                            let start = base + (tap / 3) * row + tap % 3;
+                            // SAFETY: the masked pairs lie inside the padded rows (the slack
+                            // included).
+                            let xv = unsafe { load::<NARROW>(input.add(start), row, mask) };
+                            for (a, g) in acc.iter_mut().zip(&gs) {
+                                *a = _mm512_dpbf16_ps(*a, *g, xv);
+                            }
                         }
                     }
                 }
             }
             for t in 0..OT.min(c_out - og * OT) {
                 let o = og * OT + t;
-                let dst = &mut sums.weight[(o * c_in + c) * 9 * LANES..][..9 * LANES];
-                for (taps, dst) in acc.iter().zip(dst.chunks_exact_mut(LANES)) {
-                    // SAFETY: `dst` holds 16 floats.
-                    unsafe {
-                        let sum = _mm512_add_ps(_mm512_loadu_ps(dst.as_ptr()), taps[t]);
-                        _mm512_storeu_ps(dst.as_mut_ptr(), sum);
-                    }
+                for (tap, taps) in acc.iter().enumerate() {
+                    sums[(o * c_in + c) * 9 + tap] += _mm512_reduce_add_ps(taps[t]);
                 }
             }
         }
@@ -287,6 +292,8 @@ mod tests {
             (2, 3, 4, 3, 18),
             (1, 4, 7, 5, 30),
             (1, 2, 5, 1, 14),
+            (5, 4, 6, 6, 10),
+            (7, 2, 3, 40, 40),
         ] {
             let s = ConvShape::same_3x3(n, ci, co, [h, w]);
             let x = values(n * ci * h * w, 5);
