@@ -42,12 +42,21 @@ fn conv(n: usize, ci: usize, co: usize, side: usize) -> ConvShape {
     ConvShape::same_3x3(n, ci, co, [side, side])
 }
 
+/// The command line.
+#[derive(clap::Parser)]
+#[command(about = "Per-op timings of our CPU 3x3 convolutions against burn flex's, 32 frames")]
+struct Args {
+    /// Timed rounds per op (the median is printed).
+    #[arg(default_value_t = 15)]
+    rounds: usize,
+    /// Only the shape of this index (0: 3->16 @128 ... 4: 32->32 @16).
+    #[arg(value_parser = clap::value_parser!(u8).range(0..5))]
+    shape: Option<u8>,
+}
+
 fn main() {
-    let rounds = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(15);
-    let only: Option<usize> = std::env::args().nth(2).and_then(|a| a.parse().ok());
+    let args = <Args as clap::Parser>::parse();
+    let (rounds, only) = (args.rounds.max(1), args.shape.map(usize::from));
     let kernels = KernelOptions {
         winograd: std::env::var("MINE_WINOGRAD").ok().is_none_or(|v| v != "0"),
         ..KernelOptions::default()
