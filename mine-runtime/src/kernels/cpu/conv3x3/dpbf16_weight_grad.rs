@@ -7,10 +7,11 @@
 //! go two to a register). The output gradient is rounded into bf16 rows and the input into
 //! zero-padded bf16 planes; a register tile of `OT` output channels x 9 taps of one input
 //! channel then takes, per 32 pixels, `OT` gradient loads, 9 shifted input loads and `9 * OT`
-//! `vdpbf16ps`, and its lanes are summed once per image, or once per few images when they are
-//! small ([`ROWS_PER_SUM`]). Each thread of the pool takes a contiguous run of images into its
-//! own sums, which are added at the end; the gradients are rounded to bf16 then, as the f32
-//! kernels on rounded operands give them (up to the order of the f32 sums).
+//! `vdpbf16ps` (the 1 or 2 channels left over take a narrower tile), and its lanes are summed
+//! once per image, or once per few images when they are small (`ROWS_PER_SUM`). Each thread
+//! of the pool takes a contiguous run of images into its own sums, which are added at the end;
+//! the gradients are rounded to bf16 then, as the f32 kernels on rounded operands give them
+//! (up to the order of the f32 sums).
 
 use std::cell::RefCell;
 
@@ -189,6 +190,17 @@ unsafe fn load<const NARROW: bool>(p: *const u16, stride: usize, mask: u16) -> _
     }
 }
 
+/// Where a chunk of images' rounded operands lie: per image, `C_out` gradient planes
+/// (`grad_image` elements) and `C_in` padded input planes (`input_image` elements).
+#[derive(Clone, Copy)]
+struct Layout {
+    grad: *const u16,
+    input: *const u16,
+    grad_image: usize,
+    input_image: usize,
+    count: usize,
+}
+
 /// Adds the gradient terms of images `images` to `sums` (`[C_out][C_in][9]`, then `[C_out]`
 /// for the bias). `NARROW` (rows of at most 16 pixels) puts two rows in each register.
 #[cfg(target_arch = "x86_64")]
@@ -203,10 +215,10 @@ fn images_terms<const NARROW: bool>(
     let (h, w, hw) = (s.height, s.width, s.height * s.width);
     let (row, plane) = (w + 2, (h + 2) * (w + 2));
     let len = c_out * c_in * 9;
-    // Per image, the gradient rows with channels padded with zeros to a multiple of `OT`
-    // and the input planes with a zero border; plus slack for a narrow register's second row
-    // and the shifted loads of a row's last register (masked, so never used).
-    let (grad_image, input_image) = (c_out.div_ceil(OT) * OT * hw, c_in * plane);
+    // Per image, the gradient rows and the input planes with a zero border; plus slack for
+    // a narrow register's second row and the shifted loads of a row's last register (masked,
+    // so never used).
+    let (grad_image, input_image) = (c_out * hw, c_in * plane);
     let count = images.len();
     let Operands { x, g, grad, input } = ops;
     grad.clear();
@@ -226,47 +238,79 @@ fn images_terms<const NARROW: bool>(
             }
         }
     }
-    let (grad, input) = (grad.as_ptr(), input.as_ptr());
+    let at = Layout {
+        grad: grad.as_ptr(),
+        input: input.as_ptr(),
+        grad_image,
+        input_image,
+        count,
+    };
+    // Tiles of `OT` output channels, then one of the 1 or 2 left.
+    let full = c_out / OT * OT;
+    for o in (0..full).step_by(OT) {
+        for c in 0..c_in {
+            tile::<NARROW, OT>(s, at, o, c, sums);
+        }
+    }
+    for c in 0..c_in {
+        match c_out - full {
+            1 => tile::<NARROW, 1>(s, at, full, c, sums),
+            2 => tile::<NARROW, 2>(s, at, full, c, sums),
+            _ => {}
+        }
+    }
+}
+
+/// Adds to `sums` the terms of output channels `o..o + T` and input channel `c` over the
+/// chunk's images: `9 * T` accumulators, summed across lanes at the end.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+#[inline]
+fn tile<const NARROW: bool, const T: usize>(
+    s: &ConvShape,
+    at: Layout,
+    o: usize,
+    c: usize,
+    sums: &mut [f32],
+) {
+    let (h, w, hw) = (s.height, s.width, s.height * s.width);
+    let (row, plane) = (w + 2, (h + 2) * (w + 2));
     let (rows, registers) = match NARROW {
         true => (2, 1),
         false => (1, w.div_ceil(PIXELS)),
     };
-    for og in 0..c_out.div_ceil(OT) {
-        for c in 0..c_in {
-            let mut acc = [[_mm512_setzero_ps(); OT]; 9];
-            for i in 0..count {
-                for y in (0..h).step_by(rows) {
-                    for r in 0..registers {
-                        let mask = match NARROW {
-                            true if y + 1 < h => pair_mask(w) | pair_mask(w) << 8,
-                            true => pair_mask(w),
-                            false => pair_mask(w - r * PIXELS),
-                        };
-                        let at = i * grad_image + y * w + r * PIXELS;
-                        // SAFETY: row `y` (and `y + 1` when narrow) of channel `og * OT + t`
-                        // (padded to `OT` channels) of image `i` holds the masked pairs.
-                        let gs: [__m512bh; OT] = std::array::from_fn(|t| unsafe {
-                            load::<NARROW>(grad.add(at + (og * OT + t) * hw), w, mask)
-                        });
-                        let base = i * input_image + c * plane + y * row + r * PIXELS;
-                        for (tap, acc) in acc.iter_mut().enumerate() {
-                            let start = base + (tap / 3) * row + tap % 3;
-                            // SAFETY: the masked pairs lie inside the padded rows (the slack
-                            // included).
-                            let xv = unsafe { load::<NARROW>(input.add(start), row, mask) };
-                            for (a, g) in acc.iter_mut().zip(&gs) {
-                                *a = _mm512_dpbf16_ps(*a, *g, xv);
-                            }
-                        }
+    let mut acc = [[_mm512_setzero_ps(); T]; 9];
+    for i in 0..at.count {
+        for y in (0..h).step_by(rows) {
+            for r in 0..registers {
+                let mask = match NARROW {
+                    true if y + 1 < h => pair_mask(w) | pair_mask(w) << 8,
+                    true => pair_mask(w),
+                    false => pair_mask(w - r * PIXELS),
+                };
+                let g = i * at.grad_image + o * hw + y * w + r * PIXELS;
+                // SAFETY: row `y` (and `y + 1` when narrow) of channel `o + t` of image `i`
+                // holds the masked pairs.
+                let gs: [__m512bh; T] = std::array::from_fn(|t| unsafe {
+                    load::<NARROW>(at.grad.add(g + t * hw), w, mask)
+                });
+                let base = i * at.input_image + c * plane + y * row + r * PIXELS;
+                for (tap, acc) in acc.iter_mut().enumerate() {
+                    let start = base + (tap / 3) * row + tap % 3;
+                    // SAFETY: the masked pairs lie inside the padded rows (the slack
+                    // included).
+                    let xv = unsafe { load::<NARROW>(at.input.add(start), row, mask) };
+                    for (a, g) in acc.iter_mut().zip(&gs) {
+                        *a = _mm512_dpbf16_ps(*a, *g, xv);
                     }
                 }
             }
-            for t in 0..OT.min(c_out - og * OT) {
-                let o = og * OT + t;
-                for (tap, taps) in acc.iter().enumerate() {
-                    sums[(o * c_in + c) * 9 + tap] += _mm512_reduce_add_ps(taps[t]);
-                }
-            }
+        }
+    }
+    let c_in = s.in_channels;
+    for t in 0..T {
+        for (tap, taps) in acc.iter().enumerate() {
+            sums[((o + t) * c_in + c) * 9 + tap] += _mm512_reduce_add_ps(taps[t]);
         }
     }
 }
