@@ -1,5 +1,5 @@
 //! The CPU's microarchitecture family, for the kernel choices that depend on more than the
-//! instruction set ([`isa`](super::isa) says which instructions exist; this says how the core
+//! instruction set (`kernels::isa` says which instructions exist; this says how the core
 //! executes them: AMD Zen 4 runs AVX-512 on 256-bit units, Intel Sapphire Rapids has two
 //! 512-bit FMA units per core and AMX).
 //!
