@@ -104,7 +104,8 @@ struct Args {
     /// f32 or bf16-mixed (default: f32 on flex, bf16-mixed on CUDA).
     #[arg(long, value_parser = |s: &str| Precision::try_from(s.to_owned()))]
     precision: Option<Precision>,
-    /// Only this batch size (default: both of the backend's configurations).
+    /// The batch size: for the small VPT on flex, which of its two configurations to run (2:
+    /// B=2 T=16, 4: B=4 T=32; default both); otherwise the batch (default 8 on a GPU).
     #[arg(long)]
     batch: Option<usize>,
     /// Compute threads per step server (default: every core).

@@ -33,8 +33,12 @@ pub struct Setup {
     pub model: String,
     /// The float precision of both sides.
     pub precision: Precision,
-    /// The batch size (ignored for the small VPT on flex, which runs [`SMALL_CONFIGS`]).
+    /// The batch size (for the small VPT on flex, which runs [`SMALL_CONFIGS`], see
+    /// `only_batch`).
     pub batch: usize,
+    /// The batch size asked for: for the small VPT on flex, the one of [`SMALL_CONFIGS`] to
+    /// run (both when `None`).
+    pub only_batch: Option<usize>,
 }
 
 impl Setup {
@@ -56,8 +60,9 @@ impl Setup {
                 Precision::F32
             }),
             batch: batch.unwrap_or(if gpu { 8 } else { 2 }).max(1),
+            only_batch: batch,
         };
-        setup.vpt()?;
+        setup.configs()?;
         if setup.precision == Precision::Bf16Pure {
             return Err("--precision bf16-pure: the benchmark compares f32 or bf16-mixed".into());
         }
@@ -88,7 +93,19 @@ impl Setup {
     /// The configurations to time: batch, window, attention memory.
     pub fn configs(&self) -> Result<Vec<(usize, usize, usize)>, Error> {
         if self.backend == Backend::Flex && self.model == "small" {
-            return Ok(SMALL_CONFIGS.to_vec());
+            let configs: Vec<_> = SMALL_CONFIGS
+                .into_iter()
+                .filter(|(b, _, _)| self.only_batch.is_none_or(|only| only == *b))
+                .collect();
+            if configs.is_empty() {
+                return Err(format!(
+                    "--batch {}: the small VPT on flex runs B=2 T=16 and B=4 T=32; pass 2 or 4, \
+                     or none for both",
+                    self.batch
+                )
+                .into());
+            }
+            return Ok(configs);
         }
         let vpt = self.vpt()?;
         Ok(vec![(self.batch, vpt.timesteps, vpt.attention_memory_size)])
