@@ -107,39 +107,39 @@ fn check(name: &str, case: &Value, ours: [Vec<f32>; 4]) {
     }
 }
 
+/// Runs golden case `name` through `op` (its leaves x, weight and bias, its `up`) and checks
+/// the output and the three gradients.
+fn case<const D: usize, const W: usize>(
+    golden: &Value,
+    name: &str,
+    device: &Device,
+    op: impl Fn(Tensor<D>, Tensor<W>, Tensor<1>) -> Tensor<D>,
+) {
+    let case = &golden["cases"][name];
+    let x = leaf(floats(case, "x"), shape::<D>(case, "x"), device);
+    let w = leaf(floats(case, "weight"), shape::<W>(case, "weight"), device);
+    let b = leaf(floats(case, "bias"), shape::<1>(case, "bias"), device);
+    let up = Tensor::<D>::from_data(
+        TensorData::new(floats(case, "up"), shape::<D>(case, "out")),
+        device,
+    );
+    check(name, case, run(x, w, b, up, op));
+}
+
 fn convolutions(golden: &Value, device: &Device) {
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     for name in ["conv_8_8_10x10", "conv_3_5_6x34", "conv_16_16_16x16"] {
-        let case = &golden["cases"][name];
-        let x = leaf(floats(case, "x"), shape::<4>(case, "x"), device);
-        let w = leaf(floats(case, "weight"), shape::<4>(case, "weight"), device);
-        let b = leaf(floats(case, "bias"), shape::<1>(case, "bias"), device);
-        let up = Tensor::<4>::from_data(
-            TensorData::new(floats(case, "up"), shape::<4>(case, "out")),
-            device,
-        );
-        let ours = run(x, w, b, up, |x, w, b| {
+        case::<4, 4>(golden, name, device, |x, w, b| {
             ops::conv2d(x, w, Some(b), options.clone())
         });
-        check(name, case, ours);
     }
 }
 
 fn linear(golden: &Value, device: &Device) {
-    let name = "linear_6_40_24";
-    let case = &golden["cases"][name];
-    let x = leaf(floats(case, "x"), shape::<2>(case, "x"), device);
     // PyTorch's weight is [out, in]; ours [in, out]: the same leaf, transposed in the graph.
-    let w = leaf(floats(case, "weight"), shape::<2>(case, "weight"), device);
-    let b = leaf(floats(case, "bias"), shape::<1>(case, "bias"), device);
-    let up = Tensor::<2>::from_data(
-        TensorData::new(floats(case, "up"), shape::<2>(case, "out")),
-        device,
-    );
-    let ours = run(x, w, b, up, |x, w, b| {
+    case::<2, 2>(golden, "linear_6_40_24", device, |x, w, b| {
         ops::linear(x, w.transpose(), Some(b))
     });
-    check(name, case, ours);
 }
 
 /// Both bf16 paths of the convolutions: `vdpbf16ps` (where the CPU has AVX512_BF16) and the f32
