@@ -33,11 +33,8 @@ pub struct Setup {
     pub model: String,
     /// The float precision of both sides.
     pub precision: Precision,
-    /// The batch size (for the small VPT on flex, which runs [`SMALL_CONFIGS`], see
-    /// `only_batch`).
-    pub batch: usize,
-    /// The batch size asked for: for the small VPT on flex, the one of [`SMALL_CONFIGS`] to
-    /// run (both when `None`).
+    /// The batch size asked for (see [`batch`](Self::batch)); for the small VPT on flex, the
+    /// one of [`SMALL_CONFIGS`] to run (both when `None`).
     pub only_batch: Option<usize>,
 }
 
@@ -59,8 +56,7 @@ impl Setup {
             } else {
                 Precision::F32
             }),
-            batch: batch.unwrap_or(if gpu { 8 } else { 2 }).max(1),
-            only_batch: batch,
+            only_batch: batch.map(|b| b.max(1)),
         };
         setup.configs()?;
         if setup.precision == Precision::Bf16Pure {
@@ -90,6 +86,12 @@ impl Setup {
         })
     }
 
+    /// The batch size: the one asked for, else 8 on a GPU and 2 on the CPU.
+    pub fn batch(&self) -> usize {
+        let gpu = self.backend != Backend::Flex;
+        self.only_batch.unwrap_or(if gpu { 8 } else { 2 })
+    }
+
     /// The configurations to time: batch, window, attention memory.
     pub fn configs(&self) -> Result<Vec<(usize, usize, usize)>, Error> {
         if self.backend == Backend::Flex && self.model == "small" {
@@ -101,14 +103,18 @@ impl Setup {
                 return Err(format!(
                     "--batch {}: the small VPT on flex runs B=2 T=16 and B=4 T=32; pass 2 or 4, \
                      or none for both",
-                    self.batch
+                    self.batch()
                 )
                 .into());
             }
             return Ok(configs);
         }
         let vpt = self.vpt()?;
-        Ok(vec![(self.batch, vpt.timesteps, vpt.attention_memory_size)])
+        Ok(vec![(
+            self.batch(),
+            vpt.timesteps,
+            vpt.attention_memory_size,
+        )])
     }
 
     /// Our training device (with autodiff), set up for the precision.
@@ -139,7 +145,7 @@ impl Setup {
             "--precision".into(),
             self.precision.to_string(),
             "--batch".into(),
-            self.batch.to_string(),
+            self.batch().to_string(),
         ]
     }
 

@@ -11,7 +11,6 @@ the golden did. Run with the reference venv (setup.sh), one thread:
     python vpt_bf16_golden.py [SHARED_DIR]   # writes mine-runtime/tests/golden/tiny_vpt_bf16_step0.json
 """
 import json
-import os
 import pathlib
 import sys
 

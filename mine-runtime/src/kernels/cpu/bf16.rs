@@ -64,18 +64,16 @@ fn round_into(src: &[f32], dst: &mut [std::mem::MaybeUninit<f32>]) {
 /// A copy of `v` rounded to bf16 (one pass, on the thread pool for long slices).
 pub fn rounded(v: &[f32]) -> Vec<f32> {
     let isa = Isa::detect();
-    let mut out: Vec<f32> = Vec::with_capacity(v.len());
-    let dst = &mut out.spare_capacity_mut()[..v.len()];
-    if v.len() <= CHUNK {
-        round_into_imp(isa, v, dst);
-    } else {
-        dst.par_chunks_mut(CHUNK)
-            .zip(v.par_chunks(CHUNK))
-            .for_each(|(d, s)| round_into_imp(isa, s, d));
-    }
-    // SAFETY: `round_into` wrote every one of the `v.len()` elements.
-    unsafe { out.set_len(v.len()) };
-    out
+    // `round_into` writes every element of its chunk.
+    super::written_vec(v.len(), |dst| {
+        if v.len() <= CHUNK {
+            round_into_imp(isa, v, dst);
+        } else {
+            dst.par_chunks_mut(CHUNK)
+                .zip(v.par_chunks(CHUNK))
+                .for_each(|(d, s)| round_into_imp(isa, s, d));
+        }
+    })
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use rayon::prelude::*;
 
 use std::borrow::Cow;
 
-use crate::kernels::cpu::bf16;
 use crate::kernels::cpu::elementwise::{add, relu_mask};
+use crate::kernels::cpu::{bf16, written_vec};
 
 /// Elements per task of the element-wise loops here.
 const CHUNK: usize = 1 << 16;
@@ -21,15 +21,12 @@ fn par_filled(
     n: usize,
     fill: impl Fn(usize, &mut [std::mem::MaybeUninit<f32>]) + Sync,
 ) -> Vec<f32> {
-    let mut v: Vec<f32> = Vec::with_capacity(n);
-    v.spare_capacity_mut()[..n]
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(i, chunk)| fill(i, chunk));
-    // SAFETY: `fill` wrote every element of the first `n` (its contract, and both callers
-    // write each element of their chunk).
-    unsafe { v.set_len(n) };
-    v
+    // `fill` writes every element of its chunk (its contract, and both callers do).
+    written_vec(n, |v| {
+        v.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(i, chunk)| fill(i, chunk))
+    })
 }
 
 /// A contiguous f32 tensor of `shape` whose elements `write` produces. `write` must write
@@ -46,11 +43,7 @@ pub fn written_shaped(
     shape: Shape,
     write: impl FnOnce(&mut [std::mem::MaybeUninit<f32>]),
 ) -> FlexTensor {
-    let n = shape.num_elements();
-    let mut v: Vec<f32> = Vec::with_capacity(n);
-    write(&mut v.spare_capacity_mut()[..n]);
-    // SAFETY: `write` initialized all `n` elements (its contract above).
-    unsafe { v.set_len(n) };
+    let v = written_vec(shape.num_elements(), write);
     FlexTensor::new(Bytes::from_elems(v), Layout::contiguous(shape), DType::F32)
 }
 

@@ -24,12 +24,14 @@ use crate::kernels::cpu::lanes::LANES;
 
 use super::{CB, Padded, flip_weight, handles};
 
-/// Whether this CPU has the instructions (AVX-512 F/BW and BF16).
+/// Whether this CPU has the instructions (AVX-512 F/BW/VL and BF16; every CPU with
+/// AVX512_BF16 has VL, which the weight gradient's half-register loads use).
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
             && std::is_x86_feature_detected!("avx512bf16")
     }
     #[cfg(not(target_arch = "x86_64"))]

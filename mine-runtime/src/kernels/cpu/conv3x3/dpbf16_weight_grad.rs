@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use crate::kernels::cpu::bf16;
 use crate::kernels::cpu::conv::ConvShape;
+use crate::kernels::cpu::lanes::LANES;
 
 use super::dpbf16::available;
 use super::handles;
@@ -30,20 +31,11 @@ use super::handles;
 const OT: usize = 3;
 /// Pixels per register: 16 lanes of bf16 pairs.
 const PIXELS: usize = 32;
-/// f32 lanes per register.
-const LANES: usize = 16;
 
 /// Whether this kernel computes the weight gradient of `s`: a 3x3 "same" convolution of even
 /// width (pixel pairs stay within a row), on a CPU with AVX512_BF16.
 pub fn handles_weight_grad(s: &ConvShape) -> bool {
-    handles(s) && s.width.is_multiple_of(2) && available() && {
-        #[cfg(target_arch = "x86_64")]
-        {
-            std::is_x86_feature_detected!("avx512vl")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        false
-    }
+    handles(s) && s.width.is_multiple_of(2) && available()
 }
 
 /// Register rows a tile should take before its accumulators are summed across lanes: small
@@ -190,15 +182,20 @@ unsafe fn load<const NARROW: bool>(p: *const u16, stride: usize, mask: u16) -> _
     }
 }
 
-/// Where a chunk of images' rounded operands lie: per image, `C_out` gradient planes
-/// (`grad_image` elements) and `C_in` padded input planes (`input_image` elements).
+/// A chunk of `count` images' rounded operands: per image, `C_out` gradient planes and `C_in`
+/// padded input planes ([`image_sizes`]).
 #[derive(Clone, Copy)]
 struct Layout {
     grad: *const u16,
     input: *const u16,
-    grad_image: usize,
-    input_image: usize,
     count: usize,
+}
+
+/// Elements per image of the rounded gradient (`C_out` planes of `H x W`) and of the padded
+/// input (`C_in` planes of `(H + 2) x (W + 2)`).
+fn image_sizes(s: &ConvShape) -> (usize, usize) {
+    let plane = (s.height + 2) * (s.width + 2);
+    (s.out_channels * s.height * s.width, s.in_channels * plane)
 }
 
 /// Adds the gradient terms of images `images` to `sums` (`[C_out][C_in][9]`, then `[C_out]`
@@ -218,7 +215,7 @@ fn images_terms<const NARROW: bool>(
     // Per image, the gradient rows and the input planes with a zero border; plus slack for
     // a narrow register's second row and the shifted loads of a row's last register (masked,
     // so never used).
-    let (grad_image, input_image) = (c_out * hw, c_in * plane);
+    let (grad_image, input_image) = image_sizes(s);
     let count = images.len();
     let Operands { x, g, grad, input } = ops;
     grad.clear();
@@ -241,8 +238,6 @@ fn images_terms<const NARROW: bool>(
     let at = Layout {
         grad: grad.as_ptr(),
         input: input.as_ptr(),
-        grad_image,
-        input_image,
         count,
     };
     // Tiles of `OT` output channels, then one of the 1 or 2 left.
@@ -275,6 +270,7 @@ fn tile<const NARROW: bool, const T: usize>(
 ) {
     let (h, w, hw) = (s.height, s.width, s.height * s.width);
     let (row, plane) = (w + 2, (h + 2) * (w + 2));
+    let (grad_image, input_image) = image_sizes(s);
     let (rows, registers) = match NARROW {
         true => (2, 1),
         false => (1, w.div_ceil(PIXELS)),
@@ -288,13 +284,13 @@ fn tile<const NARROW: bool, const T: usize>(
                     true => pair_mask(w),
                     false => pair_mask(w - r * PIXELS),
                 };
-                let g = i * at.grad_image + o * hw + y * w + r * PIXELS;
+                let g = i * grad_image + o * hw + y * w + r * PIXELS;
                 // SAFETY: row `y` (and `y + 1` when narrow) of channel `o + t` of image `i`
                 // holds the masked pairs.
                 let gs: [__m512bh; T] = std::array::from_fn(|t| unsafe {
                     load::<NARROW>(at.grad.add(g + t * hw), w, mask)
                 });
-                let base = i * at.input_image + c * plane + y * row + r * PIXELS;
+                let base = i * input_image + c * plane + y * row + r * PIXELS;
                 for (tap, acc) in acc.iter_mut().enumerate() {
                     let start = base + (tap / 3) * row + tap % 3;
                     // SAFETY: the masked pairs lie inside the padded rows (the slack
