@@ -19,7 +19,7 @@ use super::pyrandom::PyRandom;
 use super::read::read_frames;
 use super::sample::{ActionWindow, ImageWindow, MetaWindow, Sample};
 use super::segmentation::{Pick, read_segmentation};
-use super::video::{decode_chunk_rgb, resize_bilinear};
+use super::video::decode_chunk_sized;
 use super::window::Window;
 
 /// An episode's share of the dataset's items.
@@ -303,20 +303,13 @@ impl RawDataset {
         let backend = self.config.video_backend;
         let frames = read_frames(store, episode, win, |bytes, at| {
             let frames = self.decoded.get_or_decode(at, || {
-                let frames =
-                    decode_chunk_rgb(bytes, backend).map_err(|message| DataError::Video {
+                let frames = decode_chunk_sized(bytes, backend, (w, h)).map_err(|message| {
+                    DataError::Video {
                         at: at.clone(),
                         message,
-                    })?;
-                Ok(frames
-                    .into_iter()
-                    .map(|f| match (f.width, f.height) == (w, h) {
-                        true => Arc::from(f.data),
-                        false => {
-                            Arc::from(resize_bilinear(&f.data, (f.width, f.height), (w, h), 3))
-                        }
-                    })
-                    .collect())
+                    }
+                })?;
+                Ok(frames.into_iter().map(Arc::from).collect())
             })?;
             Ok(frames.as_ref().clone())
         })?;

@@ -8,6 +8,7 @@
 //! from the 2x2 block's sample, without interpolation.
 
 use super::YuvFrame;
+use super::resize::RowSource;
 use crate::kernels::isa::{Isa, multiversion};
 
 const Y_COEFF: i32 = 9539; // round(76309 * 2^13 / 2^16): 255/219 in 2.13 fixed point
@@ -23,13 +24,13 @@ fn mulhi(a: i32, b: i32) -> i32 {
     (a * b) >> 16
 }
 
-multiversion!(convert_rows_imp(frame: &YuvFrame, out: &mut [u8]) => convert_rows);
+multiversion!(convert_rows_imp(frame: &YuvFrame, rows: std::ops::Range<usize>, out: &mut [u8]) => convert_rows);
 
-/// Every row of `frame` into `out`, two pixels (one chroma sample) at a time, in plain
-/// arithmetic that the compiler vectorizes.
+/// Rows `rows` of `frame` into `out` (one after the other), two pixels (one chroma sample)
+/// at a time, in plain arithmetic that the compiler vectorizes.
 #[inline(always)]
-fn convert_rows(frame: &YuvFrame, out: &mut [u8]) {
-    let (w, h) = (frame.width, frame.height);
+fn convert_rows(frame: &YuvFrame, rows: std::ops::Range<usize>, out: &mut [u8]) {
+    let w = frame.width;
     let cw = w.div_ceil(2);
     let pixel = |yv: u8, u: u8, v: u8, px: &mut [u8]| {
         let yy = mulhi(((yv as i32) << 3) - Y_OFFSET, Y_COEFF);
@@ -38,11 +39,10 @@ fn convert_rows(frame: &YuvFrame, out: &mut [u8]) {
         px[1] = (yy + mulhi(u, UG_COEFF) + mulhi(v, VG_COEFF)).clamp(0, 255) as u8;
         px[2] = (yy + mulhi(u, UB_COEFF)).clamp(0, 255) as u8;
     };
-    for row in 0..h {
+    for (row, dst) in rows.zip(out.chunks_exact_mut(w * 3)) {
         let yrow = &frame.y[row * w..(row + 1) * w];
         let urow = &frame.u[(row / 2) * cw..][..cw];
         let vrow = &frame.v[(row / 2) * cw..][..cw];
-        let dst = &mut out[row * w * 3..(row + 1) * w * 3];
         let pairs = w / 2;
         let (ys, dst2) = (&yrow[..2 * pairs], &mut dst[..6 * pairs]);
         for (c, (px, yy)) in dst2.chunks_exact_mut(6).zip(ys.chunks_exact(2)).enumerate() {
@@ -62,9 +62,36 @@ fn convert_rows(frame: &YuvFrame, out: &mut [u8]) {
     }
 }
 
+/// A picture converted to RGB24 one row at a time, for a resize that reads only some rows
+/// (a 640x360 frame shrunk to 128x128 reads 256 of its 360 rows, and no whole RGB frame is
+/// made).
+pub(super) struct RgbRows<'a> {
+    frame: &'a YuvFrame,
+    isa: Isa,
+    line: Vec<u8>,
+}
+
+impl<'a> RgbRows<'a> {
+    /// Rows of `frame`, converted on demand.
+    pub(super) fn new(frame: &'a YuvFrame) -> Self {
+        Self {
+            frame,
+            isa: Isa::detect(),
+            line: vec![0; frame.width * 3],
+        }
+    }
+}
+
+impl RowSource for RgbRows<'_> {
+    fn row(&mut self, y: usize) -> &[u8] {
+        convert_rows_imp(self.isa, self.frame, y..y + 1, &mut self.line);
+        &self.line
+    }
+}
+
 /// Converts a picture to interleaved RGB24 (`height * width * 3` bytes).
 pub fn yuv420_to_rgb(frame: &YuvFrame) -> Vec<u8> {
     let mut out = vec![0u8; frame.width * frame.height * 3];
-    convert_rows_imp(Isa::detect(), frame, &mut out);
+    convert_rows_imp(Isa::detect(), frame, 0..frame.height, &mut out);
     out
 }
