@@ -1,7 +1,7 @@
 //! Per-op timings of our CPU kernels against burn flex's ops on the small VPT's shapes.
 //!
-//! `cargo run --release -p mine-runtime --example kernel_bench [-- ROUNDS [SHAPE]]` (default
-//! 15 rounds, every shape): medians in milliseconds for the 32 frames of a B=2, T=16 batch.
+//! `cargo run --release -p mine-runtime --example kernel_bench [-- ROUNDS [SHAPE] [--width K]]`
+//! (default 15 rounds, every shape, the small VPT's widths; `--width 4` the 1x model's): medians in milliseconds for the 32 frames of a B=2, T=16 batch.
 //! `MINE_WINOGRAD=0` in the environment times our direct 3x3 convolutions instead of the
 //! Winograd ones. A second line per shape times the bf16 forms (bf16 autocast: forward,
 //! input gradient and weight gradient) with `vdpbf16ps` where the CPU has AVX512_BF16 and with the f32 kernels on
@@ -52,6 +52,10 @@ struct Args {
     /// Only the shape of this index (0: 3->16 @128 ... 4: 32->32 @16).
     #[arg(value_parser = clap::value_parser!(u8).range(0..5))]
     shape: Option<u8>,
+    /// The ImpalaCNN width multiplier: 1 is the small VPT (16, 32, 32 channels), 4 the
+    /// published 1x model (64, 128, 128), 8 the 2x, 12 the 3x.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    width: u16,
 }
 
 fn main() {
@@ -64,12 +68,13 @@ fn main() {
     mine_runtime::kernels::set_options(kernels);
     let device = Device::flex();
     println!("conv2d 3x3 (32 frames), ms: ours fwd / dx / dw vs burn flex fwd / fwd+bwd");
+    let k = usize::from(args.width);
     let shapes = [
-        conv(32, 3, 16, 128),
-        conv(32, 16, 16, 64),
-        conv(32, 16, 32, 64),
-        conv(32, 32, 32, 32),
-        conv(32, 32, 32, 16),
+        conv(32, 3, 16 * k, 128),
+        conv(32, 16 * k, 16 * k, 64),
+        conv(32, 16 * k, 32 * k, 64),
+        conv(32, 32 * k, 32 * k, 32),
+        conv(32, 32 * k, 32 * k, 16),
     ];
     for (i, s) in shapes.into_iter().enumerate() {
         if only.is_some_and(|o| o != i) {
@@ -117,7 +122,7 @@ fn main() {
         });
         let flops = 2.0 * (s.batch * s.out_channels * oh * ow * s.patch_len()) as f64;
         println!(
-            "{:>2}->{:<2} @{:<3}  ours {:6.1} / {:6.1} / {:6.1}  = {:6.1} ({:5.1} GFLOP/s)   burn {:6.1} / {:6.1}",
+            "{:>3}->{:<3} @{:<3}  ours {:6.1} / {:6.1} / {:6.1}  = {:6.1} ({:5.1} GFLOP/s)   burn {:6.1} / {:6.1}",
             s.in_channels,
             s.out_channels,
             s.height,
