@@ -5,8 +5,10 @@
 //! lanes run over pixels: one 512-bit register holds 32 pixels of a row as 16 pairs, the
 //! layout bf16 rows have anyway, so neither operand is transposed (rows of at most 16 pixels
 //! go two to a register). The output gradient is rounded into bf16 rows and the input into
-//! zero-padded bf16 planes; a register tile of `OT` output channels x 9 taps of one input
-//! channel then takes, per 32 pixels, `OT` gradient loads, 9 shifted input loads and `9 * OT`
+//! three zero-padded bf16 planes per channel, one per horizontal tap (already shifted: no load
+//! straddles a pixel pair, and rows padded to whole registers need no masks); a register tile
+//! of `OT` output channels x 9 taps of one input channel then takes, per 32 pixels, `OT`
+//! gradient loads, 9 input loads and `9 * OT`
 //! `vdpbf16ps` (the 1 or 2 channels left over take a narrower tile), and its lanes are summed
 //! once per image, or once per few images when they are small (`ROWS_PER_SUM`). Each thread
 //! of the pool takes a contiguous run of images into its own sums, which are added at the end;
@@ -64,7 +66,7 @@ pub fn weight_grad(
     let (c_in, c_out) = (s.in_channels, s.out_channels);
     let len = c_out * c_in * 9;
     assert_eq!(grad_weight.len(), len, "dpbf16: weight gradient length");
-    let narrow = s.width <= PIXELS / 2;
+    let narrow = is_narrow(s);
     let register_rows = match narrow {
         true => s.height.div_ceil(2),
         false => s.height * s.width.div_ceil(PIXELS),
@@ -162,40 +164,132 @@ fn round_row<const SUM: bool>(src: &[f32], dst: &mut [u16]) -> f32 {
     if SUM { _mm512_reduce_add_ps(sum) } else { 0.0 }
 }
 
-/// One register of bf16 pairs from `p` under `mask`: 32 pixels of one row or, when `NARROW`,
-/// 16 of row `p` (the low 8 lanes) and 16 of the row `stride` elements further (the high 8).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
-#[inline]
-unsafe fn load<const NARROW: bool>(p: *const u16, stride: usize, mask: u16) -> __m512bh {
-    // SAFETY: the caller keeps the masked lanes inside its buffers; 512 bits of plain data
-    // either way.
-    unsafe {
-        std::mem::transmute(match NARROW {
-            false => _mm512_maskz_loadu_epi32(mask, p.cast()),
-            true => {
-                let lo = _mm256_maskz_loadu_epi32(mask as u8, p.cast());
-                let hi = _mm256_maskz_loadu_epi32((mask >> 8) as u8, p.add(stride).cast());
-                _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
-            }
-        })
+/// The rounded operands' geometry: rows of `stride` pixels (a multiple of a register's 32, or
+/// 16 when two rows share a register), so that every load is one whole register, unmasked and
+/// (but for narrow rows' odd taps) on a 64-byte boundary.
+#[derive(Clone, Copy)]
+struct Grid {
+    /// Pixels per stored row.
+    stride: usize,
+    /// Stored rows per gradient plane (`H`, one more zero row when two rows share a register
+    /// and `H` is odd).
+    grad_rows: usize,
+    /// Stored rows per input plane: a zero row above and below, and as many more as the
+    /// last register's second row needs.
+    input_rows: usize,
+}
+
+impl Grid {
+    fn new(s: &ConvShape) -> Self {
+        let (h, narrow) = (s.height, is_narrow(s));
+        Self {
+            stride: match narrow {
+                true => PIXELS / 2,
+                false => s.width.next_multiple_of(PIXELS),
+            },
+            grad_rows: if narrow { h.next_multiple_of(2) } else { h },
+            input_rows: if narrow {
+                (h + 3).next_multiple_of(2)
+            } else {
+                h + 2
+            },
+        }
+    }
+
+    fn grad_plane(&self) -> usize {
+        self.grad_rows * self.stride
+    }
+
+    fn input_plane(&self) -> usize {
+        self.input_rows * self.stride
+    }
+
+    /// Elements per image of the rounded gradient (`C_out` planes) and of the input (`C_in`
+    /// channels of three planes, one per horizontal tap: plane `kx` holds row `r`, pixel `j`
+    /// of the input at `(r - 1, j + kx - 1)`, zero outside it).
+    fn image_sizes(&self, s: &ConvShape) -> (usize, usize) {
+        (
+            s.out_channels * self.grad_plane(),
+            s.in_channels * 3 * self.input_plane(),
+        )
     }
 }
 
-/// A chunk of `count` images' rounded operands: per image, `C_out` gradient planes and `C_in`
-/// padded input planes ([`image_sizes`]).
+/// Whether rows are at most 16 pixels, two to a register.
+fn is_narrow(s: &ConvShape) -> bool {
+    s.width <= PIXELS / 2
+}
+
+/// `len` elements of `buffer` starting on a 64-byte boundary (grown when short; the contents
+/// are whatever the last call left).
+fn aligned(buffer: &mut Vec<u16>, len: usize) -> &mut [u16] {
+    let slack = 64 / size_of::<u16>();
+    if buffer.len() < len + slack {
+        buffer.resize(len + slack, 0);
+    }
+    let start = (64 - buffer.as_ptr() as usize % 64) % 64 / size_of::<u16>();
+    &mut buffer[start..start + len]
+}
+
+/// A chunk of `count` images' rounded operands ([`Grid`]), 64-byte aligned.
 #[derive(Clone, Copy)]
 struct Layout {
     grad: *const u16,
     input: *const u16,
     count: usize,
+    grid: Grid,
 }
 
-/// Elements per image of the rounded gradient (`C_out` planes of `H x W`) and of the padded
-/// input (`C_in` planes of `(H + 2) x (W + 2)`).
-fn image_sizes(s: &ConvShape) -> (usize, usize) {
-    let plane = (s.height + 2) * (s.width + 2);
-    (s.out_channels * s.height * s.width, s.in_channels * plane)
+/// Rounds image `n`'s output gradient into `dst` (`C_out` planes of [`Grid`] rows, zero past
+/// the row's end and in the extra row), adding each channel's rounded sum to `bias`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+fn round_grad(s: &ConvShape, grid: Grid, g: &[f32], dst: &mut [u16], bias: &mut [f32]) {
+    let (h, w, stride) = (s.height, s.width, grid.stride);
+    for ((src, plane), b) in g
+        .chunks_exact(h * w)
+        .zip(dst.chunks_exact_mut(grid.grad_plane()))
+        .zip(bias.iter_mut())
+    {
+        if stride == w {
+            *b += round_row::<true>(src, &mut plane[..h * w]);
+        } else {
+            for (src, row) in src.chunks_exact(w).zip(plane.chunks_exact_mut(stride)) {
+                *b += round_row::<true>(src, &mut row[..w]);
+                row[w..].fill(0);
+            }
+        }
+        plane[h * stride..].fill(0);
+    }
+}
+
+/// Rounds image `n`'s input into `dst` (`C_in` channels of three shifted planes, [`Grid`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+fn round_input(s: &ConvShape, grid: Grid, x: &[f32], dst: &mut [u16]) {
+    let (h, w, stride) = (s.height, s.width, grid.stride);
+    let plane = grid.input_plane();
+    for (src, planes) in x.chunks_exact(h * w).zip(dst.chunks_exact_mut(3 * plane)) {
+        let (left, rest) = planes.split_at_mut(plane);
+        let (centre, right) = rest.split_at_mut(plane);
+        for p in [&mut *left, &mut *centre, &mut *right] {
+            p[..stride].fill(0);
+            p[(h + 1) * stride..].fill(0);
+        }
+        for (y, src) in src.chunks_exact(w).enumerate() {
+            let at = (y + 1) * stride;
+            let c = &mut centre[at..at + stride];
+            round_row::<false>(src, &mut c[..w]);
+            c[w..].fill(0);
+            let l = &mut left[at..at + stride];
+            l[0] = 0;
+            l[1..w].copy_from_slice(&c[..w - 1]);
+            l[w..].fill(0);
+            let r = &mut right[at..at + stride];
+            r[..w - 1].copy_from_slice(&c[1..w]);
+            r[w - 1..].fill(0);
+        }
+    }
 }
 
 /// Adds the gradient terms of images `images` to `sums` (`[C_out][C_in][9]`, then `[C_out]`
@@ -208,37 +302,26 @@ fn images_terms<const NARROW: bool>(
     ops: Operands,
     sums: &mut [f32],
 ) {
-    let (c_in, c_out) = (s.in_channels, s.out_channels);
-    let (h, w, hw) = (s.height, s.width, s.height * s.width);
-    let (row, plane) = (w + 2, (h + 2) * (w + 2));
+    let (c_in, c_out, hw) = (s.in_channels, s.out_channels, s.height * s.width);
     let len = c_out * c_in * 9;
-    // Per image, the gradient rows and the input planes with a zero border; plus slack for
-    // a narrow register's second row and the shifted loads of a row's last register (masked,
-    // so never used).
-    let (grad_image, input_image) = image_sizes(s);
+    let grid = Grid::new(s);
+    let (grad_image, input_image) = grid.image_sizes(s);
     let count = images.len();
     let Operands { x, g, grad, input } = ops;
-    grad.clear();
-    grad.resize(count * grad_image + w, 0);
-    input.clear();
-    input.resize(count * input_image + row + PIXELS + 2, 0);
+    let grad = aligned(grad, count * grad_image);
+    let input = aligned(input, count * input_image);
     for (i, n) in images.enumerate() {
         let g = &g[n * c_out * hw..][..c_out * hw];
-        let dst = &mut grad[i * grad_image..];
-        for (o, (src, dst)) in g.chunks_exact(hw).zip(dst.chunks_exact_mut(hw)).enumerate() {
-            sums[len + o] += round_row::<true>(src, dst);
-        }
-        for (c, src) in x[n * c_in * hw..][..c_in * hw].chunks_exact(hw).enumerate() {
-            for (y, src) in src.chunks_exact(w).enumerate() {
-                let at = i * input_image + c * plane + (y + 1) * row + 1;
-                round_row::<false>(src, &mut input[at..][..w]);
-            }
-        }
+        let dst = &mut grad[i * grad_image..][..grad_image];
+        round_grad(s, grid, g, dst, &mut sums[len..]);
+        let x = &x[n * c_in * hw..][..c_in * hw];
+        round_input(s, grid, x, &mut input[i * input_image..][..input_image]);
     }
     let at = Layout {
         grad: grad.as_ptr(),
         input: input.as_ptr(),
         count,
+        grid,
     };
     // Tiles of `OT` output channels, then one of the 1 or 2 left.
     let full = c_out / OT * OT;
@@ -268,34 +351,29 @@ fn tile<const NARROW: bool, const T: usize>(
     c: usize,
     sums: &mut [f32],
 ) {
-    let (h, w, hw) = (s.height, s.width, s.height * s.width);
-    let (row, plane) = (w + 2, (h + 2) * (w + 2));
-    let (grad_image, input_image) = image_sizes(s);
+    let grid = at.grid;
+    let (stride, grad_plane, input_plane) = (grid.stride, grid.grad_plane(), grid.input_plane());
+    let (grad_image, input_image) = grid.image_sizes(s);
     let (rows, registers) = match NARROW {
         true => (2, 1),
-        false => (1, w.div_ceil(PIXELS)),
+        false => (1, stride / PIXELS),
+    };
+    let load = |p: *const u16, offset: usize| -> __m512bh {
+        // SAFETY: every offset below starts a whole register inside the chunk's operands (on
+        // a 64-byte boundary but for narrow rows' odd taps, 32 bytes off); 512 bits of plain
+        // data either way.
+        unsafe { std::mem::transmute(_mm512_loadu_si512(p.add(offset).cast())) }
     };
     let mut acc = [[_mm512_setzero_ps(); T]; 9];
     for i in 0..at.count {
-        for y in (0..h).step_by(rows) {
+        for y in (0..s.height).step_by(rows) {
             for r in 0..registers {
-                let mask = match NARROW {
-                    true if y + 1 < h => pair_mask(w) | pair_mask(w) << 8,
-                    true => pair_mask(w),
-                    false => pair_mask(w - r * PIXELS),
-                };
-                let g = i * grad_image + o * hw + y * w + r * PIXELS;
-                // SAFETY: row `y` (and `y + 1` when narrow) of channel `o + t` of image `i`
-                // holds the masked pairs.
-                let gs: [__m512bh; T] = std::array::from_fn(|t| unsafe {
-                    load::<NARROW>(at.grad.add(g + t * hw), w, mask)
-                });
-                let base = i * input_image + c * plane + y * row + r * PIXELS;
+                let g = i * grad_image + o * grad_plane + y * stride + r * PIXELS;
+                let gs: [__m512bh; T] = std::array::from_fn(|t| load(at.grad, g + t * grad_plane));
+                let base = i * input_image + c * 3 * input_plane + y * stride + r * PIXELS;
                 for (tap, acc) in acc.iter_mut().enumerate() {
-                    let start = base + (tap / 3) * row + tap % 3;
-                    // SAFETY: the masked pairs lie inside the padded rows (the slack
-                    // included).
-                    let xv = unsafe { load::<NARROW>(at.input.add(start), row, mask) };
+                    let start = base + (tap % 3) * input_plane + (tap / 3) * stride;
+                    let xv = load(at.input, start);
                     for (a, g) in acc.iter_mut().zip(&gs) {
                         *a = _mm512_dpbf16_ps(*a, *g, xv);
                     }
