@@ -4,8 +4,9 @@
 //! (default 15 rounds, every shape, the small VPT's widths; `--width 4` the 1x model's): medians in milliseconds for the 32 frames of a B=2, T=16 batch.
 //! `MINE_WINOGRAD=0` in the environment times our direct 3x3 convolutions instead of the
 //! Winograd ones. A second line per shape times the bf16 forms (bf16 autocast: forward,
-//! input gradient and weight gradient) with `vdpbf16ps` where the CPU has AVX512_BF16 and with the f32 kernels on
-//! rounded operands (`KernelOptions::bf16_dot` off).
+//! input gradient and weight gradient) with the direct `vdpbf16ps` kernels where the CPU has
+//! AVX512_BF16, with the bf16 Winograd kernel where it runs (64 channels and more), and with the
+//! f32 kernels on rounded operands (`KernelOptions::bf16_dot` off).
 
 use std::time::Instant;
 
@@ -18,7 +19,7 @@ use mine_runtime::kernels::cpu::conv::{
     ConvShape, conv2d_forward, conv2d_forward_bf16, conv2d_input_grad, conv2d_input_grad_bf16,
     conv2d_weight_grad, conv2d_weight_grad_bf16,
 };
-use mine_runtime::kernels::cpu::conv3x3::dpbf16;
+use mine_runtime::kernels::cpu::conv3x3::{dpbf16, winograd_bf16};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -135,9 +136,10 @@ fn main() {
             burn_both
         );
         // The bf16 forms, with and without vdpbf16ps.
-        let mut bf16 = |dot: bool| {
+        let mut bf16 = |dot: bool, winograd: bool| {
             mine_runtime::kernels::set_options(KernelOptions {
                 bf16_dot: dot,
+                bf16_winograd: winograd,
                 ..kernels
             });
             let fwd = time(rounds, || {
@@ -151,14 +153,25 @@ fn main() {
             });
             (fwd, bx, bw)
         };
-        let (rounded, dot) = (bf16(false), dpbf16::available().then(|| bf16(true)));
+        // The Winograd form only where it runs (else the same kernels as `dot`).
+        let t = s.transposed();
+        let wide = winograd_bf16::handles_bf16(&s) || winograd_bf16::handles_bf16(&t);
+        let rounded = bf16(false, false);
+        let dot = dpbf16::available().then(|| bf16(true, false));
+        let winograd = (wide && dpbf16::available()).then(|| bf16(true, true));
         mine_runtime::kernels::set_options(kernels);
-        let dot = dot.map_or("no AVX512_BF16".to_owned(), |(f, b, w)| {
-            format!("{f:6.1} / {b:6.1} / {w:6.1}")
-        });
+        let show = |v: Option<(f64, f64, f64)>, none: &str| {
+            v.map_or(none.to_owned(), |(f, b, w)| {
+                format!("{f:6.1} / {b:6.1} / {w:6.1}")
+            })
+        };
         println!(
-            "     bf16 fwd / dx / dw: vdpbf16ps {dot}   f32 kernels on rounded operands {:6.1} / {:6.1} / {:6.1}",
-            rounded.0, rounded.1, rounded.2
+            "     bf16 fwd / dx / dw: vdpbf16ps {}   bf16 Winograd {}   f32 kernels on rounded operands {:6.1} / {:6.1} / {:6.1}",
+            show(dot, "no AVX512_BF16"),
+            show(winograd, "not taken"),
+            rounded.0,
+            rounded.1,
+            rounded.2
         );
     }
 }

@@ -23,8 +23,9 @@
 //! (or `MINE_KERNELS=burn`) runs burn's own ops instead of our CPU kernels, `--no-winograd` (or
 //! `MINE_WINOGRAD=0`) our direct 3x3 convolutions instead of the Winograd ones, `--no-bf16-dot`
 //! (or `MINE_BF16_DOT=0`) under `--precision bf16-mixed` the f32 kernels on bf16-rounded
-//! operands instead of the `vdpbf16ps` ones: the benchmark sets these [`KernelOptions`] for its
-//! own processes.
+//! operands instead of the `vdpbf16ps` ones, `--no-bf16-winograd` (or `MINE_BF16_WINOGRAD=0`)
+//! the direct `vdpbf16ps` kernels for the wide layers too: the benchmark sets these
+//! [`KernelOptions`] for its own processes.
 //!
 //! `--backend cuda` (built with `--features cuda`) times VPT 2x, window 128, memory 256, batch
 //! 8 in bf16-mixed, MineStudio's fine-tuning recipe per GPU, against MineStudio on the same GPU
@@ -60,7 +61,7 @@ type Error = Box<dyn std::error::Error>;
 #[derive(clap::Parser)]
 #[command(
     about = "Times our training step, DSL and data loader (with --reference, against MineStudio on PyTorch); prints Markdown tables",
-    after_help = "Environment: MINE_KERNELS=burn, MINE_WINOGRAD=0 and MINE_BF16_DOT=0 are the defaults of --burn-ops, --no-winograd and --no-bf16-dot; MINE_REFERENCE_VENV names an existing reference environment."
+    after_help = "Environment: MINE_KERNELS=burn, MINE_WINOGRAD=0, MINE_BF16_DOT=0 and MINE_BF16_WINOGRAD=0 are the defaults of --burn-ops, --no-winograd, --no-bf16-dot and --no-bf16-winograd; MINE_REFERENCE_VENV names an existing reference environment."
 )]
 struct Args {
     /// Run MineStudio on PyTorch side by side (makes the reference environment first).
@@ -120,6 +121,10 @@ struct Args {
     /// Under bf16-mixed, the f32 kernels on bf16-rounded operands instead of `vdpbf16ps`.
     #[arg(long)]
     no_bf16_dot: bool,
+    /// Under bf16-mixed, the direct `vdpbf16ps` kernels for the wide 3x3 convolutions too (64
+    /// input channels and more) instead of the bf16 Winograd one.
+    #[arg(long)]
+    no_bf16_winograd: bool,
 }
 
 impl Args {
@@ -130,6 +135,7 @@ impl Args {
             cpu_kernels: env.cpu_kernels && !self.burn_ops,
             winograd: env.winograd && !self.no_winograd,
             bf16_dot: env.bf16_dot && !self.no_bf16_dot,
+            bf16_winograd: env.bf16_winograd && !self.no_bf16_winograd,
         }
     }
 }
@@ -153,13 +159,15 @@ fn video_backend(s: &str) -> Result<VideoBackend, String> {
 }
 
 /// The kernels the environment asks for (`MINE_KERNELS=burn`, `MINE_WINOGRAD=0`,
-/// `MINE_BF16_DOT=0`), the defaults of `--burn-ops`, `--no-winograd` and `--no-bf16-dot`.
+/// `MINE_BF16_DOT=0`, `MINE_BF16_WINOGRAD=0`), the defaults of `--burn-ops`, `--no-winograd`,
+/// `--no-bf16-dot` and `--no-bf16-winograd`.
 fn kernels_from_env() -> KernelOptions {
     let var = |name: &str| std::env::var(name).ok();
     KernelOptions {
         cpu_kernels: var("MINE_KERNELS").is_none_or(|v| v != "burn"),
         winograd: var("MINE_WINOGRAD").is_none_or(|v| v != "0"),
         bf16_dot: var("MINE_BF16_DOT").is_none_or(|v| v != "0"),
+        bf16_winograd: var("MINE_BF16_WINOGRAD").is_none_or(|v| v != "0"),
     }
 }
 
@@ -174,6 +182,9 @@ fn kernel_flags(kernels: KernelOptions) -> Vec<&'static str> {
     }
     if !kernels.bf16_dot {
         flags.push("--no-bf16-dot");
+    }
+    if !kernels.bf16_winograd {
+        flags.push("--no-bf16-winograd");
     }
     flags
 }
@@ -276,7 +287,10 @@ fn machine(setup: &Setup) -> String {
     };
     let dot = mine_runtime::kernels::cpu::conv3x3::dpbf16::available();
     let kernels = match (setup.backend, setup.precision, options.bf16_dot && dot) {
-        (Backend::Flex, Precision::Bf16Mixed, true) => format!("{kernels}, bf16 via vdpbf16ps"),
+        (Backend::Flex, Precision::Bf16Mixed, true) => match options.bf16_winograd {
+            true => format!("{kernels}, bf16 via vdpbf16ps (Winograd from 64 channels)"),
+            false => format!("{kernels}, bf16 via vdpbf16ps (direct only)"),
+        },
         (Backend::Flex, Precision::Bf16Mixed, false) => {
             format!("{kernels}, bf16 on the f32 kernels (rounded operands)")
         }

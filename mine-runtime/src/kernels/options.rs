@@ -24,6 +24,12 @@ pub struct KernelOptions {
     /// Under bf16 autocast, the `vdpbf16ps` 3x3 convolutions where the CPU has AVX512_BF16
     /// (`false`: the f32 kernels on operands rounded to bf16, the same values).
     pub bf16_dot: bool,
+    /// Under bf16 autocast, the Winograd `vdpbf16ps` kernel for the wide 3x3 convolutions
+    /// (64 input and output channels and more: the published VPT widths), which rounds the transformed
+    /// operands instead of the operands (`false`: the direct `vdpbf16ps` kernel, which rounds as
+    /// PyTorch's CPU autocast does). See
+    /// [`winograd_bf16`](crate::kernels::cpu::conv3x3::winograd_bf16).
+    pub bf16_winograd: bool,
 }
 
 impl Default for KernelOptions {
@@ -33,6 +39,7 @@ impl Default for KernelOptions {
             cpu_kernels: true,
             winograd: true,
             bf16_dot: true,
+            bf16_winograd: true,
         }
     }
 }
@@ -42,6 +49,7 @@ static OFF: AtomicU8 = AtomicU8::new(0);
 const CPU_KERNELS_OFF: u8 = 1;
 const WINOGRAD_OFF: u8 = 2;
 const BF16_DOT_OFF: u8 = 4;
+const BF16_WINOGRAD_OFF: u8 = 8;
 
 /// The kernel options of the process ([`KernelOptions::default`] until [`set_options`]).
 pub fn options() -> KernelOptions {
@@ -50,6 +58,7 @@ pub fn options() -> KernelOptions {
         cpu_kernels: off & CPU_KERNELS_OFF == 0,
         winograd: off & WINOGRAD_OFF == 0,
         bf16_dot: off & BF16_DOT_OFF == 0,
+        bf16_winograd: off & BF16_WINOGRAD_OFF == 0,
     }
 }
 
@@ -59,6 +68,7 @@ pub fn set_options(options: KernelOptions) {
     let bit = |on: bool, bit: u8| if on { 0 } else { bit };
     let off = bit(options.cpu_kernels, CPU_KERNELS_OFF)
         | bit(options.winograd, WINOGRAD_OFF)
-        | bit(options.bf16_dot, BF16_DOT_OFF);
+        | bit(options.bf16_dot, BF16_DOT_OFF)
+        | bit(options.bf16_winograd, BF16_WINOGRAD_OFF);
     OFF.store(off, Ordering::Relaxed);
 }

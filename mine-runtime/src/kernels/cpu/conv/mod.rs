@@ -15,7 +15,7 @@ pub use im2col::{im2col_forward, im2col_input_grad, im2col_weight_grad};
 
 use std::mem::MaybeUninit;
 
-use super::conv3x3::{self, dpbf16, dpbf16_weight_grad};
+use super::conv3x3::{self, dpbf16, dpbf16_weight_grad, winograd_bf16};
 use super::{assume_written, bf16, write_zeros};
 
 /// The geometry of one convolution: `[batch, in_channels, height, width]` input,
@@ -61,6 +61,16 @@ impl ConvShape {
             stride: [1, 1],
             padding: [1, 1],
             dilation: [1, 1],
+        }
+    }
+
+    /// The shape whose forward computes this stride-1 "same" convolution's input gradient (with
+    /// the weight flipped and transposed): input and output channels swapped.
+    pub fn transposed(&self) -> Self {
+        Self {
+            in_channels: self.out_channels,
+            out_channels: self.in_channels,
+            ..*self
         }
     }
 
@@ -181,6 +191,10 @@ pub fn conv2d_forward_bf16(
     relu: bool,
     out: &mut [MaybeUninit<f32>],
 ) {
+    if dot_bf16(s) && winograd_bf16::handles_bf16(s) {
+        check(s, x.len(), weight.len(), out.len());
+        return winograd_bf16::forward(s, x, weight, bias, relu, out);
+    }
     if dot_bf16(s) {
         check(s, x.len(), weight.len(), out.len());
         return dpbf16::forward(s, x, weight, bias, relu, out);
@@ -199,6 +213,10 @@ pub fn conv2d_input_grad_bf16(
     weight: &[f32],
     grad_x: &mut [MaybeUninit<f32>],
 ) {
+    if dot_bf16(s) && winograd_bf16::handles_bf16(&s.transposed()) {
+        check(s, grad_x.len(), weight.len(), grad_out.len());
+        return winograd_bf16::input_grad(s, grad_out, weight, grad_x);
+    }
     if dot_bf16(s) {
         check(s, grad_x.len(), weight.len(), grad_out.len());
         return dpbf16::input_grad(s, grad_out, weight, grad_x);

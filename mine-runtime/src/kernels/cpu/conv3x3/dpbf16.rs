@@ -46,7 +46,7 @@ thread_local! {
 }
 
 /// Two bf16 values in one 32-bit lane: `lo` in the low half (the even channel).
-fn pair(lo: f32, hi: f32) -> u32 {
+pub(super) fn pair(lo: f32, hi: f32) -> u32 {
     (bf16::round(lo).to_bits() >> 16) | (bf16::round(hi).to_bits() & 0xffff_0000)
 }
 
@@ -125,12 +125,7 @@ pub fn input_grad(
     grad_x: &mut [MaybeUninit<f32>],
 ) {
     let flipped = flip_weight(weight, s.out_channels, s.in_channels);
-    let transposed = ConvShape {
-        in_channels: s.out_channels,
-        out_channels: s.in_channels,
-        ..*s
-    };
-    forward(&transposed, grad_out, &flipped, None, false, grad_x);
+    forward(&s.transposed(), grad_out, &flipped, None, false, grad_x);
 }
 
 /// What one call computes, for the per-image tiles.
@@ -263,9 +258,25 @@ impl Job<'_> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 #[inline]
-fn as_bh(v: __m512i) -> __m512bh {
+pub(super) fn as_bh(v: __m512i) -> __m512bh {
     // SAFETY: both are 512 bits of plain data.
     unsafe { std::mem::transmute(v) }
+}
+
+/// 16 lanes of bf16 pairs: lane `i` holds `even[i]` rounded to bf16 in its low half and
+/// `odd[i]` in its high half (as [`pair`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+#[inline]
+pub(super) fn to_pairs(even: __m512, odd: __m512) -> __m512i {
+    // Element i of the result takes bf16 element i (the even value) and 16 + i (the odd one).
+    let interleave = _mm512_set_epi16(
+        31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4,
+        19, 3, 18, 2, 17, 1, 16, 0,
+    );
+    // SAFETY: 512 bits of plain data either way.
+    let both: __m512i = unsafe { std::mem::transmute(_mm512_cvtne2ps_pbh(odd, even)) };
+    _mm512_permutexvar_epi16(interleave, both)
 }
 
 /// Rounds `image` (`[C][H][W]`) to bf16 into `dst`: channel pairs interleaved per pixel, with a
@@ -274,11 +285,6 @@ fn as_bh(v: __m512i) -> __m512bh {
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 fn pad_pairs(p: Padded, in_channels: usize, image: &[f32], dst: &mut [u32]) {
     let (row, plane, hw) = (p.row(), p.plane(), p.height * p.width);
-    // Lane i of the result takes bf16 element i (the even channel) and 16 + i (the odd one).
-    let interleave = _mm512_set_epi16(
-        31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4,
-        19, 3, 18, 2, 17, 1, 16, 0,
-    );
     for c in 0..p.channels {
         let plane_dst = &mut dst[c * plane..(c + 1) * plane];
         plane_dst[..row].fill(0);
@@ -306,8 +312,7 @@ fn pad_pairs(p: Padded, in_channels: usize, image: &[f32], dst: &mut [u32]) {
                         Some(odd) => _mm512_maskz_loadu_ps(mask, odd.as_ptr().add(at)),
                         None => _mm512_setzero_ps(),
                     };
-                    let both: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(o, e));
-                    let pairs = _mm512_permutexvar_epi16(interleave, both);
+                    let pairs = to_pairs(e, o);
                     _mm512_mask_storeu_epi32(r.as_mut_ptr().add(1 + x).cast(), mask, pairs);
                 }
                 x += LANES;

@@ -61,6 +61,7 @@ pub fn forward(
             packed: &packed,
             bias,
             relu,
+            round: false,
         };
         images.for_each(|(out, image)| with_padded(p, image, |padded| job.image(padded, out)));
     } else {
@@ -85,12 +86,7 @@ pub fn input_grad(
     grad_x: &mut [MaybeUninit<f32>],
 ) {
     let flipped = flip_weight(weight, s.out_channels, s.in_channels);
-    let transposed = ConvShape {
-        in_channels: s.out_channels,
-        out_channels: s.in_channels,
-        ..*s
-    };
-    forward(&transposed, grad_out, &flipped, None, false, grad_x);
+    forward(&s.transposed(), grad_out, &flipped, None, false, grad_x);
 }
 
 impl Forward<'_> {

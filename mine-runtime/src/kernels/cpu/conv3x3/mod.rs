@@ -21,6 +21,7 @@ mod forward;
 mod tests;
 mod weight_grad;
 mod winograd;
+pub mod winograd_bf16;
 mod winograd_weight_grad;
 
 pub use forward::{forward, input_grad};

@@ -26,7 +26,7 @@ use crate::kernels::cpu::lanes::LANES;
 use super::Padded;
 
 /// Output channels per register tile.
-const OB: usize = 8;
+pub(super) const OB: usize = 8;
 
 /// Entries of a transformed 4x4 tile.
 pub(super) const XI: usize = 16;
@@ -50,10 +50,13 @@ thread_local! {
 /// [`KernelOptions::winograd`](crate::kernels::KernelOptions::winograd) (the direct kernel then
 /// computes every shape), for comparisons.
 pub(super) fn handles(s: &ConvShape) -> bool {
-    crate::kernels::options().winograd
-        && s.in_channels >= 8
-        && s.height.is_multiple_of(2)
-        && s.width.is_multiple_of(2 * LANES)
+    crate::kernels::options().winograd && s.in_channels >= 8 && fits(s)
+}
+
+/// Whether `s`'s image tiles into whole vectors of 2x2 tiles: an even height and a width that
+/// is a multiple of 32.
+pub(super) fn fits(s: &ConvShape) -> bool {
+    s.height.is_multiple_of(2) && s.width.is_multiple_of(2 * LANES)
 }
 
 /// The weight `[C_out][C_in][3][3]` as `U = G g Gᵀ`, packed `[C_out / OB][16][C_in][OB]`
@@ -96,6 +99,8 @@ pub(super) struct Winograd<'a> {
     pub bias: Option<&'a [f32]>,
     /// Whether the outputs are rectified.
     pub relu: bool,
+    /// Whether the outputs are rounded to bf16 (under bf16 autocast).
+    pub round: bool,
 }
 
 impl Winograd<'_> {
@@ -201,7 +206,7 @@ impl Winograd<'_> {
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::needless_range_loop)] // `o` and `j` index the inner dimensions of `m`.
-    fn output_transform<const NV: usize>(
+    pub(super) fn output_transform<const NV: usize>(
         &self,
         m: &[[[__m512; NV]; OB]; XI],
         block: usize,
@@ -239,6 +244,9 @@ impl Winograd<'_> {
                         y0 = _mm512_max_ps(y0, _mm512_setzero_ps());
                         y1 = _mm512_max_ps(y1, _mm512_setzero_ps());
                     }
+                    if self.round {
+                        (y0, y1) = (round_bf16(y0), round_bf16(y1));
+                    }
                     let x0 = 2 * (t0 + j * LANES);
                     let dst = &mut plane[(2 * ty + a) * width + x0..][..2 * LANES];
                     let (lo, hi) = (
@@ -254,6 +262,22 @@ impl Winograd<'_> {
             }
         }
     }
+}
+
+/// `v` rounded to bf16 (nearest even, NaN kept), as f32: bit-exact with `bf16::round` lane by
+/// lane, in integer arithmetic (plain AVX-512F: no BF16 instructions needed).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn round_bf16(v: __m512) -> __m512 {
+    let bits = _mm512_castps_si512(v);
+    let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
+    let bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb);
+    // NaN: quieted instead (the sum could carry into the exponent and give infinity).
+    let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+    let quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x0040_0000));
+    let summed = _mm512_mask_blend_epi32(nan, _mm512_add_epi32(bits, bias), quiet);
+    _mm512_castsi512_ps(_mm512_and_si512(summed, _mm512_set1_epi32(-65536)))
 }
 
 /// `V = Bᵀ d B` of tiles `tiles` (16 at a time) of row `ty` of the padded planes, into
