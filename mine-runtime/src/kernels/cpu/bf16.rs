@@ -32,6 +32,23 @@ pub fn round(x: f32) -> f32 {
     f32::from_bits(bits.wrapping_add(0x7fff + lsb) & 0xffff_0000)
 }
 
+/// [`round`] of 16 lanes at once, bit for bit (plain AVX-512F: for kernels that cannot assume
+/// AVX512_BF16's `vcvtneps2bf16`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) fn round_lanes(v: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let bits = _mm512_castps_si512(v);
+    let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
+    let bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb);
+    // NaN: quieted instead (the sum could carry into the exponent and give infinity).
+    let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+    let quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x0040_0000));
+    let summed = _mm512_mask_blend_epi32(nan, _mm512_add_epi32(bits, bias), quiet);
+    _mm512_castsi512_ps(_mm512_and_si512(summed, _mm512_set1_epi32(-65536)))
+}
+
 multiversion!(round_slice_imp(v: &mut [f32]) => round_slice_body);
 
 #[inline(always)]
@@ -123,5 +140,20 @@ mod tests {
             rounded(&[1.0 + 1.0 / 128.0 + 1.0 / 256.0]),
             [1.0 + 2.0 / 128.0]
         );
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            for lanes in all.chunks_exact(16) {
+                let mut got = [0.0f32; 16];
+                // SAFETY: AVX-512F checked above; 16 floats read and written.
+                unsafe {
+                    use std::arch::x86_64::*;
+                    let v = round_lanes(_mm512_loadu_ps(lanes.as_ptr()));
+                    _mm512_storeu_ps(got.as_mut_ptr(), v);
+                }
+                for (x, r) in lanes.iter().zip(&got) {
+                    assert_eq!(r.to_bits(), round(*x).to_bits(), "round_lanes({x:e})");
+                }
+            }
+        }
     }
 }

@@ -66,12 +66,8 @@ pub fn weight_grad(
     let (c_in, c_out) = (s.in_channels, s.out_channels);
     let len = c_out * c_in * 9;
     assert_eq!(grad_weight.len(), len, "dpbf16: weight gradient length");
-    let narrow = is_narrow(s);
-    let register_rows = match narrow {
-        true => s.height.div_ceil(2),
-        false => s.height * s.width.div_ceil(PIXELS),
-    };
-    let per_chunk = ROWS_PER_SUM.div_ceil(register_rows.max(1));
+    let grid = Grid::new(s);
+    let per_chunk = ROWS_PER_SUM.div_ceil(grid.register_rows(s.height).max(1));
     // One running sum per thread (a contiguous run of images each, taken `per_chunk` at a
     // time): the weight gradient's terms, then the bias gradient's; summed at the end.
     let groups = s.batch.min(rayon::current_num_threads()).max(1);
@@ -93,12 +89,7 @@ pub fn weight_grad(
                         input,
                     };
                     // SAFETY: `handles_weight_grad` checked AVX-512 F/BW/VL and BF16.
-                    unsafe {
-                        match narrow {
-                            true => images_terms::<true>(s, chunk, ops, sums),
-                            false => images_terms::<false>(s, chunk, ops, sums),
-                        }
-                    }
+                    unsafe { images_terms(s, grid, chunk, ops, sums) }
                 });
             }
         });
@@ -194,6 +185,21 @@ impl Grid {
                 h + 2
             },
         }
+    }
+
+    /// Image rows per register: 2 when two rows share one, else 1.
+    fn rows_per_register(&self) -> usize {
+        PIXELS.div_ceil(self.stride)
+    }
+
+    /// Registers per stored row.
+    fn registers(&self) -> usize {
+        self.stride.div_ceil(PIXELS)
+    }
+
+    /// Registers one plane of `height` image rows takes.
+    fn register_rows(&self, height: usize) -> usize {
+        height.div_ceil(self.rows_per_register()) * self.registers()
     }
 
     fn grad_plane(&self) -> usize {
@@ -293,18 +299,18 @@ fn round_input(s: &ConvShape, grid: Grid, x: &[f32], dst: &mut [u16]) {
 }
 
 /// Adds the gradient terms of images `images` to `sums` (`[C_out][C_in][9]`, then `[C_out]`
-/// for the bias). `NARROW` (rows of at most 16 pixels) puts two rows in each register.
+/// for the bias), with the operands laid out as `grid` says.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
-fn images_terms<const NARROW: bool>(
+fn images_terms(
     s: &ConvShape,
+    grid: Grid,
     images: std::ops::Range<usize>,
     ops: Operands,
     sums: &mut [f32],
 ) {
     let (c_in, c_out, hw) = (s.in_channels, s.out_channels, s.height * s.width);
     let len = c_out * c_in * 9;
-    let grid = Grid::new(s);
     let (grad_image, input_image) = grid.image_sizes(s);
     let count = images.len();
     let Operands { x, g, grad, input } = ops;
@@ -327,13 +333,13 @@ fn images_terms<const NARROW: bool>(
     let full = c_out / OT * OT;
     for o in (0..full).step_by(OT) {
         for c in 0..c_in {
-            tile::<NARROW, OT>(s, at, o, c, sums);
+            tile::<OT>(s, at, o, c, sums);
         }
     }
     for c in 0..c_in {
         match c_out - full {
-            1 => tile::<NARROW, 1>(s, at, full, c, sums),
-            2 => tile::<NARROW, 2>(s, at, full, c, sums),
+            1 => tile::<1>(s, at, full, c, sums),
+            2 => tile::<2>(s, at, full, c, sums),
             _ => {}
         }
     }
@@ -344,20 +350,11 @@ fn images_terms<const NARROW: bool>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
 #[inline]
-fn tile<const NARROW: bool, const T: usize>(
-    s: &ConvShape,
-    at: Layout,
-    o: usize,
-    c: usize,
-    sums: &mut [f32],
-) {
+fn tile<const T: usize>(s: &ConvShape, at: Layout, o: usize, c: usize, sums: &mut [f32]) {
     let grid = at.grid;
     let (stride, grad_plane, input_plane) = (grid.stride, grid.grad_plane(), grid.input_plane());
     let (grad_image, input_image) = grid.image_sizes(s);
-    let (rows, registers) = match NARROW {
-        true => (2, 1),
-        false => (1, stride / PIXELS),
-    };
+    let (rows, registers) = (grid.rows_per_register(), grid.registers());
     let load = |p: *const u16, offset: usize| -> __m512bh {
         // SAFETY: every offset below starts a whole register inside the chunk's operands (on
         // a 64-byte boundary but for narrow rows' odd taps, 32 bytes off); 512 bits of plain

@@ -20,6 +20,8 @@ use std::mem::MaybeUninit;
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::cpu::bf16;
 use crate::kernels::cpu::conv::ConvShape;
 use crate::kernels::cpu::lanes::LANES;
 
@@ -245,7 +247,7 @@ impl Winograd<'_> {
                         y1 = _mm512_max_ps(y1, _mm512_setzero_ps());
                     }
                     if self.round {
-                        (y0, y1) = (round_bf16(y0), round_bf16(y1));
+                        (y0, y1) = (bf16::round_lanes(y0), bf16::round_lanes(y1));
                     }
                     let x0 = 2 * (t0 + j * LANES);
                     let dst = &mut plane[(2 * ty + a) * width + x0..][..2 * LANES];
@@ -262,22 +264,6 @@ impl Winograd<'_> {
             }
         }
     }
-}
-
-/// `v` rounded to bf16 (nearest even, NaN kept), as f32: bit-exact with `bf16::round` lane by
-/// lane, in integer arithmetic (plain AVX-512F: no BF16 instructions needed).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn round_bf16(v: __m512) -> __m512 {
-    let bits = _mm512_castps_si512(v);
-    let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), _mm512_set1_epi32(1));
-    let bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb);
-    // NaN: quieted instead (the sum could carry into the exponent and give infinity).
-    let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
-    let quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x0040_0000));
-    let summed = _mm512_mask_blend_epi32(nan, _mm512_add_epi32(bits, bias), quiet);
-    _mm512_castsi512_ps(_mm512_and_si512(summed, _mm512_set1_epi32(-65536)))
 }
 
 /// `V = Bᵀ d B` of tiles `tiles` (16 at a time) of row `ty` of the padded planes, into

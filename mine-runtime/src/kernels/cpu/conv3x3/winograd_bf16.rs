@@ -175,19 +175,19 @@ fn chunks(
     for ty in 0..p.height / 2 {
         for t0 in (0..p.width / 2).step_by(LANES) {
             winograd::input_transform(p, padded, ty, t0..t0 + LANES, v, LANES);
-            round_pairs(v, vb, p.channels, LANES);
+            round_pairs(v, vb, p.channels);
             for block in 0..job.out_channels.div_ceil(OB) {
-                products::<1>(job, packed, vb, block, ty, t0, out);
+                products(job, packed, vb, block, ty, t0, out);
             }
         }
     }
 }
 
-/// `vb[(ξ * pairs + q) * span + t]` = channels `2q`, `2q + 1` of `v[(ξ * C + c) * span + t]`
-/// rounded to bf16 pairs.
+/// `vb[(ξ * pairs + q) * 16 + t]` = channels `2q`, `2q + 1` of `v[(ξ * C + c) * 16 + t]`
+/// rounded to bf16 pairs (one chunk of 16 tiles).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-fn round_pairs(v: &[f32], vb: &mut [u32], channels: usize, span: usize) {
+fn round_pairs(v: &[f32], vb: &mut [u32], channels: usize) {
     let pairs = channels.div_ceil(2);
     let load = |at: usize| {
         let src = &v[at..at + LANES];
@@ -196,28 +196,26 @@ fn round_pairs(v: &[f32], vb: &mut [u32], channels: usize, span: usize) {
     };
     for xi in 0..XI {
         for q in 0..pairs {
-            for t in (0..span).step_by(LANES) {
-                let even = load((xi * channels + 2 * q) * span + t);
-                let odd = match 2 * q + 1 < channels {
-                    true => load((xi * channels + 2 * q + 1) * span + t),
-                    false => _mm512_setzero_ps(),
-                };
-                let dst = &mut vb[(xi * pairs + q) * span + t..][..LANES];
-                // SAFETY: `dst` holds 16 lanes.
-                unsafe {
-                    _mm512_storeu_si512(dst.as_mut_ptr().cast(), super::dpbf16::to_pairs(even, odd))
-                };
-            }
+            let even = load((xi * channels + 2 * q) * LANES);
+            let odd = match 2 * q + 1 < channels {
+                true => load((xi * channels + 2 * q + 1) * LANES),
+                false => _mm512_setzero_ps(),
+            };
+            let dst = &mut vb[(xi * pairs + q) * LANES..][..LANES];
+            // SAFETY: `dst` holds 16 lanes.
+            unsafe {
+                _mm512_storeu_si512(dst.as_mut_ptr().cast(), super::dpbf16::to_pairs(even, odd))
+            };
         }
     }
 }
 
-/// Output channels `block * OB ..` of tiles `t0 .. t0 + NV * 16` of row `ty`: the 16 products
-/// over the input-channel pairs, then the f32 kernel's output transform (bias, ReLU, bf16).
+/// Output channels `block * OB ..` of tiles `t0 .. t0 + 16` of row `ty`: the 16 products over
+/// the input-channel pairs, then the f32 kernel's output transform (bias, ReLU, bf16).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 #[inline]
-fn products<const NV: usize>(
+fn products(
     job: &Winograd,
     packed: &[u32],
     vb: &[u32],
@@ -229,28 +227,23 @@ fn products<const NV: usize>(
     let pairs = job.p.channels.div_ceil(2);
     let weights = &packed[block * XI * pairs * OB..][..XI * pairs * OB];
     // Written whole below before it is read.
-    let mut m = [const { MaybeUninit::<[[__m512; NV]; OB]>::uninit() }; XI];
+    let mut m = [const { MaybeUninit::<[[__m512; 1]; OB]>::uninit() }; XI];
     for (xi, m) in m.iter_mut().enumerate() {
-        let mut acc = [[_mm512_setzero_ps(); NV]; OB];
+        let mut acc = [_mm512_setzero_ps(); OB];
         for q in 0..pairs {
-            let src = &vb[(xi * pairs + q) * NV * LANES..][..NV * LANES];
-            let mut xs = [_mm512_setzero_si512(); NV];
-            for (j, x) in xs.iter_mut().enumerate() {
-                // SAFETY: `src` holds NV * 16 lanes.
-                *x = unsafe { _mm512_loadu_si512(src.as_ptr().add(j * LANES).cast()) };
-            }
+            let src = &vb[(xi * pairs + q) * LANES..][..LANES];
+            // SAFETY: `src` holds 16 lanes.
+            let x = super::dpbf16::as_bh(unsafe { _mm512_loadu_si512(src.as_ptr().cast()) });
             let w = &weights[(xi * pairs + q) * OB..][..OB];
-            for o in 0..OB {
-                let wv = super::dpbf16::as_bh(_mm512_set1_epi32(w[o] as i32));
-                for j in 0..NV {
-                    acc[o][j] = _mm512_dpbf16_ps(acc[o][j], super::dpbf16::as_bh(xs[j]), wv);
-                }
+            for (acc, &w) in acc.iter_mut().zip(w) {
+                let wv = super::dpbf16::as_bh(_mm512_set1_epi32(w as i32));
+                *acc = _mm512_dpbf16_ps(*acc, x, wv);
             }
         }
-        m.write(acc);
+        m.write(acc.map(|a| [a]));
     }
     // SAFETY: every entry of `m` was written in the loop above.
-    let m = unsafe { &*m.as_ptr().cast::<[[[__m512; NV]; OB]; XI]>() };
+    let m = unsafe { &*m.as_ptr().cast::<[[[__m512; 1]; OB]; XI]>() };
     job.output_transform(m, block, ty, t0, out);
 }
 
