@@ -122,7 +122,8 @@ struct Args {
     #[arg(long)]
     no_bf16_dot: bool,
     /// Under bf16-mixed, the direct `vdpbf16ps` kernels for the wide 3x3 convolutions too (64
-    /// input channels and more) instead of the bf16 Winograd one.
+    /// input and output channels and more) instead of the bf16 Winograd ones (forward, input
+    /// and weight gradients).
     #[arg(long)]
     no_bf16_winograd: bool,
 }

@@ -24,11 +24,12 @@ pub struct KernelOptions {
     /// Under bf16 autocast, the `vdpbf16ps` 3x3 convolutions where the CPU has AVX512_BF16
     /// (`false`: the f32 kernels on operands rounded to bf16, the same values).
     pub bf16_dot: bool,
-    /// Under bf16 autocast, the Winograd `vdpbf16ps` kernel for the wide 3x3 convolutions
-    /// (64 input and output channels and more: the published VPT widths), which rounds the transformed
-    /// operands instead of the operands (`false`: the direct `vdpbf16ps` kernel, which rounds as
-    /// PyTorch's CPU autocast does). See
-    /// [`winograd_bf16`](crate::kernels::cpu::conv3x3::winograd_bf16).
+    /// Under bf16 autocast, the Winograd `vdpbf16ps` kernels for the wide 3x3 convolutions
+    /// (64 input and output channels and more: the published VPT widths), forward, input and
+    /// weight gradients, which round the transformed operands instead of the operands
+    /// (`false`: the direct `vdpbf16ps` kernels, which round as PyTorch's CPU autocast does).
+    /// See [`winograd_bf16`](crate::kernels::cpu::conv3x3::winograd_bf16) and
+    /// [`winograd_bf16_weight_grad`](crate::kernels::cpu::conv3x3::winograd_bf16_weight_grad).
     pub bf16_winograd: bool,
 }
 

@@ -10,6 +10,7 @@
 use rayon::prelude::*;
 
 use super::isa::{Isa, multiversion};
+use super::lanes::{LANES, add_lanes, hsum};
 
 /// Elements per task when a slice is rounded on the thread pool.
 const CHUNK: usize = 1 << 16;
@@ -91,6 +92,24 @@ pub fn rounded(v: &[f32]) -> Vec<f32> {
                 .for_each(|(d, s)| round_into_imp(isa, s, d));
         }
     })
+}
+
+multiversion!(rounded_sum_imp(xs: &[f32]) -> f32 => rounded_sum_body);
+
+#[inline(always)]
+fn rounded_sum_body(xs: &[f32]) -> f32 {
+    let (chunks, rest) = xs.as_chunks::<LANES>();
+    let mut acc = [0.0f32; LANES];
+    for ch in chunks {
+        add_lanes(&mut acc, &std::array::from_fn(|l| round(ch[l])));
+    }
+    hsum(&acc) + rest.iter().map(|&x| round(x)).sum::<f32>()
+}
+
+/// The sum of `xs` rounded to bf16 element by element (the bias gradient of a bf16
+/// convolution), in 16 interleaved partial sums as `elementwise::sum`.
+pub fn rounded_sum(xs: &[f32]) -> f32 {
+    rounded_sum_imp(Isa::detect(), xs)
 }
 
 #[cfg(test)]

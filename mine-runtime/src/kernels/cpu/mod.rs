@@ -69,6 +69,13 @@ pub(crate) mod test_data {
             .collect()
     }
 
+    /// `‖a − exact‖ / ‖exact‖` (root mean squares, in f64).
+    pub fn relative_rms(a: &[f32], exact: &[f32]) -> f64 {
+        let sq = |it: &mut dyn Iterator<Item = f64>| it.map(|v| v * v).sum::<f64>().sqrt();
+        let diff = sq(&mut a.iter().zip(exact).map(|(a, b)| f64::from(a - b)));
+        diff / sq(&mut exact.iter().map(|&v| f64::from(v)))
+    }
+
     /// Deterministic xorshift generator of test data.
     pub struct Rng(pub u64);
 

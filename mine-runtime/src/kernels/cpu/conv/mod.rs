@@ -15,7 +15,7 @@ pub use im2col::{im2col_forward, im2col_input_grad, im2col_weight_grad};
 
 use std::mem::MaybeUninit;
 
-use super::conv3x3::{self, dpbf16, dpbf16_weight_grad, winograd_bf16};
+use super::conv3x3::{self, dpbf16, dpbf16_weight_grad, winograd_bf16, winograd_bf16_weight_grad};
 use super::{assume_written, bf16, write_zeros};
 
 /// The geometry of one convolution: `[batch, in_channels, height, width]` input,
@@ -228,8 +228,9 @@ pub fn conv2d_input_grad_bf16(
 }
 
 /// [`conv2d_weight_grad`] under bf16 autocast: the operands rounded to bf16, the gradients
-/// rounded to bf16. The `vdpbf16ps` kernel where the CPU has it (3x3, even widths), the f32
-/// kernels on rounded copies otherwise.
+/// rounded to bf16. The `vdpbf16ps` kernels where the CPU has them (3x3, even widths; the
+/// Winograd one where `winograd_bf16_weight_grad` runs), the f32 kernels on rounded copies
+/// otherwise.
 pub fn conv2d_weight_grad_bf16(
     s: &ConvShape,
     x: &[f32],
@@ -237,6 +238,10 @@ pub fn conv2d_weight_grad_bf16(
     grad_weight: &mut [f32],
     mut grad_bias: Option<&mut [f32]>,
 ) {
+    if dot_bf16(s) && winograd_bf16_weight_grad::handles_weight_grad(s) {
+        check(s, x.len(), grad_weight.len(), grad_out.len());
+        return winograd_bf16_weight_grad::weight_grad(s, x, grad_out, grad_weight, grad_bias);
+    }
     if crate::kernels::options().bf16_dot && dpbf16_weight_grad::handles_weight_grad(s) {
         check(s, x.len(), grad_weight.len(), grad_out.len());
         return dpbf16_weight_grad::weight_grad(s, x, grad_out, grad_weight, grad_bias);

@@ -11,6 +11,10 @@
 //! more input channels run the Winograd F(2x2, 3x3) kernel (`winograd.rs`) instead of the
 //! direct forward, input-gradient and weight-gradient kernels (`winograd_weight_grad.rs`).
 //!
+//! Under bf16 autocast, with AVX512_BF16: the direct `vdpbf16ps` kernels ([`dpbf16`],
+//! [`dpbf16_weight_grad`]) and, from 64 input and output channels, the Winograd ones
+//! ([`winograd_bf16`], [`winograd_bf16_weight_grad`]).
+//!
 //! [`available`] tells whether the CPU has AVX-512; callers fall back to im2col + gemm
 //! otherwise.
 
@@ -22,6 +26,7 @@ mod tests;
 mod weight_grad;
 mod winograd;
 pub mod winograd_bf16;
+pub mod winograd_bf16_weight_grad;
 mod winograd_weight_grad;
 
 pub use forward::{forward, input_grad};

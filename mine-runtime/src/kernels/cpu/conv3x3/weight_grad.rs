@@ -14,6 +14,7 @@ use crate::kernels::cpu::lanes::LANES;
 use crate::kernels::cpu::conv::ConvShape;
 
 use super::winograd::{self, XI};
+use super::winograd_bf16_weight_grad as bf16_form;
 use super::winograd_weight_grad::{self, GradImage};
 use super::{Padded, handles, with_padded};
 
@@ -118,9 +119,40 @@ pub fn weight_grad(
     x: &[f32],
     grad_out: &[f32],
     grad_weight: &mut [f32],
-    mut grad_bias: Option<&mut [f32]>,
+    grad_bias: Option<&mut [f32]>,
 ) {
     assert!(handles(s), "conv3x3::weight_grad: unsupported {s:?}");
+    let method = match winograd::handles(s) {
+        true => Method::Winograd,
+        false => Method::Direct,
+    };
+    accumulate(s, x, grad_out, grad_weight, grad_bias, method);
+}
+
+/// How [`accumulate`] computes each image's terms.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Method {
+    /// 16 output x 3 input channels x 9 taps of vector accumulators over the pixels.
+    Direct,
+    /// Winograd's `dU` in f32 (`winograd_weight_grad`).
+    Winograd,
+    /// Winograd's `dU` with its transforms rounded to bf16 and `vdpbf16ps` products, the bias
+    /// gradient summed from the rounded output gradient (`winograd_bf16_weight_grad`; needs
+    /// AVX512_BF16).
+    WinogradBf16,
+}
+
+/// The weight gradient (written whole) and bias gradient of a convolution `handles` takes, by
+/// `method` (a Winograd one only where `winograd::fits`): each thread of the pool takes a run
+/// of images into its own sums, added at the end.
+pub(super) fn accumulate(
+    s: &ConvShape,
+    x: &[f32],
+    grad_out: &[f32],
+    grad_weight: &mut [f32],
+    mut grad_bias: Option<&mut [f32]>,
+    method: Method,
+) {
     let p = Padded {
         channels: s.in_channels,
         height: s.height,
@@ -139,7 +171,8 @@ pub fn weight_grad(
     let threads = rayon::current_num_threads().clamp(1, s.batch.max(1));
     let per = s.batch.div_ceil(threads).max(1);
     let with_bias = grad_bias.is_some();
-    let winograd = winograd::handles(s);
+    let winograd = method != Method::Direct;
+    let bf16 = method == Method::WinogradBf16;
     // Per thread: the gradient as `[C_in][9][lanes]`, and the bias gradient.
     let partials: Vec<(Vec<f32>, Vec<f32>)> = x
         .par_chunks(per * in_len)
@@ -149,6 +182,8 @@ pub fn weight_grad(
             let mut db = vec![0.0f32; if with_bias { co } else { 0 }];
             // Winograd's `dU` (`[16][C_in][lanes]`), turned into `dwt` at the end.
             let mut du = vec![0.0f32; if winograd { XI * ci * lanes } else { 0 }];
+            // The bf16 form's rounded transforms.
+            let mut pairs = vec![0u32; if bf16 { bf16_form::pairs_len(p) } else { 0 }];
             let scratch = if winograd {
                 winograd_weight_grad::scratch_len(p, lanes)
             } else {
@@ -163,7 +198,8 @@ pub fn weight_grad(
                     with_padded(p, image, |padded| {
                         let (out_channels, grad) = (co, g);
                         #[cfg(target_arch = "x86_64")]
-                        // SAFETY: `handles` checked that the CPU has AVX-512F.
+                        // SAFETY: `handles` checked that the CPU has AVX-512F, and the caller
+                        // of the bf16 form that it has AVX512_BF16.
                         unsafe {
                             if winograd {
                                 let job = GradImage {
@@ -173,7 +209,10 @@ pub fn weight_grad(
                                     padded,
                                     grad,
                                 };
-                                job.run(&mut gt, &mut du)
+                                match bf16 {
+                                    true => job.run_bf16(&mut gt, &mut pairs, &mut du),
+                                    false => job.run(&mut gt, &mut du),
+                                }
                             } else {
                                 let job = WeightGradImage {
                                     p,
@@ -188,7 +227,10 @@ pub fn weight_grad(
                     });
                 });
                 for (b, plane) in db.iter_mut().zip(g.chunks(hw)) {
-                    *b += sum(plane);
+                    *b += match bf16 {
+                        true => crate::kernels::cpu::bf16::rounded_sum(plane),
+                        false => sum(plane),
+                    };
                 }
             }
             if winograd {

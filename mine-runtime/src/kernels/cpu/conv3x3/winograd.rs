@@ -278,41 +278,17 @@ pub(super) fn input_transform(
     v: &mut [f32],
     stride: usize,
 ) {
-    let (row, plane, channels) = (p.row(), p.plane(), p.channels);
-    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let channels = p.channels;
     for c in 0..channels {
         for t in tiles.clone().step_by(LANES) {
-            // d[r][j]: lane l holds padded pixel (2ty + r, 2(t + l) + j).
-            let mut d = [[_mm512_setzero_ps(); 4]; 4];
-            for (r, d) in d.iter_mut().enumerate() {
-                let start = c * plane + (2 * ty + r) * row + 2 * t;
-                // Columns 2t .. 2t + 34 of a padded row of width + 2 >= 2t + 34.
-                let src = &padded[start..start + 2 * LANES + 2];
-                // SAFETY: every load reads 16 floats inside `src`.
-                let [a, b, a2, b2] = unsafe {
-                    let at = src.as_ptr();
-                    [
-                        _mm512_loadu_ps(at),
-                        _mm512_loadu_ps(at.add(LANES)),
-                        _mm512_loadu_ps(at.add(2)),
-                        _mm512_loadu_ps(at.add(LANES + 2)),
-                    ]
-                };
-                *d = [
-                    _mm512_permutex2var_ps(a, even, b),
-                    _mm512_permutex2var_ps(a, odd, b),
-                    _mm512_permutex2var_ps(a2, even, b2),
-                    _mm512_permutex2var_ps(a2, odd, b2),
-                ];
-            }
+            let values = tile_input(p, padded, c, ty, t);
             // Entry ξ goes to `v[(ξ * C + c) * stride + t - tiles.start ..][..16]`: one
             // pointer stepping by `C * stride` (16 slice bounds checks spilled the loop).
             let first = c * stride + t - tiles.start;
             let step = channels * stride;
             assert!(first + (XI - 1) * step + LANES <= v.len());
             let mut dst = v[first..].as_mut_ptr();
-            for value in bt_d_b(&d) {
+            for value in values {
                 // SAFETY: the 16 floats at `dst` are inside `v` (asserted above for the last
                 // entry, and the entries before it are lower).
                 unsafe {
@@ -322,6 +298,41 @@ pub(super) fn input_transform(
             }
         }
     }
+}
+
+/// `V = Bᵀ d B` of tiles `t .. t + 16` of row `ty` of padded channel `c`: its 16 entries,
+/// lane `l` for tile `t + l`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(super) fn tile_input(p: Padded, padded: &[f32], c: usize, ty: usize, t: usize) -> [__m512; XI] {
+    let (row, plane) = (p.row(), p.plane());
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    // d[r][j]: lane l holds padded pixel (2ty + r, 2(t + l) + j).
+    let mut d = [[_mm512_setzero_ps(); 4]; 4];
+    for (r, d) in d.iter_mut().enumerate() {
+        let start = c * plane + (2 * ty + r) * row + 2 * t;
+        // Columns 2t .. 2t + 34 of a padded row of width + 2 >= 2t + 34.
+        let src = &padded[start..start + 2 * LANES + 2];
+        // SAFETY: every load reads 16 floats inside `src`.
+        let [a, b, a2, b2] = unsafe {
+            let at = src.as_ptr();
+            [
+                _mm512_loadu_ps(at),
+                _mm512_loadu_ps(at.add(LANES)),
+                _mm512_loadu_ps(at.add(2)),
+                _mm512_loadu_ps(at.add(LANES + 2)),
+            ]
+        };
+        *d = [
+            _mm512_permutex2var_ps(a, even, b),
+            _mm512_permutex2var_ps(a, odd, b),
+            _mm512_permutex2var_ps(a2, even, b2),
+            _mm512_permutex2var_ps(a2, odd, b2),
+        ];
+    }
+    bt_d_b(&d)
 }
 
 /// `Bᵀ d B` of a 4x4 tile (each entry a vector of 16 independent lanes), row-major.

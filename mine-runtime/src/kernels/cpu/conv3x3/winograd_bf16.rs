@@ -6,7 +6,8 @@
 //! input) and the transformed weight (`U = G g Gᵀ`, from the f32 weight) are each rounded to
 //! bf16 once, in input-channel pairs, and the 16 products accumulate in f32 with `vdpbf16ps`
 //! (two channels per instruction); the inverse transform runs in f32 and the result is rounded
-//! to bf16, as the direct kernel's.
+//! to bf16, as the direct kernel's. The weight gradient of the same shapes is
+//! `winograd_bf16_weight_grad`'s.
 //!
 //! This is not what PyTorch's CPU autocast computes (it rounds `d` and `g`, not their
 //! transforms): on random and on rectified inputs the error against the exact convolution is
@@ -248,36 +249,22 @@ fn products(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::kernels::cpu::conv::{conv2d_forward, conv2d_input_grad};
     use crate::kernels::cpu::conv3x3::dpbf16;
+    use crate::kernels::cpu::test_data::{Rng, relative_rms};
 
     /// `len` values in `[-0.5, 0.5)` from xorshift64: random enough for rounding errors to
     /// average out as they do on real activations (the kernels' usual test data, a
     /// multiplicative hash of the index, is so regular along a row that the rounding errors of
     /// the transformed tiles add up: 1.9-2.5x the direct kernel's error instead of 1.6x).
-    fn values(len: usize, seed: u64) -> Vec<f32> {
-        let mut state = 0x9e37_79b9_7f4a_7c15 ^ seed;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-            })
-            .collect()
+    pub(crate) fn values(len: usize, seed: u64) -> Vec<f32> {
+        Rng(0x9e37_79b9_7f4a_7c15 ^ seed).vec(len, -0.5, 0.5)
     }
 
-    fn run(f: impl FnOnce(&mut [MaybeUninit<f32>]), len: usize) -> Vec<f32> {
+    pub(crate) fn run(f: impl FnOnce(&mut [MaybeUninit<f32>]), len: usize) -> Vec<f32> {
         crate::kernels::cpu::written_vec(len, f)
-    }
-
-    /// `‖a − exact‖ / ‖exact‖` (root mean squares).
-    fn relative_rms(a: &[f32], exact: &[f32]) -> f64 {
-        let sq = |it: &mut dyn Iterator<Item = f64>| it.map(|v| v * v).sum::<f64>().sqrt();
-        let diff = sq(&mut a.iter().zip(exact).map(|(a, b)| f64::from(a - b)));
-        diff / sq(&mut exact.iter().map(|&v| f64::from(v)))
     }
 
     /// Against the exact convolution (the f32 kernels on the unrounded operands), the bf16

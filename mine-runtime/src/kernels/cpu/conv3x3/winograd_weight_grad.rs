@@ -20,6 +20,7 @@ use crate::kernels::cpu::lanes::LANES;
 use super::Padded;
 use super::weight_grad::transpose_grad;
 use super::winograd::{G, XI, input_transform};
+use super::winograd_bf16_weight_grad as bf16_form;
 
 /// Scratch floats one image needs ([`GradImage::run`]'s `scratch`) for `p` and `lanes`
 /// output channels (rounded up to 16): the transposed gradient of a chunk (4 pixels a
@@ -70,17 +71,41 @@ impl GradImage<'_> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     pub fn run(&self, scratch: &mut [f32], du: &mut [f32]) {
-        if (self.p.width / 2).is_multiple_of(2 * LANES) {
-            self.run_chunks::<{ 2 * LANES }>(scratch, du);
-        } else {
-            self.run_chunks::<LANES>(scratch, du);
+        match self.wide_chunks() {
+            true => self.run_chunks::<{ 2 * LANES }, false>(scratch, &mut [], du),
+            false => self.run_chunks::<LANES, false>(scratch, &mut [], du),
         }
     }
 
-    /// [`run`](Self::run) in chunks of `S` tiles (`S` divides the tiles of a row).
+    /// [`run`](Self::run) with the transforms rounded to bf16 and `vdpbf16ps` products
+    /// (`winograd_bf16_weight_grad`); `pairs` holds at least its `pairs_len` lanes.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F/BW and AVX512_BF16.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub unsafe fn run_bf16(&self, scratch: &mut [f32], pairs: &mut [u32], du: &mut [f32]) {
+        match self.wide_chunks() {
+            true => self.run_chunks::<{ 2 * LANES }, true>(scratch, pairs, du),
+            false => self.run_chunks::<LANES, true>(scratch, pairs, du),
+        }
+    }
+
+    /// Whether chunks of 32 tiles divide a row of tiles (else chunks of 16).
+    fn wide_chunks(&self) -> bool {
+        (self.p.width / 2).is_multiple_of(2 * LANES)
+    }
+
+    /// [`run`](Self::run) in chunks of `S` tiles (`S` divides the tiles of a row); with
+    /// `BF16` (the caller checked AVX512_BF16), [`run_bf16`](Self::run_bf16)'s products.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    fn run_chunks<const S: usize>(&self, scratch: &mut [f32], du: &mut [f32]) {
+    fn run_chunks<const S: usize, const BF16: bool>(
+        &self,
+        scratch: &mut [f32],
+        pairs: &mut [u32],
+        du: &mut [f32],
+    ) {
         let (p, lanes) = (self.p, self.lanes);
         let (gt, rest) = scratch.split_at_mut(4 * S * lanes);
         let (v, dm) = rest.split_at_mut(XI * p.channels * S);
@@ -101,6 +126,11 @@ impl GradImage<'_> {
                         lanes,
                         dst,
                     );
+                }
+                if BF16 {
+                    // SAFETY: the caller checked AVX512_BF16 (`run_bf16`).
+                    unsafe { bf16_form::chunk::<S>(self, gt, ty, t0, pairs, du) };
+                    continue;
                 }
                 input_transform(p, self.padded, ty, t0..t0 + S, v, S);
                 for block in 0..lanes / LANES {
@@ -127,41 +157,58 @@ impl GradImage<'_> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     fn grad_transform<const S: usize>(&self, gt: &[f32], block: usize, dm: &mut [f32]) {
-        let lanes = self.lanes;
-        let row = 2 * S * lanes;
-        assert!(gt.len() >= 2 * row && block * LANES + LANES <= lanes);
         assert!(dm.len() >= XI * S * LANES);
-        let zero = _mm512_setzero_ps();
         for t in 0..S {
-            // SAFETY: (loads and stores) pixels (a, 2t + b) of the two rows, 16 channels
-            // from `16 * block`, lie inside `gt` (asserted above); entry (ξ, t) of `dm` too.
-            unsafe {
-                let src = gt.as_ptr().add(2 * t * lanes + block * LANES);
-                let y00 = _mm512_loadu_ps(src);
-                let y01 = _mm512_loadu_ps(src.add(lanes));
-                let y10 = _mm512_loadu_ps(src.add(row));
-                let y11 = _mm512_loadu_ps(src.add(row + lanes));
-                // A = [[1, 0], [1, 1], [1, -1], [0, -1]]: P = A y, then dM = P Aᵀ.
-                let p = [
-                    [y00, y01],
-                    [_mm512_add_ps(y00, y10), _mm512_add_ps(y01, y11)],
-                    [_mm512_sub_ps(y00, y10), _mm512_sub_ps(y01, y11)],
-                    [_mm512_sub_ps(zero, y10), _mm512_sub_ps(zero, y11)],
-                ];
-                let dst = dm.as_mut_ptr().add(t * LANES);
-                for (i, [p0, p1]) in p.into_iter().enumerate() {
-                    let values = [
-                        p0,
-                        _mm512_add_ps(p0, p1),
-                        _mm512_sub_ps(p0, p1),
-                        _mm512_sub_ps(zero, p1),
-                    ];
-                    for (k, value) in values.into_iter().enumerate() {
-                        _mm512_storeu_ps(dst.add((i * 4 + k) * S * LANES), value);
-                    }
-                }
+            let values = self.tile_gradient::<S>(gt, block, t);
+            for (xi, value) in values.into_iter().enumerate() {
+                let dst = &mut dm[(xi * S + t) * LANES..][..LANES];
+                // SAFETY: `dst` holds 16 floats.
+                unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), value) };
             }
         }
+    }
+
+    /// `dM = A dY Aᵀ` of tile `t` of the chunk (of `S` tiles) for output channels `16 * block
+    /// ..` (lanes), from the transposed gradient `gt` (`[2][2S][lanes]`): its 16 entries.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(super) fn tile_gradient<const S: usize>(
+        &self,
+        gt: &[f32],
+        block: usize,
+        t: usize,
+    ) -> [__m512; XI] {
+        let lanes = self.lanes;
+        let row = 2 * S * lanes;
+        assert!(t < S && gt.len() >= 2 * row && block * LANES + LANES <= lanes);
+        let zero = _mm512_setzero_ps();
+        // SAFETY: pixels (a, 2t + b) of the two rows, 16 channels from `16 * block`, lie
+        // inside `gt` (asserted above).
+        let [y00, y01, y10, y11] = unsafe {
+            let src = gt.as_ptr().add(2 * t * lanes + block * LANES);
+            [
+                _mm512_loadu_ps(src),
+                _mm512_loadu_ps(src.add(lanes)),
+                _mm512_loadu_ps(src.add(row)),
+                _mm512_loadu_ps(src.add(row + lanes)),
+            ]
+        };
+        // A = [[1, 0], [1, 1], [1, -1], [0, -1]]: P = A y, then dM = P Aᵀ.
+        let p = [
+            [y00, y01],
+            [_mm512_add_ps(y00, y10), _mm512_add_ps(y01, y11)],
+            [_mm512_sub_ps(y00, y10), _mm512_sub_ps(y01, y11)],
+            [_mm512_sub_ps(zero, y10), _mm512_sub_ps(zero, y11)],
+        ];
+        let mut values = [zero; XI];
+        for (i, [p0, p1]) in p.into_iter().enumerate() {
+            values[i * 4] = p0;
+            values[i * 4 + 1] = _mm512_add_ps(p0, p1);
+            values[i * 4 + 2] = _mm512_sub_ps(p0, p1);
+            values[i * 4 + 3] = _mm512_sub_ps(zero, p1);
+        }
+        values
     }
 
     /// `du[ξ][c0 + c][16 * block ..] += Σ_t dM_ξ(t) V_ξ(c0 + c, t)` for `c < N`; returns `N`.
