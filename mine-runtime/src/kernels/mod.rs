@@ -7,7 +7,8 @@
 //! dtypes) burn's own differentiable ops, so the GPU path computes the same maths. Under
 //! bf16 mixed precision ([`autocast`]) they cast their inputs as PyTorch's autocast does, on
 //! every backend. Which kernels run is a [`KernelOptions`] value that only a program changes
-//! ([`set_options`], the benchmarks' comparisons).
+//! ([`set_options`], the benchmarks' comparisons) and a thread's [`scope`] overrides (the
+//! trainer's `bf16_winograd`).
 //!
 //! # Adding a kernel
 //!
@@ -43,4 +44,4 @@ mod options;
 
 #[cfg(feature = "flex")]
 pub use flex::{CpuKernels, CpuOptimizer};
-pub use options::{KernelOptions, options, set_options};
+pub use options::{KernelOptions, OptionsScope, options, scope, set_options};

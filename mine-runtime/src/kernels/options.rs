@@ -1,10 +1,17 @@
 //! Which of our kernels run: all of them unless a program chooses otherwise, for comparisons
-//! (the benchmarks' `MINE_KERNELS=burn` and `MINE_WINOGRAD=0`).
+//! (the benchmarks' `MINE_KERNELS=burn` and `MINE_WINOGRAD=0`) or, for one thread's work, a
+//! trainer's config (`trainer.bf16_winograd`).
 //!
-//! The choice is a value of the process (the operations read it wherever they run, thread pools
-//! and backward passes included) that only [`set_options`] changes: no library function and no
-//! environment variable does.
+//! The choice is a value of the process that only [`set_options`] changes (no library function
+//! and no environment variable does), which a [`scope`] overrides on the calling thread while
+//! its guard lives. The operations read it on the thread that calls them, before any work goes
+//! to a thread pool, in the forward and the backward pass alike: a trainer that runs its
+//! forward and backward passes on one thread opens its scope there (as [`autocast`]'s).
+//!
+//! [`autocast`]: super::autocast
 
+use std::cell::Cell;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The kernels the operations of [`ops`](super::ops) may use.
@@ -52,8 +59,54 @@ const WINOGRAD_OFF: u8 = 2;
 const BF16_DOT_OFF: u8 = 4;
 const BF16_WINOGRAD_OFF: u8 = 8;
 
-/// The kernel options of the process ([`KernelOptions::default`] until [`set_options`]).
+thread_local! {
+    /// The options of this thread's innermost open [`scope`].
+    static SCOPED: Cell<Option<KernelOptions>> = const { Cell::new(None) };
+}
+
+/// The kernel options of the calling thread: those of its innermost open [`scope`], else the
+/// process's ([`KernelOptions::default`] until [`set_options`]).
 pub fn options() -> KernelOptions {
+    SCOPED.with(Cell::get).unwrap_or_else(process_options)
+}
+
+/// Runs the calling thread's operations with `options` until the returned guard drops (the
+/// previous options come back then, unwinding included); other threads keep theirs.
+///
+/// ```
+/// use mine_runtime::kernels::{KernelOptions, options, scope};
+///
+/// let direct = KernelOptions { bf16_winograd: false, ..options() };
+/// {
+///     let _guard = scope(direct);
+///     assert!(!options().bf16_winograd);
+///     std::thread::spawn(|| assert!(options().bf16_winograd)).join().unwrap();
+/// }
+/// assert!(options().bf16_winograd);
+/// ```
+pub fn scope(options: KernelOptions) -> OptionsScope {
+    OptionsScope {
+        previous: SCOPED.with(|cell| cell.replace(Some(options))),
+        _thread: PhantomData,
+    }
+}
+
+/// The guard of a [`scope`]: restores the calling thread's previous options when dropped (on
+/// the thread that opened it: it is not `Send`).
+#[must_use = "the options apply only while the guard lives"]
+pub struct OptionsScope {
+    previous: Option<KernelOptions>,
+    _thread: PhantomData<*const ()>,
+}
+
+impl Drop for OptionsScope {
+    fn drop(&mut self) {
+        SCOPED.with(|cell| cell.set(self.previous));
+    }
+}
+
+/// The options of the process, [`set_options`]'s.
+fn process_options() -> KernelOptions {
     let off = OFF.load(Ordering::Relaxed);
     KernelOptions {
         cpu_kernels: off & CPU_KERNELS_OFF == 0,
@@ -72,4 +125,31 @@ pub fn set_options(options: KernelOptions) {
         | bit(options.bf16_dot, BF16_DOT_OFF)
         | bit(options.bf16_winograd, BF16_WINOGRAD_OFF);
     OFF.store(off, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_scopes_restore_the_outer_options() {
+        let outer = KernelOptions {
+            winograd: false,
+            ..KernelOptions::default()
+        };
+        let inner = KernelOptions {
+            bf16_winograd: false,
+            ..outer
+        };
+        let before = options();
+        {
+            let _outer = scope(outer);
+            {
+                let _inner = scope(inner);
+                assert_eq!(options(), inner);
+            }
+            assert_eq!(options(), outer);
+        }
+        assert_eq!(options(), before);
+    }
 }

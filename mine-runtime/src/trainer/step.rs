@@ -11,7 +11,7 @@ use mine_dsl::policy::Policy;
 use super::ranks::Ranks;
 use super::readback::{Origin, Pending};
 use super::{TrainError, Trainer, batch_frames, step_seed};
-use crate::kernels::autocast;
+use crate::kernels::{self, autocast};
 use crate::optim::DeviceStepReport;
 
 /// What one training round did.
@@ -45,6 +45,8 @@ impl<P: Policy> Trainer<P> {
         let world = self.ranks.world_size();
         let mut grads = Vec::with_capacity(world);
         let mut frames = 0;
+        // Forward and backward passes run on this thread with the run's kernel choices.
+        let _kernels = kernels::scope(self.config.kernel_options());
         for (rank, batch) in batches.into_iter().enumerate() {
             let (losses, batch_frames) = self.forward_rank(rank, batch, epoch, batch_idx)?;
             let origin = Origin {

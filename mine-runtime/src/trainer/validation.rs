@@ -9,7 +9,7 @@ use mine_dsl::policy::Policy;
 
 use super::readback::{Origin, Pending, Value};
 use super::{BatchSource, TrainError, Trainer, batch_to_device, step_seed};
-use crate::kernels::autocast;
+use crate::kernels::{self, autocast};
 use crate::metrics::MeanWindow;
 use crate::sync::ReadReason;
 use crate::trainer::memory_manager::MemoryManager;
@@ -73,6 +73,7 @@ impl<P: Policy> Trainer<P> {
                 model.initial_memory(rows, &device)
             });
             let autocast = autocast::scope(self.config.precision.autocast());
+            let kernels = kernels::scope(self.config.kernel_options());
             let (latents, memory_out) =
                 model.forward(&batch, prepared.memory).map_err(|cause| {
                     fail(StepError::Policy {
@@ -84,7 +85,7 @@ impl<P: Policy> Trainer<P> {
                 .objectives
                 .evaluate(&latents, &batch, &ctx)
                 .map_err(|e| fail(e.into()))?;
-            drop(autocast);
+            drop((kernels, autocast));
             let origin = Origin {
                 step,
                 epoch: 0,

@@ -64,6 +64,21 @@ fn bf16_means_mixed_precision_and_runs_on_flex() {
 }
 
 #[test]
+fn bf16_winograd_defaults_on_and_sets_the_runs_kernel_options() {
+    let on = TrainerConfig::from_toml_str("max_steps = 5").unwrap();
+    assert!(on.bf16_winograd && on.kernel_options().bf16_winograd);
+    let off = TrainerConfig::from_toml_str("max_steps = 5\nbf16_winograd = false").unwrap();
+    assert!(!off.kernel_options().bf16_winograd);
+    assert!(off.to_toml_string().contains("bf16_winograd = false"));
+    // The other options stay the process's.
+    let others = mine_runtime::kernels::KernelOptions {
+        bf16_winograd: false,
+        ..mine_runtime::kernels::options()
+    };
+    assert_eq!(off.kernel_options(), others);
+}
+
+#[test]
 fn backends_not_compiled_in_name_the_feature() {
     for backend in [Backend::Cuda, Backend::Wgpu] {
         if backend.is_compiled() {
