@@ -42,9 +42,9 @@ use super::{Padded, flip_weight, handles, with_padded};
 pub const MIN_CHANNELS: usize = 64;
 
 thread_local! {
-    /// The calling thread's transformed chunk of tiles: f32 (`[16][C_in][16]`), then in bf16
-    /// pairs (`[16][C_in / 2][16]`).
-    static TRANSFORMED: RefCell<(Vec<f32>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The calling thread's transformed chunk of tiles in bf16 pairs of input channels
+    /// (`[16][C_in / 2][16]`).
+    static TRANSFORMED: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether this kernel computes the bf16 forward of `s` (and the input gradient of the
@@ -135,23 +135,16 @@ pub fn input_grad(
 
 /// One image: `padded` its zero-padded input, `out` its `[C_out][H][W]` output.
 fn image_bf16(job: &Winograd, packed: &[u32], padded: &[f32], out: &mut [MaybeUninit<f32>]) {
-    let channels = job.p.channels;
-    let (len, pair_len) = (
-        XI * channels * 2 * LANES,
-        XI * channels.div_ceil(2) * 2 * LANES,
-    );
+    let pair_len = XI * job.p.channels.div_ceil(2) * LANES;
     TRANSFORMED.with(|cell| {
-        let (v, vb) = &mut *cell.borrow_mut();
-        if v.len() < len {
-            v.resize(len, 0.0);
-        }
+        let vb = &mut *cell.borrow_mut();
         if vb.len() < pair_len {
             vb.resize(pair_len, 0);
         }
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `handles_bf16` checked AVX-512 F/BW and BF16.
         unsafe {
-            chunks(job, packed, padded, &mut v[..len], &mut vb[..pair_len], out)
+            chunks(job, packed, padded, &mut vb[..pair_len], out)
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("winograd_bf16 runs only where `available` is true");
@@ -159,7 +152,7 @@ fn image_bf16(job: &Winograd, packed: &[u32], padded: &[f32], out: &mut [MaybeUn
 }
 
 /// The image chunk by chunk of 16 tiles (a row of tiles is a whole number of them: `fits`):
-/// the f32 input transform, its rounding into pairs, the products and the output transform.
+/// the input transform rounded into channel pairs, the products and the output transform.
 /// (Chunks of 32 tiles, as the f32 kernel takes above 32 channels, measured 0-20% slower here
 /// at 64-128 channels, AMD Zen 4.)
 #[cfg(target_arch = "x86_64")]
@@ -168,15 +161,13 @@ fn chunks(
     job: &Winograd,
     packed: &[u32],
     padded: &[f32],
-    v: &mut [f32],
     vb: &mut [u32],
     out: &mut [MaybeUninit<f32>],
 ) {
     let p = job.p;
     for ty in 0..p.height / 2 {
         for t0 in (0..p.width / 2).step_by(LANES) {
-            winograd::input_transform(p, padded, ty, t0..t0 + LANES, v, LANES);
-            round_pairs(v, vb, p.channels);
+            transform_pairs(p, padded, ty, t0, vb);
             for block in 0..job.out_channels.div_ceil(OB) {
                 products(job, packed, vb, block, ty, t0, out);
             }
@@ -184,24 +175,21 @@ fn chunks(
     }
 }
 
-/// `vb[(ξ * pairs + q) * 16 + t]` = channels `2q`, `2q + 1` of `v[(ξ * C + c) * 16 + t]`
-/// rounded to bf16 pairs (one chunk of 16 tiles).
+/// `vb[(ξ * pairs + q) * 16 + l]` = entry `ξ` of `V = Bᵀ d B` of tile `t0 + l` of row `ty`, for
+/// input channels `2q` and `2q + 1` rounded to a bf16 pair (transformed in f32 from the
+/// unrounded input, in registers).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-fn round_pairs(v: &[f32], vb: &mut [u32], channels: usize) {
-    let pairs = channels.div_ceil(2);
-    let load = |at: usize| {
-        let src = &v[at..at + LANES];
-        // SAFETY: `src` holds 16 floats.
-        unsafe { _mm512_loadu_ps(src.as_ptr()) }
-    };
-    for xi in 0..XI {
-        for q in 0..pairs {
-            let even = load((xi * channels + 2 * q) * LANES);
-            let odd = match 2 * q + 1 < channels {
-                true => load((xi * channels + 2 * q + 1) * LANES),
-                false => _mm512_setzero_ps(),
-            };
+fn transform_pairs(p: Padded, padded: &[f32], ty: usize, t0: usize, vb: &mut [u32]) {
+    let (channels, pairs) = (p.channels, p.channels.div_ceil(2));
+    assert!(vb.len() >= XI * pairs * LANES);
+    for q in 0..pairs {
+        let even = winograd::tile_input(p, padded, 2 * q, ty, t0);
+        let odd = match 2 * q + 1 < channels {
+            true => winograd::tile_input(p, padded, 2 * q + 1, ty, t0),
+            false => [_mm512_setzero_ps(); XI],
+        };
+        for (xi, (even, odd)) in even.into_iter().zip(odd).enumerate() {
             let dst = &mut vb[(xi * pairs + q) * LANES..][..LANES];
             // SAFETY: `dst` holds 16 lanes.
             unsafe {
