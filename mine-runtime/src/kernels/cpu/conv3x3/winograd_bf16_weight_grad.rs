@@ -23,7 +23,7 @@ use super::dpbf16::{as_bh, to_pairs};
 use super::weight_grad::{Method, accumulate};
 use super::winograd::{XI, tile_input};
 use super::winograd_bf16::handles_bf16;
-use super::winograd_weight_grad::GradImage;
+use super::winograd_weight_grad::{GradImage, Tile};
 
 /// Whether this kernel computes the bf16 weight gradient of `s` on this CPU: the shapes whose
 /// forward `winograd_bf16` computes.
@@ -128,7 +128,7 @@ pub(super) unsafe fn chunk<const S: usize>(
         for xi in 0..XI {
             let mut c = 0;
             while c < p.channels {
-                let at = (xi, block, c);
+                let at = Tile { xi, block, c0: c };
                 c += match p.channels - c {
                     16.. => accumulate_pairs::<S, 16>(job, vb, dmb, at, du),
                     8.. => accumulate_pairs::<S, 8>(job, vb, dmb, at, du),
@@ -141,7 +141,7 @@ pub(super) unsafe fn chunk<const S: usize>(
 }
 
 /// `du[ξ][c0 + c][16 * block ..] += Σ_k dMb_ξ(k) · Vb_ξ(c0 + c, k)` for `c < N` over the
-/// chunk's `S / 2` pairs of tiles (`at` = `(ξ, block, c0)`); returns `N`.
+/// chunk's `S / 2` pairs of tiles; returns `N`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 #[inline]
@@ -149,10 +149,10 @@ fn accumulate_pairs<const S: usize, const N: usize>(
     job: &GradImage,
     vb: &[u32],
     dmb: &[u32],
-    at: (usize, usize, usize),
+    at: Tile,
     du: &mut [f32],
 ) -> usize {
-    let (xi, block, c0) = at;
+    let Tile { xi, block, c0 } = at;
     let (channels, lanes, half) = (job.p.channels, job.lanes, S / 2);
     assert!(c0 + N <= channels && block * LANES + LANES <= lanes);
     let grads = &dmb[xi * half * LANES..][..half * LANES];
@@ -170,15 +170,7 @@ fn accumulate_pairs<const S: usize, const N: usize>(
             }
         }
     }
-    for (c, acc) in acc.iter().enumerate() {
-        let at = (xi * channels + c0 + c) * lanes + block * LANES;
-        let dst = &mut du[at..at + LANES];
-        // SAFETY: `dst` holds 16 floats.
-        unsafe {
-            let sum = _mm512_add_ps(_mm512_loadu_ps(dst.as_ptr()), *acc);
-            _mm512_storeu_ps(dst.as_mut_ptr(), sum);
-        }
-    }
+    job.add_sums(&acc, at, du);
     N
 }
 

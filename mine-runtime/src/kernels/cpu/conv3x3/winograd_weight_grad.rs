@@ -239,24 +239,37 @@ impl GradImage<'_> {
                 }
             }
         }
-        for (c, acc) in acc.iter().enumerate() {
+        self.add_sums(&acc, at, du);
+        N
+    }
+
+    /// `du[ξ][c0 + c][16 * block ..] += sums[c]` (`at` = `(ξ, block, c0)`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(super) fn add_sums(&self, sums: &[__m512], at: Tile, du: &mut [f32]) {
+        let Tile { xi, block, c0 } = at;
+        let (channels, lanes) = (self.p.channels, self.lanes);
+        for (c, sum) in sums.iter().enumerate() {
             let at = (xi * channels + c0 + c) * lanes + block * LANES;
             let dst = &mut du[at..at + LANES];
             // SAFETY: `dst` holds 16 floats.
             unsafe {
-                let sum = _mm512_add_ps(_mm512_loadu_ps(dst.as_ptr()), *acc);
-                _mm512_storeu_ps(dst.as_mut_ptr(), sum);
+                let total = _mm512_add_ps(_mm512_loadu_ps(dst.as_ptr()), *sum);
+                _mm512_storeu_ps(dst.as_mut_ptr(), total);
             }
         }
-        N
     }
 }
 
-/// Which accumulators [`GradImage::accumulate`] sums: entry `xi`, output channels
-/// `16 * block ..`, input channels from `c0`.
+/// Which accumulators a chunk's products sum: entry `xi`, output channels `16 * block ..`,
+/// input channels from `c0`.
 #[derive(Clone, Copy)]
-struct Tile {
-    xi: usize,
-    block: usize,
-    c0: usize,
+pub(super) struct Tile {
+    /// The entry ξ of the 4x4 transform.
+    pub xi: usize,
+    /// The block of 16 output channels.
+    pub block: usize,
+    /// The first input channel.
+    pub c0: usize,
 }
