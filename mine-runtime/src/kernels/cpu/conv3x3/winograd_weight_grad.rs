@@ -160,10 +160,11 @@ impl GradImage<'_> {
         assert!(dm.len() >= XI * S * LANES);
         for t in 0..S {
             let values = self.tile_gradient::<S>(gt, block, t);
+            let dst = dm.as_mut_ptr().wrapping_add(t * LANES);
             for (xi, value) in values.into_iter().enumerate() {
-                let dst = &mut dm[(xi * S + t) * LANES..][..LANES];
-                // SAFETY: `dst` holds 16 floats.
-                unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), value) };
+                // SAFETY: entry (ξ, t) of `dm`, 16 floats at `(ξ * S + t) * 16`, is inside it
+                // (asserted above).
+                unsafe { _mm512_storeu_ps(dst.add(xi * S * LANES), value) };
             }
         }
     }
