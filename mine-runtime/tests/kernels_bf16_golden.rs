@@ -6,7 +6,7 @@
 
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, FloatDType, Tensor, TensorData};
-use mine_runtime::kernels::{KernelOptions, autocast, ops, set_options};
+use mine_runtime::kernels::{KernelOptions, autocast, ops, scope};
 use serde_json::Value;
 
 fn golden() -> Value {
@@ -143,18 +143,18 @@ fn linear(golden: &Value, device: &Device) {
 }
 
 /// Both bf16 paths of the convolutions: `vdpbf16ps` (where the CPU has AVX512_BF16) and the f32
-/// kernels on rounded operands. One test, because the kernel options are process-wide.
+/// kernels on rounded operands, chosen for this thread's forward and backward passes by a
+/// kernel-options scope.
 #[test]
 fn convolutions_and_linear_layers_under_bf16_autocast_match_pytorch() {
     let golden = golden();
     let device = Device::flex().autodiff();
     for bf16_dot in [true, false] {
-        set_options(KernelOptions {
+        let _kernels = scope(KernelOptions {
             bf16_dot,
             ..KernelOptions::default()
         });
         convolutions(&golden, &device);
         linear(&golden, &device);
     }
-    set_options(KernelOptions::default());
 }
