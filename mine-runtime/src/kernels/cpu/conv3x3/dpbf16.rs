@@ -22,7 +22,7 @@ use crate::kernels::cpu::bf16;
 use crate::kernels::cpu::conv::ConvShape;
 use crate::kernels::cpu::lanes::LANES;
 
-use super::{CB, Padded, flip_weight, handles};
+use super::{CB, Padded, flip_weight, handles, image_lens};
 
 /// Whether this CPU has the instructions (AVX-512 F/BW/VL and BF16; every CPU with
 /// AVX512_BF16 has VL, which the weight gradient's half-register loads use).
@@ -85,12 +85,7 @@ pub fn forward(
         handles(s) && available(),
         "dpbf16::forward: unsupported {s:?}"
     );
-    let (in_len, out_len) = (
-        s.in_channels * s.height * s.width,
-        s.out_channels * s.height * s.width,
-    );
-    assert_eq!(x.len(), s.batch * in_len, "dpbf16: input length");
-    assert_eq!(out.len(), s.batch * out_len, "dpbf16: output length");
+    let (in_len, out_len) = image_lens(s, x.len(), out.len(), "dpbf16");
     if in_len == 0 || out_len == 0 {
         out.iter_mut().for_each(|v| {
             v.write(0.0);

@@ -13,7 +13,7 @@ use crate::kernels::cpu::lanes::LANES;
 use crate::kernels::cpu::conv::ConvShape;
 
 use super::winograd::{self, Winograd};
-use super::{CB, Padded, flip_weight, handles, pack_weight, with_padded};
+use super::{CB, Padded, flip_weight, handles, image_lens, pack_weight, with_padded};
 
 /// What one forward call computes, for the per-image tiles.
 struct Forward<'a> {
@@ -35,17 +35,8 @@ pub fn forward(
     out: &mut [MaybeUninit<f32>],
 ) {
     assert!(handles(s), "conv3x3::forward: unsupported {s:?}");
-    let p = Padded {
-        channels: s.in_channels,
-        height: s.height,
-        width: s.width,
-    };
-    let (in_len, out_len) = (
-        s.in_channels * s.height * s.width,
-        s.out_channels * s.height * s.width,
-    );
-    assert_eq!(x.len(), s.batch * in_len, "conv3x3: input length");
-    assert_eq!(out.len(), s.batch * out_len, "conv3x3: output length");
+    let p = Padded::input(s);
+    let (in_len, out_len) = image_lens(s, x.len(), out.len(), "conv3x3");
     if in_len == 0 || out_len == 0 {
         out.iter_mut().for_each(|v| {
             v.write(0.0);

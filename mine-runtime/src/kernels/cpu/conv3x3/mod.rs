@@ -78,6 +78,15 @@ struct Padded {
 }
 
 impl Padded {
+    /// The padded planes of `s`'s input, one per input channel.
+    fn input(s: &ConvShape) -> Self {
+        Self {
+            channels: s.in_channels,
+            height: s.height,
+            width: s.width,
+        }
+    }
+
     fn row(&self) -> usize {
         self.width + 2
     }
@@ -89,6 +98,16 @@ impl Padded {
     fn len(&self) -> usize {
         self.channels * self.plane() + LANES
     }
+}
+
+/// Elements of one input and one output image of `s`, having checked that slices of `x_len`
+/// and `out_len` elements hold `s.batch` of each (`what` names the kernel if not).
+fn image_lens(s: &ConvShape, x_len: usize, out_len: usize, what: &str) -> (usize, usize) {
+    let hw = s.height * s.width;
+    let (input, output) = (s.in_channels * hw, s.out_channels * hw);
+    assert_eq!(x_len, s.batch * input, "{what}: input length");
+    assert_eq!(out_len, s.batch * output, "{what}: output length");
+    (input, output)
 }
 
 /// Copies `image` (`[C][H][W]`) into `dst` (`C` padded planes) with a zero border of one

@@ -153,11 +153,7 @@ pub(super) fn accumulate(
     mut grad_bias: Option<&mut [f32]>,
     method: Method,
 ) {
-    let p = Padded {
-        channels: s.in_channels,
-        height: s.height,
-        width: s.width,
-    };
+    let p = Padded::input(s);
     let (co, ci, hw) = (s.out_channels, s.in_channels, s.height * s.width);
     let (in_len, out_len) = (ci * hw, co * hw);
     let lanes = co.div_ceil(LANES) * LANES;

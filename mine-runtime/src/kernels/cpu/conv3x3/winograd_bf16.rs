@@ -33,7 +33,7 @@ use crate::kernels::cpu::lanes::LANES;
 
 use super::dpbf16::{available, pair};
 use super::winograd::{self, OB, Winograd, XI, transform_weight};
-use super::{Padded, flip_weight, handles, with_padded};
+use super::{Padded, flip_weight, handles, image_lens, with_padded};
 
 /// Fewest input and output channels for which this kernel runs: measured against the direct
 /// `vdpbf16ps` kernel on AMD Zen 4 (BENCHMARKS.md), it gains 15-45% from 64 channels on both
@@ -92,17 +92,8 @@ pub fn forward(
     out: &mut [MaybeUninit<f32>],
 ) {
     assert!(handles_bf16(s), "winograd_bf16::forward: unsupported {s:?}");
-    let (in_len, out_len) = (
-        s.in_channels * s.height * s.width,
-        s.out_channels * s.height * s.width,
-    );
-    assert_eq!(x.len(), s.batch * in_len, "winograd_bf16: input length");
-    assert_eq!(out.len(), s.batch * out_len, "winograd_bf16: output length");
-    let p = Padded {
-        channels: s.in_channels,
-        height: s.height,
-        width: s.width,
-    };
+    let (in_len, out_len) = image_lens(s, x.len(), out.len(), "winograd_bf16");
+    let p = Padded::input(s);
     let packed = pack_weight(weight, s.out_channels, s.in_channels);
     let bias: Option<Vec<f32>> = bias.map(bf16::rounded);
     let job = Winograd {

@@ -18,12 +18,12 @@ use crate::kernels::cpu::bf16;
 use crate::kernels::cpu::conv::ConvShape;
 use crate::kernels::cpu::lanes::LANES;
 
-use super::Padded;
 use super::dpbf16::{as_bh, to_pairs};
 use super::weight_grad::{Method, accumulate};
 use super::winograd::{XI, tile_input};
 use super::winograd_bf16::handles_bf16;
 use super::winograd_weight_grad::{GradImage, Tile};
+use super::{Padded, image_lens};
 
 /// Whether this kernel computes the bf16 weight gradient of `s` on this CPU: the shapes whose
 /// forward `winograd_bf16` computes.
@@ -45,31 +45,15 @@ pub fn weight_grad(
         handles_weight_grad(s),
         "winograd_bf16::weight_grad: unsupported {s:?}"
     );
-    let (in_len, out_len) = (
-        s.in_channels * s.height * s.width,
-        s.out_channels * s.height * s.width,
-    );
-    assert_eq!(x.len(), s.batch * in_len, "winograd_bf16: input length");
-    assert_eq!(
-        grad_out.len(),
-        s.batch * out_len,
-        "winograd_bf16: gradient length"
-    );
+    image_lens(s, x.len(), grad_out.len(), "winograd_bf16::weight_grad");
     let len = s.out_channels * s.in_channels * 9;
     assert_eq!(
         grad_weight.len(),
         len,
         "winograd_bf16: weight gradient length"
     );
-    let method = Method::WinogradBf16;
-    accumulate(
-        s,
-        x,
-        grad_out,
-        grad_weight,
-        grad_bias.as_deref_mut(),
-        method,
-    );
+    let bias = grad_bias.as_deref_mut();
+    accumulate(s, x, grad_out, grad_weight, bias, Method::WinogradBf16);
     bf16::round_in_place(grad_weight);
     if let Some(db) = grad_bias {
         bf16::round_in_place(db);
