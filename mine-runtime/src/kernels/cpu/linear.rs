@@ -31,11 +31,11 @@ pub struct LinearShape {
 }
 
 impl LinearShape {
-    fn macs(&self) -> usize {
+    pub(super) fn macs(&self) -> usize {
         self.rows * self.d_in * self.d_out
     }
 
-    fn check(&self, x: usize, weight: usize, out: usize) {
+    pub(super) fn check(&self, x: usize, weight: usize, out: usize) {
         assert_eq!(x, self.rows * self.d_in, "linear: input length");
         assert_eq!(weight, self.d_in * self.d_out, "linear: weight length");
         assert_eq!(out, self.rows * self.d_out, "linear: output length");

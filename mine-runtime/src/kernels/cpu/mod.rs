@@ -12,6 +12,7 @@ pub mod group_norm;
 use super::isa;
 mod lanes;
 pub mod linear;
+pub mod linear_bf16;
 pub mod log_softmax;
 pub mod max_pool;
 

@@ -46,7 +46,7 @@ thread_local! {
 }
 
 /// Two bf16 values in one 32-bit lane: `lo` in the low half (the even channel).
-pub(super) fn pair(lo: f32, hi: f32) -> u32 {
+pub(crate) fn pair(lo: f32, hi: f32) -> u32 {
     (bf16::round(lo).to_bits() >> 16) | (bf16::round(hi).to_bits() & 0xffff_0000)
 }
 
@@ -253,7 +253,7 @@ impl Job<'_> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 #[inline]
-pub(super) fn as_bh(v: __m512i) -> __m512bh {
+pub(crate) fn as_bh(v: __m512i) -> __m512bh {
     // SAFETY: both are 512 bits of plain data.
     unsafe { std::mem::transmute(v) }
 }
@@ -263,7 +263,7 @@ pub(super) fn as_bh(v: __m512i) -> __m512bh {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 #[inline]
-pub(super) fn to_pairs(even: __m512, odd: __m512) -> __m512i {
+pub(crate) fn to_pairs(even: __m512, odd: __m512) -> __m512i {
     // Element i of the result takes bf16 element i (the even value) and 16 + i (the odd one).
     let interleave = _mm512_set_epi16(
         31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4,

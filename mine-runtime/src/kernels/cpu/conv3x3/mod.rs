@@ -30,6 +30,8 @@ pub mod winograd_bf16_weight_grad;
 mod winograd_weight_grad;
 
 pub use forward::{forward, input_grad};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use weight_grad::transpose16;
 pub use weight_grad::weight_grad;
 
 use std::cell::RefCell;
