@@ -73,9 +73,10 @@ type WeightGrad = fn(&ConvShape, &[f32], &[f32], &mut [f32], Option<&mut [f32]>)
 struct Conv2dBackward;
 
 impl Backward<Flex, 3> for Conv2dBackward {
-    /// `x`, `weight`, the geometry, the output when a ReLU followed the convolution, and
-    /// whether it ran in bf16 (then so do the gradients: operands and results rounded).
-    type State = (NodeId, NodeId, ConvShape, Option<FlexTensor>, bool);
+    /// `x` (contiguous: a permuted input, such as the first layer's frames, is copied once for
+    /// both passes), `weight`, the geometry, the output when a ReLU followed the convolution,
+    /// and whether it ran in bf16 (then so do the gradients: operands and results rounded).
+    type State = (FlexTensor, NodeId, ConvShape, Option<FlexTensor>, bool);
 
     fn backward(
         self,
@@ -84,7 +85,7 @@ impl Backward<Flex, 3> for Conv2dBackward {
         checkpointer: &mut Checkpointer,
     ) {
         let [node_x, node_weight, node_bias] = ops.parents;
-        let (x_state, weight_state, s, relu_out, bf16) = ops.state;
+        let (x, weight_state, s, relu_out, bf16) = ops.state;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
         // One vectorized pass: measured faster than masking inside the direct kernels'
         // padding and transposition.
@@ -92,7 +93,6 @@ impl Backward<Flex, 3> for Conv2dBackward {
             Some(out) => relu_backward(&grad, &contiguous(out)),
             None => grad,
         };
-        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
         let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
         // Under autocast the gradient of the bf16 output is bf16: the kernels' bf16 forms
         // round it, as they round the operands and the results.
@@ -132,9 +132,9 @@ pub fn autodiff<C: CheckpointStrategy>(
     relu: bool,
     bf16: bool,
 ) -> FloatTensor<Autodiff<Flex, C>> {
-    let run = || {
-        let (xp, wp, bp) = (x.primitive(), weight.primitive(), bias.primitive());
-        forward(xp.clone(), wp.clone(), bp.clone(), geometry, relu, bf16)
+    let run = |xp: FlexTensor| {
+        let (wp, bp) = (weight.primitive(), bias.primitive());
+        forward(xp, wp.clone(), bp.clone(), geometry, relu, bf16)
     };
     match Conv2dBackward
         .prepare::<C>([x.node(), weight.node(), bias.node()])
@@ -142,13 +142,13 @@ pub fn autodiff<C: CheckpointStrategy>(
         .stateful()
     {
         OpsKind::Tracked(mut prep) => {
-            let x_state = prep.checkpoint(&x);
             let weight_state = prep.checkpoint(&weight);
             let s = shape_of(x.primitive(), weight.primitive(), geometry);
-            let out = run();
+            let xc = contiguous(x.primitive().clone());
+            let out = run(xc.clone());
             let relu_out = relu.then(|| out.clone());
-            prep.finish((x_state, weight_state, s, relu_out, bf16), out)
+            prep.finish((xc, weight_state, s, relu_out, bf16), out)
         }
-        OpsKind::UnTracked(prep) => prep.finish(run()),
+        OpsKind::UnTracked(prep) => prep.finish(run(x.primitive().clone())),
     }
 }
