@@ -6,7 +6,9 @@
 //! Winograd ones. A second line per shape times the bf16 forms (bf16 autocast: forward,
 //! input gradient and weight gradient) with the direct `vdpbf16ps` kernels where the CPU has
 //! AVX512_BF16, with the bf16 Winograd kernel where it runs (64 channels and more), and with the
-//! f32 kernels on rounded operands (`KernelOptions::bf16_dot` off).
+//! f32 kernels on rounded operands (`KernelOptions::bf16_dot` off). `--linear` times the
+//! small VPT's linear layers instead (32 rows): f32, bf16 with `vdpbf16ps`, and bf16 as the f32
+//! kernels on rounded copies.
 
 use std::time::Instant;
 
@@ -20,6 +22,10 @@ use mine_runtime::kernels::cpu::conv::{
     conv2d_weight_grad, conv2d_weight_grad_bf16,
 };
 use mine_runtime::kernels::cpu::conv3x3::{dpbf16, winograd_bf16};
+use mine_runtime::kernels::cpu::linear::{
+    LinearShape, linear_forward, linear_input_grad, linear_weight_grad,
+};
+use mine_runtime::kernels::cpu::{bf16, linear_bf16};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -57,6 +63,84 @@ struct Args {
     /// published 1x model (64, 128, 128), 8 the 2x, 12 the 3x.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     width: u16,
+    /// Time the linear layers instead of the convolutions.
+    #[arg(long)]
+    linear: bool,
+}
+
+/// The small VPT's linear layers for the 32 rows of a B=2, T=16 batch: the image encoder's
+/// dense layer and projection, a transformer block's MLP, the button and camera heads.
+fn linear_layers(rounds: usize) {
+    println!(
+        "linear (32 rows), ms fwd / dx / dw: f32 | bf16 vdpbf16ps | bf16 as f32 kernels on rounded copies"
+    );
+    for (d_in, d_out) in [
+        (8192, 256),
+        (256, 256),
+        (256, 1024),
+        (1024, 256),
+        (256, 8641),
+        (256, 121),
+    ] {
+        let s = LinearShape {
+            rows: 32,
+            d_in,
+            d_out,
+        };
+        let x: Vec<f32> = (0..32 * d_in).map(|i| (i % 7) as f32 * 0.1).collect();
+        let w: Vec<f32> = (0..d_in * d_out).map(|i| (i % 5) as f32 * 0.01).collect();
+        let g: Vec<f32> = (0..32 * d_out).map(|i| (i % 3) as f32 * 0.1).collect();
+        let (mut out, mut dx, mut dw) =
+            (vec![0.0; g.len()], vec![0.0; x.len()], vec![0.0; w.len()]);
+        let f32s = (
+            time(rounds, || {
+                linear_forward(&s, &x, &w, None, as_uninit(&mut out))
+            }),
+            time(rounds, || linear_input_grad(&s, &g, &w, as_uninit(&mut dx))),
+            time(rounds, || {
+                linear_weight_grad(&s, &x, &g, as_uninit(&mut dw), None)
+            }),
+        );
+        let dot = linear_bf16::available().then(|| {
+            (
+                time(rounds, || {
+                    linear_bf16::forward(&s, &x, &w, None, as_uninit(&mut out))
+                }),
+                time(rounds, || {
+                    linear_bf16::input_grad(&s, &g, &w, as_uninit(&mut dx))
+                }),
+                time(rounds, || {
+                    linear_bf16::weight_grad(&s, &x, &g, as_uninit(&mut dw), None)
+                }),
+            )
+        });
+        // What the layer did before `linear_bf16`: rounded copies, the f32 kernels, the
+        // results rounded.
+        let rounded = (
+            time(rounds, || {
+                let (xr, wr) = (bf16::rounded(&x), bf16::rounded(&w));
+                linear_forward(&s, &xr, &wr, None, as_uninit(&mut out));
+                bf16::round_in_place(&mut out);
+            }),
+            time(rounds, || {
+                let (gr, wr) = (bf16::rounded(&g), bf16::rounded(&w));
+                linear_input_grad(&s, &gr, &wr, as_uninit(&mut dx));
+                bf16::round_in_place(&mut dx);
+            }),
+            time(rounds, || {
+                let (xr, gr) = (bf16::rounded(&x), bf16::rounded(&g));
+                linear_weight_grad(&s, &xr, &gr, as_uninit(&mut dw), None);
+                bf16::round_in_place(&mut dw);
+            }),
+        );
+        let show = |(f, b, w): (f64, f64, f64)| format!("{f:6.2} / {b:6.2} / {w:6.2}");
+        println!(
+            "{d_in:>5}->{d_out:<5} {} | {} | {}",
+            show(f32s),
+            dot.map_or("no AVX512_BF16".to_owned(), show),
+            show(rounded)
+        );
+    }
 }
 
 fn main() {
@@ -67,6 +151,9 @@ fn main() {
         ..KernelOptions::default()
     };
     mine_runtime::kernels::set_options(kernels);
+    if args.linear {
+        return linear_layers(rounds);
+    }
     let device = Device::flex();
     println!("conv2d 3x3 (32 frames), ms: ours fwd / dx / dw vs burn flex fwd / fwd+bwd");
     let k = usize::from(args.width);
