@@ -144,6 +144,8 @@ fn linear_layers(rounds: usize) {
 }
 
 fn main() {
+    // As the trainer and the step benchmark: freed buffers stay in the heap for reuse.
+    mine_runtime::kernels::allocator::keep_freed_memory();
     let args = <Args as clap::Parser>::parse();
     let (rounds, only) = (args.rounds.max(1), args.shape.map(usize::from));
     let kernels = KernelOptions {
