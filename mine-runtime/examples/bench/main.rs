@@ -24,8 +24,9 @@
 //! `MINE_WINOGRAD=0`) our direct 3x3 convolutions instead of the Winograd ones, `--no-bf16-dot`
 //! (or `MINE_BF16_DOT=0`) under `--precision bf16-mixed` the f32 kernels on bf16-rounded
 //! operands instead of the `vdpbf16ps` ones, `--no-bf16-winograd` (or `MINE_BF16_WINOGRAD=0`)
-//! the direct `vdpbf16ps` kernels for the wide layers too: the benchmark sets these
-//! [`KernelOptions`] for its own processes.
+//! the direct `vdpbf16ps` kernels for the wide layers too, `--winograd-wide` (or
+//! `MINE_WINOGRAD_WIDE=1`) the f32 Winograd kernel's 32-tile chunks at every width: the
+//! benchmark sets these [`KernelOptions`] for its own processes.
 //!
 //! `--backend cuda` (built with `--features cuda`) times VPT 2x, window 128, memory 256, batch
 //! 8 in bf16-mixed, MineStudio's fine-tuning recipe per GPU, against MineStudio on the same GPU
@@ -61,7 +62,7 @@ type Error = Box<dyn std::error::Error>;
 #[derive(clap::Parser)]
 #[command(
     about = "Times our training step, DSL and data loader (with --reference, against MineStudio on PyTorch); prints Markdown tables",
-    after_help = "Environment: MINE_KERNELS=burn, MINE_WINOGRAD=0, MINE_BF16_DOT=0 and MINE_BF16_WINOGRAD=0 are the defaults of --burn-ops, --no-winograd, --no-bf16-dot and --no-bf16-winograd; MINE_REFERENCE_VENV names an existing reference environment."
+    after_help = "Environment: MINE_KERNELS=burn, MINE_WINOGRAD=0, MINE_BF16_DOT=0 MINE_BF16_WINOGRAD=0 and MINE_WINOGRAD_WIDE=1 are the defaults of --burn-ops, --no-winograd, --no-bf16-dot, --no-bf16-winograd and --winograd-wide; MINE_REFERENCE_VENV names an existing reference environment."
 )]
 struct Args {
     /// Run MineStudio on PyTorch side by side (makes the reference environment first).
@@ -126,6 +127,11 @@ struct Args {
     /// and weight gradients).
     #[arg(long)]
     no_bf16_winograd: bool,
+    /// The f32 Winograd kernel's chunks of 32 tiles (16 accumulators) at every width, instead
+    /// of 16 tiles up to 32 input channels (the choice to measure on cores with two 512-bit
+    /// FMA units).
+    #[arg(long)]
+    winograd_wide: bool,
 }
 
 impl Args {
@@ -137,6 +143,7 @@ impl Args {
             winograd: env.winograd && !self.no_winograd,
             bf16_dot: env.bf16_dot && !self.no_bf16_dot,
             bf16_winograd: env.bf16_winograd && !self.no_bf16_winograd,
+            winograd_wide: env.winograd_wide || self.winograd_wide,
         }
     }
 }
@@ -160,8 +167,8 @@ fn video_backend(s: &str) -> Result<VideoBackend, String> {
 }
 
 /// The kernels the environment asks for (`MINE_KERNELS=burn`, `MINE_WINOGRAD=0`,
-/// `MINE_BF16_DOT=0`, `MINE_BF16_WINOGRAD=0`), the defaults of `--burn-ops`, `--no-winograd`,
-/// `--no-bf16-dot` and `--no-bf16-winograd`.
+/// `MINE_BF16_DOT=0`, `MINE_BF16_WINOGRAD=0`, `MINE_WINOGRAD_WIDE=1`), the defaults of
+/// `--burn-ops`, `--no-winograd`, `--no-bf16-dot`, `--no-bf16-winograd` and `--winograd-wide`.
 fn kernels_from_env() -> KernelOptions {
     let var = |name: &str| std::env::var(name).ok();
     KernelOptions {
@@ -169,6 +176,7 @@ fn kernels_from_env() -> KernelOptions {
         winograd: var("MINE_WINOGRAD").is_none_or(|v| v != "0"),
         bf16_dot: var("MINE_BF16_DOT").is_none_or(|v| v != "0"),
         bf16_winograd: var("MINE_BF16_WINOGRAD").is_none_or(|v| v != "0"),
+        winograd_wide: var("MINE_WINOGRAD_WIDE").is_some_and(|v| v == "1"),
     }
 }
 
@@ -186,6 +194,9 @@ fn kernel_flags(kernels: KernelOptions) -> Vec<&'static str> {
     }
     if !kernels.bf16_winograd {
         flags.push("--no-bf16-winograd");
+    }
+    if kernels.winograd_wide {
+        flags.push("--winograd-wide");
     }
     flags
 }
@@ -283,6 +294,9 @@ fn machine(setup: &Setup) -> String {
     let kernels = match (setup.backend, options.cpu_kernels, options.winograd) {
         (Backend::Flex, false, _) => ", our CPU kernels off (--burn-ops)",
         (Backend::Flex, true, false) => ", our CPU kernels on, Winograd off (--no-winograd)",
+        (Backend::Flex, true, true) if options.winograd_wide => {
+            ", our CPU kernels on, Winograd in 32-tile chunks (--winograd-wide)"
+        }
         (Backend::Flex, true, true) => ", our CPU kernels on",
         _ => " (burn's GPU kernels)",
     };

@@ -38,6 +38,14 @@ pub struct KernelOptions {
     /// See [`winograd_bf16`](crate::kernels::cpu::conv3x3::winograd_bf16) and
     /// [`winograd_bf16_weight_grad`](crate::kernels::cpu::conv3x3::winograd_bf16_weight_grad).
     pub bf16_winograd: bool,
+    /// The f32 Winograd kernel transforms 32 tiles at a time (16 accumulator registers per
+    /// product tile) at every width, instead of 16 tiles (8 accumulators; a transformed chunk
+    /// that stays in L1) up to 32 input channels. Off by default: on AMD Zen 4 the 16-tile
+    /// chunks were measured 10-20% faster there (BENCHMARKS.md). A core with two 512-bit FMA
+    /// units (Intel Sapphire Rapids) may need the 16 accumulators to keep both busy: the
+    /// choice to measure there (`kernel_bench` and `bench` take it as `MINE_WINOGRAD_WIDE=1`
+    /// and `--winograd-wide`).
+    pub winograd_wide: bool,
 }
 
 impl Default for KernelOptions {
@@ -48,16 +56,18 @@ impl Default for KernelOptions {
             winograd: true,
             bf16_dot: true,
             bf16_winograd: true,
+            winograd_wide: false,
         }
     }
 }
 
-/// Bits of the kernels turned off (0: the default, all on).
+/// Bits of the options that differ from the default (0: the default).
 static OFF: AtomicU8 = AtomicU8::new(0);
 const CPU_KERNELS_OFF: u8 = 1;
 const WINOGRAD_OFF: u8 = 2;
 const BF16_DOT_OFF: u8 = 4;
 const BF16_WINOGRAD_OFF: u8 = 8;
+const WINOGRAD_WIDE_ON: u8 = 16;
 
 thread_local! {
     /// The options of this thread's innermost open [`scope`].
@@ -113,6 +123,7 @@ fn process_options() -> KernelOptions {
         winograd: off & WINOGRAD_OFF == 0,
         bf16_dot: off & BF16_DOT_OFF == 0,
         bf16_winograd: off & BF16_WINOGRAD_OFF == 0,
+        winograd_wide: off & WINOGRAD_WIDE_ON != 0,
     }
 }
 
@@ -123,7 +134,8 @@ pub fn set_options(options: KernelOptions) {
     let off = bit(options.cpu_kernels, CPU_KERNELS_OFF)
         | bit(options.winograd, WINOGRAD_OFF)
         | bit(options.bf16_dot, BF16_DOT_OFF)
-        | bit(options.bf16_winograd, BF16_WINOGRAD_OFF);
+        | bit(options.bf16_winograd, BF16_WINOGRAD_OFF)
+        | bit(!options.winograd_wide, WINOGRAD_WIDE_ON);
     OFF.store(off, Ordering::Relaxed);
 }
 

@@ -53,6 +53,7 @@ pub fn forward(
             bias,
             relu,
             round: false,
+            wide: crate::kernels::options().winograd_wide,
         };
         images.for_each(|(out, image)| with_padded(p, image, |padded| job.image(padded, out)));
     } else {

@@ -140,3 +140,32 @@ fn weight_grad_is_accurate_on_long_reductions() {
     }
     assert!(worst < 3e-4, "max error {worst}");
 }
+
+/// The Winograd kernel's 32-tile chunks (`KernelOptions::winograd_wide`) give the bits of its
+/// 16-tile chunks at 8-32 input channels: each tile's sums run over the same channels in the
+/// same order, only the number of tiles per register tile changes.
+#[test]
+fn winograd_wide_chunks_give_the_same_bits() {
+    use crate::kernels::{KernelOptions, options, scope};
+    if !available() {
+        return;
+    }
+    for (n, ci, co, h, w) in [(2, 16, 16, 8, 64), (1, 32, 16, 6, 32), (1, 8, 24, 4, 96)] {
+        let s = ConvShape::same_3x3(n, ci, co, [h, w]);
+        let (x, wt, bias) = (
+            values(n * ci * h * w, 5),
+            values(co * ci * 9, 6),
+            values(co, 7),
+        );
+        let run = |wide: bool| {
+            let _options = scope(KernelOptions {
+                winograd_wide: wide,
+                ..options()
+            });
+            let mut out = vec![MaybeUninit::new(f32::NAN); n * co * h * w];
+            forward(&s, &x, &wt, Some(&bias), true, &mut out);
+            init(out)
+        };
+        assert_eq!(run(true), run(false), "{s:?}");
+    }
+}

@@ -103,6 +103,9 @@ pub(super) struct Winograd<'a> {
     pub relu: bool,
     /// Whether the outputs are rounded to bf16 (under bf16 autocast).
     pub round: bool,
+    /// Chunks of 32 tiles at every width
+    /// ([`KernelOptions::winograd_wide`](crate::kernels::KernelOptions::winograd_wide)).
+    pub wide: bool,
 }
 
 impl Winograd<'_> {
@@ -121,7 +124,7 @@ impl Winograd<'_> {
                 // Chunks of 16 tiles up to 16 input channels (the transformed chunk, 16 KiB,
                 // stays in L1: 10-20% faster than 32 tiles there), 32 tiles above (fewer
                 // weight broadcasts per multiply; the same speed or better at 32 channels).
-                if self.p.channels <= 32 {
+                if self.p.channels <= 32 && !self.wide {
                     self.image_avx512::<1>(padded, &mut v[..len], out)
                 } else {
                     self.image_avx512::<2>(padded, &mut v[..len], out)

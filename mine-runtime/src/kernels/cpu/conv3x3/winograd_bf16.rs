@@ -103,6 +103,7 @@ pub fn forward(
         bias: bias.as_deref(),
         relu,
         round: true,
+        wide: false,
     };
     out.par_chunks_mut(out_len)
         .zip(x.par_chunks(in_len))
