@@ -56,27 +56,27 @@ thread_local! {
 
 /// A destination shared by tasks that write disjoint blocks of it.
 #[derive(Clone, Copy)]
-struct Shared(*mut f32);
+pub(super) struct Shared(*mut f32);
 // SAFETY: the tasks given a `Shared` write disjoint elements (see each use).
 unsafe impl Send for Shared {}
 // SAFETY: as above.
 unsafe impl Sync for Shared {}
 
 impl Shared {
-    fn new(v: &mut [MaybeUninit<f32>]) -> Self {
+    pub(super) fn new(v: &mut [MaybeUninit<f32>]) -> Self {
         Self(v.as_mut_ptr().cast())
     }
 
     /// The destination's first element (a method, so closures capture the whole `Shared`).
-    fn ptr(self) -> *mut f32 {
+    pub(super) fn ptr(self) -> *mut f32 {
         self.0
     }
 }
 
-/// `0..len` cut into blocks of a multiple of [`BLOCK_ALIGN`] (the last one shorter): two
-/// per thread for products of at least [`MIN_PARALLEL_MACS`], blocks of at most
-/// `max_width` elements, one block otherwise.
-fn blocks(len: usize, macs: usize, max_width: usize) -> Vec<Range<usize>> {
+/// `0..len` cut into blocks of a multiple of `align` (the last one shorter): two per thread
+/// for products of at least [`MIN_PARALLEL_MACS`], blocks of at most `max_width` elements,
+/// one block otherwise.
+pub(super) fn blocks(len: usize, macs: usize, max_width: usize, align: usize) -> Vec<Range<usize>> {
     let tasks = if macs < MIN_PARALLEL_MACS {
         1
     } else {
@@ -85,8 +85,8 @@ fn blocks(len: usize, macs: usize, max_width: usize) -> Vec<Range<usize>> {
     let width = len
         .div_ceil(tasks)
         .min(max_width)
-        .next_multiple_of(BLOCK_ALIGN)
-        .max(BLOCK_ALIGN);
+        .next_multiple_of(align)
+        .max(align);
     (0..len)
         .step_by(width)
         .map(|start| start..(start + width).min(len))
@@ -94,7 +94,7 @@ fn blocks(len: usize, macs: usize, max_width: usize) -> Vec<Range<usize>> {
 }
 
 /// Runs `f` on every block, on the thread pool when there are several.
-fn for_each_block(blocks: Vec<Range<usize>>, f: impl Fn(Range<usize>) + Sync + Send) {
+pub(super) fn for_each_block(blocks: Vec<Range<usize>>, f: impl Fn(Range<usize>) + Sync + Send) {
     if blocks.len() == 1 {
         blocks.into_iter().for_each(f);
     } else {
@@ -117,7 +117,7 @@ pub fn linear_forward(
     }
     let &LinearShape { rows, d_in, d_out } = s;
     let dst = Shared::new(out);
-    for_each_block(blocks(d_out, s.macs(), usize::MAX), |cols| {
+    for_each_block(blocks(d_out, s.macs(), usize::MAX, BLOCK_ALIGN), |cols| {
         for r in 0..rows {
             // SAFETY: row `r`'s elements `cols` lie inside `out` and belong to this block.
             let row: &mut [MaybeUninit<f32>] = unsafe {
@@ -171,7 +171,7 @@ pub fn linear_input_grad(
     }
     let dst = Shared::new(grad_x);
     let max_width = SCRATCH_FLOATS / d_out;
-    for_each_block(blocks(d_in, s.macs(), max_width), |cols| {
+    for_each_block(blocks(d_in, s.macs(), max_width, BLOCK_ALIGN), |cols| {
         if rows == 0 {
             return;
         }
@@ -227,6 +227,18 @@ fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     }
 }
 
+/// `sums[j] = Σ_r f(grad_out[r][j])` over the rows of `grad_out` (`[rows, d_out]`), in row
+/// order: the bias gradient.
+pub(super) fn column_sums(grad_out: &[f32], d_out: usize, f: fn(f32) -> f32, sums: &mut [f32]) {
+    assert_eq!(sums.len(), d_out, "linear: bias gradient length");
+    sums.fill(0.0);
+    for row in grad_out.chunks_exact(d_out.max(1)) {
+        for (acc, &g) in sums.iter_mut().zip(row) {
+            *acc += f(g);
+        }
+    }
+}
+
 /// The weight gradient `grad_weight = xᵀ grad_out` (`[d_in, d_out]`, written whole; it
 /// may start uninitialized) and, when asked, the bias gradient (the column sums of
 /// `grad_out`, `[d_out]`).
@@ -240,18 +252,12 @@ pub fn linear_weight_grad(
     s.check(x.len(), grad_weight.len(), grad_out.len());
     let &LinearShape { rows, d_in, d_out } = s;
     if let Some(grad_bias) = grad_bias {
-        assert_eq!(grad_bias.len(), d_out, "linear: bias gradient length");
-        grad_bias.fill(0.0);
-        for row in grad_out.chunks_exact(d_out.max(1)) {
-            for (acc, &g) in grad_bias.iter_mut().zip(row) {
-                *acc += g;
-            }
-        }
+        column_sums(grad_out, d_out, |g| g, grad_bias);
     }
     if d_out == 0 {
         return;
     }
-    let block_rows = blocks(d_in, s.macs(), usize::MAX)
+    let block_rows = blocks(d_in, s.macs(), usize::MAX, BLOCK_ALIGN)
         .first()
         .map_or(1, |r| r.len());
     let work = |(b, block): (usize, &mut [MaybeUninit<f32>])| {
@@ -380,7 +386,7 @@ mod tests {
             (8192, 1 << 26, usize::MAX),
             (256, 1 << 21, 16),
         ] {
-            let b = blocks(len, macs, max);
+            let b = blocks(len, macs, max, BLOCK_ALIGN);
             assert_eq!(b.iter().map(|r| r.len()).sum::<usize>(), len);
             for pair in b.windows(2) {
                 assert_eq!(pair[0].end, pair[1].start);

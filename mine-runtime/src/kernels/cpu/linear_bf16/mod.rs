@@ -18,54 +18,23 @@ mod tests;
 mod tile;
 
 use std::mem::MaybeUninit;
+#[cfg(target_arch = "x86_64")]
 use std::ops::Range;
 
-use rayon::prelude::*;
-
 use super::bf16;
-use super::linear::LinearShape;
+use super::linear::{LinearShape, column_sums};
+#[cfg(target_arch = "x86_64")]
+use super::linear::{Shared, blocks, for_each_block};
 
 /// Whether this CPU runs these kernels (AVX-512 F/BW/VL and BF16).
 pub fn available() -> bool {
     super::conv3x3::dpbf16::available()
 }
 
-/// Products below this many multiply-adds run on the calling thread.
-const MIN_PARALLEL_MACS: usize = 1 << 20;
-
-/// `0..len` cut into blocks of a multiple of `align` (the last one shorter): two per
-/// thread for products of at least [`MIN_PARALLEL_MACS`], one block otherwise.
-fn blocks(len: usize, macs: usize, align: usize) -> Vec<Range<usize>> {
-    let tasks = match macs < MIN_PARALLEL_MACS {
-        true => 1,
-        false => 2 * rayon::current_num_threads(),
-    };
-    let width = len.div_ceil(tasks).next_multiple_of(align).max(align);
-    (0..len)
-        .step_by(width)
-        .map(|start| start..(start + width).min(len))
-        .collect()
-}
-
-/// The destination that the tasks write disjoint blocks of.
-#[derive(Clone, Copy)]
-struct Shared(*mut f32);
-// SAFETY: the tasks given a `Shared` write disjoint elements (see each use).
-unsafe impl Send for Shared {}
-// SAFETY: as above.
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    /// Element `at` (a method, so closures capture the whole `Shared`).
-    fn at(self, at: usize) -> *mut f32 {
-        self.0.wrapping_add(at)
-    }
-}
-
 /// `C = A B` into `out` (`rows x cols`, row-major), by blocks of columns on the thread pool.
 #[cfg(target_arch = "x86_64")]
 fn by_columns(p: tile::Product, rows: usize, bias: Option<&[f32]>, out: &mut [MaybeUninit<f32>]) {
-    let dst = Shared(out.as_mut_ptr().cast());
+    let dst = Shared::new(out);
     let macs = rows * p.cols * 2 * p.pairs;
     let run = |cols: Range<usize>| {
         let block = tile::Product {
@@ -74,7 +43,7 @@ fn by_columns(p: tile::Product, rows: usize, bias: Option<&[f32]>, out: &mut [Ma
             ..p
         };
         let store = tile::Store {
-            out: dst.at(cols.start),
+            out: dst.ptr().wrapping_add(cols.start),
             row: p.cols,
             bias: bias.map(|b| &b[cols.clone()]),
         };
@@ -82,11 +51,32 @@ fn by_columns(p: tile::Product, rows: usize, bias: Option<&[f32]>, out: &mut [Ma
         // task alone writes columns `cols` of every row.
         unsafe { block.rows(0..rows, store) };
     };
-    let blocks = blocks(p.cols, macs, 64);
-    match blocks.len() {
-        1 => blocks.into_iter().for_each(run),
-        _ => blocks.into_par_iter().for_each(run),
-    }
+    for_each_block(blocks(p.cols, macs, usize::MAX, 64), run);
+}
+
+/// `out = left · B (+ bias)`, rounded to bf16: `left` (`[rows, k]` row-major f32, rounded and
+/// paired along `k` here) times a `B` already packed in pairs along `k` (`[k / 2][cols]`).
+#[cfg(target_arch = "x86_64")]
+fn times_packed(
+    left: &[f32],
+    [rows, k]: [usize; 2],
+    b: &[u32],
+    cols: usize,
+    bias: Option<&[f32]>,
+    out: &mut [MaybeUninit<f32>],
+) {
+    // SAFETY: every caller checked `available`.
+    let a = unsafe { pack::column_pairs(left, rows, k) };
+    let p = tile::Product {
+        a: &a,
+        a_row: k.div_ceil(2),
+        a_pair: 1,
+        b,
+        b_row: cols,
+        pairs: k.div_ceil(2),
+        cols,
+    };
+    by_columns(p, rows, bias, out);
 }
 
 /// `out = x W + b` on `x`, `W`, `b` rounded to bf16, rounded to bf16 (every element written).
@@ -108,22 +98,8 @@ pub fn forward(
     {
         let &LinearShape { rows, d_in, d_out } = s;
         // SAFETY: `available` checked the instructions.
-        let (a, b) = unsafe {
-            (
-                pack::column_pairs(x, rows, d_in),
-                pack::row_pairs(weight, d_in, d_out),
-            )
-        };
-        let p = tile::Product {
-            a: &a,
-            a_row: d_in.div_ceil(2),
-            a_pair: 1,
-            b: &b,
-            b_row: d_out,
-            pairs: d_in.div_ceil(2),
-            cols: d_out,
-        };
-        by_columns(p, rows, bias.as_deref(), out);
+        let b = unsafe { pack::row_pairs(weight, d_in, d_out) };
+        times_packed(x, [rows, d_in], &b, d_out, bias.as_deref(), out);
     }
 }
 
@@ -141,22 +117,8 @@ pub fn input_grad(
     {
         let &LinearShape { rows, d_in, d_out } = s;
         // SAFETY: `available` checked the instructions.
-        let (a, b) = unsafe {
-            (
-                pack::column_pairs(grad_out, rows, d_out),
-                pack::transposed_column_pairs(weight, d_in, d_out),
-            )
-        };
-        let p = tile::Product {
-            a: &a,
-            a_row: d_out.div_ceil(2),
-            a_pair: 1,
-            b: &b,
-            b_row: d_in,
-            pairs: d_out.div_ceil(2),
-            cols: d_in,
-        };
-        by_columns(p, rows, None, grad_x);
+        let b = unsafe { pack::transposed_column_pairs(weight, d_in, d_out) };
+        times_packed(grad_out, [rows, d_out], &b, d_in, None, grad_x);
     }
 }
 
@@ -174,13 +136,8 @@ pub fn weight_grad(
     s.check(x.len(), grad_weight.len(), grad_out.len());
     let &LinearShape { rows, d_in, d_out } = s;
     if let Some(db) = grad_bias {
-        assert_eq!(db.len(), d_out, "linear: bias gradient length");
-        db.fill(0.0);
-        for row in grad_out.chunks_exact(d_out.max(1)) {
-            for (acc, &g) in db.iter_mut().zip(row) {
-                *acc += bf16::round(g);
-            }
-        }
+        // The column sums of the rounded gradient, rounded.
+        column_sums(grad_out, d_out, bf16::round, db);
         bf16::round_in_place(db);
     }
     #[cfg(target_arch = "x86_64")]
@@ -201,20 +158,16 @@ pub fn weight_grad(
             pairs: rows.div_ceil(2),
             cols: d_out,
         };
-        let dst = Shared(grad_weight.as_mut_ptr().cast());
+        let dst = Shared::new(grad_weight);
         let run = |block: Range<usize>| {
             let store = tile::Store {
-                out: dst.at(0),
+                out: dst.ptr(),
                 row: d_out,
                 bias: None,
             };
             // SAFETY: `available` was checked; this task alone writes rows `block`.
             unsafe { p.rows(block, store) };
         };
-        let blocks = blocks(d_in, s.macs(), 4);
-        match blocks.len() {
-            1 => blocks.into_iter().for_each(run),
-            _ => blocks.into_par_iter().for_each(run),
-        }
+        for_each_block(blocks(d_in, s.macs(), usize::MAX, 4), run);
     }
 }
