@@ -36,10 +36,10 @@ pub fn write_zeros(v: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     unsafe { &mut *(v as *mut [MaybeUninit<f32>] as *mut [f32]) }
 }
 
-/// A vector of `n` floats that `write` produces; `write` must write every element (the
-/// kernels passed here document that they do).
-pub fn written_vec(n: usize, write: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
-    let mut v: Vec<f32> = Vec::with_capacity(n);
+/// A vector of `n` elements (floats, or the bf16 pairs of the packs) that `write` produces;
+/// `write` must write every element (the kernels passed here document that they do).
+pub fn written_vec<T>(n: usize, write: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(n);
     write(&mut v.spare_capacity_mut()[..n]);
     // SAFETY: `write` initialized all `n` elements (its contract above).
     unsafe { v.set_len(n) };

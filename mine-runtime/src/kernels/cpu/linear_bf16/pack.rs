@@ -1,30 +1,36 @@
 //! The operands rounded to bf16 and packed in pairs along the dimension a product sums over:
 //! one 32-bit lane per pair, the first of the two values in the low half (as `vdpbf16ps`
 //! reads them). A missing last partner (an odd count) is zero. Large packs run on the thread
-//! pool, each task writing its own rows of the pack.
+//! pool, each task writing its own rows of the pack; every lane of a pack is written once
+//! (none is zeroed first).
 
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
 use crate::kernels::cpu::conv3x3::dpbf16::{pair, to_pairs};
 use crate::kernels::cpu::conv3x3::transpose16;
 use crate::kernels::cpu::lanes::LANES;
+use crate::kernels::cpu::written_vec;
 
 /// Lanes below which a pack runs on the calling thread.
 const MIN_PARALLEL: usize = 1 << 16;
 
-/// Runs `f(index, chunk)` on every `len`-lane chunk of `out` (the last may be shorter), on
-/// the thread pool when `out` is large.
-fn for_chunks(out: &mut [u32], len: usize, f: impl Fn(usize, &mut [u32]) + Sync + Send) {
+/// One lane of a pack being written.
+type Lane = MaybeUninit<u32>;
+
+/// A pack of `n` lanes whose every `len`-lane chunk (the last may be shorter) `f(index,
+/// chunk)` writes whole, on the thread pool when the pack is large.
+fn packed(n: usize, len: usize, f: impl Fn(usize, &mut [Lane]) + Sync + Send) -> Vec<u32> {
     let len = len.max(1);
-    match out.len() < MIN_PARALLEL {
+    written_vec(n, |out| match n < MIN_PARALLEL {
         true => out.chunks_mut(len).enumerate().for_each(|(i, c)| f(i, c)),
         false => out
             .par_chunks_mut(len)
             .enumerate()
             .for_each(|(i, c)| f(i, c)),
-    }
+    })
 }
 
 /// `rows x cols` row-major `m` as `[rows.div_ceil(2)][cols]`: lane `(q, j)` pairs `m[2q][j]`
@@ -35,19 +41,17 @@ fn for_chunks(out: &mut [u32], len: usize, f: impl Fn(usize, &mut [u32]) + Sync 
 /// The CPU has AVX-512 F/BW and BF16.
 pub(super) unsafe fn row_pairs(m: &[f32], rows: usize, cols: usize) -> Vec<u32> {
     assert_eq!(m.len(), rows * cols);
-    let mut out = vec![0u32; rows.div_ceil(2) * cols];
-    for_chunks(&mut out, cols, |q, dst| {
+    packed(rows.div_ceil(2) * cols, cols, |q, dst| {
         let even = &m[2 * q * cols..][..cols];
         let odd = (2 * q + 1 < rows).then(|| &m[(2 * q + 1) * cols..][..cols]);
         // SAFETY: the caller's promise.
         unsafe { interleave_rows(even, odd, dst) }
-    });
-    out
+    })
 }
 
 /// `dst[j]` = the pair of `even[j]` and `odd[j]` (zero without `odd`).
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-fn interleave_rows(even: &[f32], odd: Option<&[f32]>, dst: &mut [u32]) {
+fn interleave_rows(even: &[f32], odd: Option<&[f32]>, dst: &mut [Lane]) {
     let whole = dst.len() / LANES * LANES;
     for j in (0..whole).step_by(LANES) {
         // SAFETY: `j + 16 <= whole <= dst.len()`, the length of both rows.
@@ -58,7 +62,7 @@ fn interleave_rows(even: &[f32], odd: Option<&[f32]>, dst: &mut [u32]) {
         }
     }
     for j in whole..dst.len() {
-        dst[j] = pair(even[j], odd.map_or(0.0, |o| o[j]));
+        dst[j].write(pair(even[j], odd.map_or(0.0, |o| o[j])));
     }
 }
 
@@ -70,17 +74,15 @@ fn interleave_rows(even: &[f32], odd: Option<&[f32]>, dst: &mut [u32]) {
 /// The CPU has AVX-512 F/BW and BF16.
 pub(super) unsafe fn column_pairs(m: &[f32], rows: usize, cols: usize) -> Vec<u32> {
     assert_eq!(m.len(), rows * cols);
-    let mut out = vec![0u32; rows * cols.div_ceil(2)];
-    for_chunks(&mut out, cols.div_ceil(2), |i, dst| {
+    packed(rows * cols.div_ceil(2), cols.div_ceil(2), |i, dst| {
         // SAFETY: the caller's promise.
         unsafe { pair_columns(&m[i * cols..][..cols], dst) }
-    });
-    out
+    })
 }
 
 /// `dst[q]` = the pair of `src[2q]` and `src[2q + 1]`.
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-fn pair_columns(src: &[f32], dst: &mut [u32]) {
+fn pair_columns(src: &[f32], dst: &mut [Lane]) {
     let whole = src.len() / (2 * LANES) * (2 * LANES);
     for j in (0..whole).step_by(2 * LANES) {
         // SAFETY: `j + 32 <= whole <= src.len()`; the 16 lanes stored start at `j / 2`.
@@ -91,7 +93,7 @@ fn pair_columns(src: &[f32], dst: &mut [u32]) {
         }
     }
     for q in whole / 2..dst.len() {
-        dst[q] = pair(src[2 * q], src.get(2 * q + 1).copied().unwrap_or(0.0));
+        dst[q].write(pair(src[2 * q], src.get(2 * q + 1).copied().unwrap_or(0.0)));
     }
 }
 
@@ -104,17 +106,15 @@ fn pair_columns(src: &[f32], dst: &mut [u32]) {
 /// The CPU has AVX-512 F/BW and BF16.
 pub(super) unsafe fn transposed_column_pairs(m: &[f32], rows: usize, cols: usize) -> Vec<u32> {
     assert_eq!(m.len(), rows * cols);
-    let mut out = vec![0u32; cols.div_ceil(2) * rows];
-    for_chunks(&mut out, LANES * rows, |block, dst| {
+    packed(cols.div_ceil(2) * rows, LANES * rows, |block, dst| {
         // SAFETY: the caller's promise.
         unsafe { transpose_block(m, rows, cols, block * LANES, dst) }
-    });
-    out
+    })
 }
 
 /// Pairs `q0 .. q0 + dst.len() / rows` of [`transposed_column_pairs`] into `dst`.
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-fn transpose_block(m: &[f32], rows: usize, cols: usize, q0: usize, dst: &mut [u32]) {
+fn transpose_block(m: &[f32], rows: usize, cols: usize, q0: usize, dst: &mut [Lane]) {
     let pairs = dst.len() / rows.max(1);
     let whole_rows = match pairs == LANES && 2 * (q0 + LANES) <= cols {
         true => rows / LANES * LANES,
@@ -143,7 +143,7 @@ fn transpose_block(m: &[f32], rows: usize, cols: usize, q0: usize, dst: &mut [u3
             } else {
                 0.0
             };
-            dst[k * rows + i] = pair(m[i * cols + 2 * q], hi);
+            dst[k * rows + i].write(pair(m[i * cols + 2 * q], hi));
         }
     }
 }
