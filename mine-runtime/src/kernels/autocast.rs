@@ -33,9 +33,10 @@
 //! that runs its own forward on other threads must open a scope there.
 
 use std::cell::Cell;
-use std::marker::PhantomData;
 
 use burn::tensor::{DType, FloatDType, Tensor};
+
+use super::thread_scope::ThreadScope;
 
 thread_local! {
     /// The compute dtype of this thread's innermost open scope.
@@ -70,27 +71,12 @@ pub fn current() -> Option<FloatDType> {
 /// assert_eq!(values(ops::linear(x, w, None)), vec![3.0 + 3.0 / 1024.0; 8]);
 /// ```
 pub fn scope(dtype: Option<FloatDType>) -> AutocastScope {
-    let previous = COMPUTE.with(|c| c.replace(dtype));
-    AutocastScope {
-        previous,
-        _this_thread: PhantomData,
-    }
+    ThreadScope::enter(&COMPUTE, dtype)
 }
 
 /// An open autocast scope (see [`scope`]); dropping it restores the previous setting. Tied to
 /// the thread that opened it (not `Send`).
-#[must_use = "the scope ends when this guard is dropped"]
-#[derive(Debug)]
-pub struct AutocastScope {
-    previous: Option<FloatDType>,
-    _this_thread: PhantomData<*const ()>,
-}
-
-impl Drop for AutocastScope {
-    fn drop(&mut self) {
-        COMPUTE.with(|c| c.set(self.previous));
-    }
-}
+pub type AutocastScope = ThreadScope<Option<FloatDType>>;
 
 /// `t` cast to the scope's compute dtype (the inputs of matrix operations); unchanged outside a
 /// scope.

@@ -41,7 +41,9 @@ mod flex;
 pub(crate) mod isa;
 pub mod ops;
 mod options;
+mod thread_scope;
 
 #[cfg(feature = "flex")]
 pub use flex::{CpuKernels, CpuOptimizer};
 pub use options::{KernelOptions, OptionsScope, options, scope, set_options};
+pub use thread_scope::ThreadScope;

@@ -11,8 +11,9 @@
 //! [`autocast`]: super::autocast
 
 use std::cell::Cell;
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::thread_scope::ThreadScope;
 
 /// The kernels the operations of [`ops`](super::ops) may use.
 ///
@@ -95,25 +96,12 @@ pub fn options() -> KernelOptions {
 /// assert!(options().bf16_winograd);
 /// ```
 pub fn scope(options: KernelOptions) -> OptionsScope {
-    OptionsScope {
-        previous: SCOPED.with(|cell| cell.replace(Some(options))),
-        _thread: PhantomData,
-    }
+    ThreadScope::enter(&SCOPED, Some(options))
 }
 
 /// The guard of a [`scope`]: restores the calling thread's previous options when dropped (on
 /// the thread that opened it: it is not `Send`).
-#[must_use = "the options apply only while the guard lives"]
-pub struct OptionsScope {
-    previous: Option<KernelOptions>,
-    _thread: PhantomData<*const ()>,
-}
-
-impl Drop for OptionsScope {
-    fn drop(&mut self) {
-        SCOPED.with(|cell| cell.set(self.previous));
-    }
-}
+pub type OptionsScope = ThreadScope<Option<KernelOptions>>;
 
 /// The options of the process, [`set_options`]'s.
 fn process_options() -> KernelOptions {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::kernels::cpu::as_uninit;
+use crate::kernels::cpu::bf16::rounded;
 use crate::kernels::cpu::linear::{linear_forward, linear_input_grad, linear_weight_grad};
 use crate::kernels::cpu::test_data::values;
 
@@ -26,11 +27,6 @@ fn within_a_unit(got: &[f32], want: &[f32], floor: f32, what: &str) {
         let unit = g.abs().max(w.abs()).max(floor) / 128.0;
         assert!((g - w).abs() <= unit, "{what}[{i}]: {g} vs {w}");
     }
-}
-
-/// The f32 kernels on rounded copies, their result rounded: what these kernels replace.
-fn rounded(v: &[f32]) -> Vec<f32> {
-    bf16::rounded(v)
 }
 
 #[test]
