@@ -7,6 +7,11 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor, activation};
 use mine_runtime::kernels::ops;
 
+#[path = "common/mod.rs"]
+mod common;
+
+use common::on_threads;
+
 fn assert_close<const D: usize>(got: Tensor<D>, want: Tensor<D>, what: &str) {
     assert_eq!(got.dims(), want.dims(), "{what}: shapes");
     let got: Vec<f32> = got.into_data().try_to_vec::<f32>().unwrap();
@@ -340,5 +345,23 @@ fn log_softmax_matches_burn_in_values_and_gradients() {
         let (y_ref, gx_ref) = run(activation::log_softmax(x.clone(), 2));
         assert_close(y, y_ref, &format!("log_softmax {shape:?}"));
         assert_close(gx, gx_ref, &format!("log_softmax {shape:?} grad"));
+    }
+}
+
+/// Every check above on 1 thread and on more threads than this machine has cores, as on a
+/// 16- to 64-core server: more threads than images (the 4-image convolution), than rows
+/// (the 1-row linear layer) and than groups, each thread's share empty or partial.
+#[test]
+fn kernels_match_burn_on_1_16_and_64_threads() {
+    for threads in [1, 16, 64] {
+        on_threads(threads, || {
+            conv2d_matches_burn_in_values_and_gradients();
+            conv2d_without_autodiff_matches_burn();
+            group_norm_matches_burn_in_values_and_gradients();
+            max_pool_matches_burn_in_values_and_gradients();
+            linear_matches_burn_in_values_and_gradients();
+            add_matches_burn_in_values_and_gradients();
+            log_softmax_matches_burn_in_values_and_gradients();
+        });
     }
 }

@@ -9,6 +9,9 @@ use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use mine_runtime::kernels::{KernelOptions, autocast, ops, scope};
 use serde_json::Value;
 
+#[path = "common/mod.rs"]
+mod common;
+
 fn golden() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -156,5 +159,17 @@ fn convolutions_and_linear_layers_under_bf16_autocast_match_pytorch() {
         });
         convolutions(&golden, &device);
         linear(&golden, &device);
+    }
+}
+
+/// The same goldens on 1, 16 and 64 threads (the `vdpbf16ps` weight gradient sums one set of
+/// partial sums per thread; the linear layers split column blocks by the thread count).
+#[test]
+fn bf16_goldens_hold_on_1_16_and_64_threads() {
+    for threads in [1, 16, 64] {
+        common::on_threads(
+            threads,
+            convolutions_and_linear_layers_under_bf16_autocast_match_pytorch,
+        );
     }
 }

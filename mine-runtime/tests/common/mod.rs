@@ -215,3 +215,18 @@ pub fn expected() -> &'static serde_json::Value {
         serde_json::from_str(&text).expect("expected.json parses")
     })
 }
+
+/// Runs `checks` on a thread pool of its own with `threads` threads, as on a server with that
+/// many cores: our kernels and burn's flex backend split their work by
+/// `rayon::current_num_threads()` (images, column blocks, partial sums per thread).
+#[cfg(feature = "flex")]
+pub fn on_threads(threads: usize, checks: impl FnOnce() + Send) {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool")
+        .install(|| {
+            assert_eq!(rayon::current_num_threads(), threads);
+            checks()
+        });
+}

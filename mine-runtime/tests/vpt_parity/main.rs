@@ -264,3 +264,19 @@ fn bf16_mixed_step_matches_minestudio_under_cpu_autocast() {
     );
     report.finish("bf16-mixed step 0 (value predictions, gradient norm)");
 }
+
+/// The golden steps (f32 forward and gradients, three training steps, the bf16-mixed step) on
+/// 1, 16 and 64 threads, as on a server with that many cores: more threads than the batch's
+/// images and rows, each thread's share of a convolution, linear layer or partial sum empty
+/// or partial. The same tolerances against MineStudio at every thread count.
+#[cfg(feature = "flex")]
+#[test]
+fn golden_steps_hold_on_1_16_and_64_threads() {
+    for threads in [1, 16, 64] {
+        common::on_threads(threads, || {
+            single_step_forward_and_gradients_match_minestudio();
+            three_training_steps_match_minestudio();
+            bf16_mixed_step_matches_minestudio_under_cpu_autocast();
+        });
+    }
+}
