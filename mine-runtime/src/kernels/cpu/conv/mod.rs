@@ -123,8 +123,8 @@ fn check(s: &ConvShape, x: usize, weight: usize, out: usize) {
 
 /// `out = conv2d(x, weight) + bias`, NCHW, then `max(out, 0)` when `relu`. Every element of
 /// `out` is written (it may start uninitialized; see [`as_uninit`](super::as_uninit) for initialized buffers).
-/// 3x3 stride-1 convolutions run the AVX-512 kernels of [`super::conv3x3`] where the CPU has
-/// them, everything else im2col + gemm.
+/// 3x3 stride-1 convolutions run the kernels of [`super::conv3x3`] where the CPU has AVX-512
+/// or AVX2 and FMA, everything else im2col + gemm.
 pub fn conv2d_forward(
     s: &ConvShape,
     x: &[f32],
@@ -133,7 +133,7 @@ pub fn conv2d_forward(
     relu: bool,
     out: &mut [MaybeUninit<f32>],
 ) {
-    if conv3x3::handles(s) {
+    if conv3x3::handles_forward(s) {
         check(s, x.len(), weight.len(), out.len());
         conv3x3::forward(s, x, weight, bias, relu, out);
     } else {
@@ -149,7 +149,7 @@ pub fn conv2d_input_grad(
     weight: &[f32],
     grad_x: &mut [MaybeUninit<f32>],
 ) {
-    if conv3x3::handles(s) {
+    if conv3x3::handles_forward(s) {
         check(s, grad_x.len(), weight.len(), grad_out.len());
         conv3x3::input_grad(s, grad_out, weight, grad_x);
     } else {
@@ -166,7 +166,7 @@ pub fn conv2d_weight_grad(
     grad_weight: &mut [f32],
     grad_bias: Option<&mut [f32]>,
 ) {
-    if conv3x3::handles(s) {
+    if conv3x3::handles_forward(s) {
         check(s, x.len(), grad_weight.len(), grad_out.len());
         conv3x3::weight_grad(s, x, grad_out, grad_weight, grad_bias);
     } else {

@@ -13,15 +13,20 @@ use crate::kernels::cpu::lanes::LANES;
 use crate::kernels::cpu::conv::ConvShape;
 
 use super::winograd::{self, Winograd};
-use super::{CB, Padded, flip_weight, handles, image_lens, pack_weight, with_padded};
+use super::winograd_avx2;
+use super::{
+    CB, Padded, flip_weight, handles_forward, image_lens, pack_weight, use_avx512, with_padded,
+};
 
 /// What one forward call computes, for the per-image tiles.
-struct Forward<'a> {
-    p: Padded,
-    out_channels: usize,
-    packed: &'a [f32],
-    bias: Option<&'a [f32]>,
-    relu: bool,
+pub(super) struct Forward<'a> {
+    pub(super) p: Padded,
+    pub(super) out_channels: usize,
+    pub(super) packed: &'a [f32],
+    pub(super) bias: Option<&'a [f32]>,
+    pub(super) relu: bool,
+    /// Whether the AVX-512 tiles run (else the AVX2 ones).
+    pub(super) avx512: bool,
 }
 
 /// `out = conv3x3(x, weight) + bias` (then ReLU when `relu`), NCHW; every element of `out`
@@ -34,7 +39,7 @@ pub fn forward(
     relu: bool,
     out: &mut [MaybeUninit<f32>],
 ) {
-    assert!(handles(s), "conv3x3::forward: unsupported {s:?}");
+    assert!(handles_forward(s), "conv3x3::forward: unsupported {s:?}");
     let p = Padded::input(s);
     let (in_len, out_len) = image_lens(s, x.len(), out.len(), "conv3x3");
     if in_len == 0 || out_len == 0 {
@@ -44,7 +49,8 @@ pub fn forward(
         return;
     }
     let images = out.par_chunks_mut(out_len).zip(x.par_chunks(in_len));
-    if winograd::handles(s) {
+    let avx512 = use_avx512();
+    if avx512 && winograd::handles(s) {
         let packed = winograd::transform_weight(weight, s.out_channels, s.in_channels);
         let job = Winograd {
             p,
@@ -56,6 +62,18 @@ pub fn forward(
             wide: crate::kernels::options().winograd_wide,
         };
         images.for_each(|(out, image)| with_padded(p, image, |padded| job.image(padded, out)));
+    } else if !avx512 && winograd_avx2::handles(s) {
+        let packed = winograd::transform_weight(weight, s.out_channels, s.in_channels);
+        let job = Winograd {
+            p,
+            out_channels: s.out_channels,
+            packed: &packed,
+            bias,
+            relu,
+            round: false,
+            wide: false,
+        };
+        images.for_each(|(out, image)| with_padded(p, image, |padded| job.image_avx2(padded, out)));
     } else {
         let packed = pack_weight(weight, s.out_channels, s.in_channels);
         let job = Forward {
@@ -64,6 +82,7 @@ pub fn forward(
             packed: &packed,
             bias,
             relu,
+            avx512,
         };
         images.for_each(|(out, image)| with_padded(p, image, |padded| job.image(padded, out)));
     }
@@ -85,9 +104,13 @@ impl Forward<'_> {
     /// One image: `padded` is its input, `out` its `[C_out][H][W]` output.
     fn image(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `handles` checked that the CPU has AVX-512F.
+        // SAFETY: `handles_forward` checked that the CPU has AVX-512F, or else AVX2 and FMA.
         unsafe {
-            self.image_avx512(padded, out)
+            if self.avx512 {
+                self.image_avx512(padded, out)
+            } else {
+                self.image_avx2(padded, out)
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("conv3x3 runs only where `available` is true");

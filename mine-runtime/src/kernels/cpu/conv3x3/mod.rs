@@ -15,16 +15,22 @@
 //! [`dpbf16_weight_grad`]) and, from 64 input and output channels, the Winograd ones
 //! ([`winograd_bf16`], [`winograd_bf16_weight_grad`]).
 //!
-//! [`available`] tells whether the CPU has AVX-512; callers fall back to im2col + gemm
-//! otherwise.
+//! [`available`] tells whether the CPU has AVX-512; without it, the direct forward and
+//! input-gradient kernels run 8-float AVX2 tiles where the CPU has AVX2 and FMA
+//! ([`handles_forward`], `forward_avx2.rs`; Winograd's on 8-float registers in
+//! `winograd_avx2.rs`), and callers fall back to im2col + gemm for the
+//! rest.
 
 pub mod dpbf16;
 pub mod dpbf16_weight_grad;
 mod forward;
+mod forward_avx2;
 #[cfg(test)]
 mod tests;
 mod weight_grad;
+mod weight_grad_avx2;
 mod winograd;
+mod winograd_avx2;
 pub mod winograd_bf16;
 pub mod winograd_bf16_weight_grad;
 mod winograd_weight_grad;
@@ -55,15 +61,51 @@ pub fn available() -> bool {
     }
 }
 
-/// Whether `s` is a convolution these kernels compute, on this CPU.
-pub fn handles(s: &ConvShape) -> bool {
+/// Whether this CPU runs the direct forward and input-gradient kernels without AVX-512:
+/// AVX2 and FMA (8-float registers, `forward_avx2.rs`).
+pub fn available_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether the AVX-512 kernels run (else the AVX2 ones): the CPU has AVX-512 and this
+/// thread's instruction set is not forced lower (tests force AVX2 on AVX-512 CPUs). Decided
+/// on the calling thread, before the work goes to the pool.
+fn use_avx512() -> bool {
+    available()
+        && matches!(
+            super::super::isa::Isa::detect(),
+            super::super::isa::Isa::Avx512
+        )
+}
+
+/// Whether `s` is a stride-1, padding-1 3x3 convolution.
+fn is_same_3x3(s: &ConvShape) -> bool {
     s.kernel == [3, 3]
         && s.stride == [1, 1]
         && s.padding == [1, 1]
         && s.dilation == [1, 1]
         && s.height > 0
         && s.width > 0
-        && available()
+}
+
+/// Whether `s` is a convolution these kernels compute, on this CPU: every kernel here
+/// (forward, input and weight gradients, Winograd, bf16) where it has AVX-512.
+pub fn handles(s: &ConvShape) -> bool {
+    is_same_3x3(s) && available()
+}
+
+/// Whether [`forward`], [`input_grad`] and [`weight_grad`] compute `s` on this CPU: with
+/// AVX-512 (every kernel of [`handles`]), or with AVX2 and FMA (8-float tiles: the direct
+/// kernels and Winograd's forward).
+pub fn handles_forward(s: &ConvShape) -> bool {
+    is_same_3x3(s) && (available() || available_avx2())
 }
 
 thread_local! {

@@ -72,7 +72,7 @@ pub(super) const SHAPES: [(usize, usize, usize, usize, usize); 11] = [
 #[test]
 fn direct_kernels_match_im2col() {
     if !available() {
-        eprintln!("no AVX-512 on this CPU: the direct kernels are not tested");
+        eprintln!("no AVX-512 on this CPU: the AVX-512 kernels are not tested");
         return;
     }
     for (n, ci, co, h, w) in SHAPES {
@@ -167,5 +167,79 @@ fn winograd_wide_chunks_give_the_same_bits() {
             init(out)
         };
         assert_eq!(run(true), run(false), "{s:?}");
+    }
+}
+
+/// The AVX2 kernels (CPUs without AVX-512; forced on AVX-512 CPUs) agree with im2col + gemm
+/// on every shape above: the direct forward's tails of 1-23 pixels after tiles of 24, 16 and
+/// 8 and output channels not a multiple of its 4, Winograd's forward and input gradient on
+/// the shapes it takes (widths a multiple of 16), the weight gradient's 8x8 transposition
+/// blocks with partial ones and its 8-channel blocks of 3-32 output channels.
+#[test]
+fn avx2_direct_kernels_match_im2col() {
+    use crate::kernels::isa::{Isa, for_each_isa};
+    if !available_avx2() {
+        eprintln!("no AVX2 and FMA on this CPU: the AVX2 kernels are not tested");
+        return;
+    }
+    let mut ran = false;
+    for_each_isa(|| {
+        if !matches!(Isa::detect(), Isa::Avx2) {
+            return;
+        }
+        ran = true;
+        for (n, ci, co, h, w) in SHAPES {
+            let s = ConvShape::same_3x3(n, ci, co, [h, w]);
+            let what = format!("AVX2 {s:?}");
+            let (x, wt, bias) = (
+                values(n * ci * h * w, 1),
+                values(co * ci * 9, 2),
+                values(co, 3),
+            );
+            let g = values(n * co * h * w, 4);
+            for relu in [false, true] {
+                let mut ours = vec![MaybeUninit::new(f32::NAN); g.len()];
+                let mut want = vec![0.0; g.len()];
+                forward(&s, &x, &wt, Some(&bias), relu, &mut ours);
+                im2col_forward(&s, &x, &wt, Some(&bias), relu, &mut want);
+                close(&init(ours), &want, &format!("{what} forward relu {relu}"));
+            }
+            let mut ours = vec![MaybeUninit::new(f32::NAN); x.len()];
+            let mut want = vec![0.0; x.len()];
+            input_grad(&s, &g, &wt, &mut ours);
+            im2col_input_grad(&s, &g, &wt, &mut want);
+            close(&init(ours), &want, &format!("{what} input grad"));
+            let (mut ours, mut want) = (vec![f32::NAN; wt.len()], vec![0.0; wt.len()]);
+            let (mut ob, mut wb) = (vec![f32::NAN; co], vec![0.0; co]);
+            weight_grad(&s, &x, &g, &mut ours, Some(&mut ob));
+            im2col_weight_grad(&s, &x, &g, &mut want, Some(&mut wb));
+            close(&ours, &want, &format!("{what} weight grad"));
+            close(&ob, &wb, &format!("{what} bias grad"));
+        }
+    });
+    assert!(ran, "the AVX2 variant was not forced");
+}
+
+#[test]
+fn transpose8_transposes() {
+    if !available_avx2() {
+        return;
+    }
+    let m = values(64, 9);
+    // SAFETY: AVX2 and FMA are available (checked above); the loads and stores stay inside
+    // `m` and `out`.
+    let out = unsafe {
+        let rows: [__m256; 8] = std::array::from_fn(|j| _mm256_loadu_ps(m.as_ptr().add(8 * j)));
+        let t = super::weight_grad_avx2::transpose8(rows);
+        let mut out = vec![0.0f32; 64];
+        for (k, v) in t.iter().enumerate() {
+            _mm256_storeu_ps(out.as_mut_ptr().add(8 * k), *v);
+        }
+        out
+    };
+    for j in 0..8 {
+        for k in 0..8 {
+            assert_eq!(out[8 * k + j], m[8 * j + k], "row {j} column {k}");
+        }
     }
 }

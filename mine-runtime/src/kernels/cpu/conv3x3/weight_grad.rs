@@ -16,7 +16,7 @@ use crate::kernels::cpu::conv::ConvShape;
 use super::winograd::{self, XI};
 use super::winograd_bf16_weight_grad as bf16_form;
 use super::winograd_weight_grad::{self, GradImage};
-use super::{Padded, handles, with_padded};
+use super::{Padded, handles_forward, use_avx512, with_padded};
 
 thread_local! {
     /// The calling thread's transposed output gradient of one band of rows
@@ -121,10 +121,14 @@ pub fn weight_grad(
     grad_weight: &mut [f32],
     grad_bias: Option<&mut [f32]>,
 ) {
-    assert!(handles(s), "conv3x3::weight_grad: unsupported {s:?}");
-    let method = match winograd::handles(s) {
-        true => Method::Winograd,
-        false => Method::Direct,
+    assert!(
+        handles_forward(s),
+        "conv3x3::weight_grad: unsupported {s:?}"
+    );
+    let method = match (use_avx512(), winograd::handles(s)) {
+        (true, true) => Method::Winograd,
+        (true, false) => Method::Direct,
+        (false, _) => Method::DirectAvx2,
     };
     accumulate(s, x, grad_out, grad_weight, grad_bias, method);
 }
@@ -134,6 +138,9 @@ pub fn weight_grad(
 pub(super) enum Method {
     /// 16 output x 3 input channels x 9 taps of vector accumulators over the pixels.
     Direct,
+    /// 8 output channels x 9 taps of one input channel, with AVX2 and FMA
+    /// (`weight_grad_avx2.rs`).
+    DirectAvx2,
     /// Winograd's `dU` in f32 (`winograd_weight_grad`).
     Winograd,
     /// Winograd's `dU` with its transforms rounded to bf16 and `vdpbf16ps` products, the bias
@@ -167,7 +174,7 @@ pub(super) fn accumulate(
     let threads = rayon::current_num_threads().clamp(1, s.batch.max(1));
     let per = s.batch.div_ceil(threads).max(1);
     let with_bias = grad_bias.is_some();
-    let winograd = method != Method::Direct;
+    let winograd = !matches!(method, Method::Direct | Method::DirectAvx2);
     let bf16 = method == Method::WinogradBf16;
     // Per thread: the gradient as `[C_in][9][lanes]`, and the bias gradient.
     let partials: Vec<(Vec<f32>, Vec<f32>)> = x
@@ -194,8 +201,10 @@ pub(super) fn accumulate(
                     with_padded(p, image, |padded| {
                         let (out_channels, grad) = (co, g);
                         #[cfg(target_arch = "x86_64")]
-                        // SAFETY: `handles` checked that the CPU has AVX-512F, and the caller
-                        // of the bf16 form that it has AVX512_BF16.
+                        // SAFETY: `handles_forward` checked that the CPU has AVX-512F
+                        // (every method but `DirectAvx2`) or AVX2 and FMA (`DirectAvx2`, the
+                        // only method chosen without AVX-512), and the caller of the bf16
+                        // form that it has AVX512_BF16.
                         unsafe {
                             if winograd {
                                 let job = GradImage {
@@ -217,7 +226,10 @@ pub(super) fn accumulate(
                                     padded,
                                     grad,
                                 };
-                                job.run(&mut gt, &mut dwt)
+                                match method {
+                                    Method::DirectAvx2 => job.run_avx2(&mut gt, &mut dwt),
+                                    _ => job.run(&mut gt, &mut dwt),
+                                }
                             }
                         }
                     });
@@ -251,16 +263,16 @@ pub(super) fn accumulate(
 
 /// Floats of transposed gradient per band of rows (64 KiB: the band stays in L2 while every
 /// block of input and output channels passes over it).
-const WEIGHT_GRAD_BAND: usize = 16 * 1024;
+pub(super) const WEIGHT_GRAD_BAND: usize = 16 * 1024;
 
 /// One image of the weight gradient.
-struct WeightGradImage<'a> {
-    p: Padded,
-    out_channels: usize,
-    lanes: usize,
-    padded: &'a [f32],
+pub(super) struct WeightGradImage<'a> {
+    pub(super) p: Padded,
+    pub(super) out_channels: usize,
+    pub(super) lanes: usize,
+    pub(super) padded: &'a [f32],
     /// The image's output gradient, `[C_out][H][W]`.
-    grad: &'a [f32],
+    pub(super) grad: &'a [f32],
 }
 
 impl WeightGradImage<'_> {

@@ -44,7 +44,7 @@ pub(super) const G: [[f32; 3]; 4] = [
 thread_local! {
     /// The calling thread's transformed input of one chunk of tiles (`[16][C_in][32]` at
     /// most).
-    static TRANSFORMED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    pub(super) static TRANSFORMED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether the Winograd kernel computes `s` (already known to be a stride-1, padding-1 3x3

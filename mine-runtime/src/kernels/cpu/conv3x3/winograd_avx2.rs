@@ -1,0 +1,204 @@
+//! Winograd F(2x2, 3x3) for CPUs with AVX2 and FMA but no AVX-512 (`winograd.rs`'s scheme
+//! on 8-float registers): per row of tiles and chunk of 8 tiles, the 4x4 input patches are
+//! gathered with in-lane shuffles and transformed (`V = Bᵀ d B`) into `[16][C_in][8]`; for
+//! each block of 8 output channels, the 16 products accumulate in 8 registers over the input
+//! channels (one input load and 8 broadcast weights per 8 multiply-adds), then `Y = Aᵀ M A`,
+//! bias and ReLU are interleaved into the two output rows.
+
+use std::mem::MaybeUninit;
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use crate::kernels::cpu::conv::ConvShape;
+
+use super::Padded;
+use super::winograd::{OB, TRANSFORMED, Winograd, XI};
+
+/// f32 per AVX2 register, and tiles per chunk.
+const LANES8: usize = 8;
+
+/// Whether the AVX2 Winograd kernel computes `s` (a stride-1, padding-1 3x3 convolution on a
+/// CPU with AVX2 and FMA): at least 8 input channels, an even height and a width that is a
+/// multiple of 16 (whole registers of 2x2 tiles). Off with
+/// [`KernelOptions::winograd`](crate::kernels::KernelOptions::winograd).
+pub(super) fn handles(s: &ConvShape) -> bool {
+    crate::kernels::options().winograd
+        && s.in_channels >= 8
+        && s.height.is_multiple_of(2)
+        && s.width.is_multiple_of(2 * LANES8)
+}
+
+impl Winograd<'_> {
+    /// One image with AVX2 and FMA: `padded` is its zero-padded input, `out` its
+    /// `[C_out][H][W]` output (every element written).
+    pub fn image_avx2(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
+        debug_assert!(!self.round, "the AVX2 kernel does not round to bf16");
+        let len = XI * self.p.channels * LANES8;
+        TRANSFORMED.with(|cell| {
+            let mut v = cell.borrow_mut();
+            if v.len() < len {
+                v.resize(len, 0.0);
+            }
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the caller checked that the CPU has AVX2 and FMA
+            // (`super::handles_forward`).
+            unsafe {
+                self.chunks_avx2(padded, &mut v[..len], out)
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            unreachable!("conv3x3 runs only where `available_avx2` is true");
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn chunks_avx2(&self, padded: &[f32], v: &mut [f32], out: &mut [MaybeUninit<f32>]) {
+        let channels = self.p.channels;
+        for ty in 0..self.p.height / 2 {
+            for t0 in (0..self.p.width / 2).step_by(LANES8) {
+                for c in 0..channels {
+                    let values = tile_input(self.p, padded, c, ty, t0);
+                    for (xi, value) in values.into_iter().enumerate() {
+                        let at = (xi * channels + c) * LANES8;
+                        // SAFETY: `v` holds `XI * channels * 8` floats.
+                        unsafe { _mm256_storeu_ps(v[at..at + LANES8].as_mut_ptr(), value) };
+                    }
+                }
+                for block in 0..self.out_channels.div_ceil(OB) {
+                    self.tile_avx2(v, block, ty, t0, out);
+                }
+            }
+        }
+    }
+
+    /// Output channels `block * OB ..` of tiles `t0 .. t0 + 8` of row `ty`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    #[allow(clippy::needless_range_loop)] // `o` indexes the inner dimension of `m`.
+    fn tile_avx2(
+        &self,
+        v: &[f32],
+        block: usize,
+        ty: usize,
+        t0: usize,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        let channels = self.p.channels;
+        let weights = &self.packed[block * XI * channels * OB..][..XI * channels * OB];
+        let mut m = [[_mm256_setzero_ps(); OB]; XI];
+        for (xi, m) in m.iter_mut().enumerate() {
+            let mut acc = [_mm256_setzero_ps(); OB];
+            for c in 0..channels {
+                let at = (xi * channels + c) * LANES8;
+                // SAFETY: `v[at..at + 8]` is inside `v`.
+                let x = unsafe { _mm256_loadu_ps(v[at..at + LANES8].as_ptr()) };
+                let w = &weights[(xi * channels + c) * OB..][..OB];
+                for o in 0..OB {
+                    acc[o] = _mm256_fmadd_ps(_mm256_set1_ps(w[o]), x, acc[o]);
+                }
+            }
+            *m = acc;
+        }
+        let (height, width) = (self.p.height, self.p.width);
+        for o in 0..OB {
+            let channel = block * OB + o;
+            if channel >= self.out_channels {
+                break;
+            }
+            let b = _mm256_set1_ps(self.bias.map_or(0.0, |b| b[channel]));
+            let plane = &mut out[channel * height * width..][..height * width];
+            // Aᵀ M: rows (m0 + m1 + m2, m1 - m2 - m3), then the same on columns.
+            let mut f = [[_mm256_setzero_ps(); 2]; 4];
+            for (k, f) in f.iter_mut().enumerate() {
+                let [m0, m1, m2, m3] = [m[k][o], m[4 + k][o], m[8 + k][o], m[12 + k][o]];
+                *f = [
+                    _mm256_add_ps(_mm256_add_ps(m0, m1), m2),
+                    _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3),
+                ];
+            }
+            for a in 0..2 {
+                let [f0, f1, f2, f3] = [f[0][a], f[1][a], f[2][a], f[3][a]];
+                let mut y0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(f0, f1), f2), b);
+                let mut y1 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(f1, f2), f3), b);
+                if self.relu {
+                    y0 = _mm256_max_ps(y0, _mm256_setzero_ps());
+                    y1 = _mm256_max_ps(y1, _mm256_setzero_ps());
+                }
+                // Tile l's two pixels are columns 2(t0 + l) and 2(t0 + l) + 1.
+                let (lo, hi) = (_mm256_unpacklo_ps(y0, y1), _mm256_unpackhi_ps(y0, y1));
+                let dst = &mut plane[(2 * ty + a) * width + 2 * t0..][..2 * LANES8];
+                // SAFETY: `dst` holds 16 floats; f32 stores initialize them.
+                unsafe {
+                    let at = dst.as_mut_ptr().cast::<f32>();
+                    _mm256_storeu_ps(at, _mm256_permute2f128_ps::<0x20>(lo, hi));
+                    _mm256_storeu_ps(at.add(LANES8), _mm256_permute2f128_ps::<0x31>(lo, hi));
+                }
+            }
+        }
+    }
+}
+
+/// The even and the odd lanes of `a` then `b`: `(a0 a2 .. a6 b0 .. b6, a1 a3 .. a7 b1 .. b7)`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn deinterleave(a: __m256, b: __m256) -> (__m256, __m256) {
+    // Per 128-bit half: (a0 a2 b0 b2 | a4 a6 b4 b6), then 64-bit pairs reordered 0, 2, 1, 3.
+    // (No closure: it would not inherit this function's AVX2.)
+    let even = _mm256_castps_pd(_mm256_shuffle_ps::<0b10_00_10_00>(a, b));
+    let odd = _mm256_castps_pd(_mm256_shuffle_ps::<0b11_01_11_01>(a, b));
+    (
+        _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(even)),
+        _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(odd)),
+    )
+}
+
+/// `V = Bᵀ d B` of tiles `t .. t + 8` of row `ty` of padded channel `c`: its 16 entries, lane
+/// `l` for tile `t + l`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn tile_input(p: Padded, padded: &[f32], c: usize, ty: usize, t: usize) -> [__m256; XI] {
+    let (row, plane) = (p.row(), p.plane());
+    // d[r][j]: lane l holds padded pixel (2ty + r, 2(t + l) + j).
+    let mut d = [[_mm256_setzero_ps(); 4]; 4];
+    for (r, d) in d.iter_mut().enumerate() {
+        let start = c * plane + (2 * ty + r) * row + 2 * t;
+        // Columns 2t .. 2t + 18 of a padded row of width + 2 >= 2t + 18.
+        let src = &padded[start..start + 2 * LANES8 + 2];
+        // SAFETY: every load reads 8 floats inside `src`.
+        let [a, b, a2, b2] = unsafe {
+            let at = src.as_ptr();
+            [
+                _mm256_loadu_ps(at),
+                _mm256_loadu_ps(at.add(LANES8)),
+                _mm256_loadu_ps(at.add(2)),
+                _mm256_loadu_ps(at.add(LANES8 + 2)),
+            ]
+        };
+        let ((d0, d1), (d2, d3)) = (deinterleave(a, b), deinterleave(a2, b2));
+        *d = [d0, d1, d2, d3];
+    }
+    // Bᵀ d: rows (d0 - d2, d1 + d2, d2 - d1, d1 - d3), then the same on columns.
+    let mut e = [[_mm256_setzero_ps(); 4]; 4];
+    for (j, e) in e.iter_mut().enumerate() {
+        let [d0, d1, d2, d3] = [d[0][j], d[1][j], d[2][j], d[3][j]];
+        *e = [
+            _mm256_sub_ps(d0, d2),
+            _mm256_add_ps(d1, d2),
+            _mm256_sub_ps(d2, d1),
+            _mm256_sub_ps(d1, d3),
+        ];
+    }
+    let mut v = [_mm256_setzero_ps(); XI];
+    for i in 0..4 {
+        let [e0, e1, e2, e3] = [e[0][i], e[1][i], e[2][i], e[3][i]];
+        v[i * 4] = _mm256_sub_ps(e0, e2);
+        v[i * 4 + 1] = _mm256_add_ps(e1, e2);
+        v[i * 4 + 2] = _mm256_sub_ps(e2, e1);
+        v[i * 4 + 3] = _mm256_sub_ps(e1, e3);
+    }
+    v
+}
