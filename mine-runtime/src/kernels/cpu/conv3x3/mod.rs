@@ -17,8 +17,8 @@
 //!
 //! [`available`] tells whether the CPU has AVX-512; without it, the direct forward and
 //! input-gradient kernels run 8-float AVX2 tiles where the CPU has AVX2 and FMA
-//! ([`handles_forward`], `forward_avx2.rs`; Winograd's on 8-float registers in
-//! `winograd_avx2.rs`), and callers fall back to im2col + gemm for the
+//! ([`handles_forward`], `forward_avx2.rs`, `weight_grad_avx2.rs`; Winograd's on 8-float
+//! registers in `winograd_avx2.rs` and `winograd_weight_grad_avx2.rs`), and callers fall back to im2col + gemm for the
 //! rest.
 
 pub mod dpbf16;
@@ -34,6 +34,7 @@ mod winograd_avx2;
 pub mod winograd_bf16;
 pub mod winograd_bf16_weight_grad;
 mod winograd_weight_grad;
+mod winograd_weight_grad_avx2;
 
 pub use forward::{forward, input_grad};
 #[cfg(target_arch = "x86_64")]
@@ -103,7 +104,7 @@ pub fn handles(s: &ConvShape) -> bool {
 
 /// Whether [`forward`], [`input_grad`] and [`weight_grad`] compute `s` on this CPU: with
 /// AVX-512 (every kernel of [`handles`]), or with AVX2 and FMA (8-float tiles: the direct
-/// kernels and Winograd's forward).
+/// and the f32 Winograd kernels).
 pub fn handles_forward(s: &ConvShape) -> bool {
     is_same_3x3(s) && (available() || available_avx2())
 }

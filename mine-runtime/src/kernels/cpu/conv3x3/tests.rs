@@ -172,9 +172,10 @@ fn winograd_wide_chunks_give_the_same_bits() {
 
 /// The AVX2 kernels (CPUs without AVX-512; forced on AVX-512 CPUs) agree with im2col + gemm
 /// on every shape above: the direct forward's tails of 1-23 pixels after tiles of 24, 16 and
-/// 8 and output channels not a multiple of its 4, Winograd's forward and input gradient on
-/// the shapes it takes (widths a multiple of 16), the weight gradient's 8x8 transposition
-/// blocks with partial ones and its 8-channel blocks of 3-32 output channels.
+/// 8 and output channels not a multiple of its 4, Winograd's forward, input gradient and
+/// weight gradient on the shapes it takes (widths a multiple of 16: chunks of 16 tiles, and
+/// of 8 at width 16), the direct weight gradient's 8x8 transposition blocks with partial ones
+/// and its 8-channel blocks of 3-32 output channels.
 #[test]
 fn avx2_direct_kernels_match_im2col() {
     use crate::kernels::isa::{Isa, for_each_isa};

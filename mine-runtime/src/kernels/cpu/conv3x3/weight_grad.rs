@@ -14,6 +14,7 @@ use crate::kernels::cpu::lanes::LANES;
 use crate::kernels::cpu::conv::ConvShape;
 
 use super::winograd::{self, XI};
+use super::winograd_avx2;
 use super::winograd_bf16_weight_grad as bf16_form;
 use super::winograd_weight_grad::{self, GradImage};
 use super::{Padded, handles_forward, use_avx512, with_padded};
@@ -125,10 +126,15 @@ pub fn weight_grad(
         handles_forward(s),
         "conv3x3::weight_grad: unsupported {s:?}"
     );
-    let method = match (use_avx512(), winograd::handles(s)) {
-        (true, true) => Method::Winograd,
-        (true, false) => Method::Direct,
-        (false, _) => Method::DirectAvx2,
+    let method = match (
+        use_avx512(),
+        winograd::handles(s),
+        winograd_avx2::handles(s),
+    ) {
+        (true, true, _) => Method::Winograd,
+        (true, false, _) => Method::Direct,
+        (false, _, true) => Method::WinogradAvx2,
+        (false, _, false) => Method::DirectAvx2,
     };
     accumulate(s, x, grad_out, grad_weight, grad_bias, method);
 }
@@ -143,6 +149,8 @@ pub(super) enum Method {
     DirectAvx2,
     /// Winograd's `dU` in f32 (`winograd_weight_grad`).
     Winograd,
+    /// Winograd's `dU` in f32 with AVX2 and FMA (`winograd_weight_grad_avx2.rs`).
+    WinogradAvx2,
     /// Winograd's `dU` with its transforms rounded to bf16 and `vdpbf16ps` products, the bias
     /// gradient summed from the rounded output gradient (`winograd_bf16_weight_grad`; needs
     /// AVX512_BF16).
@@ -202,9 +210,9 @@ pub(super) fn accumulate(
                         let (out_channels, grad) = (co, g);
                         #[cfg(target_arch = "x86_64")]
                         // SAFETY: `handles_forward` checked that the CPU has AVX-512F
-                        // (every method but `DirectAvx2`) or AVX2 and FMA (`DirectAvx2`, the
-                        // only method chosen without AVX-512), and the caller of the bf16
-                        // form that it has AVX512_BF16.
+                        // (every method but the `*Avx2` ones) or AVX2 and FMA (the `*Avx2`
+                        // methods, the only ones chosen without AVX-512), and the caller of
+                        // the bf16 form that it has AVX512_BF16.
                         unsafe {
                             if winograd {
                                 let job = GradImage {
@@ -214,9 +222,12 @@ pub(super) fn accumulate(
                                     padded,
                                     grad,
                                 };
-                                match bf16 {
-                                    true => job.run_bf16(&mut gt, &mut pairs, &mut du),
-                                    false => job.run(&mut gt, &mut du),
+                                match method {
+                                    Method::WinogradBf16 => {
+                                        job.run_bf16(&mut gt, &mut pairs, &mut du)
+                                    }
+                                    Method::WinogradAvx2 => job.run_avx2(&mut gt, &mut du),
+                                    _ => job.run(&mut gt, &mut du),
                                 }
                             } else {
                                 let job = WeightGradImage {

@@ -8,8 +8,7 @@ use std::arch::x86_64::*;
 
 use super::weight_grad::{WEIGHT_GRAD_BAND, WeightGradImage};
 
-/// f32 per AVX2 register.
-const LANES8: usize = 8;
+use super::winograd_avx2::LANES8;
 
 impl WeightGradImage<'_> {
     /// Adds the image's contribution to `dwt` (`[C_in][9][lanes]`), band by band of rows.
@@ -86,7 +85,7 @@ impl WeightGradImage<'_> {
 /// `C_out` zero): 8x8 blocks transposed in registers, the rest element by element.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn transpose_grad(
+pub(super) fn transpose_grad(
     grad: &[f32],
     out_channels: usize,
     plane: usize,

@@ -16,7 +16,7 @@ use super::Padded;
 use super::winograd::{OB, TRANSFORMED, Winograd, XI};
 
 /// f32 per AVX2 register, and tiles per chunk.
-const LANES8: usize = 8;
+pub(super) const LANES8: usize = 8;
 
 /// Whether the AVX2 Winograd kernel computes `s` (a stride-1, padding-1 3x3 convolution on a
 /// CPU with AVX2 and FMA): at least 8 input channels, an even height and a width that is a
@@ -54,17 +54,9 @@ impl Winograd<'_> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     fn chunks_avx2(&self, padded: &[f32], v: &mut [f32], out: &mut [MaybeUninit<f32>]) {
-        let channels = self.p.channels;
         for ty in 0..self.p.height / 2 {
             for t0 in (0..self.p.width / 2).step_by(LANES8) {
-                for c in 0..channels {
-                    let values = tile_input(self.p, padded, c, ty, t0);
-                    for (xi, value) in values.into_iter().enumerate() {
-                        let at = (xi * channels + c) * LANES8;
-                        // SAFETY: `v` holds `XI * channels * 8` floats.
-                        unsafe { _mm256_storeu_ps(v[at..at + LANES8].as_mut_ptr(), value) };
-                    }
-                }
+                input_transform(self.p, padded, ty, t0..t0 + LANES8, v, LANES8);
                 for block in 0..self.out_channels.div_ceil(OB) {
                     self.tile_avx2(v, block, ty, t0, out);
                 }
@@ -134,6 +126,39 @@ impl Winograd<'_> {
                     let at = dst.as_mut_ptr().cast::<f32>();
                     _mm256_storeu_ps(at, _mm256_permute2f128_ps::<0x20>(lo, hi));
                     _mm256_storeu_ps(at.add(LANES8), _mm256_permute2f128_ps::<0x31>(lo, hi));
+                }
+            }
+        }
+    }
+}
+
+/// `V = Bᵀ d B` of tiles `tiles` (8 at a time) of row `ty` of the padded planes, into
+/// `v[(ξ * C_in + c) * stride + t - tiles.start]`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(super) fn input_transform(
+    p: Padded,
+    padded: &[f32],
+    ty: usize,
+    tiles: std::ops::Range<usize>,
+    v: &mut [f32],
+    stride: usize,
+) {
+    let channels = p.channels;
+    let step = channels * stride;
+    assert!(tiles.len() <= stride && (XI - 1) * step + (channels - 1) * stride + stride <= v.len());
+    for c in 0..channels {
+        for t in tiles.clone().step_by(LANES8) {
+            let values = tile_input(p, padded, c, ty, t);
+            // Entry ξ goes to `v[(ξ * C + c) * stride + t - tiles.start ..][..8]`.
+            let mut dst = v.as_mut_ptr().wrapping_add(c * stride + t - tiles.start);
+            for value in values {
+                // SAFETY: the 8 floats at `dst` are inside `v` (asserted above for the last
+                // entry of the last channel; the others are lower).
+                unsafe {
+                    _mm256_storeu_ps(dst, value);
+                    dst = dst.wrapping_add(step);
                 }
             }
         }
