@@ -276,7 +276,8 @@ fn run(args: &Args, setup: &Setup) -> Result<(), Error> {
     Ok(())
 }
 
-/// The CPU, its cores and whether it has AVX-512, the backend, and the date.
+/// The CPU (model name and family), its cores and whether it has AVX-512, the backend, and
+/// the date.
 fn machine(setup: &Setup) -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
@@ -311,10 +312,11 @@ fn machine(setup: &Setup) -> String {
         }
         _ => kernels.to_owned(),
     };
+    let family = mine_runtime::kernels::cpu::family::CpuFamily::detect();
     format!(
-        "{date}; {model}, {} cores{}; burn 0.22.1 {}{kernels}",
+        "{date}; {model} ({family:?}), {} cores{}; burn 0.22.1 {}{kernels}",
         server::rayon_threads(),
-        if avx512 { ", AVX-512" } else { "" },
+        if avx512 { ", AVX-512" } else { ", no AVX-512" },
         setup.backend,
     )
 }

@@ -10,6 +10,11 @@ use std::sync::OnceLock;
 /// A microarchitecture family whose kernel choices were (or will be) measured on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CpuFamily {
+    /// AMD Zen 2 (family 0x17, models 0x30-0x7f; EPYC 7002 "Rome"): AVX2 and FMA, no AVX-512.
+    AmdZen2,
+    /// AMD Zen 3 (family 0x19, models 0x00-0x0f and 0x20-0x5f; EPYC 7003 "Milan", Ryzen
+    /// 5000): AVX2 and two 256-bit FMA pipes, no AVX-512 (our AVX2 kernels).
+    AmdZen3,
     /// AMD Zen 4 (family 0x19; EPYC 9004/8004, Ryzen 7000): AVX-512 and AVX512_BF16 on 256-bit
     /// datapaths.
     AmdZen4,
@@ -34,6 +39,8 @@ impl CpuFamily {
     /// The family of a CPU with this CPUID vendor string, display family and display model.
     pub fn classify(vendor: &str, family: u32, model: u32) -> Self {
         match (vendor, family, model) {
+            ("AuthenticAMD", 0x17, 0x30..=0x7f) => Self::AmdZen2,
+            ("AuthenticAMD", 0x19, 0x00..=0x0f | 0x20..=0x5f) => Self::AmdZen3,
             ("AuthenticAMD", 0x19, 0x10..=0x1f | 0x60..=0x7f | 0xa0..=0xaf) => Self::AmdZen4,
             ("AuthenticAMD", 0x1a, _) => Self::AmdZen5,
             ("GenuineIntel", 6, 0x8f | 0xcf) => Self::IntelSapphireRapids,
@@ -81,8 +88,16 @@ mod tests {
             CpuFamily::classify("AuthenticAMD", 25, 17),
             CpuFamily::AmdZen4
         );
-        // Zen 3 (Milan, family 25 model 1) is not Zen 4.
-        assert_eq!(CpuFamily::classify("AuthenticAMD", 25, 1), CpuFamily::Other);
+        // Zen 3 (Milan, family 25 model 1: this project's AVX2-only "AMD EPYC" sessions).
+        assert_eq!(
+            CpuFamily::classify("AuthenticAMD", 25, 1),
+            CpuFamily::AmdZen3
+        );
+        // Zen 2 (Rome, family 23 model 49).
+        assert_eq!(
+            CpuFamily::classify("AuthenticAMD", 23, 49),
+            CpuFamily::AmdZen2
+        );
         // Xeon 4th gen (Sapphire Rapids): "CPU family: 6, Model: 143".
         assert_eq!(
             CpuFamily::classify("GenuineIntel", 6, 143),

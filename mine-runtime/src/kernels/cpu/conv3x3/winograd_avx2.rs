@@ -1,9 +1,11 @@
 //! Winograd F(2x2, 3x3) for CPUs with AVX2 and FMA but no AVX-512 (`winograd.rs`'s scheme
-//! on 8-float registers): per row of tiles and chunk of 8 tiles, the 4x4 input patches are
-//! gathered with in-lane shuffles and transformed (`V = Bᵀ d B`) into `[16][C_in][8]`; for
-//! each block of 8 output channels, the 16 products accumulate in 8 registers over the input
-//! channels (one input load and 8 broadcast weights per 8 multiply-adds), then `Y = Aᵀ M A`,
-//! bias and ReLU are interleaved into the two output rows.
+//! on 8-float registers): per row of tiles and chunk of 16 tiles (8 where 16 do not divide
+//! the row), the 4x4 input patches are gathered with in-lane shuffles and transformed
+//! (`V = Bᵀ d B`) into `[16][C_in][16]`; for each group of 4 output channels, the 16 products
+//! accumulate in 4 x 2 registers over the input channels (two input loads and 4 broadcast
+//! weights per 8 multiply-adds: fewer instructions per multiply than 8 x 1, which Zen 3's
+//! 6-wide dispatch needs), then `Y = Aᵀ M A`, bias and ReLU are interleaved into the two
+//! output rows.
 
 use std::mem::MaybeUninit;
 
@@ -15,8 +17,11 @@ use crate::kernels::cpu::conv::ConvShape;
 use super::Padded;
 use super::winograd::{OB, TRANSFORMED, Winograd, XI};
 
-/// f32 per AVX2 register, and tiles per chunk.
+/// f32 per AVX2 register.
 pub(super) const LANES8: usize = 8;
+
+/// Output channels per register tile (half of the packed weight's block of `OB`).
+const CO: usize = 4;
 
 /// Whether the AVX2 Winograd kernel computes `s` (a stride-1, padding-1 3x3 convolution on a
 /// CPU with AVX2 and FMA): at least 8 input channels, an even height and a width that is a
@@ -34,7 +39,7 @@ impl Winograd<'_> {
     /// `[C_out][H][W]` output (every element written).
     pub fn image_avx2(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
         debug_assert!(!self.round, "the AVX2 kernel does not round to bf16");
-        let len = XI * self.p.channels * LANES8;
+        let len = XI * self.p.channels * 2 * LANES8;
         TRANSFORMED.with(|cell| {
             let mut v = cell.borrow_mut();
             if v.len() < len {
@@ -51,81 +56,106 @@ impl Winograd<'_> {
         })
     }
 
+    /// The image chunk by chunk of 16 tiles (8 where 16 do not divide a row of tiles).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     fn chunks_avx2(&self, padded: &[f32], v: &mut [f32], out: &mut [MaybeUninit<f32>]) {
+        let tiles = self.p.width / 2;
+        let span = match tiles.is_multiple_of(2 * LANES8) {
+            true => 2 * LANES8,
+            false => LANES8,
+        };
         for ty in 0..self.p.height / 2 {
-            for t0 in (0..self.p.width / 2).step_by(LANES8) {
-                input_transform(self.p, padded, ty, t0..t0 + LANES8, v, LANES8);
-                for block in 0..self.out_channels.div_ceil(OB) {
-                    self.tile_avx2(v, block, ty, t0, out);
+            for t0 in (0..tiles).step_by(span) {
+                input_transform(self.p, padded, ty, t0..t0 + span, v, span);
+                for group in 0..self.out_channels.div_ceil(CO) {
+                    match span {
+                        16 => self.tile_avx2::<2>(v, group, ty, t0, out),
+                        _ => self.tile_avx2::<1>(v, group, ty, t0, out),
+                    }
                 }
             }
         }
     }
 
-    /// Output channels `block * OB ..` of tiles `t0 .. t0 + 8` of row `ty`.
+    /// Output channels `group * CO ..` of tiles `t0 .. t0 + NV * 8` of row `ty`: `CO x NV`
+    /// accumulators per entry ξ (`NV` loads and `CO` broadcasts per `CO * NV` multiply-adds).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    #[allow(clippy::needless_range_loop)] // `o` indexes the inner dimension of `m`.
-    fn tile_avx2(
+    #[allow(clippy::needless_range_loop)] // `o` and `j` index the inner dimensions of `m`.
+    fn tile_avx2<const NV: usize>(
         &self,
         v: &[f32],
-        block: usize,
+        group: usize,
         ty: usize,
         t0: usize,
         out: &mut [MaybeUninit<f32>],
     ) {
         let channels = self.p.channels;
+        let (block, first) = (group * CO / OB, group * CO % OB);
         let weights = &self.packed[block * XI * channels * OB..][..XI * channels * OB];
-        let mut m = [[_mm256_setzero_ps(); OB]; XI];
+        assert!(v.len() >= XI * channels * NV * LANES8);
+        let mut m = [[[_mm256_setzero_ps(); NV]; CO]; XI];
         for (xi, m) in m.iter_mut().enumerate() {
-            let mut acc = [_mm256_setzero_ps(); OB];
+            let mut acc = [[_mm256_setzero_ps(); NV]; CO];
+            let xs = v.as_ptr().wrapping_add(xi * channels * NV * LANES8);
+            let ws = weights.as_ptr().wrapping_add(xi * channels * OB + first);
             for c in 0..channels {
-                let at = (xi * channels + c) * LANES8;
-                // SAFETY: `v[at..at + 8]` is inside `v`.
-                let x = unsafe { _mm256_loadu_ps(v[at..at + LANES8].as_ptr()) };
-                let w = &weights[(xi * channels + c) * OB..][..OB];
-                for o in 0..OB {
-                    acc[o] = _mm256_fmadd_ps(_mm256_set1_ps(w[o]), x, acc[o]);
+                // SAFETY: entry (ξ, c) of `v` (`NV * 8` floats, asserted above) and the
+                // `CO` weights of entry (ξ, c) from `first` (inside the block's slice).
+                unsafe {
+                    let mut x = [_mm256_setzero_ps(); NV];
+                    for (j, x) in x.iter_mut().enumerate() {
+                        *x = _mm256_loadu_ps(xs.add((c * NV + j) * LANES8));
+                    }
+                    for o in 0..CO {
+                        let w = _mm256_set1_ps(*ws.add(c * OB + o));
+                        for j in 0..NV {
+                            acc[o][j] = _mm256_fmadd_ps(w, x[j], acc[o][j]);
+                        }
+                    }
                 }
             }
             *m = acc;
         }
         let (height, width) = (self.p.height, self.p.width);
-        for o in 0..OB {
-            let channel = block * OB + o;
+        for o in 0..CO {
+            let channel = group * CO + o;
             if channel >= self.out_channels {
                 break;
             }
             let b = _mm256_set1_ps(self.bias.map_or(0.0, |b| b[channel]));
             let plane = &mut out[channel * height * width..][..height * width];
-            // Aᵀ M: rows (m0 + m1 + m2, m1 - m2 - m3), then the same on columns.
-            let mut f = [[_mm256_setzero_ps(); 2]; 4];
-            for (k, f) in f.iter_mut().enumerate() {
-                let [m0, m1, m2, m3] = [m[k][o], m[4 + k][o], m[8 + k][o], m[12 + k][o]];
-                *f = [
-                    _mm256_add_ps(_mm256_add_ps(m0, m1), m2),
-                    _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3),
-                ];
-            }
-            for a in 0..2 {
-                let [f0, f1, f2, f3] = [f[0][a], f[1][a], f[2][a], f[3][a]];
-                let mut y0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(f0, f1), f2), b);
-                let mut y1 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(f1, f2), f3), b);
-                if self.relu {
-                    y0 = _mm256_max_ps(y0, _mm256_setzero_ps());
-                    y1 = _mm256_max_ps(y1, _mm256_setzero_ps());
+            for j in 0..NV {
+                // Aᵀ M: rows (m0 + m1 + m2, m1 - m2 - m3), then the same on columns.
+                let mut f = [[_mm256_setzero_ps(); 2]; 4];
+                for (k, f) in f.iter_mut().enumerate() {
+                    let [m0, m1, m2, m3] =
+                        [m[k][o][j], m[4 + k][o][j], m[8 + k][o][j], m[12 + k][o][j]];
+                    *f = [
+                        _mm256_add_ps(_mm256_add_ps(m0, m1), m2),
+                        _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3),
+                    ];
                 }
-                // Tile l's two pixels are columns 2(t0 + l) and 2(t0 + l) + 1.
-                let (lo, hi) = (_mm256_unpacklo_ps(y0, y1), _mm256_unpackhi_ps(y0, y1));
-                let dst = &mut plane[(2 * ty + a) * width + 2 * t0..][..2 * LANES8];
-                // SAFETY: `dst` holds 16 floats; f32 stores initialize them.
-                unsafe {
-                    let at = dst.as_mut_ptr().cast::<f32>();
-                    _mm256_storeu_ps(at, _mm256_permute2f128_ps::<0x20>(lo, hi));
-                    _mm256_storeu_ps(at.add(LANES8), _mm256_permute2f128_ps::<0x31>(lo, hi));
+                for a in 0..2 {
+                    let [f0, f1, f2, f3] = [f[0][a], f[1][a], f[2][a], f[3][a]];
+                    let mut y0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(f0, f1), f2), b);
+                    let mut y1 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(f1, f2), f3), b);
+                    if self.relu {
+                        y0 = _mm256_max_ps(y0, _mm256_setzero_ps());
+                        y1 = _mm256_max_ps(y1, _mm256_setzero_ps());
+                    }
+                    // Tile l's two pixels are columns 2(t0 + 8j + l) and 2(t0 + 8j + l) + 1.
+                    let (lo, hi) = (_mm256_unpacklo_ps(y0, y1), _mm256_unpackhi_ps(y0, y1));
+                    let x0 = 2 * (t0 + j * LANES8);
+                    let dst = &mut plane[(2 * ty + a) * width + x0..][..2 * LANES8];
+                    // SAFETY: `dst` holds 16 floats; f32 stores initialize them.
+                    unsafe {
+                        let at = dst.as_mut_ptr().cast::<f32>();
+                        _mm256_storeu_ps(at, _mm256_permute2f128_ps::<0x20>(lo, hi));
+                        _mm256_storeu_ps(at.add(LANES8), _mm256_permute2f128_ps::<0x31>(lo, hi));
+                    }
                 }
             }
         }
