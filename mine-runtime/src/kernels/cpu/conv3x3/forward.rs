@@ -50,7 +50,11 @@ pub fn forward(
     }
     let images = out.par_chunks_mut(out_len).zip(x.par_chunks(in_len));
     let avx512 = use_avx512();
-    if avx512 && winograd::handles(s) {
+    let winograd = match avx512 {
+        true => winograd::handles(s),
+        false => winograd_avx2::handles(s),
+    };
+    if winograd {
         let packed = winograd::transform_weight(weight, s.out_channels, s.in_channels);
         let job = Winograd {
             p,
@@ -59,21 +63,14 @@ pub fn forward(
             bias,
             relu,
             round: false,
-            wide: crate::kernels::options().winograd_wide,
+            wide: avx512 && crate::kernels::options().winograd_wide,
         };
-        images.for_each(|(out, image)| with_padded(p, image, |padded| job.image(padded, out)));
-    } else if !avx512 && winograd_avx2::handles(s) {
-        let packed = winograd::transform_weight(weight, s.out_channels, s.in_channels);
-        let job = Winograd {
-            p,
-            out_channels: s.out_channels,
-            packed: &packed,
-            bias,
-            relu,
-            round: false,
-            wide: false,
-        };
-        images.for_each(|(out, image)| with_padded(p, image, |padded| job.image_avx2(padded, out)));
+        images.for_each(|(out, image)| {
+            with_padded(p, image, |padded| match avx512 {
+                true => job.image(padded, out),
+                false => job.image_avx2(padded, out),
+            })
+        });
     } else {
         let packed = pack_weight(weight, s.out_channels, s.in_channels);
         let job = Forward {

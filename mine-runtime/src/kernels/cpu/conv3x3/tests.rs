@@ -75,9 +75,15 @@ fn direct_kernels_match_im2col() {
         eprintln!("no AVX-512 on this CPU: the AVX-512 kernels are not tested");
         return;
     }
+    match_im2col_on_every_shape("");
+}
+
+/// [`forward`] (with and without ReLU), [`input_grad`] and [`weight_grad`] against im2col +
+/// gemm on every shape of [`SHAPES`] (`tag` prefixes the failure messages).
+fn match_im2col_on_every_shape(tag: &str) {
     for (n, ci, co, h, w) in SHAPES {
         let s = ConvShape::same_3x3(n, ci, co, [h, w]);
-        let what = format!("{s:?}");
+        let what = format!("{tag}{s:?}");
         let x = values(n * ci * h * w, 1);
         let wt = values(co * ci * 9, 2);
         let bias = values(co, 3);
@@ -189,34 +195,7 @@ fn avx2_direct_kernels_match_im2col() {
             return;
         }
         ran = true;
-        for (n, ci, co, h, w) in SHAPES {
-            let s = ConvShape::same_3x3(n, ci, co, [h, w]);
-            let what = format!("AVX2 {s:?}");
-            let (x, wt, bias) = (
-                values(n * ci * h * w, 1),
-                values(co * ci * 9, 2),
-                values(co, 3),
-            );
-            let g = values(n * co * h * w, 4);
-            for relu in [false, true] {
-                let mut ours = vec![MaybeUninit::new(f32::NAN); g.len()];
-                let mut want = vec![0.0; g.len()];
-                forward(&s, &x, &wt, Some(&bias), relu, &mut ours);
-                im2col_forward(&s, &x, &wt, Some(&bias), relu, &mut want);
-                close(&init(ours), &want, &format!("{what} forward relu {relu}"));
-            }
-            let mut ours = vec![MaybeUninit::new(f32::NAN); x.len()];
-            let mut want = vec![0.0; x.len()];
-            input_grad(&s, &g, &wt, &mut ours);
-            im2col_input_grad(&s, &g, &wt, &mut want);
-            close(&init(ours), &want, &format!("{what} input grad"));
-            let (mut ours, mut want) = (vec![f32::NAN; wt.len()], vec![0.0; wt.len()]);
-            let (mut ob, mut wb) = (vec![f32::NAN; co], vec![0.0; co]);
-            weight_grad(&s, &x, &g, &mut ours, Some(&mut ob));
-            im2col_weight_grad(&s, &x, &g, &mut want, Some(&mut wb));
-            close(&ours, &want, &format!("{what} weight grad"));
-            close(&ob, &wb, &format!("{what} bias grad"));
-        }
+        match_im2col_on_every_shape("AVX2 ");
     });
     assert!(ran, "the AVX2 variant was not forced");
 }

@@ -60,14 +60,30 @@ pub(super) fn transpose_grad(
             }
             continue;
         }
-        for o in 0..lanes {
-            for p in p0..p1 {
-                dst[(p - first) * lanes + o] = if o < out_channels {
-                    grad[o * plane + p]
-                } else {
-                    0.0
-                };
-            }
+        let dst = &mut dst[(p0 - first) * lanes..];
+        transpose_rest(grad, out_channels, plane, p0..p1, 0..lanes, lanes, dst);
+    }
+}
+
+/// Element by element, what [`transpose_grad`] and its AVX2 form leave to scalar code:
+/// channels `channels` (zero past `out_channels`) of pixels `pixels`, into `dst` (`[pixel -
+/// pixels.start][lanes]`).
+pub(super) fn transpose_rest(
+    grad: &[f32],
+    out_channels: usize,
+    plane: usize,
+    pixels: std::ops::Range<usize>,
+    channels: std::ops::Range<usize>,
+    lanes: usize,
+    dst: &mut [f32],
+) {
+    for o in channels {
+        for p in pixels.clone() {
+            dst[(p - pixels.start) * lanes + o] = if o < out_channels {
+                grad[o * plane + p]
+            } else {
+                0.0
+            };
         }
     }
 }

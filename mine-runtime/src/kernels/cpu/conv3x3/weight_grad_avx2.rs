@@ -6,7 +6,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::weight_grad::{WEIGHT_GRAD_BAND, WeightGradImage};
+use super::weight_grad::{WEIGHT_GRAD_BAND, WeightGradImage, transpose_rest};
 
 use super::winograd_avx2::LANES8;
 
@@ -114,15 +114,8 @@ pub(super) fn transpose_grad(
             }
             o_from = whole;
         }
-        for o in o_from..lanes {
-            for p in p0..p1 {
-                dst[(p - first) * lanes + o] = if o < out_channels {
-                    grad[o * plane + p]
-                } else {
-                    0.0
-                };
-            }
-        }
+        let (channels, dst) = (o_from..lanes, &mut dst[(p0 - first) * lanes..]);
+        transpose_rest(grad, out_channels, plane, p0..p1, channels, lanes, dst);
     }
 }
 
