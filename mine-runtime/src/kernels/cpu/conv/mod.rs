@@ -133,7 +133,7 @@ pub fn conv2d_forward(
     relu: bool,
     out: &mut [MaybeUninit<f32>],
 ) {
-    if conv3x3::handles_forward(s) {
+    if conv3x3::handles_f32(s) {
         check(s, x.len(), weight.len(), out.len());
         conv3x3::forward(s, x, weight, bias, relu, out);
     } else {
@@ -149,7 +149,7 @@ pub fn conv2d_input_grad(
     weight: &[f32],
     grad_x: &mut [MaybeUninit<f32>],
 ) {
-    if conv3x3::handles_forward(s) {
+    if conv3x3::handles_f32(s) {
         check(s, grad_x.len(), weight.len(), grad_out.len());
         conv3x3::input_grad(s, grad_out, weight, grad_x);
     } else {
@@ -166,7 +166,7 @@ pub fn conv2d_weight_grad(
     grad_weight: &mut [f32],
     grad_bias: Option<&mut [f32]>,
 ) {
-    if conv3x3::handles_forward(s) {
+    if conv3x3::handles_f32(s) {
         check(s, x.len(), grad_weight.len(), grad_out.len());
         conv3x3::weight_grad(s, x, grad_out, grad_weight, grad_bias);
     } else {

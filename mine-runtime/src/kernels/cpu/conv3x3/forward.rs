@@ -15,7 +15,7 @@ use crate::kernels::cpu::conv::ConvShape;
 use super::winograd::{self, Winograd};
 use super::winograd_avx2;
 use super::{
-    CB, Padded, flip_weight, handles_forward, image_lens, pack_weight, use_avx512, with_padded,
+    CB, Padded, flip_weight, handles_f32, image_lens, pack_weight, use_avx512, with_padded,
 };
 
 /// What one forward call computes, for the per-image tiles.
@@ -39,7 +39,7 @@ pub fn forward(
     relu: bool,
     out: &mut [MaybeUninit<f32>],
 ) {
-    assert!(handles_forward(s), "conv3x3::forward: unsupported {s:?}");
+    assert!(handles_f32(s), "conv3x3::forward: unsupported {s:?}");
     let p = Padded::input(s);
     let (in_len, out_len) = image_lens(s, x.len(), out.len(), "conv3x3");
     if in_len == 0 || out_len == 0 {
@@ -101,7 +101,7 @@ impl Forward<'_> {
     /// One image: `padded` is its input, `out` its `[C_out][H][W]` output.
     fn image(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `handles_forward` checked that the CPU has AVX-512F, or else AVX2 and FMA.
+        // SAFETY: `handles_f32` checked that the CPU has AVX-512F, or else AVX2 and FMA.
         unsafe {
             if self.avx512 {
                 self.image_avx512(padded, out)

@@ -1,4 +1,5 @@
-//! Direct 3x3 convolution (stride 1, padding 1, groups 1) on NCHW f32 slices with AVX-512:
+//! Direct 3x3 convolution (stride 1, padding 1, groups 1) on NCHW f32 slices with AVX-512 (or
+//! AVX2, below):
 //! no unfolding and no gemm packing, the hot case of the VPT ImpalaCNN.
 //!
 //! Each image is zero-padded once into a per-thread scratch plane set (`[C][H + 2][W + 2]`);
@@ -15,11 +16,11 @@
 //! [`dpbf16_weight_grad`]) and, from 64 input and output channels, the Winograd ones
 //! ([`winograd_bf16`], [`winograd_bf16_weight_grad`]).
 //!
-//! [`available`] tells whether the CPU has AVX-512; without it, the direct forward and
-//! input-gradient kernels run 8-float AVX2 tiles where the CPU has AVX2 and FMA
-//! ([`handles_forward`], `forward_avx2.rs`, `weight_grad_avx2.rs`; Winograd's on 8-float
-//! registers in `winograd_avx2.rs` and `winograd_weight_grad_avx2.rs`), and callers fall back to im2col + gemm for the
-//! rest.
+//! [`available`] tells whether the CPU has AVX-512. Without it, where the CPU has AVX2 and FMA
+//! ([`handles_f32`]), the f32 kernels run on 8-float registers: the direct forward and input
+//! gradient (`forward_avx2.rs`), the direct weight gradient (`weight_grad_avx2.rs`) and
+//! Winograd's (`winograd_avx2.rs`, `winograd_weight_grad_avx2.rs`); callers fall back to
+//! im2col + gemm for the rest.
 
 pub mod dpbf16;
 pub mod dpbf16_weight_grad;
@@ -44,6 +45,7 @@ pub use weight_grad::weight_grad;
 use std::cell::RefCell;
 
 use super::lanes::LANES;
+use crate::kernels::isa::Isa;
 
 use super::conv::ConvShape;
 
@@ -62,28 +64,17 @@ pub fn available() -> bool {
     }
 }
 
-/// Whether this CPU runs the direct forward and input-gradient kernels without AVX-512:
-/// AVX2 and FMA (8-float registers, `forward_avx2.rs`).
+/// Whether this CPU runs the f32 kernels' AVX2 forms (8-float registers, the `*_avx2.rs`
+/// files): it has AVX2 and FMA (`isa::Isa`'s detection).
 pub fn available_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    !matches!(Isa::best(), Isa::Baseline)
 }
 
-/// Whether the AVX-512 kernels run (else the AVX2 ones): the CPU has AVX-512 and this
-/// thread's instruction set is not forced lower (tests force AVX2 on AVX-512 CPUs). Decided
-/// on the calling thread, before the work goes to the pool.
+/// Whether the AVX-512 kernels run (else the AVX2 ones): this thread's instruction set
+/// (`Isa::detect`: the CPU's best, or what a test forced on this thread) is AVX-512. Decided on
+/// the calling thread, before the work goes to the pool.
 fn use_avx512() -> bool {
-    available()
-        && matches!(
-            super::super::isa::Isa::detect(),
-            super::super::isa::Isa::Avx512
-        )
+    matches!(Isa::detect(), Isa::Avx512)
 }
 
 /// Whether `s` is a stride-1, padding-1 3x3 convolution.
@@ -102,10 +93,10 @@ pub fn handles(s: &ConvShape) -> bool {
     is_same_3x3(s) && available()
 }
 
-/// Whether [`forward`], [`input_grad`] and [`weight_grad`] compute `s` on this CPU: with
-/// AVX-512 (every kernel of [`handles`]), or with AVX2 and FMA (8-float tiles: the direct
-/// and the f32 Winograd kernels).
-pub fn handles_forward(s: &ConvShape) -> bool {
+/// Whether the f32 kernels ([`forward`], [`input_grad`], [`weight_grad`]) compute `s` on
+/// this CPU: with AVX-512 (every kernel of [`handles`]), or with AVX2 and FMA (8-float tiles:
+/// the direct and the Winograd kernels).
+pub fn handles_f32(s: &ConvShape) -> bool {
     is_same_3x3(s) && (available() || available_avx2())
 }
 

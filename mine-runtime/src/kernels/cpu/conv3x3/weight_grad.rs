@@ -17,7 +17,7 @@ use super::winograd::{self, XI};
 use super::winograd_avx2;
 use super::winograd_bf16_weight_grad as bf16_form;
 use super::winograd_weight_grad::{self, GradImage};
-use super::{Padded, handles_forward, use_avx512, with_padded};
+use super::{Padded, handles_f32, use_avx512, with_padded};
 
 thread_local! {
     /// The calling thread's transposed output gradient of one band of rows
@@ -138,10 +138,7 @@ pub fn weight_grad(
     grad_weight: &mut [f32],
     grad_bias: Option<&mut [f32]>,
 ) {
-    assert!(
-        handles_forward(s),
-        "conv3x3::weight_grad: unsupported {s:?}"
-    );
+    assert!(handles_f32(s), "conv3x3::weight_grad: unsupported {s:?}");
     let method = match (
         use_avx512(),
         winograd::handles(s),
@@ -225,7 +222,7 @@ pub(super) fn accumulate(
                     with_padded(p, image, |padded| {
                         let (out_channels, grad) = (co, g);
                         #[cfg(target_arch = "x86_64")]
-                        // SAFETY: `handles_forward` checked that the CPU has AVX-512F
+                        // SAFETY: `handles_f32` checked that the CPU has AVX-512F
                         // (every method but the `*Avx2` ones) or AVX2 and FMA (the `*Avx2`
                         // methods, the only ones chosen without AVX-512), and the caller of
                         // the bf16 form that it has AVX512_BF16.

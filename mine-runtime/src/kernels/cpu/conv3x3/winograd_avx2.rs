@@ -47,7 +47,7 @@ impl Winograd<'_> {
             }
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the caller checked that the CPU has AVX2 and FMA
-            // (`super::handles_forward`).
+            // (`super::handles_f32`).
             unsafe {
                 self.chunks_avx2(padded, &mut v[..len], out)
             }
