@@ -25,8 +25,10 @@
 //! (or `MINE_BF16_DOT=0`) under `--precision bf16-mixed` the f32 kernels on bf16-rounded
 //! operands instead of the `vdpbf16ps` ones, `--no-bf16-winograd` (or `MINE_BF16_WINOGRAD=0`)
 //! the direct `vdpbf16ps` kernels for the wide layers too, `--winograd-wide` (or
-//! `MINE_WINOGRAD_WIDE=1`) the f32 Winograd kernel's 32-tile chunks at every width: the
-//! benchmark sets these [`KernelOptions`] for its own processes.
+//! `MINE_WINOGRAD_WIDE=1`) the f32 Winograd kernel's 32-tile chunks at every width,
+//! `--no-winograd4` (or `MINE_WINOGRAD4=0`) on CPUs without AVX-512 Winograd F(2x2, 3x3)
+//! where F(4x4, 3x3) would run: the benchmark sets these [`KernelOptions`] for its own
+//! processes.
 //!
 //! `--backend cuda` (built with `--features cuda`) times VPT 2x, window 128, memory 256, batch
 //! 8 in bf16-mixed, MineStudio's fine-tuning recipe per GPU, against MineStudio on the same GPU
@@ -62,7 +64,7 @@ type Error = Box<dyn std::error::Error>;
 #[derive(clap::Parser)]
 #[command(
     about = "Times our training step, DSL and data loader (with --reference, against MineStudio on PyTorch); prints Markdown tables",
-    after_help = "Environment: MINE_KERNELS=burn, MINE_WINOGRAD=0, MINE_BF16_DOT=0 MINE_BF16_WINOGRAD=0 and MINE_WINOGRAD_WIDE=1 are the defaults of --burn-ops, --no-winograd, --no-bf16-dot, --no-bf16-winograd and --winograd-wide; MINE_REFERENCE_VENV names an existing reference environment."
+    after_help = "Environment: MINE_KERNELS=burn, MINE_WINOGRAD=0, MINE_BF16_DOT=0 MINE_BF16_WINOGRAD=0, MINE_WINOGRAD_WIDE=1 and MINE_WINOGRAD4=0 are the defaults of --burn-ops, --no-winograd, --no-bf16-dot, --no-bf16-winograd, --winograd-wide and --no-winograd4; MINE_REFERENCE_VENV names an existing reference environment."
 )]
 struct Args {
     /// Run MineStudio on PyTorch side by side (makes the reference environment first).
@@ -132,6 +134,10 @@ struct Args {
     /// FMA units).
     #[arg(long)]
     winograd_wide: bool,
+    /// On CPUs without AVX-512, Winograd F(2x2, 3x3) for every Winograd convolution instead of
+    /// F(4x4, 3x3) where the height is a multiple of 4 and the width of 32.
+    #[arg(long)]
+    no_winograd4: bool,
 }
 
 impl Args {
@@ -144,6 +150,7 @@ impl Args {
             bf16_dot: env.bf16_dot && !self.no_bf16_dot,
             bf16_winograd: env.bf16_winograd && !self.no_bf16_winograd,
             winograd_wide: env.winograd_wide || self.winograd_wide,
+            winograd4: env.winograd4 && !self.no_winograd4,
         }
     }
 }
@@ -167,8 +174,9 @@ fn video_backend(s: &str) -> Result<VideoBackend, String> {
 }
 
 /// The kernels the environment asks for (`MINE_KERNELS=burn`, `MINE_WINOGRAD=0`,
-/// `MINE_BF16_DOT=0`, `MINE_BF16_WINOGRAD=0`, `MINE_WINOGRAD_WIDE=1`), the defaults of
-/// `--burn-ops`, `--no-winograd`, `--no-bf16-dot`, `--no-bf16-winograd` and `--winograd-wide`.
+/// `MINE_BF16_DOT=0`, `MINE_BF16_WINOGRAD=0`, `MINE_WINOGRAD_WIDE=1`, `MINE_WINOGRAD4=0`), the
+/// defaults of `--burn-ops`, `--no-winograd`, `--no-bf16-dot`, `--no-bf16-winograd`,
+/// `--winograd-wide` and `--no-winograd4`.
 fn kernels_from_env() -> KernelOptions {
     let var = |name: &str| std::env::var(name).ok();
     KernelOptions {
@@ -177,6 +185,7 @@ fn kernels_from_env() -> KernelOptions {
         bf16_dot: var("MINE_BF16_DOT").is_none_or(|v| v != "0"),
         bf16_winograd: var("MINE_BF16_WINOGRAD").is_none_or(|v| v != "0"),
         winograd_wide: var("MINE_WINOGRAD_WIDE").is_some_and(|v| v == "1"),
+        winograd4: var("MINE_WINOGRAD4").is_none_or(|v| v != "0"),
     }
 }
 
@@ -197,6 +206,9 @@ fn kernel_flags(kernels: KernelOptions) -> Vec<&'static str> {
     }
     if kernels.winograd_wide {
         flags.push("--winograd-wide");
+    }
+    if !kernels.winograd4 {
+        flags.push("--no-winograd4");
     }
     flags
 }
@@ -297,6 +309,9 @@ fn machine(setup: &Setup) -> String {
         (Backend::Flex, true, false) => ", our CPU kernels on, Winograd off (--no-winograd)",
         (Backend::Flex, true, true) if options.winograd_wide => {
             ", our CPU kernels on, Winograd in 32-tile chunks (--winograd-wide)"
+        }
+        (Backend::Flex, true, true) if !options.winograd4 && !avx512 => {
+            ", our CPU kernels on, Winograd F(2x2, 3x3) only (--no-winograd4)"
         }
         (Backend::Flex, true, true) => ", our CPU kernels on",
         _ => " (burn's GPU kernels)",

@@ -47,6 +47,11 @@ pub struct KernelOptions {
     /// choice to measure there (`kernel_bench` and `bench` take it as `MINE_WINOGRAD_WIDE=1`
     /// and `--winograd-wide`).
     pub winograd_wide: bool,
+    /// On CPUs with AVX2 and no AVX-512, Winograd F(4x4, 3x3) for the forward and input
+    /// gradient of the 3x3 convolutions whose height is a multiple of 4 and width a multiple
+    /// of 32 (2.25 multiply-adds per output instead of F(2x2, 3x3)'s 4; `false`: F(2x2, 3x3)
+    /// there too). Measured on AMD Zen 3 (BENCHMARKS.md).
+    pub winograd4: bool,
 }
 
 impl Default for KernelOptions {
@@ -58,6 +63,7 @@ impl Default for KernelOptions {
             bf16_dot: true,
             bf16_winograd: true,
             winograd_wide: false,
+            winograd4: true,
         }
     }
 }
@@ -69,6 +75,7 @@ const WINOGRAD_OFF: u8 = 2;
 const BF16_DOT_OFF: u8 = 4;
 const BF16_WINOGRAD_OFF: u8 = 8;
 const WINOGRAD_WIDE_ON: u8 = 16;
+const WINOGRAD4_OFF: u8 = 32;
 
 thread_local! {
     /// The options of this thread's innermost open [`scope`].
@@ -112,6 +119,7 @@ fn process_options() -> KernelOptions {
         bf16_dot: off & BF16_DOT_OFF == 0,
         bf16_winograd: off & BF16_WINOGRAD_OFF == 0,
         winograd_wide: off & WINOGRAD_WIDE_ON != 0,
+        winograd4: off & WINOGRAD4_OFF == 0,
     }
 }
 
@@ -123,7 +131,8 @@ pub fn set_options(options: KernelOptions) {
         | bit(options.winograd, WINOGRAD_OFF)
         | bit(options.bf16_dot, BF16_DOT_OFF)
         | bit(options.bf16_winograd, BF16_WINOGRAD_OFF)
-        | bit(!options.winograd_wide, WINOGRAD_WIDE_ON);
+        | bit(!options.winograd_wide, WINOGRAD_WIDE_ON)
+        | bit(options.winograd4, WINOGRAD4_OFF);
     OFF.store(off, Ordering::Relaxed);
 }
 

@@ -14,6 +14,7 @@ use crate::kernels::cpu::conv::ConvShape;
 
 use super::winograd::{self, Winograd};
 use super::winograd_avx2;
+use super::winograd4_avx2::{self, Winograd4};
 use super::{
     CB, Padded, flip_weight, handles_f32, image_lens, pack_weight, use_avx512, with_padded,
 };
@@ -54,7 +55,17 @@ pub fn forward(
         true => winograd::handles(s),
         false => winograd_avx2::handles(s),
     };
-    if winograd {
+    if !avx512 && winograd4_avx2::handles(s) {
+        let packed = winograd4_avx2::transform_weight(weight, s.out_channels, s.in_channels);
+        let job = Winograd4 {
+            p,
+            out_channels: s.out_channels,
+            packed: &packed,
+            bias,
+            relu,
+        };
+        images.for_each(|(out, image)| with_padded(p, image, |padded| job.image(padded, out)));
+    } else if winograd {
         let packed = winograd::transform_weight(weight, s.out_channels, s.in_channels);
         let job = Winograd {
             p,

@@ -19,8 +19,10 @@
 //! [`available`] tells whether the CPU has AVX-512. Without it, where the CPU has AVX2 and FMA
 //! ([`handles_f32`]), the f32 kernels run on 8-float registers: the direct forward and input
 //! gradient (`forward_avx2.rs`), the direct weight gradient (`weight_grad_avx2.rs`) and
-//! Winograd's (`winograd_avx2.rs`, `winograd_weight_grad_avx2.rs`); callers fall back to
-//! im2col + gemm for the rest.
+//! Winograd's (`winograd_avx2.rs`, `winograd_weight_grad_avx2.rs`), with Winograd F(4x4, 3x3)
+//! for the forward and input gradient where the height is a multiple of 4 and the width of 32
+//! (`winograd4_avx2.rs`; its weight gradient stays F(2x2, 3x3)'s, the more accurate); callers
+//! fall back to im2col + gemm for the rest.
 
 pub mod dpbf16;
 pub mod dpbf16_weight_grad;
@@ -31,6 +33,7 @@ mod tests;
 mod weight_grad;
 mod weight_grad_avx2;
 mod winograd;
+mod winograd4_avx2;
 mod winograd_avx2;
 pub mod winograd_bf16;
 pub mod winograd_bf16_weight_grad;

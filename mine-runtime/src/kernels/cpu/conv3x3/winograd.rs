@@ -68,20 +68,32 @@ pub(super) fn transform_weight(
     out_channels: usize,
     in_channels: usize,
 ) -> Vec<f32> {
-    let blocks = out_channels.div_ceil(OB);
-    let mut packed = vec![0.0; blocks * XI * in_channels * OB];
+    transform_weight_by(&G, weight, out_channels, in_channels)
+}
+
+/// The weight `[C_out][C_in][3][3]` as `U = G g Gᵀ` for an `N x 3` matrix `G` (F(N - 2, 3)'s),
+/// packed `[C_out / OB][N * N][C_in][OB]` (output channels padded with zeros to a multiple of
+/// `OB`): entry `ξ = i * N + l` holds `U[i][l]`.
+pub(super) fn transform_weight_by<const N: usize>(
+    gm: &[[f32; 3]; N],
+    weight: &[f32],
+    out_channels: usize,
+    in_channels: usize,
+) -> Vec<f32> {
+    let (blocks, xis) = (out_channels.div_ceil(OB), N * N);
+    let mut packed = vec![0.0; blocks * xis * in_channels * OB];
     for o in 0..out_channels {
         let (block, lane) = (o / OB, o % OB);
         for c in 0..in_channels {
             let g = &weight[(o * in_channels + c) * 9..][..9];
-            // t = G g (4x3), then u = t Gᵀ (4x4).
-            let t: [[f32; 3]; 4] = std::array::from_fn(|i| {
-                std::array::from_fn(|k| (0..3).map(|j| G[i][j] * g[j * 3 + k]).sum())
+            // t = G g (N x 3), then u = t Gᵀ (N x N).
+            let t: [[f32; 3]; N] = std::array::from_fn(|i| {
+                std::array::from_fn(|k| (0..3).map(|j| gm[i][j] * g[j * 3 + k]).sum())
             });
-            for i in 0..4 {
-                for l in 0..4 {
-                    let u: f32 = (0..3).map(|k| t[i][k] * G[l][k]).sum();
-                    packed[((block * XI + i * 4 + l) * in_channels + c) * OB + lane] = u;
+            for i in 0..N {
+                for l in 0..N {
+                    let u: f32 = (0..3).map(|k| t[i][k] * gm[l][k]).sum();
+                    packed[((block * xis + i * N + l) * in_channels + c) * OB + lane] = u;
                 }
             }
         }

@@ -21,7 +21,7 @@ use super::winograd::{OB, TRANSFORMED, Winograd, XI};
 pub(super) const LANES8: usize = 8;
 
 /// Output channels per register tile (half of the packed weight's block of `OB`).
-const CO: usize = 4;
+pub(super) const CO: usize = 4;
 
 /// Whether the AVX2 Winograd kernel computes `s` (a stride-1, padding-1 3x3 convolution on a
 /// CPU with AVX2 and FMA): at least 8 input channels, an even height and a width that is a
@@ -92,37 +92,10 @@ impl Winograd<'_> {
         t0: usize,
         out: &mut [MaybeUninit<f32>],
     ) {
-        let channels = self.p.channels;
-        let (block, first) = (group * CO / OB, group * CO % OB);
-        let weights = &self.packed[block * XI * channels * OB..][..XI * channels * OB];
-        assert!(v.len() >= XI * channels * NV * LANES8);
-        // Written whole below before it is read: zeroing its 2-4 KiB first was a memset per
-        // call, 3% of the small VPT's step on a Zen 3.
-        let mut m = [const { MaybeUninit::<[[__m256; NV]; CO]>::uninit() }; XI];
-        for (xi, m) in m.iter_mut().enumerate() {
-            let mut acc = [[_mm256_setzero_ps(); NV]; CO];
-            let xs = v.as_ptr().wrapping_add(xi * channels * NV * LANES8);
-            let ws = weights.as_ptr().wrapping_add(xi * channels * OB + first);
-            for c in 0..channels {
-                // SAFETY: entry (ξ, c) of `v` (`NV * 8` floats, asserted above) and the
-                // `CO` weights of entry (ξ, c) from `first` (inside the block's slice).
-                unsafe {
-                    let mut x = [_mm256_setzero_ps(); NV];
-                    for (j, x) in x.iter_mut().enumerate() {
-                        *x = _mm256_loadu_ps(xs.add((c * NV + j) * LANES8));
-                    }
-                    for o in 0..CO {
-                        let w = _mm256_set1_ps(*ws.add(c * OB + o));
-                        for j in 0..NV {
-                            acc[o][j] = _mm256_fmadd_ps(w, x[j], acc[o][j]);
-                        }
-                    }
-                }
-            }
-            m.write(acc);
-        }
-        // SAFETY: every entry of `m` was written in the loop above.
-        let m = unsafe { &*m.as_ptr().cast::<[[[__m256; NV]; CO]; XI]>() };
+        // Written whole by `products` before it is read: zeroing its 2-4 KiB first was a
+        // memset per call, 3% of the small VPT's step on a Zen 3.
+        let mut m = [const { MaybeUninit::uninit() }; XI];
+        let m = products::<XI, NV>(self.packed, v, self.p.channels, group, &mut m);
         let (height, width) = (self.p.height, self.p.width);
         for o in 0..CO {
             let channel = group * CO + o;
@@ -164,6 +137,51 @@ impl Winograd<'_> {
             }
         }
     }
+}
+
+/// The products `M[ξ][o][j] = Σ_c U[ξ][c][o] V[ξ][c][j]` of a register tile, for the `X`
+/// entries ξ of a Winograd transform, output channels `group * CO ..` of `packed` (a
+/// `[C_out / OB][X][C_in][OB]` transformed weight) and the `NV * 8` tiles of `v` (a
+/// `[X][C_in][NV * 8]` transformed input chunk), into `m`: `CO x NV` accumulators per entry
+/// (`NV` loads and `CO` broadcast weights per `CO * NV` multiply-adds).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+#[allow(clippy::needless_range_loop)] // `o` picks the weight and the accumulator row.
+pub(super) fn products<'m, const X: usize, const NV: usize>(
+    packed: &[f32],
+    v: &[f32],
+    channels: usize,
+    group: usize,
+    m: &'m mut [MaybeUninit<[[__m256; NV]; CO]>; X],
+) -> &'m [[[__m256; NV]; CO]; X] {
+    let (block, first) = (group * CO / OB, group * CO % OB);
+    let weights = &packed[block * X * channels * OB..][..X * channels * OB];
+    assert!(v.len() >= X * channels * NV * LANES8);
+    for (xi, m) in m.iter_mut().enumerate() {
+        let mut acc = [[_mm256_setzero_ps(); NV]; CO];
+        let xs = v.as_ptr().wrapping_add(xi * channels * NV * LANES8);
+        let ws = weights.as_ptr().wrapping_add(xi * channels * OB + first);
+        for c in 0..channels {
+            // SAFETY: entry (ξ, c) of `v` (`NV * 8` floats, asserted above) and the `CO`
+            // weights of entry (ξ, c) from `first` (inside the block's slice).
+            unsafe {
+                let mut x = [_mm256_setzero_ps(); NV];
+                for (j, x) in x.iter_mut().enumerate() {
+                    *x = _mm256_loadu_ps(xs.add((c * NV + j) * LANES8));
+                }
+                for o in 0..CO {
+                    let w = _mm256_set1_ps(*ws.add(c * OB + o));
+                    for j in 0..NV {
+                        acc[o][j] = _mm256_fmadd_ps(w, x[j], acc[o][j]);
+                    }
+                }
+            }
+        }
+        m.write(acc);
+    }
+    // SAFETY: every entry of `m` was written in the loop above.
+    unsafe { &*m.as_ptr().cast::<[[[__m256; NV]; CO]; X]>() }
 }
 
 /// `V = Bᵀ d B` of tiles `tiles` (8 at a time) of row `ty` of the padded planes, into
