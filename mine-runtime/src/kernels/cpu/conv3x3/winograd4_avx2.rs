@@ -5,7 +5,7 @@
 //! Per chunk of 16 tiles (of one row, or of two rows of 8 tiles; 8 for the rest of a row), the
 //! 6x6 patches of 8 tiles are gathered with a 4x4 transposition inside each 128-bit half
 //! (lanes hold the tiles in the order 0 2 4 6 1 3 5 7, which the same transposition undoes on
-//! the output rows) and transformed (`V = Bᵀ d B`) into `[36][C_in][16]`; the products run in
+//! the output rows) and transformed (`V = Bᵀ d B`) into `[C_in][36][16]`; the products run in
 //! `winograd_avx2`'s register tiles of 4 output channels x 2 registers of tiles, then
 //! `Y = Aᵀ M A`, bias and ReLU go to the four output rows.
 //!
@@ -152,7 +152,7 @@ impl Winograd4<'_> {
         out: &mut [MaybeUninit<f32>],
     ) {
         let mut m = [const { MaybeUninit::uninit() }; XI];
-        let m = products::<XI, NV>(self.packed, v, self.p.channels, group, &mut m);
+        let m = products::<XI, NV>(self.packed, v, self.p.channels, group, true, &mut m);
         let (height, width) = (self.p.height, self.p.width);
         for o in 0..CO {
             let channel = group * CO + o;
@@ -200,7 +200,7 @@ impl Winograd4<'_> {
 }
 
 /// `V = Bᵀ d B` of tiles `tiles` (8 at a time) of tile row `ty` of the padded planes, into
-/// `v[(ξ * C_in + c) * stride + 8 * half + t - tiles.start]` (lanes in the order
+/// `v[(c * 36 + ξ) * stride + 8 * half + t - tiles.start]` (lanes in the order
 /// 0 2 4 6 1 3 5 7).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
@@ -215,23 +215,16 @@ fn input_transform(
     half: usize,
 ) {
     let channels = p.channels;
-    let step = channels * stride;
-    assert!(
-        half * LANES8 + tiles.len() <= stride
-            && (XI - 1) * step + (channels - 1) * stride + stride <= v.len()
-    );
+    assert!(half * LANES8 + tiles.len() <= stride && channels * XI * stride <= v.len());
     for c in 0..channels {
         for t in tiles.clone().step_by(LANES8) {
             let values = tile_input(p, padded, c, ty, t);
             let lane = half * LANES8 + t - tiles.start;
-            let mut dst = v.as_mut_ptr().wrapping_add(c * stride + lane);
-            for value in values {
-                // SAFETY: the 8 floats at `dst` are inside `v` (asserted above for the last
-                // entry of the last channel; the others are lower).
-                unsafe {
-                    _mm256_storeu_ps(dst, value);
-                    dst = dst.wrapping_add(step);
-                }
+            let dst = v.as_mut_ptr().wrapping_add(c * XI * stride + lane);
+            for (xi, value) in values.into_iter().enumerate() {
+                // SAFETY: the 8 floats from lane `lane < stride - 7` of entry (c, ξ) are
+                // inside `v` (asserted above).
+                unsafe { _mm256_storeu_ps(dst.add(xi * stride), value) };
             }
         }
     }

@@ -95,7 +95,7 @@ impl Winograd<'_> {
         // Written whole by `products` before it is read: zeroing its 2-4 KiB first was a
         // memset per call, 3% of the small VPT's step on a Zen 3.
         let mut m = [const { MaybeUninit::uninit() }; XI];
-        let m = products::<XI, NV>(self.packed, v, self.p.channels, group, &mut m);
+        let m = products::<XI, NV>(self.packed, v, self.p.channels, group, false, &mut m);
         let (height, width) = (self.p.height, self.p.width);
         for o in 0..CO {
             let channel = group * CO + o;
@@ -142,7 +142,8 @@ impl Winograd<'_> {
 /// The products `M[ξ][o][j] = Σ_c U[ξ][c][o] V[ξ][c][j]` of a register tile, for the `X`
 /// entries ξ of a Winograd transform, output channels `group * CO ..` of `packed` (a
 /// `[C_out / OB][X][C_in][OB]` transformed weight) and the `NV * 8` tiles of `v` (a
-/// `[X][C_in][NV * 8]` transformed input chunk), into `m`: `CO x NV` accumulators per entry
+/// `[X][C_in][NV * 8]` transformed input chunk, or `[C_in][X][NV * 8]` with `channel_major`),
+/// into `m`: `CO x NV` accumulators per entry
 /// (`NV` loads and `CO` broadcast weights per `CO * NV` multiply-adds).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
@@ -153,14 +154,20 @@ pub(super) fn products<'m, const X: usize, const NV: usize>(
     v: &[f32],
     channels: usize,
     group: usize,
+    channel_major: bool,
     m: &'m mut [MaybeUninit<[[__m256; NV]; CO]>; X],
 ) -> &'m [[[__m256; NV]; CO]; X] {
     let (block, first) = (group * CO / OB, group * CO % OB);
     let weights = &packed[block * X * channels * OB..][..X * channels * OB];
     assert!(v.len() >= X * channels * NV * LANES8);
+    let entry = NV * LANES8;
+    let (xi_step, c_step) = match channel_major {
+        true => (entry, X * entry),
+        false => (channels * entry, entry),
+    };
     for (xi, m) in m.iter_mut().enumerate() {
         let mut acc = [[_mm256_setzero_ps(); NV]; CO];
-        let xs = v.as_ptr().wrapping_add(xi * channels * NV * LANES8);
+        let xs = v.as_ptr().wrapping_add(xi * xi_step);
         let ws = weights.as_ptr().wrapping_add(xi * channels * OB + first);
         for c in 0..channels {
             // SAFETY: entry (ξ, c) of `v` (`NV * 8` floats, asserted above) and the `CO`
@@ -168,7 +175,7 @@ pub(super) fn products<'m, const X: usize, const NV: usize>(
             unsafe {
                 let mut x = [_mm256_setzero_ps(); NV];
                 for (j, x) in x.iter_mut().enumerate() {
-                    *x = _mm256_loadu_ps(xs.add((c * NV + j) * LANES8));
+                    *x = _mm256_loadu_ps(xs.add(c * c_step + j * LANES8));
                 }
                 for o in 0..CO {
                     let w = _mm256_set1_ps(*ws.add(c * OB + o));
