@@ -14,7 +14,7 @@ use crate::kernels::cpu::conv::ConvShape;
 
 use super::winograd::{self, Winograd};
 use super::winograd_avx2;
-use super::winograd4_avx2::{self, Winograd4};
+use super::winograd4_avx2;
 use super::{
     CB, Padded, flip_weight, handles_f32, image_lens, pack_weight, use_avx512, with_padded,
 };
@@ -51,22 +51,17 @@ pub fn forward(
     }
     let images = out.par_chunks_mut(out_len).zip(x.par_chunks(in_len));
     let avx512 = use_avx512();
-    let winograd = match avx512 {
-        true => winograd::handles(s),
-        false => winograd_avx2::handles(s),
-    };
-    if !avx512 && winograd4_avx2::handles(s) {
-        let packed = winograd4_avx2::transform_weight(weight, s.out_channels, s.in_channels);
-        let job = Winograd4 {
-            p,
-            out_channels: s.out_channels,
-            packed: &packed,
-            bias,
-            relu,
+    let winograd4 = !avx512 && winograd4_avx2::handles(s);
+    let winograd = winograd4
+        || match avx512 {
+            true => winograd::handles(s),
+            false => winograd_avx2::handles(s),
         };
-        images.for_each(|(out, image)| with_padded(p, image, |padded| job.image(padded, out)));
-    } else if winograd {
-        let packed = winograd::transform_weight(weight, s.out_channels, s.in_channels);
+    if winograd {
+        let packed = match winograd4 {
+            true => winograd4_avx2::transform_weight(weight, s.out_channels, s.in_channels),
+            false => winograd::transform_weight(weight, s.out_channels, s.in_channels),
+        };
         let job = Winograd {
             p,
             out_channels: s.out_channels,
@@ -79,7 +74,7 @@ pub fn forward(
         images.for_each(|(out, image)| {
             with_padded(p, image, |padded| match avx512 {
                 true => job.image(padded, out),
-                false => job.image_avx2(padded, out),
+                false => job.image_avx2(padded, out, winograd4),
             })
         });
     } else {

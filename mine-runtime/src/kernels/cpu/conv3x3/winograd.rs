@@ -43,8 +43,19 @@ pub(super) const G: [[f32; 3]; 4] = [
 
 thread_local! {
     /// The calling thread's transformed input of one chunk of tiles (`[16][C_in][32]` at
-    /// most).
+    /// most; `[C_in][36][16]` for F(4x4, 3x3)).
     pub(super) static TRANSFORMED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on `len` floats of this thread's [`TRANSFORMED`] scratch (grown on demand).
+pub(super) fn with_transformed<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    TRANSFORMED.with(|cell| {
+        let mut v = cell.borrow_mut();
+        if v.len() < len {
+            v.resize(len, 0.0);
+        }
+        f(&mut v[..len])
+    })
 }
 
 /// Whether the Winograd kernel computes `s` (already known to be a stride-1, padding-1 3x3
@@ -124,12 +135,7 @@ impl Winograd<'_> {
     /// One image: `padded` is its zero-padded input, `out` its `[C_out][H][W]` output
     /// (every element written).
     pub fn image(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
-        let len = XI * self.p.channels * 2 * LANES;
-        TRANSFORMED.with(|cell| {
-            let mut v = cell.borrow_mut();
-            if v.len() < len {
-                v.resize(len, 0.0);
-            }
+        with_transformed(XI * self.p.channels * 2 * LANES, |v| {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the caller checked that the CPU has AVX-512F (`super::handles`).
             unsafe {
@@ -137,9 +143,9 @@ impl Winograd<'_> {
                 // stays in L1: 10-20% faster than 32 tiles there), 32 tiles above (fewer
                 // weight broadcasts per multiply; the same speed or better at 32 channels).
                 if self.p.channels <= 32 && !self.wide {
-                    self.image_avx512::<1>(padded, &mut v[..len], out)
+                    self.image_avx512::<1>(padded, v, out)
                 } else {
-                    self.image_avx512::<2>(padded, &mut v[..len], out)
+                    self.image_avx512::<2>(padded, v, out)
                 }
             }
             #[cfg(not(target_arch = "x86_64"))]

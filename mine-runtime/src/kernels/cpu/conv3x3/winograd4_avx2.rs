@@ -20,7 +20,7 @@ use std::arch::x86_64::*;
 use crate::kernels::cpu::conv::ConvShape;
 
 use super::Padded;
-use super::winograd::{TRANSFORMED, transform_weight_by};
+use super::winograd::{Winograd, transform_weight_by};
 #[cfg(target_arch = "x86_64")]
 use super::winograd_avx2::{CO, products};
 
@@ -28,7 +28,7 @@ use super::winograd_avx2::{CO, products};
 const LANES8: usize = 8;
 
 /// Entries of a transformed 6x6 patch.
-const XI: usize = 36;
+pub(super) const XI: usize = 36;
 
 /// `G` of F(4x4, 3x3): `U = G g Gᵀ` turns a 3x3 kernel into its 6x6 transform.
 const G: [[f32; 3]; 6] = [
@@ -63,46 +63,14 @@ pub(super) fn transform_weight(
     transform_weight_by(&G, weight, out_channels, in_channels)
 }
 
-/// One call's geometry and operands, for the per-image work.
-pub(super) struct Winograd4<'a> {
-    /// The padded input planes' geometry.
-    pub p: Padded,
-    /// Output channels.
-    pub out_channels: usize,
-    /// [`transform_weight`]'s packing of the weight.
-    pub packed: &'a [f32],
-    /// Per-output-channel bias.
-    pub bias: Option<&'a [f32]>,
-    /// Whether the outputs are rectified.
-    pub relu: bool,
-}
-
-impl Winograd4<'_> {
-    /// One image: `padded` is its zero-padded input, `out` its `[C_out][H][W]` output (every
-    /// element written).
-    pub fn image(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
-        let len = XI * self.p.channels * 2 * LANES8;
-        TRANSFORMED.with(|cell| {
-            let mut v = cell.borrow_mut();
-            if v.len() < len {
-                v.resize(len, 0.0);
-            }
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: the caller checked that the CPU has AVX2 and FMA
-            // (`super::handles_f32`).
-            unsafe {
-                self.chunks(padded, &mut v[..len], out)
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("conv3x3 runs only where `available_avx2` is true");
-        })
-    }
-
-    /// The image chunk by chunk of 16 tiles: of one row, or of two rows where a row has 8
-    /// (8 tiles alone for the rest of a row).
+impl Winograd<'_> {
+    /// One image with F(4x4, 3x3) (`self.packed` is [`transform_weight`]'s; `padded` its
+    /// zero-padded input, `v` [`XI`]` * C_in * 16` floats of scratch, `out` its
+    /// `[C_out][H][W]` output, every element written), chunk by chunk of 16 tiles: of one
+    /// row, or of two rows where a row has 8 (8 tiles alone for the rest of a row).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    fn chunks(&self, padded: &[f32], v: &mut [f32], out: &mut [MaybeUninit<f32>]) {
+    pub(super) fn chunks4(&self, padded: &[f32], v: &mut [f32], out: &mut [MaybeUninit<f32>]) {
         let (tiles, rows) = (self.p.width / 4, self.p.height / 4);
         let mut ty = 0;
         while ty < rows {
@@ -113,7 +81,7 @@ impl Winograd4<'_> {
                     input_transform(self.p, padded, row, 0..LANES8, v, 2 * LANES8, half);
                 }
                 for group in 0..self.out_channels.div_ceil(CO) {
-                    self.tile::<2>(v, group, [(ty, 0), (ty + 1, 0)], out);
+                    self.tile4::<2>(v, group, [(ty, 0), (ty + 1, 0)], out);
                 }
                 ty += 2;
                 continue;
@@ -127,8 +95,8 @@ impl Winograd4<'_> {
                 input_transform(self.p, padded, ty, t0..t0 + span, v, span, 0);
                 for group in 0..self.out_channels.div_ceil(CO) {
                     match span {
-                        16 => self.tile::<2>(v, group, [(ty, t0), (ty, t0 + LANES8)], out),
-                        _ => self.tile::<1>(v, group, [(ty, t0)], out),
+                        16 => self.tile4::<2>(v, group, [(ty, t0), (ty, t0 + LANES8)], out),
+                        _ => self.tile4::<1>(v, group, [(ty, t0)], out),
                     }
                 }
                 t0 += span;
@@ -144,7 +112,7 @@ impl Winograd4<'_> {
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     #[allow(clippy::needless_range_loop)] // `o` and `j` index the inner dimensions of `m`.
-    fn tile<const NV: usize>(
+    fn tile4<const NV: usize>(
         &self,
         v: &[f32],
         group: usize,

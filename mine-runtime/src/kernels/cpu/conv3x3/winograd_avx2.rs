@@ -15,7 +15,8 @@ use std::arch::x86_64::*;
 use crate::kernels::cpu::conv::ConvShape;
 
 use super::Padded;
-use super::winograd::{OB, TRANSFORMED, Winograd, XI};
+use super::winograd::{OB, Winograd, XI, with_transformed};
+use super::winograd4_avx2;
 
 /// f32 per AVX2 register.
 pub(super) const LANES8: usize = 8;
@@ -35,21 +36,21 @@ pub(super) fn handles(s: &ConvShape) -> bool {
 }
 
 impl Winograd<'_> {
-    /// One image with AVX2 and FMA: `padded` is its zero-padded input, `out` its
-    /// `[C_out][H][W]` output (every element written).
-    pub fn image_avx2(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
+    /// One image with AVX2 and FMA, by F(4x4, 3x3) with `f4` (`self.packed` then
+    /// `winograd4_avx2::transform_weight`'s), else F(2x2, 3x3): `padded` is its zero-padded
+    /// input, `out` its `[C_out][H][W]` output (every element written).
+    pub fn image_avx2(&self, padded: &[f32], out: &mut [MaybeUninit<f32>], f4: bool) {
         debug_assert!(!self.round, "the AVX2 kernel does not round to bf16");
-        let len = XI * self.p.channels * 2 * LANES8;
-        TRANSFORMED.with(|cell| {
-            let mut v = cell.borrow_mut();
-            if v.len() < len {
-                v.resize(len, 0.0);
-            }
+        let entries = if f4 { winograd4_avx2::XI } else { XI };
+        with_transformed(entries * self.p.channels * 2 * LANES8, |v| {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the caller checked that the CPU has AVX2 and FMA
             // (`super::handles_f32`).
             unsafe {
-                self.chunks_avx2(padded, &mut v[..len], out)
+                match f4 {
+                    true => self.chunks4(padded, v, out),
+                    false => self.chunks_avx2(padded, v, out),
+                }
             }
             #[cfg(not(target_arch = "x86_64"))]
             unreachable!("conv3x3 runs only where `available_avx2` is true");
