@@ -88,6 +88,15 @@ fn cases() -> Vec<Case> {
             options: o([1, 1], [1, 1], [1, 1]),
             bias: false,
         },
+        // Rows of 8 4x4 tiles: on CPUs without AVX-512, F(4x4, 3x3) takes two at a time and
+        // the third alone (forward and input gradient).
+        Case {
+            x: [2, 32, 12, 32],
+            out_channels: 12,
+            kernel: [3, 3],
+            options: o([1, 1], [1, 1], [1, 1]),
+            bias: true,
+        },
     ]
 }
 
