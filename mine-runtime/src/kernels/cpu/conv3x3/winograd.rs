@@ -118,7 +118,8 @@ pub(super) struct Winograd<'a> {
     pub p: Padded,
     /// Output channels.
     pub out_channels: usize,
-    /// [`transform_weight`]'s packing of the weight.
+    /// The transformed weight: [`transform_weight`]'s, or for F(4x4, 3x3) (the AVX2
+    /// kernel's `image_avx2` with `f4`) `winograd4_avx2::transform_weight`'s.
     pub packed: &'a [f32],
     /// Per-output-channel bias.
     pub bias: Option<&'a [f32]>,
