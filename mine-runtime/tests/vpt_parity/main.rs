@@ -19,6 +19,7 @@ mod parity;
 mod common;
 
 mod golden;
+mod wide;
 
 use common::test_device;
 
