@@ -44,12 +44,7 @@ fn step_matches_minestudio(kernels: KernelOptions, grad_tolerance: f64) {
         .unwrap();
     let mut forward = Report::new(1e-5);
     check_metrics(&mut forward, 0, &losses.metric_values(), step, &LOSSES);
-    let vpred: Vec<f64> = step["vpred"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let (vpred, _) = flatten(&step["vpred"]);
     forward.check("step 0 vpred", &values(out.vpred.clone()), &vpred);
     forward.finish("64x64 forward (step 0)");
     let grads = GradientsParams::from_grads(losses.total.backward(), &policy);
