@@ -30,6 +30,7 @@ GOLDEN = json.loads((SHARED / "golden" / "tiny_vpt_train.json").read_text())
 OUT = HERE.parents[1] / "tests" / "golden"
 LOSSES = ["loss", "camera_loss", "button_loss", "entropy"]
 B, T, SIDE = 2, 4, 64
+VPTPolicy, BehaviorCloneCallback = import_minestudio()
 
 
 def to_batch(inputs):
@@ -53,7 +54,6 @@ def step(policy, inputs, perturb=0.0):
     data = to_batch(inputs)
     memory = policy.initial_state(data["image"].shape[0])
     latents, _ = policy(data, memory)
-    _, BehaviorCloneCallback = import_minestudio()
     result = BehaviorCloneCallback(weight=1.0)(data, 0, "train", latents, policy)
     result["loss"].backward()
     norms = {n: float(p.grad.double().norm()) for n, p in policy.named_parameters()
@@ -68,7 +68,6 @@ def step(policy, inputs, perturb=0.0):
     }
 
 
-VPTPolicy, _ = import_minestudio()
 # The check: the shared golden's step 0 at 16x16 with its weights.
 torch.manual_seed(0)
 check = VPTPolicy(policy_kwargs=GOLDEN["policy_kwargs"])

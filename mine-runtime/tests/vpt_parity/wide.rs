@@ -14,11 +14,10 @@
 use super::*;
 use mine_runtime::kernels::{KernelOptions, options, scope};
 
-/// Step 0 from the initial memory with the kernels `kernels` choose: the losses and value
+/// Step 0 from the initial memory with each of `settings`' kernels: the losses and value
 /// predictions within 1e-5 (relative) of MineStudio's, every parameter's gradient norm within
-/// `grad_tolerance`.
-fn step_matches_minestudio(kernels: KernelOptions, grad_tolerance: f64) {
-    let _kernels = scope(kernels);
+/// the setting's tolerance (the golden read and the policy loaded once).
+fn step_matches_minestudio(settings: &[(KernelOptions, f64)]) {
     let path = |name: &str| {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/golden")
@@ -37,20 +36,23 @@ fn step_matches_minestudio(kernels: KernelOptions, grad_tolerance: f64) {
     let (policy, objectives) = behavior_clone(policy);
     let step = &golden["steps"][0];
     let batch = batch(&golden["inputs"][0], "mask", &device);
-    let memory = policy.initial_memory(2, &device);
-    let (out, _) = policy.forward(&batch, memory).unwrap();
-    let losses = objectives
-        .evaluate(&out, &batch, &StepContext::train(0, 0))
-        .unwrap();
-    let mut forward = Report::new(1e-5);
-    check_metrics(&mut forward, 0, &losses.metric_values(), step, &LOSSES);
     let (vpred, _) = flatten(&step["vpred"]);
-    forward.check("step 0 vpred", &values(out.vpred.clone()), &vpred);
-    forward.finish("64x64 forward (step 0)");
-    let grads = GradientsParams::from_grads(losses.total.backward(), &policy);
-    let mut gradients = Report::new(grad_tolerance);
-    compare_grad_norms(&mut gradients, step, &policy, &grads, 0.0);
-    gradients.finish("64x64 gradients (step 0)");
+    for &(kernels, grad_tolerance) in settings {
+        let _kernels = scope(kernels);
+        let memory = policy.initial_memory(2, &device);
+        let (out, _) = policy.forward(&batch, memory).unwrap();
+        let losses = objectives
+            .evaluate(&out, &batch, &StepContext::train(0, 0))
+            .unwrap();
+        let mut forward = Report::new(1e-5);
+        check_metrics(&mut forward, 0, &losses.metric_values(), step, &LOSSES);
+        forward.check("step 0 vpred", &values(out.vpred.clone()), &vpred);
+        forward.finish(&format!("64x64 forward (step 0), {kernels:?}"));
+        let grads = GradientsParams::from_grads(losses.total.backward(), &policy);
+        let mut gradients = Report::new(grad_tolerance);
+        compare_grad_norms(&mut gradients, step, &policy, &grads, 0.0);
+        gradients.finish(&format!("64x64 gradients (step 0), {kernels:?}"));
+    }
 }
 
 /// With the direct convolutions (no Winograd): gradient norms within 1e-4, as the 16x16
@@ -61,7 +63,7 @@ fn wide_images_step_matches_minestudio_with_direct_convolutions() {
         winograd: false,
         ..options()
     };
-    step_matches_minestudio(direct, 1e-4);
+    step_matches_minestudio(&[(direct, 1e-4)]);
 }
 
 /// With the default kernels (Winograd): gradient norms within 3e-3, the size of MineStudio's
@@ -71,10 +73,9 @@ fn wide_images_step_matches_minestudio_with_direct_convolutions() {
 /// predictions within 1e-5 either way.
 #[test]
 fn wide_images_step_stays_near_minestudio_with_winograd() {
-    step_matches_minestudio(KernelOptions::default(), 3e-3);
     let f2 = KernelOptions {
         winograd4: false,
         ..KernelOptions::default()
     };
-    step_matches_minestudio(f2, 3e-3);
+    step_matches_minestudio(&[(KernelOptions::default(), 3e-3), (f2, 3e-3)]);
 }

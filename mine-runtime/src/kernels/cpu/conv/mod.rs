@@ -9,7 +9,7 @@
 
 mod im2col;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use im2col::{im2col_forward, im2col_input_grad, im2col_weight_grad};
 

@@ -2,8 +2,8 @@ use super::*;
 use crate::kernels::cpu::as_uninit;
 use crate::kernels::cpu::test_data::values;
 
-/// Direct definition, f64 accumulation.
-fn reference(s: &ConvShape, x: &[f32], w: &[f32]) -> Vec<f64> {
+/// Direct definition, f64 accumulation (the other convolution tests' exact reference too).
+pub(crate) fn reference(s: &ConvShape, x: &[f32], w: &[f32]) -> Vec<f64> {
     let [oh, ow] = s.output_size().unwrap();
     let [kh, kw] = s.kernel;
     let mut out = vec![0.0; s.batch * s.out_channels * oh * ow];

@@ -5,6 +5,7 @@ use std::arch::x86_64::*;
 
 use super::weight_grad::transpose16;
 use super::*;
+use crate::kernels::cpu::conv::tests::reference;
 use crate::kernels::cpu::conv::{im2col_forward, im2col_input_grad, im2col_weight_grad};
 use crate::kernels::cpu::test_data::values;
 
@@ -116,33 +117,6 @@ fn match_im2col_on_every_shape(tag: &str) {
     }
 }
 
-/// `conv3x3(x, wt)` (no bias) of `s` in f64.
-fn exact_forward(s: &ConvShape, x: &[f32], wt: &[f32]) -> Vec<f64> {
-    let (n, ci, co, h, w) = (s.batch, s.in_channels, s.out_channels, s.height, s.width);
-    let mut y = vec![0.0f64; n * co * h * w];
-    for (idx, y) in y.iter_mut().enumerate() {
-        let (b, o, py, px) = (
-            idx / (co * h * w),
-            (idx / (h * w)) % co,
-            (idx / w) % h,
-            idx % w,
-        );
-        for c in 0..ci {
-            for tap in 0..9 {
-                let (iy, ix) = (
-                    (py + tap / 3).wrapping_sub(1),
-                    (px + tap % 3).wrapping_sub(1),
-                );
-                if iy < h && ix < w {
-                    *y += f64::from(wt[(o * ci + c) * 9 + tap])
-                        * f64::from(x[((b * ci + c) * h + iy) * w + ix]);
-                }
-            }
-        }
-    }
-    y
-}
-
 /// The weight gradient of `s` for input `x` and output gradient `g`, in f64.
 fn exact_weight_grad(s: &ConvShape, x: &[f32], g: &[f32]) -> Vec<f64> {
     let (n, ci, co, h, w) = (s.batch, s.in_channels, s.out_channels, s.height, s.width);
@@ -213,7 +187,7 @@ fn avx2_winograd4_stays_near_the_exact_convolution() {
     let (n, ci, co, h, w) = (2, 16, 32, 64, 64);
     let s = ConvShape::same_3x3(n, ci, co, [h, w]);
     let (x, wt) = (values(n * ci * h * w, 1), values(co * ci * 9, 2));
-    let exact = exact_forward(&s, &x, &wt);
+    let exact = reference(&s, &x, &wt);
     let mut ran = false;
     for_each_isa(|| {
         if !matches!(Isa::detect(), Isa::Avx2) {

@@ -133,6 +133,22 @@ pub(super) struct Winograd<'a> {
 }
 
 impl Winograd<'_> {
+    /// The bias of output channel `channel` and its `[H][W]` plane of `out`, or `None` past
+    /// the last channel (a register tile's padding channels).
+    pub(super) fn output_plane<'o>(
+        &self,
+        channel: usize,
+        out: &'o mut [MaybeUninit<f32>],
+    ) -> Option<(f32, &'o mut [MaybeUninit<f32>])> {
+        let hw = self.p.height * self.p.width;
+        (channel < self.out_channels).then(|| {
+            let bias = self.bias.map_or(0.0, |b| b[channel]);
+            (bias, &mut out[channel * hw..][..hw])
+        })
+    }
+}
+
+impl Winograd<'_> {
     /// One image: `padded` is its zero-padded input, `out` its `[C_out][H][W]` output
     /// (every element written).
     pub fn image(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
@@ -238,16 +254,14 @@ impl Winograd<'_> {
         t0: usize,
         out: &mut [MaybeUninit<f32>],
     ) {
-        let (height, width) = (self.p.height, self.p.width);
+        let width = self.p.width;
         let low = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
         let high = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
         for o in 0..OB {
-            let channel = block * OB + o;
-            if channel >= self.out_channels {
+            let Some((bias, plane)) = self.output_plane(block * OB + o, out) else {
                 break;
-            }
-            let b = _mm512_set1_ps(self.bias.map_or(0.0, |b| b[channel]));
-            let plane = &mut out[channel * height * width..][..height * width];
+            };
+            let b = _mm512_set1_ps(bias);
             for j in 0..NV {
                 // Aᵀ M: rows (m0 + m1 + m2, m1 - m2 - m3), then the same on columns. (Plain
                 // loops: closures would not inherit this function's AVX-512.)

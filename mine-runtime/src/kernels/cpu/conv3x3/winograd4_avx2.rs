@@ -123,14 +123,12 @@ impl Winograd<'_> {
     ) {
         let mut m = [const { MaybeUninit::uninit() }; XI];
         let m = products::<XI, NV>(self.packed, v, self.p.channels, group, true, &mut m);
-        let (height, width) = (self.p.height, self.p.width);
+        let width = self.p.width;
         for o in 0..CO {
-            let channel = group * CO + o;
-            if channel >= self.out_channels {
+            let Some((bias, plane)) = self.output_plane(group * CO + o, out) else {
                 break;
-            }
-            let b = _mm256_set1_ps(self.bias.map_or(0.0, |b| b[channel]));
-            let plane = &mut out[channel * height * width..][..height * width];
+            };
+            let b = _mm256_set1_ps(bias);
             for j in 0..NV {
                 // Aᵀ M over the rows of each column k, then over the columns of each row.
                 let mut f = [[_mm256_setzero_ps(); 6]; 4];
