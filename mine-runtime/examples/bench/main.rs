@@ -408,6 +408,7 @@ fn training_steps(args: &Args, setup: &Setup) -> Result<(), Error> {
         if gpu { " --- |" } else { "" }
     );
     let exe = std::env::current_exe()?;
+    let mut serial = Vec::new();
     for (b, t, m) in setup.configs()? {
         let mut ours = Command::new(&exe);
         ours.args(["--serve", &b.to_string(), &t.to_string(), &m.to_string()]);
@@ -436,6 +437,14 @@ fn training_steps(args: &Args, setup: &Setup) -> Result<(), Error> {
             .iter()
             .map(|c| (medians(&c.steps), c.peak_mib, c.device_mib))
             .collect();
+        if !gpu && let Some((ours, _, _)) = summary.first() {
+            serial.push(format!(
+                "- {label}: {:.1} ms of the {:.1} ms step ({:.1}%)",
+                ours.calling_thread * 1e3,
+                ours.total * 1e3,
+                100.0 * ours.calling_thread / ours.total
+            ));
+        }
         for (c, (m, peak, device)) in contenders.iter().zip(&summary) {
             println!(
                 "| {label} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |{}",
@@ -473,6 +482,13 @@ fn training_steps(args: &Args, setup: &Setup) -> Result<(), Error> {
                 if gpu { device_ratio } else { String::new() }
             );
         }
+    }
+    if !serial.is_empty() {
+        println!(
+            "\nOurs, the calling thread's CPU time per step (median): the work no pool thread \
+             takes, which more threads do not shorten."
+        );
+        serial.iter().for_each(|line| println!("{line}"));
     }
     println!();
     Ok(())

@@ -13,6 +13,11 @@ pub struct StepTimes {
     pub optimizer: f64,
     /// The whole step.
     pub total: f64,
+    /// CPU time of the thread that runs the step (ours): the step's work that no thread of
+    /// the pool takes, which more threads do not shorten. 0 where not measured (the
+    /// reference).
+    #[serde(default)]
+    pub calling_thread: f64,
 }
 
 /// What a step server answers to `run N`.
@@ -50,5 +55,20 @@ pub fn medians(steps: &[StepTimes]) -> StepTimes {
         backward: part(|s| s.backward),
         optimizer: part(|s| s.optimizer),
         total: part(|s| s.total),
+        calling_thread: part(|s| s.calling_thread),
     }
+}
+
+/// CPU seconds the calling thread has used so far (`CLOCK_THREAD_CPUTIME_ID`).
+pub fn thread_cpu_seconds() -> f64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` writes the struct it is given; the clock id is valid on Linux.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    if status != 0 {
+        return f64::NAN;
+    }
+    now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9
 }

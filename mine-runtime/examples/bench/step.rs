@@ -19,7 +19,7 @@ use mine_runtime::policies::vpt::{VptConfig, VptMemory, VptPolicy};
 use mine_runtime::trainer::backend::Precision;
 
 use super::setup::Setup;
-use super::stats::StepTimes;
+use super::stats::{StepTimes, thread_cpu_seconds};
 
 /// The flex benchmark's model: the small VPT with `timesteps` and `memory` set per
 /// configuration.
@@ -134,6 +134,7 @@ impl TrainStep {
         let ctx = StepContext::train(self.steps, self.steps as u64);
         self.sync()?;
         let start = Instant::now();
+        let cpu_start = thread_cpu_seconds();
         let scope = autocast::scope(self.precision.autocast());
         let (losses, next) = self.objectives.forward(&policy, input, memory, &ctx)?;
         drop(scope);
@@ -147,6 +148,7 @@ impl TrainStep {
         let (policy, report) = self.optim.step_params_on_device(policy, grads);
         self.sync()?;
         let total = start.elapsed().as_secs_f64();
+        let calling_thread = thread_cpu_seconds() - cpu_start;
         report.ok_or("the optimizer did not step")?;
         self.policy = Some(policy);
         self.memory = Some(next.detach());
@@ -156,6 +158,7 @@ impl TrainStep {
             backward,
             optimizer: total - forward - backward,
             total,
+            calling_thread,
         })
     }
 }

@@ -348,6 +348,36 @@ pub fn add<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
 /// calling thread costs less than handing the work over).
 pub const PARALLEL_ADD_MIN: usize = 1 << 16;
 
+/// `Σ x²` over every element of `x`, as a one-element tensor on its device. On a plain flex
+/// f32 tensor our kernel sums on the thread pool, in f64 across chunks
+/// ([`squared_sum`](super::cpu::elementwise::squared_sum)); elsewhere burn's
+/// `x.square().sum()`.
+pub fn squared_sum<const D: usize>(x: Tensor<D>) -> Tensor<1> {
+    #[cfg(feature = "flex")]
+    if uses_kernels(&x) && !x.is_autodiff() {
+        use burn::backend::Dispatch;
+        return Tensor::from_dispatch(<Dispatch as super::CpuOptimizer>::cpu_squared_sum(
+            x.into_dispatch(),
+        ));
+    }
+    x.square().sum()
+}
+
+/// `x * factor` with `factor` a one-element tensor on `x`'s device. On plain flex f32
+/// tensors our kernel multiplies in place on the thread pool (and not at all when `factor`
+/// is exactly 1); elsewhere burn's broadcast multiplication. The values are the same.
+pub fn scale<const D: usize>(x: Tensor<D>, factor: Tensor<1>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if uses_kernels(&x) && !x.is_autodiff() && uses_kernels(&factor) && !factor.is_autodiff() {
+        use burn::backend::Dispatch;
+        return Tensor::from_dispatch(<Dispatch as super::CpuOptimizer>::cpu_scale(
+            x.into_dispatch(),
+            factor.into_dispatch(),
+        ));
+    }
+    x.mul(factor.unsqueeze::<D>())
+}
+
 /// Whether [`adamw_step`] runs on these tensors: plain (non-autodiff) flex f32 tensors.
 pub fn adamw_applies<const D: usize>(tensors: [&Tensor<D>; 4]) -> bool {
     #[cfg(feature = "flex")]

@@ -3,7 +3,8 @@
 //! Burn's built-in clipping acts on each tensor separately; this scales every gradient by the
 //! same coefficient, computed from the L2 norm of all gradients taken together. The norm and
 //! the coefficient are computed on the device and applied there ([`clip_grad_norm_on_device`]);
-//! [`clip_grad_norm`] also reads them back for a host [`ClipReport`].
+//! [`clip_grad_norm`] also reads them back for a host [`ClipReport`]. On the CPU the squared
+//! sums and the scaling run on the thread pool ([`ops::squared_sum`], [`ops::scale`]).
 
 use std::collections::HashSet;
 
@@ -11,6 +12,7 @@ use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
+use crate::kernels::ops;
 use crate::sync::{self, ReadReason};
 
 /// Outcome of one clipping pass, read back to the host.
@@ -145,7 +147,7 @@ impl ModuleVisitor for SquaredSum<'_> {
         let Some(grad) = self.grads.get::<D>(param.id) else {
             return;
         };
-        let part = grad.square().sum();
+        let part = ops::squared_sum(grad);
         self.sum = Some(match self.sum.take() {
             None => part,
             Some(sum) => {
@@ -170,8 +172,8 @@ impl ModuleVisitor for Scale<'_> {
             return;
         }
         if let Some(grad) = self.grads.remove::<D>(param.id) {
-            let coef = self.coef.clone().to_device(&grad.device()).unsqueeze::<D>();
-            self.grads.register::<D>(param.id, grad.mul(coef));
+            let coef = self.coef.clone().to_device(&grad.device());
+            self.grads.register::<D>(param.id, ops::scale(grad, coef));
         }
     }
 }

@@ -2,8 +2,14 @@
 
 use std::mem::MaybeUninit;
 
+use rayon::prelude::*;
+
 use super::isa::{Isa, multiversion};
-use super::lanes::lane_sum as sum_body;
+use super::lanes::{LANES, hsum, lane_sum as sum_body};
+
+/// Elements per parallel task of [`squared_sum`] and [`scale`] (fixed, so that the partial
+/// sums, and therefore the result, do not depend on the number of threads).
+const CHUNK: usize = 1 << 15;
 
 multiversion!(relu_mask_imp(grad: &[f32], out: &[f32], dst: &mut [MaybeUninit<f32>]) => relu_mask_body);
 
@@ -49,6 +55,48 @@ pub fn sum(xs: &[f32]) -> f32 {
     sum_imp(Isa::detect(), xs)
 }
 
+multiversion!(squares_imp(xs: &[f32]) -> f32 => squares_body);
+
+#[inline(always)]
+fn squares_body(xs: &[f32]) -> f32 {
+    let (chunks, rest) = xs.as_chunks::<LANES>();
+    let mut acc = [0.0f32; LANES];
+    for ch in chunks {
+        for l in 0..LANES {
+            acc[l] += ch[l] * ch[l];
+        }
+    }
+    hsum(&acc) + rest.iter().map(|x| x * x).sum::<f32>()
+}
+
+/// `Σ x²` over `xs`, on the thread pool: each chunk of [`CHUNK`] elements in 16 interleaved
+/// f32 partial sums, the chunks' sums added in order in f64. The result is the same for any
+/// number of threads.
+pub fn squared_sum(xs: &[f32]) -> f64 {
+    let isa = Isa::detect();
+    let partials: Vec<f64> = xs
+        .par_chunks(CHUNK)
+        .map(|chunk| f64::from(squares_imp(isa, chunk)))
+        .collect();
+    partials.iter().sum()
+}
+
+multiversion!(scale_imp(xs: &mut [f32], factor: f32) => scale_body);
+
+#[inline(always)]
+fn scale_body(xs: &mut [f32], factor: f32) {
+    for x in xs.iter_mut() {
+        *x *= factor;
+    }
+}
+
+/// `x *= factor` for every element of `xs`, on the thread pool.
+pub fn scale(xs: &mut [f32], factor: f32) {
+    let isa = Isa::detect();
+    xs.par_chunks_mut(CHUNK)
+        .for_each(|chunk| scale_imp(isa, chunk, factor));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +129,38 @@ mod tests {
                 );
             }
         });
+    }
+
+    #[test]
+    fn squared_sum_and_scale_match_the_scalar_definitions() {
+        for_each_isa(|| {
+            for n in [0, 1, 15, 17, 1000, CHUNK + 3, 3 * CHUNK + 17] {
+                let g = values(n, 3);
+                let want: f64 = g.iter().map(|v| f64::from(*v) * f64::from(*v)).sum();
+                let got = squared_sum(&g);
+                assert!(
+                    (got - want).abs() <= 1e-6 * want + 1e-9,
+                    "n {n}: {got} vs {want}"
+                );
+                let mut scaled = g.clone();
+                scale(&mut scaled, 0.37);
+                for (s, x) in scaled.iter().zip(&g) {
+                    assert_eq!(*s, x * 0.37);
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn squared_sum_does_not_depend_on_the_threads() {
+        let g = values(5 * CHUNK + 11, 4);
+        let on = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+            pool.expect("a thread pool").install(|| squared_sum(&g))
+        };
+        let one = on(1);
+        for threads in [2, 3, 8] {
+            assert_eq!(on(threads).to_bits(), one.to_bits(), "{threads} threads");
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! [`CpuOptimizer`]: the fused AdamW step on flex tensors (the optimizer works on the
-//! parameters' plain form, so there is no autodiff implementation).
+//! [`CpuOptimizer`]: the fused AdamW step and the gradient clipping's squared sum and scaling
+//! on flex tensors, on the thread pool (the optimizer works on the parameters' and gradients'
+//! plain form, so there is no autodiff implementation).
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Flex, backend_extension};
@@ -7,6 +8,7 @@ use burn_flex::FlexTensor;
 
 use super::tensor::{contiguous, tensor, values};
 use crate::kernels::cpu::adamw::{AdamWScalars, adamw_step};
+use crate::kernels::cpu::elementwise::{scale, squared_sum};
 
 /// Optimizer steps our CPU kernels provide.
 #[backend_extension(Flex)]
@@ -19,6 +21,13 @@ pub trait CpuOptimizer: burn::backend::Backend {
         moment_2: FloatTensor<Self>,
         scalars: AdamWScalars,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `Σ x²` over every element of `x`, as a one-element tensor (`[1]`).
+    fn cpu_squared_sum(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `x * factor` with `factor` a one-element tensor; `x` is updated in place when no other
+    /// tensor shares its buffer, and returned as it is when `factor` is exactly 1.
+    fn cpu_scale(x: FloatTensor<Self>, factor: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// `t` as a contiguous tensor that owns its whole buffer, copied only when it is a view or
@@ -53,5 +62,21 @@ impl CpuOptimizer for Flex {
             scalars,
         );
         (p, m, v)
+    }
+
+    fn cpu_squared_sum(x: FlexTensor) -> FlexTensor {
+        let x = contiguous(x);
+        tensor(vec![squared_sum(values(&x)) as f32], [1])
+    }
+
+    fn cpu_scale(x: FlexTensor, factor: FlexTensor) -> FlexTensor {
+        let factor = values(&contiguous(factor))[0];
+        if factor == 1.0 {
+            // `x * 1` leaves every value as it is (NaN, infinities and signed zeros included).
+            return x;
+        }
+        let mut x = owned(x);
+        scale(x.storage_mut::<f32>(), factor);
+        x
     }
 }
