@@ -148,20 +148,30 @@ pub fn conv2d_layer(layer: &burn::nn::conv::Conv2d, x: Tensor<4>, relu: bool) ->
 /// kernel (two passes forward, two backward) on flex f32 tensors, the module's own forward
 /// otherwise; in f32 under autocast.
 pub fn group_norm_layer(layer: &burn::nn::GroupNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
-    group_norm_layer_with(layer, x, false, relu)
+    group_norm_layer_with(layer, x, [false, relu, false])
+}
+
+/// [`group_norm_layer`] without ReLU, of an `x` that a residual sum taken after this layer
+/// also reads (the ImpalaCNN block's `x + f(x)`, `f` starting with this normalization): the
+/// backward adds the sum's gradient of `x` into its own in the kernel's parallel pass
+/// instead of burn's gradient accumulation on the calling thread. The values are the same.
+/// The sum must be recorded after this call, with `x` itself as an operand.
+pub(crate) fn group_norm_of_residual_input(layer: &burn::nn::GroupNorm, x: Tensor<4>) -> Tensor<4> {
+    group_norm_layer_with(layer, x, [false, false, true])
 }
 
 /// `layer.forward(relu(x))` (see [`group_norm_layer`]): the ReLU of the layer before, in
 /// the normalization's passes, so that layer's backward needs no ReLU mask of its own.
 pub fn group_norm_of_relu_layer(layer: &burn::nn::GroupNorm, x: Tensor<4>) -> Tensor<4> {
-    group_norm_layer_with(layer, x, true, false)
+    group_norm_layer_with(layer, x, [true, false, false])
 }
 
+/// The three GroupNorm forms: `[relu_input, relu, residual_input]` (see
+/// `CpuKernels::cpu_group_norm`).
 fn group_norm_layer_with(
     layer: &burn::nn::GroupNorm,
     x: Tensor<4>,
-    relu_input: bool,
-    relu: bool,
+    [relu_input, relu, residual_input]: [bool; 3],
 ) -> Tensor<4> {
     let x = to_full(x);
     #[cfg(feature = "flex")]
@@ -183,6 +193,7 @@ fn group_norm_layer_with(
                 layer.epsilon,
                 relu_input,
                 relu,
+                residual_input,
             ));
         }
     }

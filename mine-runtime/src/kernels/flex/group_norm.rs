@@ -73,6 +73,9 @@ struct Saved {
     relu_out: Option<FlexTensor>,
     /// Whether the normalization's input was rectified.
     relu_input: bool,
+    /// Whether a residual sum after this operation registers a gradient of `x` first
+    /// (`CpuKernels::cpu_group_norm`'s `residual_input`).
+    residual_input: bool,
 }
 
 /// The backward step: parents `x`, `gamma`, `beta`.
@@ -90,6 +93,16 @@ impl Backward<Flex, 3> for GroupNormBackward {
         let gamma = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(saved.gamma));
         let relu_out = saved.relu_out.map(contiguous);
         let [n, c, h, w] = dims4(&x);
+        // The gradient `x` already has (the residual sum's, registered first), added in the
+        // kernel's pass. `consume` takes an intermediate node's gradient out; a leaf's (no
+        // parents: burn's `require_grad` makes leaves only) would stay, so a leaf's is left
+        // to burn's accumulation.
+        let prior = match &node_x {
+            Some(node) if saved.residual_input && !node.parents.is_empty() => {
+                Some(contiguous(grads.consume::<Flex>(node)))
+            }
+            _ => None,
+        };
         let (mut dgamma, mut dbeta) = (vec![0.0; c], vec![0.0; c]);
         let dx = written([n, c, h, w], |dx| {
             group_norm_backward(
@@ -108,6 +121,7 @@ impl Backward<Flex, 3> for GroupNormBackward {
                     output: relu_out.is_some(),
                 },
                 dx,
+                prior.as_ref().map(values),
                 &mut dgamma,
                 &mut dbeta,
             )
@@ -125,7 +139,7 @@ impl Backward<Flex, 3> for GroupNormBackward {
 }
 
 /// The autodiff form: the forward, with [`GroupNormBackward`] recorded when an input is
-/// tracked.
+/// tracked; `residual_input` as in `CpuKernels::cpu_group_norm`.
 pub fn autodiff<C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<Flex, C>>,
     gamma: FloatTensor<Autodiff<Flex, C>>,
@@ -133,6 +147,7 @@ pub fn autodiff<C: CheckpointStrategy>(
     groups: usize,
     eps: f64,
     relu: Relus,
+    residual_input: bool,
 ) -> FloatTensor<Autodiff<Flex, C>> {
     let run = || {
         let (xp, gp, bp) = (x.primitive(), gamma.primitive(), beta.primitive());
@@ -155,9 +170,61 @@ pub fn autodiff<C: CheckpointStrategy>(
                 groups,
                 relu_out: relu.output.then(|| normalized.out.clone()),
                 relu_input: relu.input,
+                residual_input,
             };
             prep.finish(saved, normalized.out)
         }
         OpsKind::UnTracked(prep) => prep.finish(run().out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::{GroupNorm, GroupNormConfig};
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use crate::kernels::ops;
+
+    /// The gradients of the input and of `gamma` of `sum(w · (x + norm(x)))`, with `x` an
+    /// intermediate node (`input * 1`; a leaf's gradient is left to burn): the GroupNorm's
+    /// input gradient fused with the sum's (`residual`) or accumulated by burn.
+    fn residual_grads(
+        layer: &GroupNorm,
+        input: &Tensor<4>,
+        w: &Tensor<4>,
+        residual: bool,
+    ) -> Vec<Vec<f32>> {
+        let input = input.clone().require_grad();
+        let x = input.clone().mul_scalar(1.0);
+        let normalized = match residual {
+            true => ops::group_norm_of_residual_input(layer, x.clone()),
+            false => ops::group_norm_layer(layer, x.clone(), false),
+        };
+        let grads = (ops::add(x, normalized) * w.clone()).sum().backward();
+        let gamma = layer.gamma.as_ref().expect("an affine layer").val();
+        let dx = input.grad(&grads).expect("an input gradient");
+        let dgamma = gamma.grad(&grads).expect("a gamma gradient");
+        vec![
+            dx.into_data().try_to_vec::<f32>().unwrap(),
+            dgamma.into_data().try_to_vec::<f32>().unwrap(),
+        ]
+    }
+
+    #[test]
+    fn the_fused_residual_gradient_equals_burns_accumulation_bit_for_bit() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let layer = GroupNormConfig::new(2, 8).init(&device);
+        // Over the pool's addition threshold, and a small odd shape.
+        for shape in [[2, 8, 64, 64], [1, 8, 5, 3]] {
+            let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+            let w = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+            let fused = residual_grads(&layer, &x, &w, true);
+            let burn = residual_grads(&layer, &x, &w, false);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for (a, b) in fused.iter().zip(&burn) {
+                assert_eq!(bits(a), bits(b), "shape {shape:?}");
+            }
+        }
     }
 }

@@ -45,6 +45,11 @@ pub trait CpuKernels: burn::backend::Backend {
     /// GroupNorm of `x` `[N, C, H, W]` (of `relu(x)` when `relu_input`) over `groups` groups
     /// of channels with the per-channel affine `gamma`, `beta` `[C]` (PyTorch's biased
     /// variance plus `eps`), followed by a ReLU when `relu`.
+    ///
+    /// `residual_input` is the caller's promise that a residual sum recorded after this
+    /// operation also reads `x` (the ImpalaCNN block's `x + f(x)`), so that `x` already has a
+    /// gradient when this backward step runs: the step then adds it into its own in the same
+    /// parallel pass, instead of burn's accumulation on the calling thread.
     #[allow(clippy::too_many_arguments)]
     fn cpu_group_norm(
         x: FloatTensor<Self>,
@@ -54,6 +59,7 @@ pub trait CpuKernels: burn::backend::Backend {
         eps: f64,
         relu_input: bool,
         relu: bool,
+        residual_input: bool,
     ) -> FloatTensor<Self>;
 
     /// Max-pooling of `x` `[N, C, H, W]` over square windows (`kernel <= 16`,
@@ -107,6 +113,7 @@ impl CpuKernels for Flex {
         eps: f64,
         relu_input: bool,
         relu: bool,
+        _residual_input: bool,
     ) -> FloatTensor<Self> {
         let relu = Relus {
             input: relu_input,
@@ -165,12 +172,13 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         eps: f64,
         relu_input: bool,
         relu: bool,
+        residual_input: bool,
     ) -> FloatTensor<Self> {
         let relu = Relus {
             input: relu_input,
             output: relu,
         };
-        group_norm::autodiff::<C>(x, gamma, beta, groups, eps, relu)
+        group_norm::autodiff::<C>(x, gamma, beta, groups, eps, relu, residual_input)
     }
 
     fn cpu_max_pool2d(

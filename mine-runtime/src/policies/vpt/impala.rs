@@ -29,9 +29,10 @@ impl CnnBasicBlock {
     }
 
     /// Applies the block to `[N, C, H, W]`. The first convolution's ReLU runs inside the
-    /// second's GroupNorm (no ReLU mask pass in the first's backward).
+    /// second's GroupNorm (no ReLU mask pass in the first's backward); the first GroupNorm's
+    /// backward adds the residual sum's gradient of `x` into its own.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let hidden = self.conv0.forward_before_relu(x.clone());
+        let hidden = self.conv0.forward_before_relu_of_residual(x.clone());
         add(x, self.conv1.forward_after_relu(hidden))
     }
 }

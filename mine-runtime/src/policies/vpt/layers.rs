@@ -10,7 +10,8 @@ use burn::tensor::activation::{self, relu};
 use burn::tensor::{Device, Tensor};
 
 use crate::kernels::ops::{
-    conv2d_layer, group_norm_layer, group_norm_of_relu_layer, layer_norm_layer, linear_layer,
+    conv2d_layer, group_norm_layer, group_norm_of_relu_layer, group_norm_of_residual_input,
+    layer_norm_layer, linear_layer,
 };
 
 /// Optional GroupNorm, 3x3 convolution (stride 1, padding 1), ReLU.
@@ -59,6 +60,16 @@ impl NormConv {
     /// pass the result to [`forward_after_relu`](Self::forward_after_relu)).
     pub fn forward_before_relu(&self, x: Tensor<4>) -> Tensor<4> {
         self.forward_with(x, false, false)
+    }
+
+    /// [`forward_before_relu`](Self::forward_before_relu) of an `x` that a residual sum
+    /// after this layer also reads, as `x` itself (see `ops::group_norm_of_residual_input`).
+    pub fn forward_before_relu_of_residual(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = match &self.norm {
+            Some(norm) => group_norm_of_residual_input(norm, x),
+            None => x,
+        };
+        conv2d_layer(&self.layer, x, false)
     }
 
     /// `relu(conv(norm(relu(x))))`: [`forward`](Self::forward) of the rectified `x`, the

@@ -16,21 +16,23 @@ pub(super) struct UnitGrads<'a> {
     pub(super) x: &'a [f32],
     /// Forward output (ReLU mask source) when ReLU is fused, else unused.
     pub(super) mask_src: &'a [f32],
+    /// A gradient of `x` that `grad_x` receives added when `ADD`, else unused.
+    pub(super) prior: &'a [f32],
     pub(super) gamma: &'a [f32],
     pub(super) hw: usize,
     /// `(mean, rstd)` of the group.
     pub(super) stats: (f32, f32),
 }
 
-multiversion!(pub(super) backward_unit<RELU_IN, RELU>(
+multiversion!(pub(super) backward_unit<RELU_IN, RELU, ADD>(
     ins: UnitGrads<'_>, grad_x: &mut [MaybeUninit<f32>], part_g: &mut [f64], part_gx: &mut [f64]
 ) => backward_unit_impl);
 
-/// Backward of one unit: writes `grad_x` and the unit's per-channel partial
-/// sums `part_g[ch] = Σ g'`, `part_gx[ch] = Σ g' x̂` (x̂ of `relu(x)` and `grad_x` masked by
-/// `x > 0` if `RELU_IN`).
+/// Backward of one unit: writes `grad_x` (plus `prior` if `ADD`) and the unit's per-channel
+/// partial sums `part_g[ch] = Σ g'`, `part_gx[ch] = Σ g' x̂` (x̂ of `relu(x)` and `grad_x`
+/// masked by `x > 0` if `RELU_IN`).
 #[inline(always)]
-fn backward_unit_impl<const RELU_IN: bool, const RELU: bool>(
+fn backward_unit_impl<const RELU_IN: bool, const RELU: bool, const ADD: bool>(
     ins: UnitGrads<'_>,
     grad_x: &mut [MaybeUninit<f32>],
     part_g: &mut [f64],
@@ -40,6 +42,7 @@ fn backward_unit_impl<const RELU_IN: bool, const RELU: bool>(
         grad_out,
         x,
         mask_src,
+        prior,
         gamma,
         hw,
         stats: (mean, rstd),
@@ -66,14 +69,16 @@ fn backward_unit_impl<const RELU_IN: bool, const RELU: bool>(
     // dx = rstd·γ·g' − rstd·mean(γg'x̂)·x̂ − rstd·mean(γg')
     let k_xhat = (rstd64 * sum_gx * inv_m) as f32;
     let k_const = (rstd64 * sum_g * inv_m) as f32;
-    for (((g, xs), y), (&gm, dx)) in planes().zip(gamma.iter().zip(grad_x.chunks_exact_mut(hw))) {
+    let outputs = grad_x.chunks_exact_mut(hw).zip(prior.chunks_exact(hw));
+    for (((g, xs), y), (&gm, (dx, pr))) in planes().zip(gamma.iter().zip(outputs)) {
         let k_g = rstd * gm;
-        for (((d, &gv), &xv), &yv) in dx.iter_mut().zip(g).zip(xs).zip(y) {
+        for ((((d, &gv), &xv), &yv), &pv) in dx.iter_mut().zip(g).zip(xs).zip(y).zip(pr) {
             let xhat = (rect::<RELU_IN>(xv) - mean) * rstd;
             let dx = k_g * masked::<RELU>(gv, yv) - (k_xhat * xhat + k_const);
             // Through the input's ReLU: zero unless `x > 0` (NaN included).
             let passes = !RELU_IN || xv > 0.0;
-            d.write(if passes { dx } else { 0.0 });
+            let dx = if passes { dx } else { 0.0 };
+            d.write(if ADD { dx + pv } else { dx });
         }
     }
 }

@@ -139,6 +139,9 @@ pub fn group_norm_forward(
 ///   `out > 0`); pass an empty slice otherwise.
 /// * `gamma`: `[c]`; `mean`, `rstd`: `[n, groups]` as saved by the forward.
 /// * `grad_gamma`, `grad_beta`: `[c]` outputs (overwritten, not accumulated).
+/// * `prior`: when given (`[n, c, hw]`), a gradient of `x` from elsewhere that `grad_x`
+///   receives added (`grad_x = dx + prior`, the f32 addition burn's gradient accumulation
+///   makes): the sum of the two in the same parallel pass.
 ///
 /// With `g' = grad_out · [out > 0 if relu.output]`, `M = (c / groups) · hw`:
 /// `dβ_c = Σ g'`, `dγ_c = Σ g' x̂`, and per group
@@ -160,12 +163,17 @@ pub fn group_norm_backward(
     groups: usize,
     relu: Relus,
     grad_x: &mut [MaybeUninit<f32>],
+    prior: Option<&[f32]>,
     grad_gamma: &mut [f32],
     grad_beta: &mut [f32],
 ) {
     assert!(
         groups > 0 && c.is_multiple_of(groups),
         "groups ({groups}) must divide c ({c})"
+    );
+    assert!(
+        prior.is_none_or(|p| p.len() == n * c * hw),
+        "prior: [n, c, hw]"
     );
     debug_assert_eq!(grad_out.len(), n * c * hw);
     debug_assert_eq!(x.len(), n * c * hw);
@@ -186,6 +194,9 @@ pub fn group_norm_backward(
     // Without ReLU the mask operand is never looked at; `grad_out` stands in
     // for it so that the kernels see slices of the right length.
     let mask_src = if relu.output { out } else { grad_out };
+    // The same stand-in for an absent `prior`.
+    let prior_src = prior.unwrap_or(grad_out);
+    let add = prior.is_some();
     // Per-(sample, channel) partial sums, reduced serially below (deterministic).
     let mut partial_g = vec![0.0f64; n * c];
     let mut partial_gx = vec![0.0f64; n * c];
@@ -193,7 +204,7 @@ pub fn group_norm_backward(
     grad_out
         .par_chunks(m)
         .zip(x.par_chunks(m))
-        .zip(mask_src.par_chunks(m))
+        .zip(mask_src.par_chunks(m).zip(prior_src.par_chunks(m)))
         .zip(grad_x.par_chunks_mut(m))
         .zip(
             partial_g
@@ -202,22 +213,29 @@ pub fn group_norm_backward(
         )
         .enumerate()
         .with_min_len(min_units(m))
-        .for_each(|(unit, ((((gu, xu), yu), dxu), (pg, pgx)))| {
+        .for_each(|(unit, ((((gu, xu), (yu, prior)), dxu), (pg, pgx)))| {
             let g = &gamma[(unit % groups) * cg..(unit % groups + 1) * cg];
             let stats = (mean[unit], rstd[unit]);
             let ins = UnitGrads {
                 grad_out: gu,
                 x: xu,
                 mask_src: yu,
+                prior,
                 gamma: g,
                 hw,
                 stats,
             };
-            match (relu.input, relu.output) {
-                (false, false) => backward_unit::<false, false>(isa, ins, dxu, pg, pgx),
-                (false, true) => backward_unit::<false, true>(isa, ins, dxu, pg, pgx),
-                (true, false) => backward_unit::<true, false>(isa, ins, dxu, pg, pgx),
-                (true, true) => backward_unit::<true, true>(isa, ins, dxu, pg, pgx),
+            match (relu.input, relu.output, add) {
+                (false, false, false) => {
+                    backward_unit::<false, false, false>(isa, ins, dxu, pg, pgx)
+                }
+                (false, false, true) => backward_unit::<false, false, true>(isa, ins, dxu, pg, pgx),
+                (false, true, false) => backward_unit::<false, true, false>(isa, ins, dxu, pg, pgx),
+                (false, true, true) => backward_unit::<false, true, true>(isa, ins, dxu, pg, pgx),
+                (true, false, false) => backward_unit::<true, false, false>(isa, ins, dxu, pg, pgx),
+                (true, false, true) => backward_unit::<true, false, true>(isa, ins, dxu, pg, pgx),
+                (true, true, false) => backward_unit::<true, true, false>(isa, ins, dxu, pg, pgx),
+                (true, true, true) => backward_unit::<true, true, true>(isa, ins, dxu, pg, pgx),
             }
         });
     sum_partials(&partial_g, c, grad_beta);

@@ -52,6 +52,7 @@ fn backward_matches_finite_differences() {
             groups,
             Relus::on_output(relu),
             as_uninit(&mut dx),
+            None,
             &mut dgamma,
             &mut dbeta,
         );
@@ -117,7 +118,7 @@ fn fused_input_relu_gives_the_bits_of_a_rectified_input() {
             input: true,
             output: false,
         };
-        let fused = run(&s, &x, &gamma, &beta, &g, 1e-5, input);
+        let fused = run(&s, &x, &gamma, &beta, &g, 1e-5, input, None);
         let mut plain = run(
             &s,
             &rectified,
@@ -126,6 +127,7 @@ fn fused_input_relu_gives_the_bits_of_a_rectified_input() {
             &g,
             1e-5,
             Relus::on_output(false),
+            None,
         );
         for (d, &v) in plain[3].iter_mut().zip(&x) {
             if v <= 0.0 {

@@ -103,6 +103,7 @@ fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
 type Outputs = [Vec<f32>; 6];
 
 /// Runs forward then backward with the current kernel variant.
+#[allow(clippy::too_many_arguments)]
 fn run(
     s: &Shape,
     x: &[f32],
@@ -111,6 +112,7 @@ fn run(
     g: &[f32],
     eps: f32,
     relu: Relus,
+    prior: Option<&[f32]>,
 ) -> Outputs {
     let len = x.len();
     let (mut out, mut mean, mut rstd) = (
@@ -151,6 +153,7 @@ fn run(
         s.groups,
         relu,
         as_uninit(&mut dx),
+        prior,
         &mut dgamma,
         &mut dbeta,
     );
@@ -171,7 +174,7 @@ fn check(s: &Shape, relu: Relus, offset: f32, seed: u64) {
     let g = rng.vec(len, -1.0, 1.0);
     let eps = 1e-5;
     let mut results: Vec<Outputs> = vec![];
-    for_each_isa(|| results.push(run(s, &x, &gamma, &beta, &g, eps, relu)));
+    for_each_isa(|| results.push(run(s, &x, &gamma, &beta, &g, eps, relu, None)));
     let [out, mean, rstd, dx, dgamma, dbeta] = &results[0];
     let x_ref: Vec<f32> = x
         .iter()
@@ -207,6 +210,26 @@ fn check(s: &Shape, relu: Relus, offset: f32, seed: u64) {
             );
         }
     }
+    // With a prior gradient of `x`, `dx + prior` as burn's accumulation adds it, bit for bit,
+    // and the other outputs unchanged.
+    let prior = rng.vec(len, -1.0, 1.0);
+    let summed: Vec<u32> = dx
+        .iter()
+        .zip(&prior)
+        .map(|(d, p)| (d + p).to_bits())
+        .collect();
+    for_each_isa(|| {
+        let with = run(s, &x, &gamma, &beta, &g, eps, relu, Some(&prior));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&with[3]), summed, "dx with a prior");
+        for i in [0, 1, 2, 4, 5] {
+            assert_eq!(
+                bits(&with[i]),
+                bits(&results[0][i]),
+                "output {i} with a prior"
+            );
+        }
+    });
 }
 
 /// No ReLU, one on the output, one on the input.

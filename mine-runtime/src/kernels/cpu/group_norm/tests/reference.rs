@@ -92,6 +92,7 @@ fn empty_batch_is_a_no_op() {
         2,
         Relus::on_output(true),
         &mut [],
+        None,
         &mut dg,
         &mut db,
     );
