@@ -357,6 +357,35 @@ fn log_softmax_matches_burn_in_values_and_gradients() {
     }
 }
 
+#[test]
+fn div_scalar_matches_burn_and_keeps_a_tracked_input_s_gradient() {
+    let bits = |t: Tensor<4>| {
+        let v = t.into_data().try_to_vec::<f32>().unwrap();
+        v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    };
+    for device in [Device::flex(), Device::flex().autodiff()] {
+        // Frames (0..=255), large enough for several of the pool's chunks; and an odd shape.
+        for shape in [[2, 3, 70, 90], [1, 1, 3, 5]] {
+            let x = Tensor::<4>::random(shape, Distribution::Uniform(0.0, 256.0), &device);
+            let x = x.floor();
+            let ours = ops::div_scalar(x.clone(), 255.0);
+            assert_eq!(ours.is_autodiff(), device.is_autodiff(), "{shape:?}");
+            assert!(!ours.is_tracked());
+            assert_eq!(bits(ours), bits(x.div_scalar(255.0)), "{shape:?}");
+        }
+    }
+    // A tracked input takes burn's op: its gradient flows (d(x / 255) / dx = 1 / 255).
+    let device = Device::flex().autodiff();
+    let x = Tensor::<4>::random([1, 2, 3, 4], Distribution::Default, &device).require_grad();
+    let grads = ops::div_scalar(x.clone(), 255.0).sum().backward();
+    let grad = x
+        .grad(&grads)
+        .expect("a gradient")
+        .into_data()
+        .try_to_vec::<f32>();
+    assert!(grad.unwrap().iter().all(|g| *g == 1.0 / 255.0));
+}
+
 /// Every check above on 1 thread and on more threads than this machine has cores, as on a
 /// 16- to 64-core server: more threads than images (the 4-image convolution), than rows
 /// (the 1-row linear layer) and than groups, each thread's share empty or partial.
@@ -371,6 +400,7 @@ fn kernels_match_burn_on_1_16_and_64_threads() {
             linear_matches_burn_in_values_and_gradients();
             add_matches_burn_in_values_and_gradients();
             log_softmax_matches_burn_in_values_and_gradients();
+            div_scalar_matches_burn_and_keeps_a_tracked_input_s_gradient();
         });
     }
 }

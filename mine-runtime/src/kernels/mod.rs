@@ -44,6 +44,6 @@ mod options;
 mod thread_scope;
 
 #[cfg(feature = "flex")]
-pub use flex::{CpuKernels, CpuOptimizer};
+pub use flex::{CpuElementwise, CpuKernels, CpuOptimizer};
 pub use options::{KernelOptions, OptionsScope, options, scope, set_options};
 pub use thread_scope::ThreadScope;

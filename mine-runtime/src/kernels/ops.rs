@@ -359,6 +359,29 @@ pub fn add<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
 /// calling thread costs less than handing the work over).
 pub const PARALLEL_ADD_MIN: usize = 1 << 16;
 
+/// `x / divisor`. On an untracked flex f32 tensor (input data: the policies scale their
+/// frames with it) our kernel divides in place on the thread pool, and the result keeps `x`'s
+/// autodiff association and checkpointing strategy; a tracked tensor, or any other, takes
+/// burn's `div_scalar`. The values are the same.
+pub fn div_scalar<const D: usize>(x: Tensor<D>, divisor: f32) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if uses_kernels(&x) && !x.is_tracked() {
+        use burn::backend::Dispatch;
+        let strategy = x.gradient_checkpointing_strategy();
+        let out = Tensor::from_dispatch(<Dispatch as super::CpuElementwise>::cpu_div_scalar(
+            x.inner().into_dispatch(),
+            divisor,
+        ));
+        return match strategy {
+            Some(strategy) => out
+                .autodiff()
+                .with_gradient_checkpointing_strategy(strategy),
+            None => out,
+        };
+    }
+    x.div_scalar(divisor)
+}
+
 /// `Σ x²` over every element of `x`, as a one-element tensor on its device. On a plain flex
 /// f32 tensor our kernel sums on the thread pool, in f64 across chunks
 /// ([`squared_sum`](super::cpu::elementwise::squared_sum)); elsewhere burn's

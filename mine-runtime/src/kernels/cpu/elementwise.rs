@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::isa::{Isa, multiversion};
 use super::lanes::{LANES, hsum, lane_sum as sum_body};
 
-/// Elements per parallel task of [`squared_sum`] and [`scale`] (fixed, so that the partial
+/// Elements per parallel task of [`squared_sum`], [`scale`] and [`divide`] (fixed, so that the partial
 /// sums, and therefore the result, do not depend on the number of threads).
 const CHUNK: usize = 1 << 15;
 
@@ -97,6 +97,28 @@ pub fn scale(xs: &mut [f32], factor: f32) {
         .for_each(|chunk| scale_imp(isa, chunk, factor));
 }
 
+multiversion!(divide_imp(xs: &[f32], divisor: f32, dst: &mut [MaybeUninit<f32>]) => divide_body);
+
+#[inline(always)]
+fn divide_body(xs: &[f32], divisor: f32, dst: &mut [MaybeUninit<f32>]) {
+    let n = dst.len().min(xs.len());
+    let (xs, dst) = (&xs[..n], &mut dst[..n]);
+    for i in 0..n {
+        dst[i].write(xs[i] / divisor);
+    }
+}
+
+/// Writes `x / divisor` (a division, as burn's `div_scalar`: not a product with the
+/// reciprocal) into `dst`, on the thread pool; every element of `dst` is written (the two
+/// have the same length).
+pub fn divide(xs: &[f32], divisor: f32, dst: &mut [MaybeUninit<f32>]) {
+    debug_assert_eq!(xs.len(), dst.len());
+    let isa = Isa::detect();
+    xs.par_chunks(CHUNK)
+        .zip(dst.par_chunks_mut(CHUNK))
+        .for_each(|(xs, dst)| divide_imp(isa, xs, divisor, dst));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,7 +154,7 @@ mod tests {
     }
 
     #[test]
-    fn squared_sum_and_scale_match_the_scalar_definitions() {
+    fn squared_sum_scale_and_divide_match_the_scalar_definitions() {
         for_each_isa(|| {
             for n in [0, 1, 15, 17, 1000, CHUNK + 3, 3 * CHUNK + 17] {
                 let g = values(n, 3);
@@ -142,10 +164,13 @@ mod tests {
                     (got - want).abs() <= 1e-6 * want + 1e-9,
                     "n {n}: {got} vs {want}"
                 );
-                let mut scaled = g.clone();
+                let (mut scaled, mut divided) = (g.clone(), vec![MaybeUninit::new(f32::NAN); n]);
                 scale(&mut scaled, 0.37);
-                for (s, x) in scaled.iter().zip(&g) {
+                divide(&g, 255.0, &mut divided);
+                for ((s, d), x) in scaled.iter().zip(&divided).zip(&g) {
                     assert_eq!(*s, x * 0.37);
+                    // SAFETY: `divide` wrote every element.
+                    assert_eq!(unsafe { d.assume_init() }, x / 255.0);
                 }
             }
         });

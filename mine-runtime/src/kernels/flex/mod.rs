@@ -8,6 +8,7 @@
 
 mod add;
 mod conv;
+mod elementwise;
 mod group_norm;
 mod linear;
 mod log_softmax;
@@ -15,6 +16,7 @@ mod max_pool;
 mod optim;
 mod tensor;
 
+pub use elementwise::CpuElementwise;
 pub use optim::CpuOptimizer;
 
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;

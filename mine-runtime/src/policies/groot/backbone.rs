@@ -12,7 +12,7 @@ use burn::nn::transformer::{
 use burn::nn::{LayerNorm, LayerNormConfig};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
-use crate::kernels::ops::{add, conv2d_layer, layer_norm_layer};
+use crate::kernels::ops::{self, add, conv2d_layer, layer_norm_layer};
 use crate::policies::vpt::impala::{CnnDownStack, ImpalaCnn};
 
 use super::config::{
@@ -215,6 +215,6 @@ impl PixelNorm {
     pub fn forward(&self, image: Tensor<5>) -> Tensor<4> {
         let [b, t, h, w, c] = image.dims();
         let x = image.reshape([b * t, h, w, c]).permute([0, 3, 1, 2]);
-        (x.div_scalar(255.0) - self.mean.clone()) / self.std.clone()
+        (ops::div_scalar(x, 255.0) - self.mean.clone()) / self.std.clone()
     }
 }

@@ -11,7 +11,7 @@ use super::impala::ImgObsProcess;
 use super::layers::NormLinear;
 use super::memory::VptMemory;
 use super::recurrent::ResidualRecurrentBlocks;
-use crate::kernels::ops::layer_norm_layer;
+use crate::kernels::ops::{self, layer_norm_layer};
 
 /// The trunk that turns frames and memory into the latent both heads read.
 #[derive(Module, Debug)]
@@ -51,7 +51,7 @@ impl MinecraftPolicy {
     /// and the advanced memory.
     pub fn forward(&self, image: Tensor<5>, memory: VptMemory) -> (Tensor<3>, VptMemory) {
         let image = if self.scale_input_img {
-            image.div_scalar(255.0)
+            ops::div_scalar(image, 255.0)
         } else {
             image
         };
