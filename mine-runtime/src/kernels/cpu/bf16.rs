@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use super::isa::{Isa, multiversion};
-use super::lanes::{LANES, add_lanes, hsum};
+use super::lanes::lane_sum_of;
 
 /// Elements per task when a slice is rounded on the thread pool.
 const CHUNK: usize = 1 << 16;
@@ -98,12 +98,7 @@ multiversion!(rounded_sum_imp(xs: &[f32]) -> f32 => rounded_sum_body);
 
 #[inline(always)]
 fn rounded_sum_body(xs: &[f32]) -> f32 {
-    let (chunks, rest) = xs.as_chunks::<LANES>();
-    let mut acc = [0.0f32; LANES];
-    for ch in chunks {
-        add_lanes(&mut acc, &std::array::from_fn(|l| round(ch[l])));
-    }
-    hsum(&acc) + rest.iter().map(|&x| round(x)).sum::<f32>()
+    lane_sum_of(xs, round)
 }
 
 /// The sum of `xs` rounded to bf16 element by element (the bias gradient of a bf16

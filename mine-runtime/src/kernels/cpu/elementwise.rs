@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::isa::{Isa, multiversion};
-use super::lanes::{LANES, hsum, lane_sum as sum_body};
+use super::lanes::{lane_sum as sum_body, lane_sum_of};
 
 /// Elements per parallel task of [`squared_sum`], [`scale`] and [`divide`] (fixed, so that the partial
 /// sums, and therefore the result, do not depend on the number of threads).
@@ -59,14 +59,7 @@ multiversion!(squares_imp(xs: &[f32]) -> f32 => squares_body);
 
 #[inline(always)]
 fn squares_body(xs: &[f32]) -> f32 {
-    let (chunks, rest) = xs.as_chunks::<LANES>();
-    let mut acc = [0.0f32; LANES];
-    for ch in chunks {
-        for l in 0..LANES {
-            acc[l] += ch[l] * ch[l];
-        }
-    }
-    hsum(&acc) + rest.iter().map(|x| x * x).sum::<f32>()
+    lane_sum_of(xs, |x| x * x)
 }
 
 /// `Σ x²` over `xs`, on the thread pool: each chunk of [`CHUNK`] elements in 16 interleaved

@@ -10,12 +10,18 @@ pub const LANES: usize = 16;
 /// Sum of `x` with [`LANES`] independent accumulators.
 #[inline(always)]
 pub fn lane_sum(x: &[f32]) -> f32 {
+    lane_sum_of(x, |v| v)
+}
+
+/// Sum of `f(v)` over `x` with [`LANES`] independent accumulators.
+#[inline(always)]
+pub fn lane_sum_of(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let (chunks, rest) = x.as_chunks::<LANES>();
     let mut acc = [0.0f32; LANES];
     for ch in chunks {
-        add_lanes(&mut acc, ch);
+        add_lanes(&mut acc, &from_fn(|l| f(ch[l])));
     }
-    hsum(&acc) + rest.iter().sum::<f32>()
+    hsum(&acc) + rest.iter().map(|&v| f(v)).sum::<f32>()
 }
 
 /// `acc[l] += v[l]`. Reductions are written as whole-array steps like this
