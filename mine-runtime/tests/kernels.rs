@@ -241,6 +241,51 @@ fn group_norm_matches_burn_in_values_and_gradients() {
 }
 
 #[test]
+fn layer_norm_matches_burn_in_values_and_gradients() {
+    use burn::nn::LayerNormConfig;
+    let device = Device::flex().autodiff();
+    // The last dimension is normalized: 7 features, 1 (a constant row), the ImpalaCNN dense
+    // layer's 8192, and the transformer's 256; epsilons default and not; with and without beta.
+    for (shape, eps, bias) in [
+        ([2, 3, 5, 7], 1e-5, true),
+        ([1, 2, 3, 1], 1e-5, true),
+        ([1, 2, 4, 8192], 1e-5, true),
+        ([2, 4, 8, 256], 1e-3, true),
+        ([3, 1, 2, 33], 1e-6, false),
+    ] {
+        let d = shape[3];
+        let layer = LayerNormConfig::new(d)
+            .with_epsilon(eps)
+            .with_bias(bias)
+            .init(&device);
+        let x = Tensor::<4>::random(shape, Distribution::Normal(3.0, 2.0), &device);
+        let mut params = vec![Tensor::<1>::random(
+            [d],
+            Distribution::Normal(1.0, 0.5),
+            &device,
+        )];
+        if bias {
+            params.push(Tensor::<1>::random([d], Distribution::Default, &device));
+        }
+        let with = |p: &[Tensor<1>]| {
+            let mut layer = layer.clone();
+            layer.gamma = burn::module::Param::from_tensor(p[0].clone());
+            if let Some(beta) = p.get(1) {
+                layer.beta = Some(burn::module::Param::from_tensor(beta.clone()));
+            }
+            layer
+        };
+        compare_grads(
+            &format!("layer norm {shape:?} eps {eps} bias {bias}"),
+            x,
+            params,
+            |x, p| ops::layer_norm_layer(&with(p), x),
+            |x, p| with(p).forward(x),
+        );
+    }
+}
+
+#[test]
 fn max_pool_matches_burn_in_values_and_gradients() {
     use burn::tensor::ops::MaxPoolOptions;
     let device = Device::flex().autodiff();
@@ -396,6 +441,7 @@ fn kernels_match_burn_on_1_16_and_64_threads() {
             conv2d_matches_burn_in_values_and_gradients();
             conv2d_without_autodiff_matches_burn();
             group_norm_matches_burn_in_values_and_gradients();
+            layer_norm_matches_burn_in_values_and_gradients();
             max_pool_matches_burn_in_values_and_gradients();
             linear_matches_burn_in_values_and_gradients();
             add_matches_burn_in_values_and_gradients();

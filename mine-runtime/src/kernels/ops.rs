@@ -310,9 +310,40 @@ pub fn matmul<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
     to_compute(a).matmul(to_compute(b))
 }
 
-/// [`burn::nn::LayerNorm::forward`] over the last dimension; in f32 under autocast.
+/// [`burn::nn::LayerNorm::forward`] over the last dimension; in f32 under autocast. Our kernel
+/// (rows on the thread pool, statistics summed in f64) on flex f32 tensors, burn's op otherwise.
 pub fn layer_norm_layer<const D: usize>(layer: &burn::nn::LayerNorm, x: Tensor<D>) -> Tensor<D> {
-    layer.forward(to_full(x))
+    let x = to_full(x);
+    #[cfg(feature = "flex")]
+    if uses_kernels(&x)
+        && let Some(eps) = layer_norm_epsilon(layer)
+    {
+        use burn::backend::Dispatch;
+        let gamma = layer.gamma.val();
+        let beta = match &layer.beta {
+            Some(beta) => beta.val(),
+            None => gamma.zeros_like(),
+        };
+        if on_flex_f32(&gamma) && on_flex_f32(&beta) && x.dims()[D - 1] == gamma.dims()[0] {
+            return Tensor::from_dispatch(<Dispatch as super::CpuKernels>::cpu_layer_norm(
+                x.into_dispatch(),
+                gamma.into_dispatch(),
+                beta.into_dispatch(),
+                eps,
+            ));
+        }
+    }
+    layer.forward(x)
+}
+
+/// The epsilon of a burn `LayerNorm`, which keeps the field private but lists it among the
+/// attributes of its module display; `None` if that ever changes (burn's own forward runs).
+#[cfg(feature = "flex")]
+fn layer_norm_epsilon(layer: &burn::nn::LayerNorm) -> Option<f64> {
+    use burn::module::{Content, DisplaySettings, ModuleDisplay};
+    let content = layer.custom_content(Content::new(DisplaySettings::new()))?;
+    let attribute = content.attributes.iter().find(|a| a.name == "epsilon")?;
+    attribute.value.parse().ok()
 }
 
 /// [`burn::tensor::activation::softmax`] along `dim`; in f32 under autocast.

@@ -9,6 +9,7 @@ pub mod elementwise;
 pub mod family;
 pub mod gemm;
 pub mod group_norm;
+pub mod layer_norm;
 use super::isa;
 mod lanes;
 pub mod linear;

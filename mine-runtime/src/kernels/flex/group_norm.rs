@@ -1,29 +1,17 @@
 //! [`CpuKernels::cpu_group_norm`](super::CpuKernels::cpu_group_norm) on flex: forward, and
 //! the backward step of its autodiff form (input, gamma and beta gradients, through the ReLU).
 
-use std::sync::Arc;
-
-use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::tensor::{contiguous, dims4, tensor, values, written};
+use super::norm::{self, Normalized, Stats, register_grads};
+use super::tensor::{contiguous, dims4, values, written};
 use crate::kernels::cpu::group_norm::{Relus, group_norm_backward, group_norm_forward};
-
-/// The forward's output and the statistics its backward reads.
-pub struct Normalized {
-    /// The normalized (and rectified) tensor.
-    pub out: FlexTensor,
-    /// Per `[sample, group]` mean.
-    pub mean: Arc<[f32]>,
-    /// Per `[sample, group]` reciprocal standard deviation.
-    pub rstd: Arc<[f32]>,
-}
 
 /// `groups`-group normalization of `x` (of `relu(x)` if `relu.input`) with affine `gamma`,
 /// `beta`, then a ReLU when `relu.output`.
@@ -54,20 +42,13 @@ pub fn forward(
             &mut rstd,
         )
     });
-    Normalized {
-        out,
-        mean: mean.into(),
-        rstd: rstd.into(),
-    }
+    Normalized::new(out, mean, rstd)
 }
 
 /// What the backward step reads.
 #[derive(Clone, Debug)]
 struct Saved {
-    x: NodeId,
-    gamma: NodeId,
-    mean: Arc<[f32]>,
-    rstd: Arc<[f32]>,
+    stats: Stats,
     groups: usize,
     /// The output, when a ReLU followed the normalization.
     relu_out: Option<FlexTensor>,
@@ -89,8 +70,7 @@ impl Backward<Flex, 3> for GroupNormBackward {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let saved = ops.state;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
-        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(saved.x));
-        let gamma = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(saved.gamma));
+        let [x, gamma] = saved.stats.inputs(checkpointer);
         let relu_out = saved.relu_out.map(contiguous);
         let [n, c, h, w] = dims4(&x);
         // The gradient `x` already has (the residual sum's, registered first), added in the
@@ -110,8 +90,8 @@ impl Backward<Flex, 3> for GroupNormBackward {
                 values(&x),
                 relu_out.as_ref().map_or(&[][..], values),
                 values(&gamma),
-                &saved.mean,
-                &saved.rstd,
+                &saved.stats.mean,
+                &saved.stats.rstd,
                 n,
                 c,
                 h * w,
@@ -126,15 +106,8 @@ impl Backward<Flex, 3> for GroupNormBackward {
                 &mut dbeta,
             )
         });
-        if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, dx);
-        }
-        if let Some(node) = node_gamma {
-            grads.register::<Flex>(node.id, tensor(dgamma, [c]));
-        }
-        if let Some(node) = node_beta {
-            grads.register::<Flex>(node.id, tensor(dbeta, [c]));
-        }
+        let nodes = [node_x, node_gamma, node_beta].map(|n| n.map(|n| n.id));
+        register_grads(grads, nodes, dx, [dgamma, dbeta]);
     }
 }
 
@@ -149,33 +122,14 @@ pub fn autodiff<C: CheckpointStrategy>(
     relu: Relus,
     residual_input: bool,
 ) -> FloatTensor<Autodiff<Flex, C>> {
-    let run = || {
-        let (xp, gp, bp) = (x.primitive(), gamma.primitive(), beta.primitive());
-        forward(xp.clone(), gp.clone(), bp.clone(), groups, eps, relu)
-    };
-    match GroupNormBackward
-        .prepare::<C>([x.node(), gamma.node(), beta.node()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(mut prep) => {
-            let x_state = prep.checkpoint(&x);
-            let gamma_state = prep.checkpoint(&gamma);
-            let normalized = run();
-            let saved = Saved {
-                x: x_state,
-                gamma: gamma_state,
-                mean: normalized.mean,
-                rstd: normalized.rstd,
-                groups,
-                relu_out: relu.output.then(|| normalized.out.clone()),
-                relu_input: relu.input,
-                residual_input,
-            };
-            prep.finish(saved, normalized.out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(run().out),
-    }
+    let run = |x, gamma, beta| forward(x, gamma, beta, groups, eps, relu);
+    norm::autodiff::<C, _>(GroupNormBackward, [x, gamma, beta], run, |ids, n| Saved {
+        stats: Stats::new(ids, n),
+        groups,
+        relu_out: relu.output.then(|| n.out.clone()),
+        relu_input: relu.input,
+        residual_input,
+    })
 }
 
 #[cfg(test)]

@@ -10,9 +10,11 @@ mod add;
 mod conv;
 mod elementwise;
 mod group_norm;
+mod layer_norm;
 mod linear;
 mod log_softmax;
 mod max_pool;
+mod norm;
 mod optim;
 mod tensor;
 
@@ -89,6 +91,15 @@ pub trait CpuKernels: burn::backend::Backend {
     /// thread pool (a residual connection).
     fn cpu_add(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
 
+    /// LayerNorm of `x` over its last dimension (`d` features) with the per-feature affine
+    /// `gamma`, `beta` `[d]` (PyTorch's biased variance plus `eps`), rows on the thread pool.
+    fn cpu_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self>;
+
     /// Log-softmax over the last dimension, rows on the thread pool.
     fn cpu_log_softmax(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
@@ -145,6 +156,15 @@ impl CpuKernels for Flex {
 
     fn cpu_add(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         add::forward(a, b)
+    }
+
+    fn cpu_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        layer_norm::forward(x, gamma, beta, eps).out
     }
 
     fn cpu_log_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -204,6 +224,15 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
 
     fn cpu_add(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
         add::autodiff::<C>(a, b)
+    }
+
+    fn cpu_layer_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        layer_norm::autodiff::<C>(x, gamma, beta, eps)
     }
 
     fn cpu_log_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
