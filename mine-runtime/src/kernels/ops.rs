@@ -391,9 +391,9 @@ pub fn add<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
 pub const PARALLEL_ADD_MIN: usize = 1 << 16;
 
 /// `x / divisor`. On an untracked flex f32 tensor (input data: the policies scale their
-/// frames with it) our kernel divides in place on the thread pool, and the result keeps `x`'s
-/// autodiff association and checkpointing strategy; a tracked tensor, or any other, takes
-/// burn's `div_scalar`. The values are the same.
+/// frames with it) our kernel divides into a new tensor on the thread pool, and the result
+/// keeps `x`'s autodiff association and checkpointing strategy; a tracked tensor, or any
+/// other, takes burn's `div_scalar`. The values are the same.
 pub fn div_scalar<const D: usize>(x: Tensor<D>, divisor: f32) -> Tensor<D> {
     #[cfg(feature = "flex")]
     if uses_kernels(&x) && !x.is_tracked() {
