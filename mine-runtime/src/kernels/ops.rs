@@ -28,6 +28,13 @@ pub fn uses_kernels<const D: usize>(t: &Tensor<D>) -> bool {
     }
 }
 
+/// Whether our kernels take `t` as a plain (non-autodiff) flex f32 tensor: the optimizer's
+/// operands.
+#[cfg(feature = "flex")]
+fn plain_flex_f32<const D: usize>(t: &Tensor<D>) -> bool {
+    uses_kernels(t) && !t.is_autodiff()
+}
+
 /// Whether `t` lives on the flex backend (with or without autodiff) as f32.
 #[cfg(feature = "flex")]
 fn on_flex_f32<const D: usize>(t: &Tensor<D>) -> bool {
@@ -419,7 +426,7 @@ pub fn div_scalar<const D: usize>(x: Tensor<D>, divisor: f32) -> Tensor<D> {
 /// `x.square().sum()`.
 pub fn squared_sum<const D: usize>(x: Tensor<D>) -> Tensor<1> {
     #[cfg(feature = "flex")]
-    if uses_kernels(&x) && !x.is_autodiff() {
+    if plain_flex_f32(&x) {
         use burn::backend::Dispatch;
         return Tensor::from_dispatch(<Dispatch as super::CpuOptimizer>::cpu_squared_sum(
             x.into_dispatch(),
@@ -433,7 +440,7 @@ pub fn squared_sum<const D: usize>(x: Tensor<D>) -> Tensor<1> {
 /// is exactly 1); elsewhere burn's broadcast multiplication. The values are the same.
 pub fn scale<const D: usize>(x: Tensor<D>, factor: Tensor<1>) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    if uses_kernels(&x) && !x.is_autodiff() && uses_kernels(&factor) && !factor.is_autodiff() {
+    if plain_flex_f32(&x) && plain_flex_f32(&factor) {
         use burn::backend::Dispatch;
         return Tensor::from_dispatch(<Dispatch as super::CpuOptimizer>::cpu_scale(
             x.into_dispatch(),
@@ -446,7 +453,7 @@ pub fn scale<const D: usize>(x: Tensor<D>, factor: Tensor<1>) -> Tensor<D> {
 /// Whether [`adamw_step`] runs on these tensors: plain (non-autodiff) flex f32 tensors.
 pub fn adamw_applies<const D: usize>(tensors: [&Tensor<D>; 4]) -> bool {
     #[cfg(feature = "flex")]
-    return tensors.iter().all(|t| uses_kernels(t) && !t.is_autodiff());
+    return tensors.iter().all(|t| plain_flex_f32(t));
     #[cfg(not(feature = "flex"))]
     {
         let _ = tensors;

@@ -12,7 +12,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::isa::{Isa, multiversion};
-use super::lanes::lane_sum_of;
+use super::lanes::{LANES, lane_sum_of};
 
 /// Elements per parallel task (rows are grouped until a task has this many).
 const MIN_TASK_ELEMS: usize = 1 << 14;
@@ -27,22 +27,22 @@ fn rows_per_task(d: usize) -> usize {
 
 multiversion!(row_stats_imp(x: &[f32]) -> (f64, f64) => row_stats_body);
 
-/// `(mean, biased variance)` of one row: both sums over f32 lanes, in f64 across blocks.
+/// Elements per block of a row's sums: f32 lanes within a block, f64 across blocks.
+const BLOCK: usize = 4096;
+
+/// `Σ f(v)` over `x`, in f32 lanes within each [`BLOCK`] and in f64 across blocks.
+#[inline(always)]
+fn blocked_sum(x: &[f32], f: impl Fn(f32) -> f32 + Copy) -> f64 {
+    x.chunks(BLOCK).map(|b| f64::from(lane_sum_of(b, f))).sum()
+}
+
+/// `(mean, biased variance)` of one row (two passes, [`blocked_sum`]).
 #[inline(always)]
 fn row_stats_body(x: &[f32]) -> (f64, f64) {
     let d = x.len() as f64;
-    let mean = x
-        .chunks(4096)
-        .map(|b| f64::from(lane_sum_of(b, |v| v)))
-        .sum::<f64>()
-        / d;
+    let mean = blocked_sum(x, |v| v) / d;
     let m = mean as f32;
-    let var = x
-        .chunks(4096)
-        .map(|b| f64::from(lane_sum_of(b, |v| (v - m) * (v - m))))
-        .sum::<f64>()
-        / d;
-    (mean, var)
+    (mean, blocked_sum(x, |v| (v - m) * (v - m)) / d)
 }
 
 multiversion!(normalize_row_imp(x: &[f32], gamma: &[f32], beta: &[f32], stats: (f32, f32), out: &mut [MaybeUninit<f32>]) => normalize_row_body);
@@ -110,13 +110,17 @@ fn input_grad_row_body(
     let n = g.len().min(x.len()).min(gamma.len()).min(dx.len());
     let (g, x, gamma, dx) = (&g[..n], &x[..n], &gamma[..n], &mut dx[..n]);
     let (mut sum_gg, mut sum_ggx) = (0.0f64, 0.0f64);
-    for ((gb, xb), wb) in g.chunks(4096).zip(x.chunks(4096)).zip(gamma.chunks(4096)) {
-        let (mut a, mut b) = ([0.0f32; 16], [0.0f32; 16]);
-        let (gc, gr) = gb.as_chunks::<16>();
-        let (xc, xr) = xb.as_chunks::<16>();
-        let (wc, wr) = wb.as_chunks::<16>();
+    for ((gb, xb), wb) in g
+        .chunks(BLOCK)
+        .zip(x.chunks(BLOCK))
+        .zip(gamma.chunks(BLOCK))
+    {
+        let (mut a, mut b) = ([0.0f32; LANES], [0.0f32; LANES]);
+        let (gc, gr) = gb.as_chunks::<LANES>();
+        let (xc, xr) = xb.as_chunks::<LANES>();
+        let (wc, wr) = wb.as_chunks::<LANES>();
         for ((g16, x16), w16) in gc.iter().zip(xc).zip(wc) {
-            for l in 0..16 {
+            for l in 0..LANES {
                 let gg = g16[l] * w16[l];
                 a[l] += gg;
                 b[l] += gg * ((x16[l] - mean) * rstd);

@@ -146,9 +146,7 @@ impl Winograd<'_> {
             (bias, &mut out[channel * hw..][..hw])
         })
     }
-}
 
-impl Winograd<'_> {
     /// One image: `padded` is its zero-padded input, `out` its `[C_out][H][W]` output
     /// (every element written).
     pub fn image(&self, padded: &[f32], out: &mut [MaybeUninit<f32>]) {

@@ -23,11 +23,9 @@ use crate::kernels::cpu::conv::ConvShape;
 
 use super::Padded;
 use super::winograd::{Winograd, transform_weight_by};
+use super::winograd_avx2::LANES8;
 #[cfg(target_arch = "x86_64")]
 use super::winograd_avx2::{CO, products};
-
-/// f32 per AVX2 register.
-const LANES8: usize = 8;
 
 /// Entries of a transformed 6x6 patch.
 pub(super) const XI: usize = 36;
