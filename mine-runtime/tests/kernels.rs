@@ -25,6 +25,12 @@ fn assert_close<const D: usize>(got: Tensor<D>, want: Tensor<D>, what: &str) {
     }
 }
 
+/// The bits of `t`'s values.
+fn bits<const D: usize>(t: Tensor<D>) -> Vec<u32> {
+    let v = t.into_data().try_to_vec::<f32>().unwrap();
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
 /// A layer's output and its input, weight and (optional) bias gradients.
 type LayerGrads<const D: usize, const W: usize> =
     (Tensor<D>, Tensor<D>, Tensor<W>, Option<Tensor<1>>);
@@ -403,11 +409,89 @@ fn log_softmax_matches_burn_in_values_and_gradients() {
 }
 
 #[test]
-fn div_scalar_matches_burn_and_keeps_a_tracked_input_s_gradient() {
-    let bits = |t: Tensor<4>| {
-        let v = t.into_data().try_to_vec::<f32>().unwrap();
-        v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+fn row_entropy_matches_burn_in_values_and_gradients() {
+    let device = Device::flex().autodiff();
+    // The button head's 8641 classes (rows on the thread pool), the camera head's 121, and
+    // K = 3 factors of 5 classes; log-probabilities and unnormalized values.
+    for shape in [[2, 16, 1, 8641], [4, 8, 1, 121], [1, 2, 3, 5]] {
+        let [b, t, k, _] = shape;
+        let weights = Tensor::<4>::random([b, t, k, 1], Distribution::Default, &device);
+        let logits = Tensor::<4>::random(shape, Distribution::Normal(0.0, 4.0), &device);
+        for y in [activation::log_softmax(logits.clone(), 3), logits - 2.0] {
+            let y = y.detach().require_grad();
+            let run = |h: Tensor<4>| {
+                let grads = (h.clone() * weights.clone()).sum().backward();
+                (h.inner(), y.grad(&grads).unwrap())
+            };
+            let ours = ops::row_entropy(&y).expect("a flex f32 tensor takes the kernel");
+            let (h, gy) = run(ours);
+            let (h_ref, gy_ref) = run((y.clone().exp() * y.clone()).sum_dim(3).neg());
+            assert_close(h, h_ref, &format!("row_entropy {shape:?}"));
+            assert_close(gy, gy_ref, &format!("row_entropy {shape:?} grad"));
+        }
+    }
+    // Without autodiff, and a tensor the kernel does not take (bf16: burn's ops run).
+    let y = Tensor::<4>::random([2, 3, 1, 40], Distribution::Default, &Device::flex());
+    let h = ops::row_entropy(&y).expect("a flex f32 tensor takes the kernel");
+    assert_close(
+        h,
+        (y.clone().exp() * y.clone()).sum_dim(3).neg(),
+        "row_entropy",
+    );
+    let bf16 = y.cast(burn::tensor::DType::BF16);
+    assert!(ops::row_entropy(&bf16).is_none());
+}
+
+/// `mine-dsl`'s head entropy, once the runtime installed its kernel: the same values as burn's
+/// ops (which it runs with the kernels switched off), the kernel's gradient.
+#[test]
+fn the_installed_entropy_kernel_computes_mine_dsl_s_head_entropy() {
+    use mine_dsl::action::entropy;
+    use mine_dsl::latent::PiLogits;
+    use mine_runtime::kernels::{KernelOptions, install_dsl_kernels, scope};
+
+    install_dsl_kernels();
+    let device = Device::flex().autodiff();
+    let head = |n| {
+        let logits = Tensor::<4>::random([2, 5, 1, n], Distribution::Normal(0.0, 3.0), &device);
+        activation::log_softmax(logits, 3).detach().require_grad()
     };
+    let pi = PiLogits {
+        buttons: head(8641),
+        camera: head(121),
+    };
+    let run = || {
+        let terms = entropy(&pi);
+        let grads = (terms.buttons.clone() + terms.camera.clone() * 2.0)
+            .sum()
+            .backward();
+        let grad = |t: &Tensor<4>| t.grad(&grads).unwrap();
+        (
+            terms.buttons.inner(),
+            terms.camera.inner(),
+            grad(&pi.buttons),
+            grad(&pi.camera),
+        )
+    };
+    let ours = run();
+    // The kernel's values bit for bit: it ran.
+    let kernel = ops::row_entropy(&pi.buttons).expect("a flex f32 tensor takes the kernel");
+    assert_eq!(bits(ours.0.clone()), bits(kernel.inner().reshape([2, 5])));
+    let burns = {
+        let _burn = scope(KernelOptions {
+            cpu_kernels: false,
+            ..KernelOptions::default()
+        });
+        run()
+    };
+    assert_close(ours.0, burns.0, "buttons' entropy");
+    assert_close(ours.1, burns.1, "camera's entropy");
+    assert_close(ours.2, burns.2, "buttons' gradient");
+    assert_close(ours.3, burns.3, "camera's gradient");
+}
+
+#[test]
+fn div_scalar_matches_burn_and_keeps_a_tracked_input_s_gradient() {
     for device in [Device::flex(), Device::flex().autodiff()] {
         // Frames (0..=255), large enough for several of the pool's chunks; and an odd shape.
         for shape in [[2, 3, 70, 90], [1, 1, 3, 5]] {
@@ -446,6 +530,7 @@ fn kernels_match_burn_on_1_16_and_64_threads() {
             linear_matches_burn_in_values_and_gradients();
             add_matches_burn_in_values_and_gradients();
             log_softmax_matches_burn_in_values_and_gradients();
+            row_entropy_matches_burn_in_values_and_gradients();
             div_scalar_matches_burn_and_keeps_a_tracked_input_s_gradient();
         });
     }

@@ -27,14 +27,11 @@ fn head_log_prob(logp: Tensor<4>, classes: Tensor<3, Int>) -> Tensor<2> {
         .reshape([b, t])
 }
 
-/// Entropy `-sum p log p` of a `[B, T, K, N]` head, summed over `K`: `[B, T]`.
+/// Entropy `-sum p log p` of a `[B, T, K, N]` head, summed over `K`: `[B, T]` (the installed
+/// kernel's, if a runtime installed one).
 fn head_entropy(logp: Tensor<4>) -> Tensor<2> {
     let [b, t, _, _] = logp.dims();
-    (logp.clone().exp() * logp)
-        .sum_dim(3)
-        .sum_dim(2)
-        .reshape([b, t])
-        .neg()
+    super::kernels::row_entropy(logp).sum_dim(2).reshape([b, t])
 }
 
 /// Log-probabilities of `action` under `pi`, per head and frame (differentiable).
@@ -55,7 +52,8 @@ pub fn log_prob(pi: &PiLogits, action: &AgentAction) -> ActionTerms {
 /// Entropies `-sum_k p_k log p_k` of both heads, per frame (differentiable).
 ///
 /// A class with log-probability `-inf` makes the entropy NaN, as in MineStudio; masked heads
-/// should use a large negative finite value instead.
+/// should use a large negative finite value instead. A runtime's kernel computes it where one
+/// is installed ([`install_entropy_kernel`](super::install_entropy_kernel)).
 pub fn entropy(pi: &PiLogits) -> ActionTerms {
     ActionTerms {
         buttons: head_entropy(pi.buttons.clone()),

@@ -83,6 +83,8 @@ impl TrainStep {
         t: usize,
         memory: usize,
     ) -> Result<Self, Box<dyn std::error::Error>> {
+        // The heads' entropy on our kernel, as the trainer has it.
+        mine_runtime::kernels::install_dsl_kernels();
         let config = setup.vpt_at(t, memory)?;
         let device = setup.device()?;
         let policy = VptPolicy::new(&config, &device)?;

@@ -47,3 +47,11 @@ mod thread_scope;
 pub use flex::{CpuElementwise, CpuKernels, CpuOptimizer};
 pub use options::{KernelOptions, OptionsScope, options, scope, set_options};
 pub use thread_scope::ThreadScope;
+
+/// Installs, once per process, the kernels that `mine-dsl`'s backend-generic code offers its
+/// tensors to: [`ops::row_entropy`] for the action heads' entropies
+/// ([`mine_dsl::action::install_entropy_kernel`]). The trainer calls it; a program that runs
+/// objectives outside it (a benchmark, a test) calls it too, or gets burn's ops there.
+pub fn install_dsl_kernels() {
+    mine_dsl::action::install_entropy_kernel(ops::row_entropy);
+}

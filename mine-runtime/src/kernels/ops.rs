@@ -372,6 +372,23 @@ pub fn log_softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     burn::tensor::activation::log_softmax(x, dim)
 }
 
+/// The entropy `-sum exp(y) y` of each row of the log-probabilities `y` `[B, T, K, N]` along
+/// the last dimension (kept, of size 1), with our kernel (rows on the thread pool) on flex f32
+/// tensors; `None` for every other tensor. It is the [`mine_dsl::action::EntropyKernel`]
+/// that [`install_dsl_kernels`](super::install_dsl_kernels) installs: `mine-dsl`'s heads then
+/// compute the other tensors' entropies with burn's ops.
+pub fn row_entropy(y: &Tensor<4>) -> Option<Tensor<4>> {
+    #[cfg(feature = "flex")]
+    if uses_kernels(y) {
+        use burn::backend::Dispatch;
+        return Some(Tensor::from_dispatch(
+            <Dispatch as super::CpuKernels>::cpu_row_entropy(y.clone().into_dispatch()),
+        ));
+    }
+    let _ = y;
+    None
+}
+
 /// `a + b` for tensors of the same shape (a residual connection): our kernel, written by
 /// the thread pool, on flex f32 tensors of at least [`PARALLEL_ADD_MIN`] elements; burn's
 /// (broadcasting) addition otherwise. Operands of different dtypes (an f32 residual stream

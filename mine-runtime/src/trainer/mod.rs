@@ -239,10 +239,13 @@ impl<P: Policy> Trainer<P> {
     /// from the generator seeded with `config.seed`: a policy built on
     /// [`TrainerConfig::init_device`] starts from the same weights on every backend.
     ///
-    /// Nothing of the process changes: a training program tunes the allocator itself, at start
-    /// ([`keep_freed_memory`](crate::kernels::allocator::keep_freed_memory), a tenth of a small
-    /// CPU step).
+    /// It installs our kernels for `mine-dsl`'s action heads
+    /// ([`install_dsl_kernels`](crate::kernels::install_dsl_kernels), once per process);
+    /// nothing else of the process changes: a training program tunes the allocator itself, at
+    /// start ([`keep_freed_memory`](crate::kernels::allocator::keep_freed_memory), a tenth of a
+    /// small CPU step).
     pub fn new(config: TrainerConfig, experiment: Experiment<P>) -> Result<Self, TrainError> {
+        crate::kernels::install_dsl_kernels();
         // Seeds the generator the policy's lazy parameters draw from (below).
         config.seeded_init_device()?;
         let (policy, objectives) = experiment.into_parts();

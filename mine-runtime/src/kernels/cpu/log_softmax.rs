@@ -15,7 +15,7 @@ use super::isa::{Isa, multiversion};
 use super::lanes::{LANES, hsum};
 
 /// Elements from which the rows are spread over the thread pool.
-const PARALLEL_MIN: usize = 1 << 14;
+pub(super) const PARALLEL_MIN: usize = 1 << 14;
 
 /// `e^x` for `x <= 88.7` (below -87.3 the result is `e^-87.3`, about 1.2e-38, not zero).
 #[inline(always)]
@@ -85,7 +85,7 @@ fn backward_row(y: &[f32], g: &[f32], dx: &mut [MaybeUninit<f32>]) {
 }
 
 /// Runs `row(i, ..)` over the rows of `cols` elements of `dst`, on the thread pool when large.
-fn rows(
+pub(super) fn rows(
     dst: &mut [MaybeUninit<f32>],
     cols: usize,
     row: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,

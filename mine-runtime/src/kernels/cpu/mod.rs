@@ -6,6 +6,7 @@ pub mod bf16;
 pub mod conv;
 pub mod conv3x3;
 pub mod elementwise;
+pub mod entropy;
 pub mod family;
 pub mod gemm;
 pub mod group_norm;

@@ -13,7 +13,7 @@ use super::tensor::{contiguous, values, written_shaped};
 use crate::kernels::cpu::log_softmax::{log_softmax_backward, log_softmax_forward};
 
 /// Elements of the last dimension of `t`.
-fn last_dim(t: &FlexTensor) -> usize {
+pub(super) fn last_dim(t: &FlexTensor) -> usize {
     let shape = t.layout().shape();
     shape[shape.num_dims() - 1]
 }

@@ -9,6 +9,7 @@
 mod add;
 mod conv;
 mod elementwise;
+mod entropy;
 mod group_norm;
 mod layer_norm;
 mod linear;
@@ -102,6 +103,10 @@ pub trait CpuKernels: burn::backend::Backend {
 
     /// Log-softmax over the last dimension, rows on the thread pool.
     fn cpu_log_softmax(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// The entropy `-sum exp(y) y` of each row of `y` along the last dimension (kept, of size
+    /// 1), rows on the thread pool: the action heads' entropies from their log-probabilities.
+    fn cpu_row_entropy(y: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 impl CpuKernels for Flex {
@@ -170,6 +175,10 @@ impl CpuKernels for Flex {
     fn cpu_log_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
         log_softmax::forward(x)
     }
+
+    fn cpu_row_entropy(y: FloatTensor<Self>) -> FloatTensor<Self> {
+        entropy::forward(y)
+    }
 }
 
 impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
@@ -237,5 +246,9 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
 
     fn cpu_log_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
         log_softmax::autodiff::<C>(x)
+    }
+
+    fn cpu_row_entropy(y: FloatTensor<Self>) -> FloatTensor<Self> {
+        entropy::autodiff::<C>(y)
     }
 }
