@@ -490,6 +490,50 @@ fn the_installed_entropy_kernel_computes_mine_dsl_s_head_entropy() {
     assert_close(ours.3, burns.3, "camera's gradient");
 }
 
+/// The numbers of a nested JSON array, flattened.
+fn flat(value: &serde_json::Value) -> Vec<f32> {
+    match value {
+        serde_json::Value::Array(items) => items.iter().flat_map(flat).collect(),
+        other => vec![other.as_f64().expect("a number") as f32],
+    }
+}
+
+/// `mine-dsl`'s head entropy through the installed kernel against MineStudio's
+/// (`shared/golden/callbacks.json`: `log_softmax` of its raw logits, then its
+/// `CategoricalActionHead.entropy`), per head and frame.
+#[test]
+fn the_installed_entropy_kernel_matches_minestudio() {
+    mine_runtime::kernels::install_dsl_kernels();
+    let g = common::golden("callbacks.json");
+    let device = Device::flex();
+    let head = |key: &str, n: usize| {
+        let raw = flat(&g["inputs"][key]);
+        let raw = Tensor::<4>::from_data(burn::tensor::TensorData::new(raw, [2, 4, 1, n]), &device);
+        ops::log_softmax(raw, 3)
+    };
+    let pi = mine_dsl::latent::PiLogits {
+        buttons: head("raw_logits_buttons", 8641),
+        camera: head("raw_logits_camera", 121),
+    };
+    let kernel = ops::row_entropy(&pi.buttons).expect("a flex f32 tensor takes the kernel");
+    let entropy = mine_dsl::action::entropy(&pi);
+    assert_eq!(bits(entropy.buttons.clone()), bits(kernel.reshape([2, 4])));
+    let inter = &g["intermediate"];
+    let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+    common::assert_close(
+        "buttons' entropy",
+        &values(entropy.buttons),
+        &flat(&inter["entropy_buttons_BT"]),
+        1e-5,
+    );
+    common::assert_close(
+        "camera's entropy",
+        &values(entropy.camera),
+        &flat(&inter["entropy_camera_BT"]),
+        1e-5,
+    );
+}
+
 #[test]
 fn div_scalar_matches_burn_and_keeps_a_tracked_input_s_gradient() {
     for device in [Device::flex(), Device::flex().autodiff()] {

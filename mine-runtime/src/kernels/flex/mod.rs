@@ -17,6 +17,7 @@ mod log_softmax;
 mod max_pool;
 mod norm;
 mod optim;
+mod rows;
 mod tensor;
 
 pub use elementwise::CpuElementwise;
