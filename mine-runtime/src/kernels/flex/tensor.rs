@@ -15,12 +15,12 @@ use crate::kernels::cpu::{bf16, written_vec};
 /// Elements per task of the element-wise loops here.
 const CHUNK: usize = 1 << 16;
 
-/// A vector of `n` floats whose chunks of `CHUNK` elements `fill(chunk_index, chunk)`
+/// A vector of `n` elements whose chunks of `CHUNK` elements `fill(chunk_index, chunk)`
 /// initializes in parallel (every element must be written).
-fn par_filled(
+fn par_filled<T: Send>(
     n: usize,
-    fill: impl Fn(usize, &mut [std::mem::MaybeUninit<f32>]) + Sync,
-) -> Vec<f32> {
+    fill: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync,
+) -> Vec<T> {
     // `fill` writes every element of its chunk (its contract, and both callers do).
     written_vec(n, |v| {
         v.par_chunks_mut(CHUNK)
@@ -81,11 +81,12 @@ pub fn round_if(mut v: Vec<f32>, bf16: bool) -> Vec<f32> {
     v
 }
 
-/// `n` zeros, written by the thread pool (a kernel's output buffer: large, and overwritten).
-pub fn zeros(n: usize) -> Vec<f32> {
+/// `n` zeros (floats, or a kernel's bytes), written by the thread pool (a kernel's output
+/// buffer: large, and overwritten).
+pub fn zeros<T: Default + Copy + Send>(n: usize) -> Vec<T> {
     par_filled(n, |_, chunk| {
         for x in chunk {
-            x.write(0.0);
+            x.write(T::default());
         }
     })
 }

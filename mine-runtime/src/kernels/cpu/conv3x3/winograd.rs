@@ -17,6 +17,8 @@
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
+use rayon::prelude::*;
+
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
@@ -85,6 +87,9 @@ pub(super) fn transform_weight(
 /// The weight `[C_out][C_in][3][3]` as `U = G g Gᵀ` for an `N x 3` matrix `G` (F(N - 2, 3)'s),
 /// packed `[C_out / OB][N * N][C_in][OB]` (output channels padded with zeros to a multiple of
 /// `OB`): entry `ξ = i * N + l` holds `U[i][l]`.
+///
+/// The blocks of output channels are transformed on the thread pool (a call per convolution,
+/// forward and input gradient, which the calling thread would otherwise make alone).
 pub(super) fn transform_weight_by<const N: usize>(
     gm: &[[f32; 3]; N],
     weight: &[f32],
@@ -93,22 +98,31 @@ pub(super) fn transform_weight_by<const N: usize>(
 ) -> Vec<f32> {
     let (blocks, xis) = (out_channels.div_ceil(OB), N * N);
     let mut packed = vec![0.0; blocks * xis * in_channels * OB];
-    for o in 0..out_channels {
-        let (block, lane) = (o / OB, o % OB);
-        for c in 0..in_channels {
-            let g = &weight[(o * in_channels + c) * 9..][..9];
-            // t = G g (N x 3), then u = t Gᵀ (N x N).
-            let t: [[f32; 3]; N] = std::array::from_fn(|i| {
-                std::array::from_fn(|k| (0..3).map(|j| gm[i][j] * g[j * 3 + k]).sum())
-            });
-            for i in 0..N {
-                for l in 0..N {
-                    let u: f32 = (0..3).map(|k| t[i][k] * gm[l][k]).sum();
-                    packed[((block * xis + i * N + l) * in_channels + c) * OB + lane] = u;
+    if packed.is_empty() {
+        return packed;
+    }
+    let transform_block = |(block, packed): (usize, &mut [f32])| {
+        for o in block * OB..out_channels.min((block + 1) * OB) {
+            let lane = o % OB;
+            for c in 0..in_channels {
+                let g = &weight[(o * in_channels + c) * 9..][..9];
+                // t = G g (N x 3), then u = t Gᵀ (N x N).
+                let t: [[f32; 3]; N] = std::array::from_fn(|i| {
+                    std::array::from_fn(|k| (0..3).map(|j| gm[i][j] * g[j * 3 + k]).sum())
+                });
+                for i in 0..N {
+                    for l in 0..N {
+                        let u: f32 = (0..3).map(|k| t[i][k] * gm[l][k]).sum();
+                        packed[((i * N + l) * in_channels + c) * OB + lane] = u;
+                    }
                 }
             }
         }
-    }
+    };
+    packed
+        .par_chunks_mut(xis * in_channels * OB)
+        .enumerate()
+        .for_each(transform_block);
     packed
 }
 
