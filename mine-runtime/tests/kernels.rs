@@ -446,11 +446,13 @@ fn row_entropy_matches_burn_in_values_and_gradients() {
 /// ops (which it runs with the kernels switched off), the kernel's gradient.
 #[test]
 fn the_installed_entropy_kernel_computes_mine_dsl_s_head_entropy() {
-    use mine_dsl::action::entropy;
+    use mine_dsl::action::{entropy, install_entropy_kernel};
     use mine_dsl::latent::PiLogits;
     use mine_runtime::kernels::{KernelOptions, install_dsl_kernels, scope};
 
     install_dsl_kernels();
+    // A later kernel is refused: the first stays (the bits below are still ours).
+    assert!(!install_entropy_kernel(|_| None));
     let device = Device::flex().autodiff();
     let head = |n| {
         let logits = Tensor::<4>::random([2, 5, 1, n], Distribution::Normal(0.0, 3.0), &device);

@@ -4,7 +4,7 @@
 //! and sum, which a CPU backend may run on one thread. A runtime with its own kernels (as
 //! `mine-runtime`'s trainer does, with a kernel on its thread pool) installs one with
 //! [`install_entropy_kernel`]; `entropy` then offers it each head first and computes the
-//! same maths with burn's ops for the tensors it gives back.
+//! same maths with burn's ops for the tensors it declines.
 
 use std::sync::OnceLock;
 
