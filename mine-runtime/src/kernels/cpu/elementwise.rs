@@ -62,7 +62,7 @@ fn squares_body(xs: &[f32]) -> f32 {
     lane_sum_of(xs, |x| x * x)
 }
 
-/// `Σ x²` over `xs`, on the thread pool: each chunk of [`CHUNK`] elements in 16 interleaved
+/// `Σ x²` over `xs`, on the thread pool: each chunk of `CHUNK` elements in 16 interleaved
 /// f32 partial sums, the chunks' sums added in order in f64. The result is the same for any
 /// number of threads.
 pub fn squared_sum(xs: &[f32]) -> f64 {

@@ -96,7 +96,7 @@ pub fn handles(s: &ConvShape) -> bool {
     is_same_3x3(s) && available()
 }
 
-/// Whether the f32 kernels ([`forward`], [`input_grad`], [`weight_grad`]) compute `s` on
+/// Whether the f32 kernels (`forward`, `input_grad`, `weight_grad`) compute `s` on
 /// this CPU: with AVX-512 (every kernel of [`handles`]), or with AVX2 and FMA (8-float tiles:
 /// the direct and the Winograd kernels).
 pub fn handles_f32(s: &ConvShape) -> bool {
