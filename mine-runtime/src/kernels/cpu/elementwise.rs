@@ -7,8 +7,8 @@ use rayon::prelude::*;
 use super::isa::{Isa, multiversion};
 use super::lanes::{lane_sum as sum_body, lane_sum_of};
 
-/// Elements per parallel task of [`squared_sum`], [`scale`] and [`divide`] (fixed, so that the partial
-/// sums, and therefore the result, do not depend on the number of threads).
+/// Elements per parallel task of [`squared_sum`], [`scale`] and [`divide`] (fixed, so that
+/// the partial sums, and therefore the result, do not depend on the number of threads).
 const CHUNK: usize = 1 << 15;
 
 multiversion!(relu_mask_imp(grad: &[f32], out: &[f32], dst: &mut [MaybeUninit<f32>]) => relu_mask_body);

@@ -9,7 +9,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::norm::{self, Normalized, Stats, register_grads};
+use super::norm::{self, BackwardStep, Normalized, Stats};
 use super::tensor::{contiguous, dims4, values, written};
 use crate::kernels::cpu::group_norm::{Relus, group_norm_backward, group_norm_forward};
 
@@ -67,12 +67,11 @@ impl Backward<Flex, 3> for GroupNormBackward {
     type State = Saved;
 
     fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
+        let mut step = BackwardStep::start(&ops, &ops.state.stats, grads, checkpointer);
+        let [node_x, _, _] = ops.parents;
         let saved = ops.state;
-        let grad = contiguous(grads.consume::<Flex>(&ops.node));
-        let [x, gamma] = saved.stats.inputs(checkpointer);
         let relu_out = saved.relu_out.map(contiguous);
-        let [n, c, h, w] = dims4(&x);
+        let [n, c, h, w] = dims4(&step.x);
         // The gradient `x` already has (the residual sum's, registered first), added in the
         // kernel's pass. `consume` takes an intermediate node's gradient out; a leaf's (no
         // parents: burn's `require_grad` makes leaves only) would stay, so a leaf's is left
@@ -83,13 +82,12 @@ impl Backward<Flex, 3> for GroupNormBackward {
             }
             _ => None,
         };
-        let (mut dgamma, mut dbeta) = (vec![0.0; c], vec![0.0; c]);
         let dx = written([n, c, h, w], |dx| {
             group_norm_backward(
-                values(&grad),
-                values(&x),
+                values(&step.grad),
+                values(&step.x),
                 relu_out.as_ref().map_or(&[][..], values),
-                values(&gamma),
+                values(&step.gamma),
                 &saved.stats.mean,
                 &saved.stats.rstd,
                 n,
@@ -102,12 +100,11 @@ impl Backward<Flex, 3> for GroupNormBackward {
                 },
                 dx,
                 prior.as_ref().map(values),
-                &mut dgamma,
-                &mut dbeta,
+                &mut step.dgamma,
+                &mut step.dbeta,
             )
         });
-        let nodes = [node_x, node_gamma, node_beta].map(|n| n.map(|n| n.id));
-        register_grads(grads, nodes, dx, [dgamma, dbeta]);
+        step.finish(grads, dx);
     }
 }
 

@@ -10,7 +10,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::norm::{self, Normalized, Stats, register_grads};
+use super::norm::{self, BackwardStep, Normalized, Stats};
 use super::tensor::{contiguous, values, written_shaped};
 use crate::kernels::cpu::layer_norm::{layer_norm_backward, layer_norm_forward};
 
@@ -45,26 +45,21 @@ impl Backward<Flex, 3> for LayerNormBackward {
     type State = Saved;
 
     fn backward(self, ops: Ops<Saved, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
-        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let mut step = BackwardStep::start(&ops, &ops.state.0, grads, checkpointer);
         let Saved(stats) = ops.state;
-        let [x, gamma] = stats.inputs(checkpointer);
-        let d = values(&gamma).len();
-        let (mut dgamma, mut dbeta) = (vec![0.0; d], vec![0.0; d]);
-        let dx = written_shaped(x.layout().shape().clone(), |dx| {
+        let dx = written_shaped(step.x.layout().shape().clone(), |dx| {
             layer_norm_backward(
-                values(&grad),
-                values(&x),
-                values(&gamma),
+                values(&step.grad),
+                values(&step.x),
+                values(&step.gamma),
                 &stats.mean,
                 &stats.rstd,
                 dx,
-                &mut dgamma,
-                &mut dbeta,
+                &mut step.dgamma,
+                &mut step.dbeta,
             )
         });
-        let nodes = [node_x, node_gamma, node_beta].map(|n| n.map(|n| n.id));
-        register_grads(grads, nodes, dx, [dgamma, dbeta]);
+        step.finish(grads, dx);
     }
 }
 

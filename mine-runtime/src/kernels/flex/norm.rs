@@ -1,6 +1,6 @@
 //! What the affine normalizations ([`group_norm`](super::group_norm),
-//! [`layer_norm`](super::layer_norm)) share on flex: the forward's result, the gradients'
-//! registration and the autodiff form's recording.
+//! [`layer_norm`](super::layer_norm)) share on flex: the forward's result, the backward
+//! step's inputs and gradients' registration, and the autodiff form's recording.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -9,12 +9,12 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
-use super::tensor::{contiguous, register_weight_and_bias, tensor};
+use super::tensor::{contiguous, register_weight_and_bias, tensor, values};
 
 /// A normalization forward's output and the statistics its backward reads.
 pub struct Normalized {
@@ -68,24 +68,61 @@ impl Stats {
     }
 }
 
-/// Registers a normalization's gradients for its tracked parents: `dx` for `x`, `dgamma`
-/// and `dbeta` (`[c]`) for the affine parameters.
-pub fn register_grads(
-    grads: &mut Gradients,
-    [x, gamma, beta]: [Option<NodeId>; 3],
-    dx: FlexTensor,
-    [dgamma, dbeta]: [Vec<f32>; 2],
-) {
-    if let Some(id) = x {
-        grads.register::<Flex>(id, dx);
+/// What a normalization's backward step starts from: the output gradient and the
+/// checkpointed inputs, and the affine parameters' gradients for its kernel to fill. The
+/// step ends with [`finish`](Self::finish).
+pub struct BackwardStep {
+    /// The tracked parents' ids: `x`, `gamma`, `beta`.
+    nodes: [Option<NodeId>; 3],
+    /// The output gradient, contiguous.
+    pub grad: FlexTensor,
+    /// The checkpointed input, contiguous.
+    pub x: FlexTensor,
+    /// The checkpointed scale, contiguous.
+    pub gamma: FlexTensor,
+    /// The scale's gradient, zeroed (`gamma`'s length).
+    pub dgamma: Vec<f32>,
+    /// The shift's gradient, zeroed (`gamma`'s length).
+    pub dbeta: Vec<f32>,
+}
+
+impl BackwardStep {
+    /// Takes the output gradient of `ops` out of `grads` and `stats`' inputs back from the
+    /// checkpointer.
+    pub fn start<S>(
+        ops: &Ops<S, 3>,
+        stats: &Stats,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) -> Self {
+        let grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let [x, gamma] = stats.inputs(checkpointer);
+        let c = values(&gamma).len();
+        Self {
+            nodes: ops.parents.each_ref().map(|n| n.as_ref().map(|n| n.id)),
+            grad,
+            x,
+            gamma,
+            dgamma: vec![0.0; c],
+            dbeta: vec![0.0; c],
+        }
     }
-    let c = dgamma.len();
-    register_weight_and_bias(
-        grads,
-        [gamma, beta],
-        tensor(dgamma, [c]),
-        tensor(dbeta, [c]),
-    );
+
+    /// Registers the gradients for the tracked parents: `dx` for `x`, the filled `dgamma`
+    /// and `dbeta` for the affine parameters.
+    pub fn finish(self, grads: &mut Gradients, dx: FlexTensor) {
+        let [x, gamma, beta] = self.nodes;
+        if let Some(id) = x {
+            grads.register::<Flex>(id, dx);
+        }
+        let c = self.dgamma.len();
+        register_weight_and_bias(
+            grads,
+            [gamma, beta],
+            tensor(self.dgamma, [c]),
+            tensor(self.dbeta, [c]),
+        );
+    }
 }
 
 /// The autodiff form of a normalization `op` of `x` with affine `gamma`, `beta`: `run`
