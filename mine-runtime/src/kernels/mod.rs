@@ -21,11 +21,13 @@
 //! 2. `flex/mod.rs` and `flex/<op>.rs`: a `cpu_<op>` method of the [`CpuKernels`] extension
 //!    trait, implemented for `Flex` (the forward kernel) and for `Autodiff<Flex, C>` (the
 //!    forward plus a `Backward` step calling the gradient kernels).
-//! 3. `ops.rs`: the tensor-level function, routing flex f32 tensors ([`ops::uses_kernels`];
-//!    inside a bf16 autocast scope the inputs are bf16 and take the other path) to
-//!    `CpuKernels::cpu_<op>` and everything else to burn's own differentiable ops, so every
-//!    backend computes the same maths; the models then call it instead of burn's op.
-//! 4. `tests/kernels.rs`: values and gradients against burn's op on flex (odd shapes, batch 1,
+//! 3. `ops/<kind>.rs` (re-exported by `ops/mod.rs`): the tensor-level function, routing flex
+//!    f32 tensors ([`ops::uses_kernels`]; inside a bf16 autocast scope the inputs are bf16
+//!    and take the other path) to `CpuKernels::cpu_<op>` and everything else to burn's own
+//!    differentiable ops, so every backend computes the same maths; the models then call it
+//!    instead of burn's op.
+//! 4. `tests/kernels/<kind>.rs` (listed in `tests/kernels/main.rs`, whose thread-count test
+//!    calls it too): values and gradients against burn's op on flex (odd shapes, batch 1,
 //!    with and without autodiff); a hot path also gets a line in `examples/kernel_bench.rs`
 //!    and a before/after row in `BENCHMARKS.md`. A variant that the benchmarks compare with
 //!    another (as the Winograd convolutions are) gets a [`KernelOptions`] field, on by
