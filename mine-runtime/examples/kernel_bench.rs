@@ -4,7 +4,9 @@
 //! (default 15 rounds, every shape, the small VPT's widths; `--width 4` the 1x model's): medians in milliseconds for the 32 frames of a B=2, T=16 batch.
 //! `MINE_WINOGRAD=0` in the environment times our direct 3x3 convolutions instead of the
 //! Winograd ones, `MINE_WINOGRAD_WIDE=1` the Winograd kernel in 32-tile chunks at every width,
-//! `MINE_WINOGRAD4=0` (on CPUs without AVX-512) F(2x2, 3x3) where F(4x4, 3x3) would run. A second line per shape times the bf16 forms (bf16 autocast: forward,
+//! `MINE_WINOGRAD4=0` (on CPUs without AVX-512) F(2x2, 3x3) where F(4x4, 3x3) would run,
+//! `MINE_WINOGRAD4_AVX512=1` (on CPUs with AVX-512) the AVX2 F(4x4, 3x3) kernels where they
+//! apply. A second line per shape times the bf16 forms (bf16 autocast: forward,
 //! input gradient and weight gradient) with the direct `vdpbf16ps` kernels where the CPU has
 //! AVX512_BF16, with the bf16 Winograd kernel where it runs (64 channels and more), and with the
 //! f32 kernels on rounded operands (`KernelOptions::bf16_dot` off). `--linear` times the
@@ -155,6 +157,7 @@ fn main() {
         winograd4: std::env::var("MINE_WINOGRAD4")
             .ok()
             .is_none_or(|v| v != "0"),
+        winograd4_avx512: std::env::var("MINE_WINOGRAD4_AVX512").is_ok_and(|v| v == "1"),
         ..KernelOptions::default()
     };
     mine_runtime::kernels::set_options(kernels);

@@ -27,8 +27,9 @@
 //! the direct `vdpbf16ps` kernels for the wide layers too, `--winograd-wide` (or
 //! `MINE_WINOGRAD_WIDE=1`) the f32 Winograd kernel's 32-tile chunks at every width,
 //! `--no-winograd4` (or `MINE_WINOGRAD4=0`) on CPUs without AVX-512 Winograd F(2x2, 3x3)
-//! where F(4x4, 3x3) would run: the benchmark sets these [`KernelOptions`] for its own
-//! processes.
+//! where F(4x4, 3x3) would run, `--winograd4-avx512` (or `MINE_WINOGRAD4_AVX512=1`) on CPUs
+//! with AVX-512 the AVX2 F(4x4, 3x3) kernels where they apply: the benchmark sets these
+//! [`KernelOptions`] for its own processes.
 //!
 //! `--backend cuda` (built with `--features cuda`) times VPT 2x, window 128, memory 256, batch
 //! 8 in bf16-mixed, MineStudio's fine-tuning recipe per GPU, against MineStudio on the same GPU
@@ -64,7 +65,7 @@ type Error = Box<dyn std::error::Error>;
 #[derive(clap::Parser)]
 #[command(
     about = "Times our training step, DSL and data loader (with --reference, against MineStudio on PyTorch); prints Markdown tables",
-    after_help = "Environment: MINE_KERNELS=burn, MINE_WINOGRAD=0, MINE_BF16_DOT=0 MINE_BF16_WINOGRAD=0, MINE_WINOGRAD_WIDE=1 and MINE_WINOGRAD4=0 are the defaults of --burn-ops, --no-winograd, --no-bf16-dot, --no-bf16-winograd, --winograd-wide and --no-winograd4; MINE_REFERENCE_VENV names an existing reference environment."
+    after_help = "Environment: MINE_KERNELS=burn, MINE_WINOGRAD=0, MINE_BF16_DOT=0 MINE_BF16_WINOGRAD=0, MINE_WINOGRAD_WIDE=1, MINE_WINOGRAD4=0 and MINE_WINOGRAD4_AVX512=1 are the defaults of --burn-ops, --no-winograd, --no-bf16-dot, --no-bf16-winograd, --winograd-wide, --no-winograd4 and --winograd4-avx512; MINE_REFERENCE_VENV names an existing reference environment."
 )]
 struct Args {
     /// Run MineStudio on PyTorch side by side (makes the reference environment first).
@@ -138,6 +139,10 @@ struct Args {
     /// F(4x4, 3x3) where the height is a multiple of 4 and the width of 32.
     #[arg(long)]
     no_winograd4: bool,
+    /// On CPUs with AVX-512, the AVX2 Winograd F(4x4, 3x3) forward and input gradient where
+    /// they apply, instead of the AVX-512 F(2x2, 3x3) ones (the choice to measure on AMD Zen 4).
+    #[arg(long)]
+    winograd4_avx512: bool,
 }
 
 impl Args {
@@ -151,6 +156,7 @@ impl Args {
             bf16_winograd: env.bf16_winograd && !self.no_bf16_winograd,
             winograd_wide: env.winograd_wide || self.winograd_wide,
             winograd4: env.winograd4 && !self.no_winograd4,
+            winograd4_avx512: env.winograd4_avx512 || self.winograd4_avx512,
         }
     }
 }
@@ -174,9 +180,9 @@ fn video_backend(s: &str) -> Result<VideoBackend, String> {
 }
 
 /// The kernels the environment asks for (`MINE_KERNELS=burn`, `MINE_WINOGRAD=0`,
-/// `MINE_BF16_DOT=0`, `MINE_BF16_WINOGRAD=0`, `MINE_WINOGRAD_WIDE=1`, `MINE_WINOGRAD4=0`), the
-/// defaults of `--burn-ops`, `--no-winograd`, `--no-bf16-dot`, `--no-bf16-winograd`,
-/// `--winograd-wide` and `--no-winograd4`.
+/// `MINE_BF16_DOT=0`, `MINE_BF16_WINOGRAD=0`, `MINE_WINOGRAD_WIDE=1`, `MINE_WINOGRAD4=0`,
+/// `MINE_WINOGRAD4_AVX512=1`), the defaults of `--burn-ops`, `--no-winograd`, `--no-bf16-dot`,
+/// `--no-bf16-winograd`, `--winograd-wide`, `--no-winograd4` and `--winograd4-avx512`.
 fn kernels_from_env() -> KernelOptions {
     let var = |name: &str| std::env::var(name).ok();
     KernelOptions {
@@ -186,6 +192,7 @@ fn kernels_from_env() -> KernelOptions {
         bf16_winograd: var("MINE_BF16_WINOGRAD").is_none_or(|v| v != "0"),
         winograd_wide: var("MINE_WINOGRAD_WIDE").is_some_and(|v| v == "1"),
         winograd4: var("MINE_WINOGRAD4").is_none_or(|v| v != "0"),
+        winograd4_avx512: var("MINE_WINOGRAD4_AVX512").is_some_and(|v| v == "1"),
     }
 }
 
@@ -209,6 +216,9 @@ fn kernel_flags(kernels: KernelOptions) -> Vec<&'static str> {
     }
     if !kernels.winograd4 {
         flags.push("--no-winograd4");
+    }
+    if kernels.winograd4_avx512 {
+        flags.push("--winograd4-avx512");
     }
     flags
 }
@@ -312,6 +322,9 @@ fn machine(setup: &Setup) -> String {
         }
         (Backend::Flex, true, true) if !options.winograd4 && !avx512 => {
             ", our CPU kernels on, Winograd F(2x2, 3x3) only (--no-winograd4)"
+        }
+        (Backend::Flex, true, true) if options.winograd4 && options.winograd4_avx512 && avx512 => {
+            ", our CPU kernels on, AVX2 Winograd F(4x4, 3x3) where it applies (--winograd4-avx512)"
         }
         (Backend::Flex, true, true) => ", our CPU kernels on",
         _ => " (burn's GPU kernels)",

@@ -52,6 +52,15 @@ pub struct KernelOptions {
     /// of 32 (2.25 multiply-adds per output instead of F(2x2, 3x3)'s 4; `false`: F(2x2, 3x3)
     /// there too). Measured on AMD Zen 3 (BENCHMARKS.md).
     pub winograd4: bool,
+    /// On CPUs with AVX-512 too, the F(4x4, 3x3) forward and input gradient of
+    /// [`winograd4`](Self::winograd4) in their AVX2 form (8-float registers), for the shapes
+    /// they take, instead of the AVX-512 F(2x2, 3x3) kernels. Off by default: the candidate
+    /// per-family choice for AMD Zen 4, which runs 256-bit FMAs at the rate of its 512-bit
+    /// ones (so 1.78x fewer multiplies may win over the wider registers), not yet measured
+    /// there; on Intel Sapphire Rapids 256-bit FMAs run at half the 512-bit rate
+    /// (BENCHMARKS.md; `kernel_bench` and `bench` take it as `MINE_WINOGRAD4_AVX512=1` and
+    /// `--winograd4-avx512`). Same values as on a CPU without AVX-512.
+    pub winograd4_avx512: bool,
 }
 
 impl Default for KernelOptions {
@@ -64,6 +73,7 @@ impl Default for KernelOptions {
             bf16_winograd: true,
             winograd_wide: false,
             winograd4: true,
+            winograd4_avx512: false,
         }
     }
 }
@@ -76,6 +86,7 @@ const BF16_DOT_OFF: u8 = 4;
 const BF16_WINOGRAD_OFF: u8 = 8;
 const WINOGRAD_WIDE_ON: u8 = 16;
 const WINOGRAD4_OFF: u8 = 32;
+const WINOGRAD4_AVX512_ON: u8 = 64;
 
 thread_local! {
     /// The options of this thread's innermost open [`scope`].
@@ -120,6 +131,7 @@ fn process_options() -> KernelOptions {
         bf16_winograd: off & BF16_WINOGRAD_OFF == 0,
         winograd_wide: off & WINOGRAD_WIDE_ON != 0,
         winograd4: off & WINOGRAD4_OFF == 0,
+        winograd4_avx512: off & WINOGRAD4_AVX512_ON != 0,
     }
 }
 
@@ -132,7 +144,8 @@ pub fn set_options(options: KernelOptions) {
         | bit(options.bf16_dot, BF16_DOT_OFF)
         | bit(options.bf16_winograd, BF16_WINOGRAD_OFF)
         | bit(!options.winograd_wide, WINOGRAD_WIDE_ON)
-        | bit(options.winograd4, WINOGRAD4_OFF);
+        | bit(options.winograd4, WINOGRAD4_OFF)
+        | bit(!options.winograd4_avx512, WINOGRAD4_AVX512_ON);
     OFF.store(off, Ordering::Relaxed);
 }
 

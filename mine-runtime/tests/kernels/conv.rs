@@ -4,7 +4,7 @@
 use burn::tensor::module::conv2d as burn_conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor, activation};
-use mine_runtime::kernels::ops;
+use mine_runtime::kernels::{KernelOptions, ops, options, scope};
 
 use crate::{assert_close, assert_layer_close};
 
@@ -54,6 +54,15 @@ fn cases() -> Vec<Case> {
             options: o([1, 1], [1, 1], [1, 1]),
             bias: false,
         },
+        // A height that is not a multiple of 4: Winograd F(2x2, 3x3) (in 32-tile chunks with
+        // `winograd_wide` on AVX-512 CPUs).
+        Case {
+            x: [1, 16, 6, 64],
+            out_channels: 16,
+            kernel: [3, 3],
+            options: o([1, 1], [1, 1], [1, 1]),
+            bias: true,
+        },
         // Rows of 8 4x4 tiles: on CPUs without AVX-512, F(4x4, 3x3) takes two at a time and
         // the third alone (forward and input gradient).
         Case {
@@ -66,12 +75,29 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// With the default kernels, and with the candidate per-family choices (F(4x4, 3x3) in AVX2 form
+/// on AVX-512 CPUs, the Winograd kernel's 32-tile chunks).
 #[test]
 pub fn conv2d_matches_burn_in_values_and_gradients() {
+    let candidates = KernelOptions {
+        winograd4_avx512: true,
+        winograd_wide: true,
+        ..options()
+    };
+    for kernels in [options(), candidates] {
+        let _kernels = scope(kernels);
+        conv2d_matches_burn(&format!("{kernels:?}"));
+    }
+}
+
+fn conv2d_matches_burn(kernels: &str) {
     let device = Device::flex().autodiff();
     assert!(ops::uses_kernels(&Tensor::<1>::zeros([1], &device)));
     for case in cases() {
-        let what = format!("x {:?} k {:?} {:?}", case.x, case.kernel, case.options);
+        let what = format!(
+            "x {:?} k {:?} {:?} {kernels}",
+            case.x, case.kernel, case.options
+        );
         let [_, ci, _, _] = case.x;
         let x = Tensor::<4>::random(case.x, Distribution::Default, &device);
         let w = Tensor::<4>::random(

@@ -70,12 +70,22 @@ fn wide_images_step_matches_minestudio_with_direct_convolutions() {
 /// own change under a 1e-6 relative weight noise. Measured on an AMD EPYC Zen 3: up to 2.0e-3
 /// per parameter and 3.7e-4 for the global norm with F(4x4, 3x3), the same with F(2x2, 3x3)
 /// alone (the first convolution's weight: 4.53e-4 and 4.55e-4); the losses and value
-/// predictions within 1e-5 either way.
+/// predictions within 1e-5 either way. On AVX-512 CPUs also with the AVX2 F(4x4, 3x3) kernels
+/// (`winograd4_avx512`, a per-family candidate) and the 32-tile chunks of F(2x2, 3x3).
 #[test]
 fn wide_images_step_stays_near_minestudio_with_winograd() {
     let f2 = KernelOptions {
         winograd4: false,
         ..KernelOptions::default()
     };
-    step_matches_minestudio(&[(KernelOptions::default(), 3e-3), (f2, 3e-3)]);
+    let candidates = KernelOptions {
+        winograd4_avx512: true,
+        winograd_wide: true,
+        ..KernelOptions::default()
+    };
+    step_matches_minestudio(&[
+        (KernelOptions::default(), 3e-3),
+        (f2, 3e-3),
+        (candidates, 3e-3),
+    ]);
 }

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use crate::kernels::cpu::lanes::LANES;
 
 use crate::kernels::cpu::conv::ConvShape;
+use crate::kernels::options;
 
 use super::winograd::{self, Winograd};
 use super::winograd_avx2;
@@ -51,7 +52,8 @@ pub fn forward(
     }
     let images = out.par_chunks_mut(out_len).zip(x.par_chunks(in_len));
     let avx512 = use_avx512();
-    let winograd4 = !avx512 && winograd4_avx2::handles(s);
+    // F(4x4, 3x3) has only an AVX2 form; an AVX-512 CPU runs it when its options say so.
+    let winograd4 = winograd4_avx2::handles(s) && (!avx512 || options().winograd4_avx512);
     let winograd = winograd4
         || match avx512 {
             true => winograd::handles(s),
@@ -69,10 +71,10 @@ pub fn forward(
             bias,
             relu,
             round: false,
-            wide: avx512 && crate::kernels::options().winograd_wide,
+            wide: avx512 && options().winograd_wide,
         };
         images.for_each(|(out, image)| {
-            with_padded(p, image, |padded| match avx512 {
+            with_padded(p, image, |padded| match avx512 && !winograd4 {
                 true => job.image(padded, out),
                 false => job.image_avx2(padded, out, winograd4),
             })

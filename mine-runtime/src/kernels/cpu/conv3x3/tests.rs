@@ -208,6 +208,55 @@ fn avx2_winograd4_stays_near_the_exact_convolution() {
     assert!(ran, "the AVX2 variant was not forced");
 }
 
+/// `KernelOptions::winograd4_avx512` runs the AVX2 F(4x4, 3x3) kernels on any CPU: the forward
+/// and input gradient give the bits of the AVX2 variant (forced on AVX-512 CPUs), on shapes
+/// with rows of 8, 16 and 24 tiles, and on AVX-512 CPUs other bits than their F(2x2, 3x3)
+/// kernels (the option routes).
+#[test]
+fn winograd4_avx512_gives_the_avx2_f4_bits() {
+    use crate::kernels::isa::{Isa, for_each_isa};
+    use crate::kernels::{KernelOptions, options, scope};
+    if !available_avx2() {
+        return;
+    }
+    for (n, ci, co, h, w) in [(2, 16, 16, 8, 64), (1, 32, 12, 12, 32), (1, 8, 24, 4, 96)] {
+        let s = ConvShape::same_3x3(n, ci, co, [h, w]);
+        let (x, wt, bias) = (
+            values(n * ci * h * w, 5),
+            values(co * ci * 9, 6),
+            values(co, 7),
+        );
+        let g = values(n * co * h * w, 8);
+        let run = || {
+            let mut y = vec![MaybeUninit::new(f32::NAN); n * co * h * w];
+            forward(&s, &x, &wt, Some(&bias), true, &mut y);
+            let mut gx = vec![MaybeUninit::new(f32::NAN); x.len()];
+            input_grad(&s, &g, &wt, &mut gx);
+            (init(y), init(gx))
+        };
+        let run_with = |winograd4_avx512: bool| {
+            let _options = scope(KernelOptions {
+                winograd4_avx512,
+                ..options()
+            });
+            run()
+        };
+        let mut avx2 = None;
+        for_each_isa(|| {
+            if matches!(Isa::detect(), Isa::Avx2) {
+                avx2 = Some(run());
+            }
+        });
+        let avx2 = avx2.expect("the AVX2 variant was not forced");
+        let (y, gx) = run_with(true);
+        assert_eq!(y, avx2.0, "forward {s:?}");
+        assert_eq!(gx, avx2.1, "input gradient {s:?}");
+        if available() {
+            assert_ne!(run_with(false).0, avx2.0, "F(2x2) forward {s:?}");
+        }
+    }
+}
+
 /// The Winograd kernel's 32-tile chunks (`KernelOptions::winograd_wide`) give the bits of its
 /// 16-tile chunks at 8-32 input channels: each tile's sums run over the same channels in the
 /// same order, only the number of tiles per register tile changes.

@@ -40,8 +40,10 @@ const G: [[f32; 3]; 6] = [
     [0.0, 0.0, 1.0],
 ];
 
-/// Whether F(4x4, 3x3) computes `s` (a stride-1, padding-1 3x3 convolution on a CPU with AVX2
-/// and FMA and no AVX-512): at least 8 input channels, a height that is a multiple of 4 and a
+/// Whether F(4x4, 3x3) may compute `s` (a stride-1, padding-1 3x3 convolution on a CPU with
+/// AVX2 and FMA; with AVX-512 only under
+/// [`KernelOptions::winograd4_avx512`](crate::kernels::KernelOptions::winograd4_avx512), which
+/// the caller checks): at least 8 input channels, a height that is a multiple of 4 and a
 /// width that is a multiple of 32 (whole registers of 4x4 tiles). Off with
 /// [`KernelOptions::winograd`](crate::kernels::KernelOptions::winograd) or
 /// [`KernelOptions::winograd4`](crate::kernels::KernelOptions::winograd4).
