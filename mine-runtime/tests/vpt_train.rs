@@ -80,3 +80,43 @@ fn frozen_modules_stay_fixed_while_the_rest_trains() {
         }
     }
 }
+
+/// `trainer.kernels` reaches the convolutions: with `winograd = false` a VPT whose 3x3
+/// convolutions take the Winograd kernels (64x64 frames) trains on the direct ones, whose
+/// roundings differ in the last digits, and the two runs' losses stay within 1e-4 of each
+/// other.
+#[test]
+fn kernel_choices_reach_the_convolutions() {
+    use mine_runtime::kernels::{self, KernelChoices, KernelOptions};
+    let device = Device::flex();
+    let vpt = VptConfig {
+        img_shape: [64, 64, 3],
+        ..VptConfig::tiny()
+    };
+    let policy = VptPolicy::new(&vpt, &device).unwrap();
+    let losses = |choices: KernelChoices| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = trainer_config(dir.path(), 2);
+        config.kernels = choices;
+        let experiment = Experiment::new(policy.clone()).objective(BehaviorClone { weight: 1.0 });
+        let mut trainer = Trainer::new(config, experiment).unwrap();
+        let mut data = InMemory((0..2).map(|i| batch(i, &vpt, &device)).collect());
+        trainer.fit(&mut data, None).unwrap();
+        assert_eq!(
+            kernels::options(),
+            KernelOptions::default(),
+            "the scope ends"
+        );
+        train_losses(dir.path())
+    };
+    let winograd = losses(KernelChoices::default());
+    let direct = losses(KernelChoices {
+        winograd: Some(false),
+        ..KernelChoices::default()
+    });
+    println!("losses: Winograd {winograd:?}, direct {direct:?}");
+    assert_ne!(winograd, direct, "the choice changed nothing");
+    for (w, d) in winograd.iter().zip(&direct) {
+        assert!((w - d).abs() <= 1e-4 * d.abs(), "{w} vs {d}");
+    }
+}

@@ -35,6 +35,7 @@
 
 pub mod allocator;
 pub mod autocast;
+mod choices;
 #[cfg(feature = "flex")]
 #[doc(hidden)] // For the kernel benchmark; models use `ops`.
 pub mod cpu;
@@ -45,6 +46,7 @@ pub mod ops;
 mod options;
 mod thread_scope;
 
+pub use choices::KernelChoices;
 #[cfg(feature = "flex")]
 pub use flex::{CpuElementwise, CpuKernels, CpuOptimizer};
 pub use options::{KernelOptions, OptionsScope, options, scope, set_options};

@@ -43,9 +43,9 @@ pub struct KernelOptions {
     /// product tile) at every width, instead of 16 tiles (8 accumulators; a transformed chunk
     /// that stays in L1) up to 32 input channels. Off by default: on AMD Zen 4 the 16-tile
     /// chunks were measured 10-20% faster there (BENCHMARKS.md). A core with two 512-bit FMA
-    /// units (Intel Sapphire Rapids) may need the 16 accumulators to keep both busy: the
-    /// choice to measure there (`kernel_bench` and `bench` take it as `MINE_WINOGRAD_WIDE=1`
-    /// and `--winograd-wide`).
+    /// units (Intel Sapphire Rapids) may need the 16 accumulators to keep both busy (a port
+    /// model says they add little there): the choice to measure there (`kernel_bench` and
+    /// `bench` take it as `MINE_WINOGRAD_WIDE=1` and `--winograd-wide`; `bench --tune` flips it).
     pub winograd_wide: bool,
     /// On CPUs with AVX2 and no AVX-512, Winograd F(4x4, 3x3) for the forward and input
     /// gradient of the 3x3 convolutions whose height is a multiple of 4 and width a multiple

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::KernelChoices;
 use crate::optim::{OptimConfigError, OptimizerConfig};
 use crate::parallel::RankLayout;
 use crate::trainer::backend::{Backend, BackendError, Precision};
@@ -91,6 +92,11 @@ pub struct TrainerConfig {
     /// (1.35-1.6x the direct form's rounding error). `false`: every convolution rounds as
     /// PyTorch's CPU autocast does. No effect in f32, in `bf16-pure` or on a GPU.
     pub bf16_winograd: bool,
+    /// On the CPU (flex), the run's choices among the kernels (`[trainer.kernels]`, e.g.
+    /// `winograd = false`), each unset one the process's default: what `bench --tune` finds
+    /// fastest on a machine (see [`KernelChoices`]). No effect on a GPU.
+    #[serde(skip_serializing_if = "KernelChoices::is_empty")]
+    pub kernels: KernelChoices,
     /// Directory of the run: resolved config, hyperparameters, metrics, checkpoints.
     pub run_dir: PathBuf,
     /// Seed of the device's random numbers (dropout, sampling); reseeded from it every step so
@@ -124,6 +130,7 @@ impl Default for TrainerConfig {
             devices: None,
             precision: Precision::F32,
             bf16_winograd: true,
+            kernels: KernelChoices::default(),
             run_dir: PathBuf::from("runs/run"),
             seed: 0,
             tensorboard: true,
@@ -254,11 +261,12 @@ impl TrainerConfig {
     }
 
     /// The kernel options its training and validation steps run with: the process's
-    /// ([`kernels::options`](crate::kernels::options)) with [`bf16_winograd`](Self::bf16_winograd).
+    /// ([`kernels::options`](crate::kernels::options)) with [`kernels`](Self::kernels) and
+    /// [`bf16_winograd`](Self::bf16_winograd) over them.
     pub fn kernel_options(&self) -> crate::kernels::KernelOptions {
         crate::kernels::KernelOptions {
             bf16_winograd: self.bf16_winograd,
-            ..crate::kernels::options()
+            ..self.kernels.over(crate::kernels::options())
         }
     }
 

@@ -92,7 +92,7 @@ pub use source::{BatchSource, Batches, FnSource, InMemory, LoaderSource, SourceE
 use crate::checkpoint::{Checkpointer, TrainingState};
 use crate::optim::OptimStep;
 use crate::sync::HostReads;
-use backend::BackendError;
+use backend::{Backend, BackendError};
 use config::ConfigError;
 use ema::Ema;
 use memory_manager::MemoryManager;
@@ -246,6 +246,12 @@ impl<P: Policy> Trainer<P> {
     /// small CPU step).
     pub fn new(config: TrainerConfig, experiment: Experiment<P>) -> Result<Self, TrainError> {
         crate::kernels::install_dsl_kernels();
+        if config.backend != Backend::Flex && !config.kernels.is_empty() {
+            tracing::warn!(
+                backend = %config.backend,
+                "`[trainer.kernels]` chooses among the CPU kernels: no effect on this backend"
+            );
+        }
         // Seeds the generator the policy's lazy parameters draw from (below).
         config.seeded_init_device()?;
         let (policy, objectives) = experiment.into_parts();

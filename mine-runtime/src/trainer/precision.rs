@@ -94,8 +94,9 @@ impl Precision {
 
     /// What to know before training in this precision on the CPU (`flex`), given whether the
     /// CPU has AVX512_BF16 (`has_bf16_dot`): without it, bf16-mixed computes the same values by
-    /// rounding the operands for the f32 kernels, which is slower than f32 itself (1.4-1.5x the
-    /// small VPT's step time, measured on an AMD EPYC with the `vdpbf16ps` kernels turned off).
+    /// rounding the operands for the f32 kernels, which is slower than f32 itself (the small
+    /// VPT's step time 1.05-1.2x on an AMD EPYC Zen 3, 1.4-1.5x on a Zen 4 with the `vdpbf16ps`
+    /// kernels turned off).
     ///
     /// ```
     /// use mine_runtime::trainer::backend::Precision;
@@ -108,7 +109,7 @@ impl Precision {
         (self == Precision::Bf16Mixed && !has_bf16_dot).then_some(
             "`trainer.precision = \"bf16-mixed\"` on a CPU without AVX512_BF16: the \
              convolutions and linear layers round their operands to bf16 and run the f32 \
-             kernels, which is slower than f32 training (about 1.4x the step time); set \
+             kernels, which is slower than f32 training (1.05-1.4x the step time); set \
              `trainer.precision = \"f32\"` for speed, or keep bf16-mixed for its numerics",
         )
     }

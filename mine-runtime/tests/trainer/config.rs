@@ -63,6 +63,48 @@ fn bf16_means_mixed_precision_and_runs_on_flex() {
     assert!(Backend::Flex.device(0, Precision::Bf16Mixed).is_ok());
 }
 
+/// The README's trainer config (the block that starts with `max_steps = 10000`) is valid as
+/// written, its `[kernels]` section included.
+#[test]
+fn the_readme_trainer_config_parses() {
+    let readme = include_str!("../../../README.md");
+    let block = readme
+        .split("```toml\n")
+        .find(|b| b.starts_with("max_steps = 10000"))
+        .and_then(|b| b.split("```").next())
+        .expect("the README's trainer config block");
+    let config = TrainerConfig::from_toml_str(block).unwrap();
+    assert_eq!(config.kernels.winograd, Some(false));
+    assert_eq!(config.max_steps, Some(10000));
+}
+
+/// `[trainer.kernels]` sets the run's kernel options over the process's, field by field; the
+/// resolved config keeps what it set (and nothing when it sets nothing); a misspelt choice is
+/// refused by name.
+#[test]
+fn kernel_choices_set_the_runs_kernel_options() {
+    use mine_runtime::kernels::{KernelChoices, KernelOptions, options};
+    let text = "max_steps = 5\nrun_dir = \"runs/x\"\n\n[kernels]\nwinograd = false\nwinograd_wide = true\n";
+    let config = TrainerConfig::from_toml_str(text).unwrap();
+    let expected = KernelOptions {
+        winograd: false,
+        winograd_wide: true,
+        ..options()
+    };
+    assert_eq!(config.kernel_options(), expected);
+    let resolved = config.to_toml_string();
+    assert!(resolved.contains("[kernels]"), "{resolved}");
+    assert_eq!(TrainerConfig::from_toml_str(&resolved).unwrap(), config);
+    let plain = TrainerConfig::from_toml_str("max_steps = 5").unwrap();
+    assert_eq!(plain.kernels, KernelChoices::default());
+    assert_eq!(plain.kernel_options(), options());
+    assert!(!plain.to_toml_string().contains("kernels"));
+    let err = TrainerConfig::from_toml_str("[kernels]\nwinogard = false")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("winogard"), "{err}");
+}
+
 #[test]
 fn bf16_winograd_defaults_on_and_sets_the_runs_kernel_options() {
     let on = TrainerConfig::from_toml_str("max_steps = 5").unwrap();
