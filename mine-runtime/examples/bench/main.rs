@@ -5,8 +5,12 @@
 //! cargo run --release -p mine-runtime --example bench -- [--reference] [--steps 15] [--rounds 3]
 //!     [--warmup 3] [--only step|dsl|data]... [--backend flex|wgpu|cuda]
 //!     [--model tiny|small|1x|2x|3x] [--precision f32|bf16-mixed] [--batch N] [--threads N]
-//!     [--workers 2] [--batches 40]
+//!     [--workers 2] [--batches 40] [--tune]
 //! ```
+//!
+//! `--tune` finds the fastest kernel choices on this CPU instead (see [`tune`]): our step with
+//! each kernel option that can matter here flipped, alternating, and the `[trainer.kernels]`
+//! section that trains with the winner.
 //!
 //! `--threads N` gives each step server N compute threads (ours: rayon's pool, which burn's
 //! flex backend and our kernels share; PyTorch: `torch.set_num_threads`), for scaling
@@ -41,6 +45,7 @@
 //! with `--workers` workers, alternating `rounds` rounds of `--batches` batches (see
 //! [`data_rounds`]).
 
+mod contender;
 mod data;
 mod data_rounds;
 mod dsl;
@@ -49,15 +54,17 @@ mod server;
 mod setup;
 mod stats;
 mod step;
+mod tune;
 
 use std::process::Command;
 
+use contender::Contender;
 use mine_runtime::data::video::VideoBackend;
 use mine_runtime::kernels::KernelOptions;
 use mine_runtime::trainer::backend::{Backend, Precision};
-use server::{Server, alternate};
+use server::alternate;
 use setup::Setup;
-use stats::{RunReply, StepTimes, medians};
+use stats::{StepTimes, medians};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -71,6 +78,10 @@ struct Args {
     /// Run MineStudio on PyTorch side by side (makes the reference environment first).
     #[arg(long)]
     reference: bool,
+    /// Find the fastest kernel choices on this CPU: our step with each kernel option that can
+    /// matter here flipped, alternating; prints the `[trainer.kernels]` section to train with.
+    #[arg(long, conflicts_with = "reference")]
+    tune: bool,
     /// Timed steps per round.
     #[arg(long, default_value_t = 15, value_parser = at_least_one)]
     steps: usize,
@@ -252,6 +263,14 @@ fn run(args: &Args, setup: &Setup) -> Result<(), Error> {
         false => args.only.iter().any(|o| o == s),
     };
     println!("# Benchmark\n\n{}\n", machine(setup));
+    if args.tune {
+        if setup.backend != Backend::Flex {
+            return Err("--tune chooses among the CPU kernels: it runs on flex only".into());
+        }
+        let threads = args.threads.unwrap_or_else(server::rayon_threads);
+        let timing = (args.warmup, args.rounds, args.steps);
+        return tune::tune(setup, args.kernels(), threads, timing);
+    }
     if wants("step") {
         training_steps(args, setup)?;
     }
@@ -347,39 +366,6 @@ fn machine(setup: &Setup) -> String {
         if avx512 { ", AVX-512" } else { ", no AVX-512" },
         setup.backend,
     )
-}
-
-/// One implementation's step server and its timed steps.
-struct Contender {
-    name: String,
-    server: Server,
-    steps: Vec<StepTimes>,
-    peak_mib: f64,
-    device_mib: Option<f64>,
-}
-
-impl Contender {
-    fn start(name: String, command: Command, warmup: usize) -> Result<Self, Error> {
-        let mut server = Server::spawn(command)?;
-        if warmup > 0 {
-            server.run::<RunReply>(warmup)?;
-        }
-        Ok(Self {
-            name,
-            server,
-            steps: Vec::new(),
-            peak_mib: f64::NAN,
-            device_mib: None,
-        })
-    }
-
-    fn round(&mut self, steps: usize) -> Result<(), Error> {
-        let reply: RunReply = self.server.run(steps)?;
-        self.steps.extend(reply.steps);
-        self.peak_mib = reply.peak_rss_mib;
-        self.device_mib = reply.device_mib;
-        Ok(())
-    }
 }
 
 fn training_steps(args: &Args, setup: &Setup) -> Result<(), Error> {
