@@ -208,6 +208,20 @@ fn avx2_winograd4_stays_near_the_exact_convolution() {
     assert!(ran, "the AVX2 variant was not forced");
 }
 
+/// The same-padded 3x3 convolution of batch `n`, `ci` -> `co` channels at `h` x `w`, with a
+/// seeded input, weight and bias.
+fn seeded_case(
+    n: usize,
+    ci: usize,
+    co: usize,
+    h: usize,
+    w: usize,
+) -> (ConvShape, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let s = ConvShape::same_3x3(n, ci, co, [h, w]);
+    let x = values(n * ci * h * w, 5);
+    (s, x, values(co * ci * 9, 6), values(co, 7))
+}
+
 /// `KernelOptions::winograd4_avx512` runs the AVX2 F(4x4, 3x3) kernels on any CPU: the forward
 /// and input gradient give the bits of the AVX2 variant (forced on AVX-512 CPUs), on shapes
 /// with rows of 8, 16 and 24 tiles, and on AVX-512 CPUs other bits than their F(2x2, 3x3)
@@ -220,12 +234,7 @@ fn winograd4_avx512_gives_the_avx2_f4_bits() {
         return;
     }
     for (n, ci, co, h, w) in [(2, 16, 16, 8, 64), (1, 32, 12, 12, 32), (1, 8, 24, 4, 96)] {
-        let s = ConvShape::same_3x3(n, ci, co, [h, w]);
-        let (x, wt, bias) = (
-            values(n * ci * h * w, 5),
-            values(co * ci * 9, 6),
-            values(co, 7),
-        );
+        let (s, x, wt, bias) = seeded_case(n, ci, co, h, w);
         let g = values(n * co * h * w, 8);
         let run = || {
             let mut y = vec![MaybeUninit::new(f32::NAN); n * co * h * w];
@@ -267,12 +276,7 @@ fn winograd_wide_chunks_give_the_same_bits() {
         return;
     }
     for (n, ci, co, h, w) in [(2, 16, 16, 8, 64), (1, 32, 16, 6, 32), (1, 8, 24, 4, 96)] {
-        let s = ConvShape::same_3x3(n, ci, co, [h, w]);
-        let (x, wt, bias) = (
-            values(n * ci * h * w, 5),
-            values(co * ci * 9, 6),
-            values(co, 7),
-        );
+        let (s, x, wt, bias) = seeded_case(n, ci, co, h, w);
         let run = |wide: bool| {
             let _options = scope(KernelOptions {
                 winograd_wide: wide,
