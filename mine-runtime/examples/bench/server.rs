@@ -157,11 +157,13 @@ pub fn serve(setup: &Setup, b: usize, t: usize, m: usize) -> Result<(), Error> {
         "params": step.parameters(),
     });
     serve_lines(ready, |n| {
-        let steps = (0..n).map(|_| step.run()).collect::<Result<Vec<_>, _>>()?;
+        let run = (0..n).map(|_| step.run()).collect::<Result<Vec<_>, _>>()?;
+        let (steps, losses) = run.into_iter().unzip();
         let peak_rss_mib = mine_runtime::metrics::peak_rss_mib().unwrap_or(f64::NAN);
         let device_mib = step.device_bytes().map(|b| b as f64 / (1024.0 * 1024.0));
         Ok(serde_json::to_value(RunReply {
             steps,
+            losses,
             peak_rss_mib,
             device_mib,
         })?)

@@ -25,6 +25,9 @@ pub struct StepTimes {
 pub struct RunReply {
     /// One entry per step.
     pub steps: Vec<StepTimes>,
+    /// Each step's loss (ours; none from the reference).
+    #[serde(default)]
+    pub losses: Vec<f32>,
     /// The server process's peak resident memory so far.
     pub peak_rss_mib: f64,
     /// What the GPU's allocator holds (PyTorch: its peak reserved bytes), in MiB; absent on

@@ -87,6 +87,9 @@ impl TrainStep {
         mine_runtime::kernels::install_dsl_kernels();
         let config = setup.vpt_at(t, memory)?;
         let device = setup.device()?;
+        // The same weights and batches in every server: with the same kernels, the same losses
+        // bit for bit (`--tune` tells a flip that changes nothing from one that does).
+        device.seed(0);
         let policy = VptPolicy::new(&config, &device)?;
         let (policy, objectives) = Experiment::new(policy)
             .objective(BehaviorClone { weight: 1.0 })
@@ -128,8 +131,9 @@ impl TrainStep {
             .map_err(|e| format!("device synchronization: {e:?}").into())
     }
 
-    /// Runs one step (the batch is made and uploaded before the clock starts).
-    pub fn run(&mut self) -> Result<StepTimes, Box<dyn std::error::Error>> {
+    /// Runs one step (the batch is made and uploaded before the clock starts): its times and
+    /// its loss (read after the clock stops).
+    pub fn run(&mut self) -> Result<(StepTimes, f32), Box<dyn std::error::Error>> {
         let input = batch(self.b, self.t, &self.config, &self.device);
         let (policy, memory) = (self.policy.take(), self.memory.take());
         let (policy, memory) = (policy.ok_or("no policy")?, memory.ok_or("no memory")?);
@@ -142,6 +146,7 @@ impl TrainStep {
         drop(scope);
         self.sync()?;
         let forward = start.elapsed().as_secs_f64();
+        let loss = losses.total.clone();
         let grads = losses.total.backward();
         self.sync()?;
         let backward = start.elapsed().as_secs_f64() - forward;
@@ -155,12 +160,13 @@ impl TrainStep {
         self.policy = Some(policy);
         self.memory = Some(next.detach());
         self.steps += 1;
-        Ok(StepTimes {
+        let times = StepTimes {
             forward,
             backward,
             optimizer: total - forward - backward,
             total,
             calling_thread,
-        })
+        };
+        Ok((times, loss.inner().into_scalar::<f32>()))
     }
 }
