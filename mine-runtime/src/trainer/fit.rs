@@ -106,6 +106,17 @@ impl<P: Policy> Trainer<P> {
             run_dir = %self.config.run_dir.display(),
             "training starts"
         );
+        #[cfg(feature = "flex")]
+        if self.config.backend == crate::trainer::backend::Backend::Flex {
+            // What a speed report needs: the CPU, the kernels' instruction set, the threads.
+            tracing::info!(
+                cpu = ?crate::kernels::cpu::family::CpuFamily::detect(),
+                isa = ?crate::kernels::isa::Isa::best(),
+                threads = rayon::current_num_threads(),
+                kernels = ?self.config.kernel_options(),
+                "CPU kernels"
+            );
+        }
         let trained = if owned_shards.is_empty() {
             self.run_epochs(&mut [train], &mut val, &mut logging, &mut counters)
         } else {
