@@ -267,9 +267,13 @@ fn run(args: &Args, setup: &Setup) -> Result<(), Error> {
         if setup.backend != Backend::Flex {
             return Err("--tune chooses among the CPU kernels: it runs on flex only".into());
         }
-        let threads = args.threads.unwrap_or_else(server::rayon_threads);
-        let timing = (args.warmup, args.rounds, args.steps);
-        return tune::tune(setup, args.kernels(), threads, timing);
+        let timing = tune::Timing {
+            threads: args.threads.unwrap_or_else(server::rayon_threads),
+            warmup: args.warmup,
+            rounds: args.rounds,
+            steps: args.steps,
+        };
+        return tune::tune(setup, args.kernels(), &timing);
     }
     if wants("step") {
         training_steps(args, setup)?;

@@ -1,8 +1,9 @@
 //! `--tune`: which kernel choices are fastest on this CPU. Our training step runs with the
 //! benchmark's kernel options and with each option that can matter on this CPU flipped, one at
 //! a time: each flip's step server against the benchmark's, alternating round by round as the
-//! side-by-side table does; a flip that is faster at every size is printed as a trainer
-//! config's `[trainer.kernels]` section.
+//! side-by-side table does; a flip that is faster at every size becomes the choice, and the
+//! next pass flips from there. The final choice is printed as a trainer config's
+//! `[trainer.kernels]` section.
 
 use std::process::Command;
 
@@ -13,7 +14,7 @@ use mine_runtime::trainer::backend::Precision;
 use super::contender::Contender;
 use super::kernel_flags;
 use super::setup::Setup;
-use super::stats::medians;
+use super::stats::{StepTimes, medians};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -26,7 +27,7 @@ const MARGIN: f64 = 1.03;
 fn candidates(base: KernelOptions, precision: Precision) -> Vec<(String, KernelOptions)> {
     let avx512 = conv3x3::available();
     let flip = |name: &str, options: KernelOptions| (name.to_owned(), options);
-    let mut all = vec![flip("the benchmark's", base)];
+    let mut all = vec![flip("the current choice", base)];
     if !base.cpu_kernels {
         return all;
     }
@@ -94,82 +95,99 @@ fn candidates(base: KernelOptions, precision: Precision) -> Vec<(String, KernelO
     all
 }
 
-/// Times the candidates at each of `setup`'s sizes and prints the table and the choice. Each
-/// flip runs against the benchmark's options in a pair of step servers, alternating: two
-/// models in memory at a time, whatever the number of flips.
-pub fn tune(
-    setup: &Setup,
-    base: KernelOptions,
-    threads: usize,
-    (warmup, rounds, steps): (usize, usize, usize),
-) -> Result<(), Error> {
-    let candidates = candidates(base, setup.precision);
+/// How a tuning run times its steps.
+pub struct Timing {
+    /// Compute threads of each step server.
+    pub threads: usize,
+    /// Untimed steps before the first round.
+    pub warmup: usize,
+    /// Rounds per step server.
+    pub rounds: usize,
+    /// Timed steps per round.
+    pub steps: usize,
+}
+
+/// Finds the fastest kernel choices from `base`: a pass times every flip of the options
+/// chosen so far against them; a winning flip becomes the choice and the next pass starts from
+/// it (never back to a choice already left), until no flip wins. Prints each pass's table and
+/// the `[trainer.kernels]` section of the final choice.
+pub fn tune(setup: &Setup, base: KernelOptions, timing: &Timing) -> Result<(), Error> {
+    let Timing {
+        threads,
+        warmup,
+        rounds,
+        steps,
+    } = *timing;
     println!(
-        "## Kernel choices on this CPU ({}; each flip against the benchmark's kernels, \
-         alternating {rounds} rounds x {steps} steps each after {warmup} warm-up steps; \
-         {threads} threads)\n",
+        "## Kernel choices on this CPU ({}; each flip against the current choice, alternating \
+         {rounds} rounds x {steps} steps each after {warmup} warm-up steps; {threads} threads)\n",
         setup.describe()?,
     );
+    let mut chosen = base;
+    let mut visited = vec![base];
+    loop {
+        let candidates: Vec<_> = candidates(chosen, setup.precision)
+            .into_iter()
+            .enumerate()
+            .filter(|(i, (_, options))| *i == 0 || !visited.contains(options))
+            .map(|(_, c)| c)
+            .collect();
+        if candidates.len() < 2 {
+            break;
+        }
+        let Some((name, options)) = pass(setup, &candidates, timing)? else {
+            break;
+        };
+        println!("Pass won by {name}: the next pass starts from it.\n");
+        chosen = options;
+        visited.push(options);
+    }
+    let choices = KernelChoices::between(KernelOptions::default(), chosen);
+    if choices.is_empty() {
+        println!(
+            "The choice here is the default kernels: a training config needs no \
+             `[trainer.kernels]`.\n"
+        );
+    } else {
+        let section = toml::to_string(&choices).unwrap_or_default();
+        println!(
+            "The choice here, in a training config:\n\n```toml\n[trainer.kernels]\n{section}```\n"
+        );
+    }
+    Ok(())
+}
+
+/// One pass: each flip in `candidates` (after the first, the current choice) against the
+/// current choice at every size, printed as a table; the flip that is at least [`MARGIN`]
+/// faster at every size and faster in each round (the best worst case), if any.
+fn pass(
+    setup: &Setup,
+    candidates: &[(String, KernelOptions)],
+    timing: &Timing,
+) -> Result<Option<(String, KernelOptions)>, Error> {
     println!(
-        "| config | kernels | step ms | speed vs the benchmark's | forward ms | backward ms |"
+        "| config | kernels | step ms | speed vs the current choice | forward ms | backward ms |"
     );
     println!("| --- | --- | --- | --- | --- | --- |");
-    let exe = std::env::current_exe()?;
-    // Per flip, its speed-up over the benchmark's options at each size.
+    // Per flip, its speed-up over the current choice at each size (capped at 1 where it
+    // loses a round or changes nothing).
     let mut speedups = vec![Vec::new(); candidates.len()];
     for (b, t, m) in setup.configs()? {
         let start = |(name, options): &(String, KernelOptions)| {
-            let mut command = Command::new(&exe);
+            let mut command = Command::new(std::env::current_exe()?);
             command.args(["--serve", &b.to_string(), &t.to_string(), &m.to_string()]);
             command.args(setup.flags());
             command.args(kernel_flags(*options));
-            command.env("RAYON_NUM_THREADS", threads.to_string());
-            Contender::start(name.clone(), command, warmup)
+            command.env("RAYON_NUM_THREADS", timing.threads.to_string());
+            Contender::start(name.clone(), command, timing.warmup)
         };
         let mut base = start(&candidates[0])?;
         let mut rows = Vec::new();
         for (candidate, speedup) in candidates.iter().zip(&mut speedups).skip(1) {
-            let from = base.steps.len();
-            let mut pair = [base, start(candidate)?];
-            // Each round in the other order (ABBA...): a machine speeding up or slowing down
-            // through the run favours neither.
-            for round in 0..rounds {
-                for i in [round % 2, 1 - round % 2] {
-                    std::thread::sleep(std::time::Duration::from_millis(500));
-                    pair[i].round(steps)?;
-                }
-            }
-            let [kept, flip] = pair;
+            let (kept, row, gain) = against(base, start(candidate)?, timing)?;
             base = kept;
-            let time = medians(&flip.steps);
-            let ratio = medians(&base.steps[from..]).total / time.total;
-            // A flip slower than the benchmark's kernels in any one round is no win, nor one
-            // whose steps give the very same losses (same weights, same batches): it changed
-            // nothing this model runs.
-            let rounds_won = base.steps[from..]
-                .chunks(steps)
-                .zip(flip.steps.chunks(steps))
-                .all(|(b, f)| medians(f).total < medians(b).total);
-            let same = !flip.losses.is_empty()
-                && flip.losses.len() <= base.losses.len()
-                && flip
-                    .losses
-                    .iter()
-                    .zip(&base.losses)
-                    .all(|(f, b)| f.to_bits() == b.to_bits());
-            speedup.push(if rounds_won && !same {
-                ratio
-            } else {
-                ratio.min(1.0)
-            });
-            let name = match same {
-                true => format!(
-                    "{} (no effect here: the same losses bit for bit)",
-                    flip.name
-                ),
-                false => flip.name.clone(),
-            };
-            rows.push((name, time, ratio));
+            speedup.push(gain);
+            rows.push(row);
         }
         rows.insert(0, (base.name.clone(), medians(&base.steps), 1.0));
         for (name, time, ratio) in rows {
@@ -182,38 +200,60 @@ pub fn tune(
         }
     }
     println!();
-    recommend(&candidates, &speedups);
-    Ok(())
-}
-
-/// Prints the choice: the flip that is at least [`MARGIN`] faster at every size and faster in
-/// each round (the one with the best worst case), else the benchmark's options, as the config section that makes a run
-/// use it (a run's options start from the defaults).
-fn recommend(candidates: &[(String, KernelOptions)], speedups: &[Vec<f64>]) {
     let worst = |s: &[f64]| s.iter().copied().fold(f64::INFINITY, f64::min);
     let best = (1..candidates.len())
         .filter(|&i| worst(&speedups[i]) >= MARGIN)
         .max_by(|&a, &b| worst(&speedups[a]).total_cmp(&worst(&speedups[b])));
-    let (name, options) = &candidates[best.unwrap_or(0)];
-    match best {
-        Some(i) => println!(
-            "Fastest here: {name}, {:.3}x the benchmark's kernels at worst.",
-            worst(&speedups[i])
-        ),
-        None => println!(
-            "No flip is {:.0}% faster at every size and faster in every round: the benchmark's \
-             kernels are the choice here.",
-            (MARGIN - 1.0) * 100.0
-        ),
-    }
-    let choices = KernelChoices::between(KernelOptions::default(), *options);
-    if choices.is_empty() {
-        println!("They are the defaults: a training config needs no `[trainer.kernels]`.\n");
-    } else {
-        let section = toml::to_string(&choices).unwrap_or_default();
+    if best.is_none() {
         println!(
-            "In a training config:\n\n```toml\n[trainer.kernels]\n{section}```\n\n(`--tune` \
-             with its flags checks the other flips from there.)\n"
+            "No flip is {:.0}% faster at every size and faster in every round.\n",
+            (MARGIN - 1.0) * 100.0
         );
     }
+    Ok(best.map(|i| candidates[i].clone()))
+}
+
+/// Times `flip` against `base` in rounds of ABBA order (a machine speeding up or slowing
+/// down through the run favours neither): `base` back, the flip's table row (name, medians,
+/// speed-up) and its gain for the choice (the speed-up, capped at 1 if it lost a round or its
+/// steps gave the very same losses as the base's, same weights and batches: then it changed
+/// nothing this model runs).
+#[allow(clippy::type_complexity)]
+fn against(
+    base: Contender,
+    flip: Contender,
+    timing: &Timing,
+) -> Result<(Contender, (String, StepTimes, f64), f64), Error> {
+    let (rounds, steps) = (timing.rounds, timing.steps);
+    let from = base.steps.len();
+    let mut pair = [base, flip];
+    for round in 0..rounds {
+        for i in [round % 2, 1 - round % 2] {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            pair[i].round(steps)?;
+        }
+    }
+    let [base, flip] = pair;
+    let time = medians(&flip.steps);
+    let ratio = medians(&base.steps[from..]).total / time.total;
+    let rounds_won = base.steps[from..]
+        .chunks(steps)
+        .zip(flip.steps.chunks(steps))
+        .all(|(b, f)| medians(f).total < medians(b).total);
+    let same = !flip.losses.is_empty()
+        && flip.losses.len() <= base.losses.len()
+        && (flip.losses.iter().zip(&base.losses)).all(|(f, b)| f.to_bits() == b.to_bits());
+    let gain = if rounds_won && !same {
+        ratio
+    } else {
+        ratio.min(1.0)
+    };
+    let name = match same {
+        true => format!(
+            "{} (no effect here: the same losses bit for bit)",
+            flip.name
+        ),
+        false => flip.name.clone(),
+    };
+    Ok((base, (name, time, ratio), gain))
 }
