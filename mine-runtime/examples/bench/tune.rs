@@ -22,13 +22,18 @@ type Error = Box<dyn std::error::Error>;
 /// be to be recommended: the alternating rounds' ratios move by a few percent from run to run.
 const MARGIN: f64 = 1.03;
 
-/// The benchmark's options and each one-option flip of them that changes what runs on this
-/// CPU in `precision`, named by the flag that asks for it.
+/// The current choice and each one-option flip of it that changes what runs on this CPU in
+/// `precision`, named by the flag that asks for it (burn's own ops: only ours, to flip to).
 fn candidates(base: KernelOptions, precision: Precision) -> Vec<(String, KernelOptions)> {
     let avx512 = conv3x3::available();
     let flip = |name: &str, options: KernelOptions| (name.to_owned(), options);
     let mut all = vec![flip("the current choice", base)];
     if !base.cpu_kernels {
+        let ours = KernelOptions {
+            cpu_kernels: true,
+            ..base
+        };
+        all.push(flip("our CPU kernels", ours));
         return all;
     }
     all.push(flip(
