@@ -90,12 +90,31 @@ pub fn alternate<T>(
 ) -> Result<(), Error> {
     for _ in 0..rounds {
         for c in contenders.iter_mut() {
-            std::thread::sleep(Duration::from_millis(500));
+            std::thread::sleep(PAUSE);
             round(c)?;
         }
     }
     Ok(())
 }
+
+/// [`alternate`] for a pair, each round in the other order (ABBA...): a machine speeding up or
+/// slowing down through the run favours neither.
+pub fn alternate_abba<T>(
+    pair: &mut [T; 2],
+    rounds: usize,
+    mut round: impl FnMut(&mut T) -> Result<(), Error>,
+) -> Result<(), Error> {
+    for r in 0..rounds {
+        for i in [r % 2, 1 - r % 2] {
+            std::thread::sleep(PAUSE);
+            round(&mut pair[i])?;
+        }
+    }
+    Ok(())
+}
+
+/// The pause before each round: the other process's threads go idle and the system settles.
+const PAUSE: Duration = Duration::from_millis(500);
 
 /// Writes one protocol line to stdout.
 fn emit(value: serde_json::Value) -> Result<(), Error> {

@@ -146,7 +146,6 @@ impl TrainStep {
         drop(scope);
         self.sync()?;
         let forward = start.elapsed().as_secs_f64();
-        let loss = losses.total.clone();
         let grads = losses.total.backward();
         self.sync()?;
         let backward = start.elapsed().as_secs_f64() - forward;
@@ -167,6 +166,6 @@ impl TrainStep {
             total,
             calling_thread,
         };
-        Ok((times, loss.inner().into_scalar::<f32>()))
+        Ok((times, losses.total.inner().into_scalar::<f32>()))
     }
 }

@@ -13,6 +13,7 @@ use mine_runtime::trainer::backend::Precision;
 
 use super::contender::Contender;
 use super::kernel_flags;
+use super::server::alternate_abba;
 use super::setup::Setup;
 use super::stats::{StepTimes, medians};
 
@@ -189,10 +190,10 @@ fn pass(
         let mut base = start(&candidates[0])?;
         let mut rows = Vec::new();
         for (candidate, speedup) in candidates.iter().zip(&mut speedups).skip(1) {
-            let (kept, row, gain) = against(base, start(candidate)?, timing)?;
+            let (kept, flip) = against(base, start(candidate)?, timing)?;
             base = kept;
-            speedup.push(gain);
-            rows.push(row);
+            speedup.push(flip.gain);
+            rows.push((flip.name, flip.time, flip.ratio));
         }
         rows.insert(0, (base.name.clone(), medians(&base.steps), 1.0));
         for (name, time, ratio) in rows {
@@ -218,26 +219,30 @@ fn pass(
     Ok(best.map(|i| candidates[i].clone()))
 }
 
-/// Times `flip` against `base` in rounds of ABBA order (a machine speeding up or slowing
-/// down through the run favours neither): `base` back, the flip's table row (name, medians,
-/// speed-up) and its gain for the choice (the speed-up, capped at 1 if it lost a round or its
-/// steps gave the very same losses as the base's, same weights and batches: then it changed
-/// nothing this model runs).
-#[allow(clippy::type_complexity)]
+/// A flip timed against the current choice.
+struct Measured {
+    /// Its name in the table (saying when it changed nothing).
+    name: String,
+    /// Its per-part medians.
+    time: StepTimes,
+    /// The current choice's median step time over its own, in this pair's rounds.
+    ratio: f64,
+    /// What counts for the choice: `ratio`, capped at 1 if it lost a round or its steps gave
+    /// the very same losses as the current choice's (same weights and batches: then it changed
+    /// nothing this model runs).
+    gain: f64,
+}
+
+/// Times `flip` against `base` in rounds of ABBA order; gives `base` back.
 fn against(
     base: Contender,
     flip: Contender,
     timing: &Timing,
-) -> Result<(Contender, (String, StepTimes, f64), f64), Error> {
-    let (rounds, steps) = (timing.rounds, timing.steps);
+) -> Result<(Contender, Measured), Error> {
+    let steps = timing.steps;
     let from = base.steps.len();
     let mut pair = [base, flip];
-    for round in 0..rounds {
-        for i in [round % 2, 1 - round % 2] {
-            std::thread::sleep(std::time::Duration::from_millis(500));
-            pair[i].round(steps)?;
-        }
-    }
+    alternate_abba(&mut pair, timing.rounds, |c| c.round(steps))?;
     let [base, flip] = pair;
     let time = medians(&flip.steps);
     let ratio = medians(&base.steps[from..]).total / time.total;
@@ -260,5 +265,11 @@ fn against(
         ),
         false => flip.name.clone(),
     };
-    Ok((base, (name, time, ratio), gain))
+    let measured = Measured {
+        name,
+        time,
+        ratio,
+        gain,
+    };
+    Ok((base, measured))
 }
