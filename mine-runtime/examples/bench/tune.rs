@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use mine_runtime::kernels::cpu::conv3x3;
+use mine_runtime::kernels::tune::{self, MARGIN};
 use mine_runtime::kernels::{KernelChoices, KernelOptions};
 use mine_runtime::trainer::backend::Precision;
 
@@ -19,86 +19,13 @@ use super::stats::{StepTimes, medians};
 
 type Error = Box<dyn std::error::Error>;
 
-/// How much faster (in median step time, at every size, and faster in every round) a flip must
-/// be to be recommended: the alternating rounds' ratios move by a few percent from run to run.
-const MARGIN: f64 = 1.03;
-
 /// The current choice and each one-option flip of it that changes what runs on this CPU in
-/// `precision`, named by the flag that asks for it (burn's own ops: only ours, to flip to).
+/// `precision`, named by its `[trainer.kernels]` line.
 fn candidates(base: KernelOptions, precision: Precision) -> Vec<(String, KernelOptions)> {
-    let avx512 = conv3x3::available();
-    let flip = |name: &str, options: KernelOptions| (name.to_owned(), options);
-    let mut all = vec![flip("the current choice", base)];
-    if !base.cpu_kernels {
-        let ours = KernelOptions {
-            cpu_kernels: true,
-            ..base
-        };
-        all.push(flip("our CPU kernels", ours));
-        return all;
-    }
-    all.push(flip(
-        if base.winograd {
-            "--no-winograd"
-        } else {
-            "Winograd on"
-        },
-        KernelOptions {
-            winograd: !base.winograd,
-            ..base
-        },
-    ));
-    if base.winograd && avx512 {
-        all.push(flip(
-            if base.winograd_wide {
-                "wide off"
-            } else {
-                "--winograd-wide"
-            },
-            KernelOptions {
-                winograd_wide: !base.winograd_wide,
-                ..base
-            },
-        ));
-        if base.winograd4 {
-            all.push(flip(
-                match base.winograd4_avx512 {
-                    true => "AVX2 F(4x4) off",
-                    false => "--winograd4-avx512",
-                },
-                KernelOptions {
-                    winograd4_avx512: !base.winograd4_avx512,
-                    ..base
-                },
-            ));
-        }
-    } else if base.winograd && conv3x3::available_avx2() {
-        all.push(flip(
-            if base.winograd4 {
-                "--no-winograd4"
-            } else {
-                "F(4x4) on"
-            },
-            KernelOptions {
-                winograd4: !base.winograd4,
-                ..base
-            },
-        ));
-    }
-    if precision == Precision::Bf16Mixed && conv3x3::dpbf16::available() {
-        all.push(flip(
-            if base.bf16_dot {
-                "--no-bf16-dot"
-            } else {
-                "vdpbf16ps on"
-            },
-            KernelOptions {
-                bf16_dot: !base.bf16_dot,
-                ..base
-            },
-        ));
-    }
-    all
+    let flips = tune::flips(base, precision == Precision::Bf16Mixed);
+    std::iter::once(("the current choice".to_owned(), base))
+        .chain(flips.into_iter().map(|flip| (flip.name(), flip.options)))
+        .collect()
 }
 
 /// How a tuning run times its steps.
@@ -246,17 +173,16 @@ fn against(
     let [base, flip] = pair;
     let time = medians(&flip.steps);
     let ratio = medians(&base.steps[from..]).total / time.total;
-    let rounds_won = base.steps[from..]
-        .chunks(steps)
+    let rounds: Vec<(f64, f64)> = (base.steps[from..].chunks(steps))
         .zip(flip.steps.chunks(steps))
-        .all(|(b, f)| medians(f).total < medians(b).total);
+        .map(|(b, f)| (medians(b).total, medians(f).total))
+        .collect();
     let same = !flip.losses.is_empty()
         && flip.losses.len() <= base.losses.len()
         && (flip.losses.iter().zip(&base.losses)).all(|(f, b)| f.to_bits() == b.to_bits());
-    let gain = if rounds_won && !same {
-        ratio
-    } else {
-        ratio.min(1.0)
+    let gain = match same {
+        true => ratio.min(1.0),
+        false => tune::gain(ratio, &rounds),
     };
     let name = match same {
         true => format!(

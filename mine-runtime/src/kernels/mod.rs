@@ -45,6 +45,7 @@ pub(crate) mod isa;
 pub mod ops;
 mod options;
 mod thread_scope;
+pub mod tune;
 
 pub use choices::KernelChoices;
 #[cfg(feature = "flex")]
