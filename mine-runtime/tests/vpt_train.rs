@@ -120,3 +120,67 @@ fn kernel_choices_reach_the_convolutions() {
         assert!((w - d).abs() <= 1e-4 * d.abs(), "{w} vs {d}");
     }
 }
+
+/// `trainer.tune_kernels`: the trainer times the kernel flips on its first batch (64x64
+/// frames, which the Winograd kernels take), keeps its choice in the checkpoints, and trains
+/// as a run configured with that choice does, to the bit (the timed passes leave the weights,
+/// the memory and the random numbers as they were). Resumed from its checkpoint, a run keeps
+/// the choice without tuning again.
+#[test]
+fn tuned_kernels_train_as_the_choice_they_found() {
+    use mine_runtime::checkpoint::read_state;
+    use mine_runtime::kernels::KernelChoices;
+    use mine_runtime::trainer::TrainSummary;
+    use mine_runtime::trainer::config::TrainerConfig;
+    let device = Device::flex();
+    let vpt = VptConfig {
+        img_shape: [64, 64, 3],
+        ..VptConfig::tiny()
+    };
+    let policy = VptPolicy::new(&vpt, &device).unwrap();
+    let run = |config: TrainerConfig, resume: bool| -> TrainSummary {
+        let experiment = Experiment::new(policy.clone()).objective(BehaviorClone { weight: 1.0 });
+        let mut trainer = Trainer::new(config.clone(), experiment).unwrap();
+        if resume {
+            trainer = trainer.resume_from(&config.run_dir).unwrap();
+        }
+        let mut data = InMemory((0..2).map(|i| batch(i, &vpt, &device)).collect());
+        trainer.fit(&mut data, None).unwrap()
+    };
+    let tuned_dir = tempfile::tempdir().unwrap();
+    let mut config = trainer_config(tuned_dir.path(), 2);
+    config.tune_kernels = true;
+    let tuned = run(config.clone(), false);
+    println!("{:?}", tuned.kernel_tuning);
+    assert!(!tuned.kernel_tuning.is_empty());
+    assert!(
+        tuned
+            .kernel_tuning
+            .iter()
+            .all(|t| t.speed > 0.0 && t.speed.is_finite())
+    );
+    let checkpoint = tuned.last_checkpoint.clone().unwrap();
+    let choices: KernelChoices = read_state(&checkpoint).unwrap().kernels.unwrap();
+    assert!(choices.winograd.is_some() && choices.cpu_kernels == Some(true));
+
+    let chosen_dir = tempfile::tempdir().unwrap();
+    let mut chosen = trainer_config(chosen_dir.path(), 2);
+    chosen.kernels = choices;
+    run(chosen, false);
+    let losses = train_losses(tuned_dir.path());
+    assert_eq!(losses.len(), 2);
+    assert_eq!(
+        losses,
+        train_losses(chosen_dir.path()),
+        "choice {choices:?}"
+    );
+
+    config.max_steps = Some(3);
+    let resumed = run(config, true);
+    assert_eq!(resumed.steps, 3);
+    assert!(resumed.kernel_tuning.is_empty(), "tuned again on resume");
+    let kept = read_state(&resumed.last_checkpoint.unwrap())
+        .unwrap()
+        .kernels;
+    assert_eq!(kept, Some(choices));
+}

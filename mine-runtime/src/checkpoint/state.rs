@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::KernelChoices;
 use crate::metrics::MetricsMark;
 
 /// Format version written into every checkpoint's `state.json`: 2, a checkpoint with a
@@ -50,6 +51,10 @@ pub struct TrainingState {
     /// `memory-rank-<r>.bpk` files ([`rank_memory_file`](super::rank_memory_file)).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_ranks: Vec<RankMemory>,
+    /// The kernel choices the run's `tune_kernels` measured (over the process's defaults),
+    /// which a resumed run keeps instead of tuning again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernels: Option<KernelChoices>,
 }
 
 /// What a checkpoint records of one rank's memory besides its tensors.
@@ -83,6 +88,7 @@ impl TrainingState {
             metrics: None,
             world_size: 1,
             other_ranks: Vec::new(),
+            kernels: None,
         }
     }
 }

@@ -46,6 +46,20 @@ pub struct KernelChoices {
     pub bf16_dot: Option<bool>,
 }
 
+impl From<KernelOptions> for KernelChoices {
+    /// Every field set, to `options`' value: the same options in any process.
+    fn from(options: KernelOptions) -> Self {
+        Self {
+            cpu_kernels: Some(options.cpu_kernels),
+            winograd: Some(options.winograd),
+            winograd4: Some(options.winograd4),
+            winograd4_avx512: Some(options.winograd4_avx512),
+            winograd_wide: Some(options.winograd_wide),
+            bf16_dot: Some(options.bf16_dot),
+        }
+    }
+}
+
 impl KernelChoices {
     /// `base` with the fields this sets.
     pub fn over(self, base: KernelOptions) -> KernelOptions {

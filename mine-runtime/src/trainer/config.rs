@@ -97,6 +97,20 @@ pub struct TrainerConfig {
     /// fastest on a machine (see [`KernelChoices`]). No effect on a GPU.
     #[serde(skip_serializing_if = "KernelChoices::is_empty")]
     pub kernels: KernelChoices,
+    /// On the CPU (flex), time the kernel choices on the run's own policy and first batch
+    /// before training (default false): each one-option flip of [`kernels`](Self::kernels)
+    /// that can matter on this CPU runs forward and backward passes against the current
+    /// choice in alternating rounds, and one that is at least 3% faster (median) and faster
+    /// in every round becomes the choice, as in `bench --tune`; the next pass flips from it.
+    /// The timings are logged and in [`TrainSummary::kernel_tuning`]; the choice is kept in
+    /// the checkpoints, so that a run resumed with this setting computes with the same kernels
+    /// without tuning again. Costs 14 forward and backward passes per flip (2-3 flips a pass,
+    /// one pass when nothing wins), once per run; the weights, memory and random numbers of
+    /// the run are left as they were.
+    ///
+    /// [`TrainSummary::kernel_tuning`]: crate::trainer::TrainSummary::kernel_tuning
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tune_kernels: bool,
     /// Directory of the run: resolved config, hyperparameters, metrics, checkpoints.
     pub run_dir: PathBuf,
     /// Seed of the device's random numbers (dropout, sampling); reseeded from it every step so
@@ -131,6 +145,7 @@ impl Default for TrainerConfig {
             precision: Precision::F32,
             bf16_winograd: true,
             kernels: KernelChoices::default(),
+            tune_kernels: false,
             run_dir: PathBuf::from("runs/run"),
             seed: 0,
             tensorboard: true,

@@ -54,6 +54,7 @@ struct RunCounters {
     last_checkpoint_step: Option<u64>,
     last_checkpoint: Option<std::path::PathBuf>,
     interrupted: bool,
+    kernel_tuning: Vec<super::FlipTiming>,
 }
 
 fn summary_line(values: &[(String, f64)]) -> String {
@@ -106,6 +107,7 @@ impl<P: Policy> Trainer<P> {
             run_dir = %self.config.run_dir.display(),
             "training starts"
         );
+        let tune = self.prepare_kernel_tuning();
         #[cfg(feature = "flex")]
         if self.config.backend == crate::trainer::backend::Backend::Flex {
             // What a speed report needs: the CPU, the kernels' instruction set, the threads.
@@ -118,13 +120,13 @@ impl<P: Policy> Trainer<P> {
             );
         }
         let trained = if owned_shards.is_empty() {
-            self.run_epochs(&mut [train], &mut val, &mut logging, &mut counters)
+            self.run_epochs(&mut [train], &mut val, &mut logging, &mut counters, tune)
         } else {
             let mut shards: Vec<&mut dyn BatchSource> = owned_shards
                 .iter_mut()
                 .map(|shard| shard.as_mut() as &mut dyn BatchSource)
                 .collect();
-            self.run_epochs(&mut shards, &mut val, &mut logging, &mut counters)
+            self.run_epochs(&mut shards, &mut val, &mut logging, &mut counters, tune)
         };
         let result = trained.and_then(|()| self.read_window(&mut logging, &mut counters));
         logging.progress.finish();
@@ -164,6 +166,7 @@ impl<P: Policy> Trainer<P> {
             last_checkpoint: counters.last_checkpoint,
             interrupted: counters.interrupted,
             host_reads: sync::reads().since(&reads_before),
+            kernel_tuning: counters.kernel_tuning,
         };
         tracing::info!(
             steps = summary.steps,
@@ -221,6 +224,7 @@ impl<P: Policy> Trainer<P> {
         val: &mut Option<&mut dyn BatchSource>,
         logging: &mut Logging,
         counters: &mut RunCounters,
+        mut tune: bool,
     ) -> Result<(), TrainError> {
         while !self.done() {
             if self.stopping(counters) {
@@ -245,6 +249,11 @@ impl<P: Policy> Trainer<P> {
             while let Some(round) = rounds.next_round() {
                 yielded = true;
                 let round = round.map_err(|e| data_error(batch_idx, e))?;
+                if std::mem::take(&mut tune) {
+                    counters.kernel_tuning = self.tune_kernels(&round, epoch, batch_idx)?;
+                    // The first window's speed is the training's.
+                    logging.window_start = Instant::now();
+                }
                 let started = Instant::now();
                 let outcome = self.train_round(round, epoch, batch_idx, &mut logging.pending)?;
                 counters.train_time += started.elapsed();

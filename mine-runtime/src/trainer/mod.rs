@@ -67,6 +67,7 @@ mod shard;
 mod source;
 mod step;
 mod summary;
+mod tune;
 mod validation;
 
 use std::cell::RefCell;
@@ -88,6 +89,7 @@ pub use run_dir::{
     RunDirMode, TRAIN_LOG,
 };
 pub use source::{BatchSource, Batches, FnSource, InMemory, LoaderSource, SourceError, from_fn};
+pub use tune::FlipTiming;
 
 use crate::checkpoint::{Checkpointer, TrainingState};
 use crate::optim::OptimStep;
@@ -194,6 +196,9 @@ pub struct TrainSummary {
     /// The host synchronisations of this call: window reads (one per logged step and before
     /// a checkpoint), validation reads (one per pass), weights files and checkpoints written.
     pub host_reads: HostReads,
+    /// The kernel flips timed before the first step ([`TrainerConfig::tune_kernels`]), in
+    /// order; empty when this call did not tune (not asked, or resumed with the choice).
+    pub kernel_tuning: Vec<FlipTiming>,
 }
 
 /// Trains the policy of an [`Experiment`]; see the [module documentation](self).

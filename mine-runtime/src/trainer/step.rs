@@ -82,7 +82,7 @@ impl<P: Policy> Trainer<P> {
 
     /// Rank `rank`'s forward and objectives on `batch`, its memory kept for its next batch.
     /// Returns the losses and the batch's frames.
-    fn forward_rank(
+    pub(super) fn forward_rank(
         &mut self,
         rank: usize,
         batch: Batch,

@@ -87,6 +87,7 @@ mod tests {
             last_checkpoint: None,
             interrupted: false,
             host_reads: Default::default(),
+            kernel_tuning: Vec::new(),
         };
         assert_eq!(
             summary.to_string(),
