@@ -104,9 +104,9 @@ pub struct TrainerConfig {
     /// in every round becomes the choice, as in `bench --tune`; the next pass flips from it.
     /// The timings are logged and in [`TrainSummary::kernel_tuning`]; the choice is kept in
     /// the checkpoints, so that a run resumed with this setting computes with the same kernels
-    /// without tuning again. Costs 14 forward and backward passes per flip (2-3 flips a pass,
-    /// one pass when nothing wins), once per run; the weights, memory and random numbers of
-    /// the run are left as they were.
+    /// without tuning again. Costs 6 forward and backward passes per flip that loses its first
+    /// round, 14 per winner (2-3 flips a pass, one pass when nothing wins), once per run; the
+    /// weights, memory and random numbers of the run are left as they were.
     ///
     /// [`TrainSummary::kernel_tuning`]: crate::trainer::TrainSummary::kernel_tuning
     #[serde(skip_serializing_if = "std::ops::Not::not")]

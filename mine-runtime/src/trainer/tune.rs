@@ -122,8 +122,8 @@ impl<P: Policy> Trainer<P> {
     }
 
     /// Times `flip` against its current choice on `batch`, one untimed pass of each and then
-    /// [`ROUNDS`] rounds in ABBA order: its speed (the current choice's median time over its
-    /// own) and its gain ([`tune::gain`]).
+    /// up to [`ROUNDS`] rounds in ABBA order (the first it loses is its last): its speed (the
+    /// current choice's median time over its own) and its gain ([`tune::gain`]).
     fn time_flip(
         &mut self,
         flip: Flip,
@@ -138,7 +138,12 @@ impl<P: Policy> Trainer<P> {
         for _ in 0..ROUNDS {
             let a = pass(self, flip.from)?;
             let b = pass(self, flip.options)? + pass(self, flip.options)?;
-            rounds.push(((a + pass(self, flip.from)?) / 2.0, b / 2.0));
+            let (a, b) = ((a + pass(self, flip.from)?) / 2.0, b / 2.0);
+            rounds.push((a, b));
+            if b >= a {
+                // A flip must be faster in every round: this one cannot win any more.
+                break;
+            }
         }
         let median = |mut xs: Vec<f64>| {
             xs.sort_by(f64::total_cmp);
