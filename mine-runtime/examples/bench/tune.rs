@@ -87,6 +87,10 @@ pub fn tune(setup: &Setup, base: KernelOptions, timing: &Timing) -> Result<(), E
             "The choice here, in a training config:\n\n```toml\n[trainer.kernels]\n{section}```\n"
         );
     }
+    println!(
+        "(`trainer.tune_kernels = true` makes the same measurement on a run's own policy and \
+         first batch before it trains.)\n"
+    );
     Ok(())
 }
 
