@@ -124,8 +124,9 @@ fn kernel_choices_reach_the_convolutions() {
 /// `trainer.tune_kernels`: the trainer times the kernel flips on its first batch (64x64
 /// frames, which the Winograd kernels take), keeps its choice in the checkpoints, and trains
 /// as a run configured with that choice does, to the bit (the timed passes leave the weights,
-/// the memory and the random numbers as they were). Resumed from its checkpoint, a run keeps
-/// the choice without tuning again.
+/// the memory and the random numbers as they were). Resumed from its checkpoint on the same
+/// machine, a run keeps the choice without tuning again; resumed without the setting, it
+/// records none.
 #[test]
 fn tuned_kernels_train_as_the_choice_they_found() {
     use mine_runtime::checkpoint::read_state;
@@ -160,7 +161,9 @@ fn tuned_kernels_train_as_the_choice_they_found() {
             .all(|t| t.speed > 0.0 && t.speed.is_finite())
     );
     let checkpoint = tuned.last_checkpoint.clone().unwrap();
-    let choices: KernelChoices = read_state(&checkpoint).unwrap().kernels.unwrap();
+    let tuned_state = read_state(&checkpoint).unwrap().kernels.unwrap();
+    assert_eq!(tuned_state.machine, mine_runtime::kernels::tune::machine());
+    let choices: KernelChoices = tuned_state.choices;
     assert!(choices.winograd.is_some() && choices.cpu_kernels == Some(true));
 
     let chosen_dir = tempfile::tempdir().unwrap();
@@ -176,11 +179,19 @@ fn tuned_kernels_train_as_the_choice_they_found() {
     );
 
     config.max_steps = Some(3);
-    let resumed = run(config, true);
+    let resumed = run(config.clone(), true);
     assert_eq!(resumed.steps, 3);
     assert!(resumed.kernel_tuning.is_empty(), "tuned again on resume");
     let kept = read_state(&resumed.last_checkpoint.unwrap())
         .unwrap()
         .kernels;
-    assert_eq!(kept, Some(choices));
+    assert_eq!(kept, Some(tuned_state));
+
+    // Resumed without the setting: the process's kernels, and no tuned choice recorded.
+    config.max_steps = Some(4);
+    config.tune_kernels = false;
+    let untuned = run(config, true);
+    assert!(untuned.kernel_tuning.is_empty());
+    let state = read_state(&untuned.last_checkpoint.unwrap()).unwrap();
+    assert_eq!((state.step, state.kernels), (4, None));
 }

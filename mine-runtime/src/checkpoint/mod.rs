@@ -37,7 +37,7 @@ pub use integrity::{
     IntegrityProblem, MANIFEST_FILE, Verified, sidecar_path, verify_file, write_sidecar,
 };
 pub use locate::{Checked, list_checkpoints, resolve_checkpoint, verify_checkpoint};
-pub use state::{OLDEST_STATE_FORMAT, RankMemory, STATE_FORMAT, TrainingState};
+pub use state::{OLDEST_STATE_FORMAT, RankMemory, STATE_FORMAT, TrainingState, TunedKernels};
 
 use crate::checkpoint::fs_atomic::sync_dir;
 use crate::optim::OptimError;

@@ -51,10 +51,21 @@ pub struct TrainingState {
     /// `memory-rank-<r>.bpk` files ([`rank_memory_file`](super::rank_memory_file)).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_ranks: Vec<RankMemory>,
-    /// The kernel choices the run's `tune_kernels` measured (over the process's defaults),
-    /// which a resumed run keeps instead of tuning again.
+    /// The kernel choices the run's `tune_kernels` measured, which a run resumed on the same
+    /// kind of machine keeps instead of tuning again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kernels: Option<KernelChoices>,
+    pub kernels: Option<TunedKernels>,
+}
+
+/// A run's tuned kernel choices and the machine they were measured on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunedKernels {
+    /// The choice, every option set.
+    pub choices: KernelChoices,
+    /// The machine as [`kernels::tune::machine`](crate::kernels::tune::machine) describes
+    /// it (CPU family, instruction set, threads): on another, the run tunes again.
+    pub machine: String,
 }
 
 /// What a checkpoint records of one rank's memory besides its tensors.

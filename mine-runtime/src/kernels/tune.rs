@@ -78,6 +78,22 @@ pub fn flips(base: KernelOptions, bf16: bool) -> Vec<Flip> {
     all
 }
 
+/// What a tuned choice depends on besides the model: the CPU family, the instruction set of
+/// the kernels and the compute threads, e.g. `AmdZen3 Avx2, 2 threads`.
+pub fn machine() -> String {
+    #[cfg(feature = "flex")]
+    {
+        format!(
+            "{:?} {:?}, {} threads",
+            super::cpu::family::CpuFamily::detect(),
+            super::isa::Isa::best(),
+            rayon::current_num_threads()
+        )
+    }
+    #[cfg(not(feature = "flex"))]
+    String::from("no CPU kernels")
+}
+
 /// What this CPU's 3x3 convolution kernels can run.
 struct Cpu {
     /// The AVX-512 kernels.

@@ -8,6 +8,7 @@ use mine_dsl::policy::Policy;
 
 use super::backend::{Backend, Precision};
 use super::{TrainError, Trainer};
+use crate::checkpoint::TunedKernels;
 use crate::kernels::tune::{self, Flip, MARGIN};
 use crate::kernels::{self, KernelChoices, KernelOptions};
 
@@ -27,8 +28,9 @@ pub struct FlipTiming {
 
 impl<P: Policy> Trainer<P> {
     /// Whether this run tunes its kernels before its first step: asked for, on the CPU, and
-    /// not resumed from a checkpoint that holds a tuned choice (applied here instead). A run
-    /// that does not ask keeps no tuned choice: its checkpoints record what it computes with.
+    /// not resumed from a checkpoint that holds a choice tuned on this kind of machine
+    /// (applied here instead). A run that does not ask keeps no tuned choice: its
+    /// checkpoints record what it computes with.
     pub(super) fn prepare_kernel_tuning(&mut self) -> bool {
         if !self.config.tune_kernels {
             self.state.kernels = None;
@@ -41,14 +43,23 @@ impl<P: Policy> Trainer<P> {
             );
             return false;
         }
-        match self.state.kernels {
-            Some(choices) => {
-                self.config.kernels = choices;
+        let machine = tune::machine();
+        match &self.state.kernels {
+            Some(tuned) if tuned.machine == machine => {
+                self.config.kernels = tuned.choices;
                 tracing::info!(
                     kernels = ?self.config.kernel_options(),
                     "CPU kernels as tuned at the run's start (kept in the checkpoint)"
                 );
                 false
+            }
+            Some(tuned) => {
+                tracing::info!(
+                    tuned_on = %tuned.machine,
+                    here = %machine,
+                    "the checkpoint's kernel choices were tuned on another machine: tuning again"
+                );
+                true
             }
             None => true,
         }
@@ -105,7 +116,10 @@ impl<P: Policy> Trainer<P> {
         }
         let choices = KernelChoices::from(chosen);
         self.config.kernels = choices;
-        self.state.kernels = Some(choices);
+        self.state.kernels = Some(TunedKernels {
+            choices,
+            machine: tune::machine(),
+        });
         let over_defaults = KernelChoices::between(kernels::options(), chosen);
         tracing::info!(
             kernels = match over_defaults.is_empty() {
