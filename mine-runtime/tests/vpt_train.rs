@@ -7,7 +7,8 @@ use mine_dsl::prelude::*;
 use mine_runtime::policies::freeze::{freeze, frozen_parameters};
 use mine_runtime::policies::torch_names::torch_state_dict;
 use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
-use mine_runtime::trainer::{InMemory, Trainer};
+use mine_runtime::trainer::config::TrainerConfig;
+use mine_runtime::trainer::{InMemory, TrainSummary, Trainer};
 
 mod common;
 
@@ -81,6 +82,27 @@ fn frozen_modules_stay_fixed_while_the_rest_trains() {
     }
 }
 
+/// Trains the tiny VPT at 64x64 frames (its 3x3 convolutions take the Winograd kernels) for
+/// `config` on two batches, from the same initial weights on every call; `resume` resumes from
+/// the config's run directory.
+fn train_winograd_vpt() -> impl Fn(TrainerConfig, bool) -> TrainSummary {
+    let device = Device::flex();
+    let vpt = VptConfig {
+        img_shape: [64, 64, 3],
+        ..VptConfig::tiny()
+    };
+    let policy = VptPolicy::new(&vpt, &device).unwrap();
+    move |config: TrainerConfig, resume: bool| {
+        let experiment = Experiment::new(policy.clone()).objective(BehaviorClone { weight: 1.0 });
+        let mut trainer = Trainer::new(config.clone(), experiment).unwrap();
+        if resume {
+            trainer = trainer.resume_from(&config.run_dir).unwrap();
+        }
+        let mut data = InMemory((0..2).map(|i| batch(i, &vpt, &device)).collect());
+        trainer.fit(&mut data, None).unwrap()
+    }
+}
+
 /// `trainer.kernels` reaches the convolutions: with `winograd = false` a VPT whose 3x3
 /// convolutions take the Winograd kernels (64x64 frames) trains on the direct ones, whose
 /// roundings differ in the last digits, and the two runs' losses stay within 1e-4 of each
@@ -88,20 +110,12 @@ fn frozen_modules_stay_fixed_while_the_rest_trains() {
 #[test]
 fn kernel_choices_reach_the_convolutions() {
     use mine_runtime::kernels::{self, KernelChoices, KernelOptions};
-    let device = Device::flex();
-    let vpt = VptConfig {
-        img_shape: [64, 64, 3],
-        ..VptConfig::tiny()
-    };
-    let policy = VptPolicy::new(&vpt, &device).unwrap();
+    let train = train_winograd_vpt();
     let losses = |choices: KernelChoices| {
         let dir = tempfile::tempdir().unwrap();
         let mut config = trainer_config(dir.path(), 2);
         config.kernels = choices;
-        let experiment = Experiment::new(policy.clone()).objective(BehaviorClone { weight: 1.0 });
-        let mut trainer = Trainer::new(config, experiment).unwrap();
-        let mut data = InMemory((0..2).map(|i| batch(i, &vpt, &device)).collect());
-        trainer.fit(&mut data, None).unwrap();
+        train(config, false);
         assert_eq!(
             kernels::options(),
             KernelOptions::default(),
@@ -131,23 +145,7 @@ fn kernel_choices_reach_the_convolutions() {
 fn tuned_kernels_train_as_the_choice_they_found() {
     use mine_runtime::checkpoint::read_state;
     use mine_runtime::kernels::KernelChoices;
-    use mine_runtime::trainer::TrainSummary;
-    use mine_runtime::trainer::config::TrainerConfig;
-    let device = Device::flex();
-    let vpt = VptConfig {
-        img_shape: [64, 64, 3],
-        ..VptConfig::tiny()
-    };
-    let policy = VptPolicy::new(&vpt, &device).unwrap();
-    let run = |config: TrainerConfig, resume: bool| -> TrainSummary {
-        let experiment = Experiment::new(policy.clone()).objective(BehaviorClone { weight: 1.0 });
-        let mut trainer = Trainer::new(config.clone(), experiment).unwrap();
-        if resume {
-            trainer = trainer.resume_from(&config.run_dir).unwrap();
-        }
-        let mut data = InMemory((0..2).map(|i| batch(i, &vpt, &device)).collect());
-        trainer.fit(&mut data, None).unwrap()
-    };
+    let run = train_winograd_vpt();
     let tuned_dir = tempfile::tempdir().unwrap();
     let mut config = trainer_config(tuned_dir.path(), 2);
     config.tune_kernels = true;
