@@ -103,10 +103,11 @@ pub struct TrainerConfig {
     /// choice in alternating rounds, and one that is at least 3% faster (median) and faster
     /// in every round becomes the choice, as in `bench --tune`; the next pass flips from it.
     /// The timings are logged and in [`TrainSummary::kernel_tuning`]; the choice is kept in
-    /// the checkpoints, so that a run resumed with this setting on the same kind of machine (CPU
-    /// family, instruction set, threads) computes with the same kernels without tuning again. Costs 6 forward and backward passes per flip that loses its first
-    /// round, 14 per winner (2-3 flips a pass, one pass when nothing wins), once per run; the
-    /// weights, memory and random numbers of the run are left as they were.
+    /// the checkpoints, so that a run resumed with this setting on the same kind of machine
+    /// (CPU family, instruction set, threads) computes with the same kernels without tuning
+    /// again. Costs 6 forward and backward passes per flip that loses its first round, 14 per
+    /// winner (2-3 flips a pass, one pass when nothing wins), once per run; the weights,
+    /// memory and random numbers of the run are left as they were.
     ///
     /// [`TrainSummary::kernel_tuning`]: crate::trainer::TrainSummary::kernel_tuning
     #[serde(skip_serializing_if = "std::ops::Not::not")]
