@@ -103,4 +103,19 @@ impl KernelChoices {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
+
+    /// The fields set, as `[trainer.kernels]` lines joined on one line (for logs and tables).
+    ///
+    /// ```
+    /// use mine_runtime::kernels::KernelChoices;
+    ///
+    /// let choices = KernelChoices { winograd: Some(false), bf16_dot: Some(true), ..Default::default() };
+    /// assert_eq!(choices.line(), "winograd = false, bf16_dot = true");
+    /// ```
+    pub fn line(&self) -> String {
+        toml::to_string(self)
+            .unwrap_or_default()
+            .trim()
+            .replace('\n', ", ")
+    }
 }

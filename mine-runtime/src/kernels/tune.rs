@@ -21,11 +21,7 @@ pub struct Flip {
 impl Flip {
     /// The change as a trainer config's `[trainer.kernels]` line, e.g. `winograd = false`.
     pub fn name(&self) -> String {
-        let choices = KernelChoices::between(self.from, self.options);
-        toml::to_string(&choices)
-            .unwrap_or_default()
-            .trim()
-            .replace('\n', ", ")
+        KernelChoices::between(self.from, self.options).line()
     }
 }
 

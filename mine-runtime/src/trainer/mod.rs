@@ -251,11 +251,20 @@ impl<P: Policy> Trainer<P> {
     /// small CPU step).
     pub fn new(config: TrainerConfig, experiment: Experiment<P>) -> Result<Self, TrainError> {
         crate::kernels::install_dsl_kernels();
-        if config.backend != Backend::Flex && !config.kernels.is_empty() {
-            tracing::warn!(
-                backend = %config.backend,
-                "`[trainer.kernels]` chooses among the CPU kernels: no effect on this backend"
-            );
+        if config.backend != Backend::Flex {
+            let backend = &config.backend;
+            if !config.kernels.is_empty() {
+                tracing::warn!(
+                    %backend,
+                    "`[trainer.kernels]` chooses among the CPU kernels: no effect on this backend"
+                );
+            }
+            if config.tune_kernels {
+                tracing::warn!(
+                    %backend,
+                    "`trainer.tune_kernels` times the CPU kernels: no effect on this backend"
+                );
+            }
         }
         // Seeds the generator the policy's lazy parameters draw from (below).
         config.seeded_init_device()?;

@@ -37,10 +37,6 @@ impl<P: Policy> Trainer<P> {
             return false;
         }
         if self.config.backend != Backend::Flex {
-            tracing::warn!(
-                backend = %self.config.backend,
-                "trainer.tune_kernels times the CPU kernels; it has no effect on this backend"
-            );
             return false;
         }
         let machine = tune::machine();
@@ -124,10 +120,7 @@ impl<P: Policy> Trainer<P> {
         tracing::info!(
             kernels = match over_defaults.is_empty() {
                 true => "the defaults".to_owned(),
-                false => toml::to_string(&over_defaults)
-                    .unwrap_or_default()
-                    .trim()
-                    .replace('\n', ", "),
+                false => over_defaults.line(),
             },
             seconds = started.elapsed().as_secs_f64(),
             "CPU kernels tuned"
