@@ -268,10 +268,12 @@ fn rocket_without_the_segmentation_modality_is_refused() {
 
 /// The groot example's file writes out MineStudio's `small_cpu()` GROOT key by key; an
 /// override of `policy.architecture` switches to our own GROOT, whose defaults fill what the
-/// overrides leave out.
+/// overrides leave out; one of the backbone's `name` switches to another timm model, without
+/// the ViT's sizes (an EfficientNet takes no `patch_size`).
 #[test]
 fn groot_config_is_minestudio_s_small_cpu_and_scratch_stays_selectable() {
     use mine_runtime::policies::groot::{GrootConfig, MineStudioGrootConfig, ScratchGrootConfig};
+    use mine_runtime::policies::timm::TimmBackboneConfig;
     let load = |overrides: &[&str]| {
         let mut argv = vec!["example".to_owned()];
         argv.extend(overrides.iter().map(|s| s.to_string()));
@@ -297,6 +299,20 @@ fn groot_config_is_minestudio_s_small_cpu_and_scratch_stays_selectable() {
             ..ScratchGrootConfig::default()
         }
     );
+
+    let efficientnet = load(&[
+        "policy.backbone.name=\"efficientnet_b0.ra_in1k\"",
+        "policy.backbone.img_size=128",
+    ]);
+    let GrootConfig::MineStudio(efficientnet) = efficientnet.policy else {
+        panic!("the architecture stays MineStudio's")
+    };
+    let mut want = MineStudioGrootConfig::small_cpu();
+    want.backbone = TimmBackboneConfig {
+        img_size: Some(128),
+        ..TimmBackboneConfig::named("efficientnet_b0.ra_in1k")
+    };
+    assert_eq!(efficientnet, want);
 }
 
 #[test]

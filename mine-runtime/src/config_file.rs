@@ -36,10 +36,11 @@ pub enum ConfigFileError {
 /// values of the wrong type are rejected with the file's name (config structs deny unknown
 /// fields).
 ///
-/// A table with an [`ARCHITECTURE_KEY`] (GROOT's `[policy]`) holds the keys of that
-/// architecture only: a file or an override that sets another architecture than the defaults'
-/// replaces the table instead of merging into it, so the new architecture's own defaults fill
-/// what it leaves out.
+/// A table with one of the [`SELECTOR_KEYS`] (GROOT's `[policy]` and its `architecture`, a timm
+/// backbone's `[policy.backbone]` and its model `name`) holds the keys of what that key selects
+/// only: a file or an override that selects another architecture or model than the defaults'
+/// replaces the table instead of merging into it, so the defaults of what it selects fill what
+/// it leaves out (a ViT's `patch_size` is no argument of an EfficientNet).
 pub fn load<T: Serialize + DeserializeOwned>(
     path: &Path,
     defaults: &T,
@@ -66,21 +67,22 @@ pub fn load<T: Serialize + DeserializeOwned>(
         })
 }
 
-/// The key that selects which set of keys a table holds (GROOT's `architecture`).
-pub const ARCHITECTURE_KEY: &str = "architecture";
+/// The keys that select which set of keys a table holds: GROOT's `architecture` (MineStudio's
+/// `GrootPolicy` or ours) and a timm backbone's model `name`.
+pub const SELECTOR_KEYS: [&str; 2] = ["architecture", "name"];
 
-/// Whether `over` names another architecture than `base`.
-fn switches_architecture(base: &toml::Table, over: &toml::Table) -> bool {
-    over.get(ARCHITECTURE_KEY)
-        .is_some_and(|a| base.get(ARCHITECTURE_KEY) != Some(a))
+/// Whether `over` selects another architecture or model than `base`.
+fn switches_selection(base: &toml::Table, over: &toml::Table) -> bool {
+    SELECTOR_KEYS.iter().any(|&key| {
+        over.get(key)
+            .is_some_and(|selected| base.get(key) != Some(selected))
+    })
 }
 
 fn merge(base: &mut toml::Table, over: toml::Table) {
     for (key, value) in over {
         match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o))
-                if switches_architecture(b, &o) =>
-            {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) if switches_selection(b, &o) => {
                 *b = o;
             }
             (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
@@ -121,8 +123,8 @@ pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), ConfigF
             }
         };
     }
-    if *last == ARCHITECTURE_KEY && node.get(*last) != Some(&value) {
-        // Another architecture: the table starts afresh (see `load`).
+    if SELECTOR_KEYS.contains(last) && node.get(*last) != Some(&value) {
+        // Another architecture or model: the table starts afresh (see `load`).
         node.clear();
     }
     node.insert(last.to_string(), value);
@@ -172,5 +174,41 @@ mod tests {
         let mut same = defaults.clone();
         apply_override(&mut same, "policy.architecture=minestudio").unwrap();
         assert_eq!(same, defaults);
+    }
+
+    #[test]
+    fn another_backbone_model_replaces_its_arguments() {
+        let defaults = table(
+            "[policy]\narchitecture = 'minestudio'\nhiddim = 256\n\
+             [policy.backbone]\nname = 'vit_base_patch32_clip_224.openai'\nimg_size = 128\n\
+             patch_size = 16\ndepth = 2",
+        );
+        // The same model: its arguments merge key by key.
+        let mut merged = defaults.clone();
+        merge(&mut merged, table("[policy.backbone]\ndepth = 4"));
+        assert_eq!(
+            merged["policy"]["backbone"]["patch_size"].as_integer(),
+            Some(16)
+        );
+        assert_eq!(merged["policy"]["backbone"]["depth"].as_integer(), Some(4));
+        // Another model: the file's arguments alone (the ViT's do not fit an EfficientNet);
+        // the rest of `[policy]` still merges.
+        let mut merged = defaults.clone();
+        merge(
+            &mut merged,
+            table("[policy.backbone]\nname = 'efficientnet_b0.ra_in1k'\nimg_size = 128"),
+        );
+        assert_eq!(
+            merged,
+            table(
+                "[policy]\narchitecture = 'minestudio'\nhiddim = 256\n\
+                 [policy.backbone]\nname = 'efficientnet_b0.ra_in1k'\nimg_size = 128"
+            )
+        );
+        // An override of the model clears the backbone's table; later overrides fill it.
+        let mut over = defaults.clone();
+        apply_override(&mut over, "policy.backbone.name=efficientnet_b0.ra_in1k").unwrap();
+        apply_override(&mut over, "policy.backbone.img_size=128").unwrap();
+        assert_eq!(over, merged);
     }
 }
