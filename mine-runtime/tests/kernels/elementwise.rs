@@ -44,3 +44,19 @@ pub fn div_scalar_matches_burn_and_keeps_a_tracked_input_s_gradient() {
         .try_to_vec::<f32>();
     assert!(grad.unwrap().iter().all(|g| *g == 1.0 / 255.0));
 }
+
+#[test]
+pub fn silu_matches_burn_in_values_and_gradients() {
+    let device = Device::flex().autodiff();
+    // Above a parallel chunk and not a multiple of one; and a squeeze-excitation's shape.
+    for shape in [[2, 24, 33, 31], [2, 8, 1, 1]] {
+        let x = Tensor::<4>::random(shape, Distribution::Uniform(-12.0, 12.0), &device);
+        compare_grads(
+            "silu",
+            x,
+            Vec::new(),
+            |x, _| ops::silu(x),
+            |x, _| burn::tensor::activation::silu(x),
+        );
+    }
+}

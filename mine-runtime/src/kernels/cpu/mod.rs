@@ -17,6 +17,7 @@ pub mod linear;
 pub mod linear_bf16;
 pub mod log_softmax;
 pub mod max_pool;
+pub mod silu;
 
 use std::mem::MaybeUninit;
 

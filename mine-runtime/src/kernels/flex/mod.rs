@@ -18,6 +18,7 @@ mod max_pool;
 mod norm;
 mod optim;
 mod rows;
+mod silu;
 mod tensor;
 
 pub use elementwise::CpuElementwise;
@@ -105,6 +106,9 @@ pub trait CpuKernels: burn::backend::Backend {
     /// Log-softmax over the last dimension, rows on the thread pool.
     fn cpu_log_softmax(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
+    /// SiLU, `x * sigmoid(x)`, element by element on the thread pool.
+    fn cpu_silu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
     /// The entropy `-sum exp(y) y` of each row of `y` along the last dimension (kept, of size
     /// 1), rows on the thread pool: the action heads' entropies from their log-probabilities.
     fn cpu_row_entropy(y: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -177,6 +181,10 @@ impl CpuKernels for Flex {
         log_softmax::forward(x)
     }
 
+    fn cpu_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        silu::forward(x)
+    }
+
     fn cpu_row_entropy(y: FloatTensor<Self>) -> FloatTensor<Self> {
         entropy::forward(y)
     }
@@ -247,6 +255,10 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
 
     fn cpu_log_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
         log_softmax::autodiff::<C>(x)
+    }
+
+    fn cpu_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        silu::autodiff::<C>(x)
     }
 
     fn cpu_row_entropy(y: FloatTensor<Self>) -> FloatTensor<Self> {

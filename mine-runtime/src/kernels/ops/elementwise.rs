@@ -1,4 +1,4 @@
-//! Element-wise sums and scalings: residual sums and the frames' scaling.
+//! Element-wise operations: residual sums, the frames' scaling, SiLU.
 
 use burn::tensor::Tensor;
 
@@ -54,4 +54,17 @@ pub fn div_scalar<const D: usize>(x: Tensor<D>, divisor: f32) -> Tensor<D> {
         };
     }
     x.div_scalar(divisor)
+}
+
+/// [`burn::tensor::activation::silu`], `x * sigmoid(x)`: our kernel (element by element on
+/// the thread pool, forward and backward) on flex f32 tensors, burn's op otherwise.
+pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if uses_kernels(&x) {
+        use burn::backend::Dispatch;
+        return Tensor::from_dispatch(<Dispatch as crate::kernels::CpuKernels>::cpu_silu(
+            x.into_dispatch(),
+        ));
+    }
+    burn::tensor::activation::silu(x)
 }

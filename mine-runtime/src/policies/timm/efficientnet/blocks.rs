@@ -4,12 +4,12 @@
 use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::tensor::activation::{sigmoid, silu};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
 use super::arch::{BlockSpec, padding};
 use crate::kernels::autocast::promote;
-use crate::kernels::ops::{add, conv2d_layer};
+use crate::kernels::ops::{add, conv2d_layer, silu};
 use crate::policies::torch_nn::BatchNorm2d;
 
 /// A convolution as timm's `create_conv2d` makes it: no bias, symmetric padding, `groups`
