@@ -1,5 +1,5 @@
-//! Convolutions: direct and Winograd shapes, strides, dilation, no bias, with and without
-//! autodiff.
+//! Convolutions: direct, Winograd and depthwise shapes, strides, dilation, no bias, with and
+//! without autodiff.
 
 use burn::tensor::module::conv2d as burn_conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -18,6 +18,7 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     let o = |s, p, d| ConvOptions::new(s, p, d, 1);
+    let depthwise = ConvOptions::new;
     vec![
         Case {
             x: [2, 3, 9, 7],
@@ -72,6 +73,36 @@ fn cases() -> Vec<Case> {
             options: o([1, 1], [1, 1], [1, 1]),
             bias: true,
         },
+        // Depthwise (as many groups as channels): EfficientNet's 3x3 at stride 1 and 5x5 at
+        // stride 2, an odd-sized stride-2 3x3, and a dilation.
+        Case {
+            x: [2, 24, 17, 15],
+            out_channels: 24,
+            kernel: [3, 3],
+            options: depthwise([1, 1], [1, 1], [1, 1], 24),
+            bias: false,
+        },
+        Case {
+            x: [2, 16, 16, 16],
+            out_channels: 16,
+            kernel: [5, 5],
+            options: depthwise([2, 2], [2, 2], [1, 1], 16),
+            bias: true,
+        },
+        Case {
+            x: [1, 8, 9, 12],
+            out_channels: 8,
+            kernel: [3, 3],
+            options: depthwise([2, 2], [1, 1], [1, 1], 8),
+            bias: true,
+        },
+        Case {
+            x: [1, 4, 10, 10],
+            out_channels: 4,
+            kernel: [3, 3],
+            options: depthwise([1, 1], [2, 2], [2, 2], 4),
+            bias: true,
+        },
     ]
 }
 
@@ -101,7 +132,12 @@ fn conv2d_matches_burn(kernels: &str) {
         let [_, ci, _, _] = case.x;
         let x = Tensor::<4>::random(case.x, Distribution::Default, &device);
         let w = Tensor::<4>::random(
-            [case.out_channels, ci, case.kernel[0], case.kernel[1]],
+            [
+                case.out_channels,
+                ci / case.options.groups,
+                case.kernel[0],
+                case.kernel[1],
+            ],
             Distribution::Default,
             &device,
         );

@@ -93,9 +93,11 @@ fn kernels_match_burn_on_1_16_and_64_threads() {
             conv::conv2d_without_autodiff_matches_burn();
             norm::group_norm_matches_burn_in_values_and_gradients();
             norm::layer_norm_matches_burn_in_values_and_gradients();
+            norm::batch_norm_matches_burn_in_values_and_gradients();
             pool::max_pool_matches_burn_in_values_and_gradients();
             linear::linear_matches_burn_in_values_and_gradients();
             elementwise::add_matches_burn_in_values_and_gradients();
+            elementwise::silu_matches_burn_in_values_and_gradients();
             heads::log_softmax_matches_burn_in_values_and_gradients();
             heads::row_entropy_matches_burn_in_values_and_gradients();
             elementwise::div_scalar_matches_burn_and_keeps_a_tracked_input_s_gradient();

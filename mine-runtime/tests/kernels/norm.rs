@@ -1,4 +1,4 @@
-//! GroupNorm and LayerNorm, values and gradients.
+//! GroupNorm, LayerNorm and BatchNorm, values and gradients.
 
 use burn::tensor::{Device, Distribution, Tensor, activation};
 use mine_runtime::kernels::ops;
@@ -101,5 +101,36 @@ pub fn layer_norm_matches_burn_in_values_and_gradients() {
             |x, p| ops::layer_norm_layer(&with(p), x),
             |x, p| with(p).forward(x),
         );
+    }
+}
+
+#[test]
+pub fn batch_norm_matches_burn_in_values_and_gradients() {
+    use burn::tensor::module::batch_norm_train;
+    let device = Device::flex().autodiff();
+    // Odd shapes, a 1x1 plane (squeeze-excitation's), a plane larger than a parallel block.
+    for shape in [[2, 6, 7, 5], [3, 4, 1, 1], [2, 3, 130, 70]] {
+        let x = Tensor::<4>::random(shape, Distribution::Normal(3.0, 2.0), &device);
+        let params = vec![
+            Tensor::<1>::random([shape[1]], Distribution::Default, &device),
+            Tensor::<1>::random([shape[1]], Distribution::Default, &device),
+        ];
+        compare_grads(
+            &format!("batch norm {shape:?}"),
+            x.clone(),
+            params.clone(),
+            |x, p| ops::batch_norm_train(x, p[0].clone(), p[1].clone(), 1e-5).output,
+            |x, p| batch_norm_train(x, p[0].clone(), p[1].clone(), 1e-5).output,
+        );
+        let [gamma, beta] = [&params[0], &params[1]].map(|p| p.clone().require_grad());
+        let ours = ops::batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+        let burn = batch_norm_train(x, gamma, beta, 1e-5);
+        for (ours, burn, what) in [
+            (ours.mean, burn.mean, "mean"),
+            (ours.variance, burn.variance, "variance"),
+        ] {
+            assert!(!ours.is_tracked(), "{what} is detached");
+            crate::assert_close(ours.inner(), burn.inner(), &format!("{shape:?} {what}"));
+        }
     }
 }

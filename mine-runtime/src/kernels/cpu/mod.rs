@@ -2,6 +2,7 @@
 //! backend's extension ops call.
 
 pub mod adamw;
+pub mod batch_norm;
 pub mod bf16;
 pub mod conv;
 pub mod conv3x3;

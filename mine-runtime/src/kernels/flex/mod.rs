@@ -7,6 +7,7 @@
 //! everything else to burn's own ops.
 
 mod add;
+mod batch_norm;
 mod conv;
 mod elementwise;
 mod entropy;
@@ -49,6 +50,16 @@ pub trait CpuKernels: burn::backend::Backend {
         bf16: bool,
     ) -> FloatTensor<Self>;
 
+    /// Depthwise 2-D convolution (as many groups as channels): `x` `[N, C, H, W]`, `weight`
+    /// `[C, 1, kh, kw]`, `bias` `[C]`; symmetric `padding`; followed by a ReLU when `relu`; f32.
+    fn cpu_depthwise_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: [[usize; 2]; 3],
+        relu: bool,
+    ) -> FloatTensor<Self>;
+
     /// GroupNorm of `x` `[N, C, H, W]` (of `relu(x)` when `relu_input`) over `groups` groups
     /// of channels with the per-channel affine `gamma`, `beta` `[C]` (PyTorch's biased
     /// variance plus `eps`), followed by a ReLU when `relu`.
@@ -68,6 +79,16 @@ pub trait CpuKernels: burn::backend::Backend {
         relu: bool,
         residual_input: bool,
     ) -> FloatTensor<Self>;
+
+    /// BatchNorm of `x` `[N, C, H, W]` with the batch's statistics (training) and the
+    /// per-channel affine `gamma`, `beta` `[C]` (PyTorch's biased variance plus `eps`): the
+    /// output, and the batch mean and biased variance `[C]`, untracked.
+    fn cpu_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// Max-pooling of `x` `[N, C, H, W]` over square windows (`kernel <= 16`,
     /// `padding <= kernel / 2`, no dilation, floor mode), PyTorch semantics, followed by a
@@ -125,7 +146,18 @@ impl CpuKernels for Flex {
         relu: bool,
         bf16: bool,
     ) -> FloatTensor<Self> {
-        conv::forward(x, weight, bias, [stride, padding, dilation], relu, bf16)
+        let kernels = conv::Kernels::dense(bf16);
+        conv::forward(x, weight, bias, [stride, padding, dilation], relu, kernels)
+    }
+
+    fn cpu_depthwise_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: [[usize; 2]; 3],
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        conv::forward(x, weight, bias, geometry, relu, conv::Kernels::DEPTHWISE)
     }
 
     fn cpu_group_norm(
@@ -143,6 +175,15 @@ impl CpuKernels for Flex {
             output: relu,
         };
         group_norm::forward(x, gamma, beta, groups, eps, relu).out
+    }
+
+    fn cpu_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        batch_norm::forward(x, gamma, beta, eps)
     }
 
     fn cpu_max_pool2d(
@@ -201,7 +242,18 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         relu: bool,
         bf16: bool,
     ) -> FloatTensor<Self> {
-        conv::autodiff::<C>(x, weight, bias, [stride, padding, dilation], relu, bf16)
+        let kernels = conv::Kernels::dense(bf16);
+        conv::autodiff::<C>(x, weight, bias, [stride, padding, dilation], relu, kernels)
+    }
+
+    fn cpu_depthwise_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: [[usize; 2]; 3],
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        conv::autodiff::<C>(x, weight, bias, geometry, relu, conv::Kernels::DEPTHWISE)
     }
 
     fn cpu_group_norm(
@@ -219,6 +271,15 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             output: relu,
         };
         group_norm::autodiff::<C>(x, gamma, beta, groups, eps, relu, residual_input)
+    }
+
+    fn cpu_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        batch_norm::autodiff::<C>(x, gamma, beta, eps)
     }
 
     fn cpu_max_pool2d(

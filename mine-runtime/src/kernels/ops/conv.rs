@@ -9,8 +9,9 @@ use super::{as_f32, kernel_mode, on_flex_f32};
 use crate::kernels::autocast::{to_compute, to_full};
 
 /// `conv2d(x, weight, bias)` like [`burn::tensor::module::conv2d`]: our kernels for groups 1
-/// and symmetric padding on flex f32 tensors, burn's op otherwise; on the autocast dtype inside
-/// an [`autocast`](crate::kernels::autocast) scope.
+/// and symmetric padding on flex f32 tensors, and for depthwise convolutions (as many groups as
+/// channels, one filter each) outside autocast; burn's op otherwise; on the autocast dtype
+/// inside an [`autocast`](crate::kernels::autocast) scope.
 pub fn conv2d(
     x: Tensor<4>,
     weight: Tensor<4>,
@@ -55,8 +56,34 @@ fn conv2d_maybe_relu(
             ));
         }
     }
+    #[cfg(feature = "flex")]
+    if is_depthwise(&x, &weight, &options) && !options.is_asymmetric() {
+        let params = on_flex_f32(&weight) && bias.as_ref().is_none_or(on_flex_f32);
+        if kernel_mode(&x, params) == Some(false) {
+            use burn::backend::Dispatch;
+            let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+            let geometry = [options.stride, options.padding_begin(), options.dilation];
+            return Tensor::from_dispatch(
+                <Dispatch as crate::kernels::CpuKernels>::cpu_depthwise_conv2d(
+                    x.into_dispatch(),
+                    weight.into_dispatch(),
+                    bias.into_dispatch(),
+                    geometry,
+                    relu,
+                ),
+            );
+        }
+    }
     let (x, weight, bias) = (to_compute(x), to_compute(weight), bias.map(to_compute));
     maybe_relu(burn::tensor::module::conv2d(x, weight, bias, options), relu)
+}
+
+#[cfg(feature = "flex")]
+/// Whether `options` make a depthwise convolution of `x` with `weight`: as many groups as
+/// input channels, one filter (of one channel) per output channel.
+fn is_depthwise(x: &Tensor<4>, weight: &Tensor<4>, options: &ConvOptions<2>) -> bool {
+    let (channels, [c_out, per_group, _, _]) = (x.dims()[1], weight.dims());
+    options.groups == channels && c_out == channels && per_group == 1
 }
 
 /// [`burn::nn::conv::Conv2d::forward`] through [`conv2d`], followed by a ReLU when `relu`:

@@ -24,7 +24,7 @@ pub use conv::{conv2d, conv2d_layer, conv2d_relu};
 pub use elementwise::{PARALLEL_ADD_MIN, add, div_scalar, silu};
 pub use linear::{linear, linear_layer, matmul};
 pub(crate) use norm::group_norm_of_residual_input;
-pub use norm::{group_norm_layer, group_norm_of_relu_layer, layer_norm_layer};
+pub use norm::{batch_norm_train, group_norm_layer, group_norm_of_relu_layer, layer_norm_layer};
 #[cfg(feature = "flex")]
 pub use optim::adamw_step;
 pub use optim::{adamw_applies, scale, squared_sum};

@@ -1,5 +1,5 @@
-//! The normalization layers: GroupNorm (with its fused ReLUs and residual gradient) and
-//! LayerNorm.
+//! The normalization layers: GroupNorm (with its fused ReLUs and residual gradient),
+//! LayerNorm, and BatchNorm with the batch's statistics.
 
 use burn::tensor::Tensor;
 
@@ -102,4 +102,31 @@ fn layer_norm_epsilon(layer: &burn::nn::LayerNorm) -> Option<f64> {
     let content = layer.custom_content(Content::new(DisplaySettings::new()))?;
     let attribute = content.attributes.iter().find(|a| a.name == "epsilon")?;
     attribute.value.parse().ok()
+}
+
+/// [`burn::tensor::module::batch_norm_train`] of `[N, C, H, W]` (the batch's statistics: the
+/// output, and the batch mean and biased variance, detached): our kernel (channels and planes
+/// on the thread pool, forward and backward) on flex f32 tensors, burn's op otherwise.
+pub fn batch_norm_train(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f64,
+) -> burn::tensor::module::BatchNormTrainOutput<4> {
+    #[cfg(feature = "flex")]
+    if uses_kernels(&x) && on_flex_f32(&gamma) && on_flex_f32(&beta) {
+        use burn::backend::Dispatch;
+        let (output, mean, variance) = <Dispatch as crate::kernels::CpuKernels>::cpu_batch_norm(
+            x.into_dispatch(),
+            gamma.into_dispatch(),
+            beta.into_dispatch(),
+            eps,
+        );
+        return burn::tensor::module::BatchNormTrainOutput {
+            output: Tensor::from_dispatch(output),
+            mean: Tensor::from_dispatch(mean),
+            variance: Tensor::from_dispatch(variance),
+        };
+    }
+    burn::tensor::module::batch_norm_train(x, gamma, beta, eps)
 }

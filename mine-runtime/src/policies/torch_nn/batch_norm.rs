@@ -2,10 +2,11 @@
 //! updated as PyTorch does), running statistics otherwise.
 
 use burn::module::{Module, Param, RunningState};
-use burn::tensor::module::{batch_norm, batch_norm_train};
+use burn::tensor::module::batch_norm;
 use burn::tensor::{Device, Tensor};
 
 use crate::kernels::autocast::to_full;
+use crate::kernels::ops::batch_norm_train;
 
 /// `nn.BatchNorm2d(channels, eps, momentum)` with its state-dict names: `weight`, `bias`,
 /// `running_mean`, `running_var`, `num_batches_tracked`.

@@ -7,6 +7,7 @@
 //! weight directly into (or out of) the NCHW tensor: no layout changes, no per-call copies of
 //! the input, the output or the weight.
 
+pub mod depthwise;
 mod im2col;
 #[cfg(test)]
 pub(crate) mod tests;
