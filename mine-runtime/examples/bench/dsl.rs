@@ -32,7 +32,7 @@ pub fn overhead(
     let (mut wired, mut direct) = (Vec::new(), Vec::new());
     for round in 0..=rounds {
         for _ in 0..steps {
-            let input = batch(b, t, &config, &device);
+            let input = batch(b, t, config.img_shape, &device);
             let memory = policy.initial_memory(b, &device);
             let start = Instant::now();
             let (losses, _) = experiment.forward(input, memory, &ctx)?;
@@ -41,7 +41,7 @@ pub fn overhead(
                 wired.push(start.elapsed().as_secs_f64());
             }
 
-            let input = batch(b, t, &config, &device);
+            let input = batch(b, t, config.img_shape, &device);
             let memory = policy.initial_memory(b, &device);
             let start = Instant::now();
             let (latents, _) = policy.forward(&input, memory)?;

@@ -420,8 +420,7 @@ fn training_steps(args: &Args, setup: &Setup) -> Result<(), Error> {
         ours.env("RAYON_NUM_THREADS", threads.to_string());
         let mut contenders = vec![Contender::start("ours".into(), ours, args.warmup)?];
         if let Some((python, device)) = &reference {
-            let command =
-                reference::command(python, &setup.vpt_at(t, m)?, setup, device, b, threads)?;
+            let command = reference::command(python, setup, device, [b, t, m], threads)?;
             let reference = Contender::start(String::new(), command, args.warmup)?;
             contenders.push(Contender {
                 name: format!(

@@ -5,8 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mine_runtime::policies::vpt::VptConfig;
-
 use super::setup::Setup;
 
 type Error = Box<dyn std::error::Error>;
@@ -41,27 +39,37 @@ pub fn setup() -> Result<PathBuf, Error> {
     Ok(venv.join("bin/python"))
 }
 
-/// The reference step server for batch `b` of `vpt` (its window and memory included) in the
-/// setup's precision, on PyTorch's `device` (`cpu` on `threads` threads, or `cuda`). The
-/// model's arguments go over as MineStudio's `policy_kwargs`, so both sides build the same
-/// network.
+/// The reference step server for batch `b`, window `t`, memory `m` of the setup's model in
+/// its precision, on PyTorch's `device` (`cpu` on `threads` threads, or `cuda`): a VPT's
+/// arguments go over as MineStudio's `policy_kwargs`, so both sides build the same network;
+/// GROOT's are the same in `groot_step.py` and [`Setup::groot_at`].
 pub fn command(
     python: &PathBuf,
-    vpt: &VptConfig,
     setup: &Setup,
     device: &str,
-    b: usize,
+    [b, t, m]: [usize; 3],
     threads: usize,
 ) -> Result<Command, Error> {
-    let mut kwargs = serde_json::to_value(vpt)?;
+    let mut command = Command::new(python);
+    // requests and gym warn about optional packages on import; they are not used.
+    command.env("PYTHONWARNINGS", "ignore");
+    if setup.is_groot() {
+        command
+            .arg(scripts().join("groot_step.py"))
+            .args(["--batch", &b.to_string()])
+            .args(["--time", &t.to_string()])
+            .args(["--memory", &m.to_string()])
+            .args(["--threads", &threads.to_string()])
+            .args(["--precision", setup.precision.as_str()]);
+        return Ok(command);
+    }
+    let vpt = setup.vpt_at(t, m)?;
+    let mut kwargs = serde_json::to_value(&vpt)?;
     if let serde_json::Value::Object(map) = &mut kwargs {
         // VPTPolicy takes the temperature beside its policy_kwargs (1.0 here).
         map.remove("temperature");
     }
-    let mut command = Command::new(python);
     command
-        // requests and gym warn about optional packages on import; they are not used.
-        .env("PYTHONWARNINGS", "ignore")
         .arg(scripts().join("vpt_step.py"))
         .args(["--batch", &b.to_string()])
         .args(["--time", &vpt.timesteps.to_string()])

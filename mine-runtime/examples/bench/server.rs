@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use super::setup::Setup;
 use super::stats::RunReply;
 use super::step::TrainStep;
+use mine_dsl::policy::Policy;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -162,7 +163,15 @@ pub fn serve(setup: &Setup, b: usize, t: usize, m: usize) -> Result<(), Error> {
     if std::env::var_os("MINE_MALLOC_DEFAULT").is_none() {
         mine_runtime::kernels::allocator::keep_freed_memory();
     }
-    let mut step = match TrainStep::new(setup, b, t, m) {
+    match setup.is_groot() {
+        true => serve_step(setup, TrainStep::groot(setup, b, t, m)),
+        false => serve_step(setup, TrainStep::vpt(setup, b, t, m)),
+    }
+}
+
+/// Serves `step` (or refuses with why it could not be built).
+fn serve_step<P: Policy>(setup: &Setup, step: Result<TrainStep<P>, Error>) -> Result<(), Error> {
+    let mut step = match step {
         Ok(step) => step,
         Err(e) => return refuse(e),
     };

@@ -10,9 +10,14 @@
 //! - `--backend wgpu`: like `cuda` but f32 (burn's WGSL shaders have no bf16) and without a
 //!   reference (PyTorch has no wgpu); `--model tiny` runs on a software Vulkan device.
 //!
+//! - `--model groot` (flex): MineStudio's GROOT with its default backbone, EfficientNet-B0, on
+//!   128x128 frames at B=2 T=16 ([`Setup::groot_at`]), against MineStudio's `GrootPolicy`.
+//!
 //! `--model`, `--precision` and `--batch` override the backend's defaults.
 
 use burn::tensor::Device;
+use mine_runtime::policies::groot::{GrootConfig, MineStudioGrootConfig};
+use mine_runtime::policies::timm::TimmBackboneConfig;
 use mine_runtime::policies::vpt::VptConfig;
 use mine_runtime::trainer::backend::{Backend, Precision};
 
@@ -21,15 +26,18 @@ type Error = Box<dyn std::error::Error>;
 /// The flex benchmark's configurations: batch, window, attention memory.
 const SMALL_CONFIGS: [(usize, usize, usize); 2] = [(2, 16, 32), (4, 32, 64)];
 
-/// The VPT sizes the benchmark knows.
-const MODELS: &str = "tiny, small, 1x, 2x, 3x";
+/// The models the benchmark knows: the VPT sizes, and GROOT.
+const MODELS: &str = "tiny, small, 1x, 2x, 3x, groot";
+
+/// GROOT's configuration on flex: B=2 T=16, decoder memory 16.
+const GROOT_CONFIG: (usize, usize, usize) = (2, 16, 16);
 
 /// Backend, model and precision of a benchmark run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Setup {
     /// Where our side trains.
     pub backend: Backend,
-    /// The VPT size's name (one of [`MODELS`]).
+    /// The model's name (one of [`MODELS`]).
     pub model: String,
     /// The float precision of both sides.
     pub precision: Precision,
@@ -73,8 +81,29 @@ impl Setup {
             "1x" => VptConfig::foundation_1x(),
             "2x" => VptConfig::foundation_2x(),
             "3x" => VptConfig::foundation_3x(),
+            "groot" => return Err("--model groot is not a VPT".into()),
             other => return Err(format!("--model {other}: use one of {MODELS}").into()),
         })
+    }
+
+    /// Whether the model is GROOT.
+    pub fn is_groot(&self) -> bool {
+        self.model == "groot"
+    }
+
+    /// GROOT as MineStudio's `GrootPolicy` builds it by default, with timm's EfficientNet-B0
+    /// (`efficientnet_b0.ra_in1k`), on 128x128 frames at the groot example's sizes (hidden
+    /// 256, one spatial and one temporal posterior layer, one prior layer, 2 decoder blocks),
+    /// window `t` and decoder memory `memory`.
+    pub fn groot_at(&self, t: usize, memory: usize) -> GrootConfig {
+        let mut groot = MineStudioGrootConfig::small_cpu();
+        groot.backbone = TimmBackboneConfig {
+            img_size: Some(128),
+            ..TimmBackboneConfig::named("efficientnet_b0.ra_in1k")
+        };
+        groot.decoder_kwargs.timesteps = t;
+        groot.decoder_kwargs.mem_len = memory;
+        GrootConfig::from(groot)
     }
 
     /// The VPT configuration at window `t` and attention memory `memory`.
@@ -94,6 +123,13 @@ impl Setup {
 
     /// The configurations to time: batch, window, attention memory.
     pub fn configs(&self) -> Result<Vec<(usize, usize, usize)>, Error> {
+        if self.is_groot() {
+            if self.backend != Backend::Flex {
+                return Err("--model groot runs on flex (the CPU)".into());
+            }
+            let (b, t, m) = GROOT_CONFIG;
+            return Ok(vec![(self.only_batch.unwrap_or(b), t, m)]);
+        }
         if self.backend == Backend::Flex && self.model == "small" {
             let configs: Vec<_> = SMALL_CONFIGS
                 .into_iter()
@@ -151,6 +187,13 @@ impl Setup {
 
     /// One line describing the setup, for the report.
     pub fn describe(&self) -> Result<String, Error> {
+        if self.is_groot() {
+            return Ok(format!(
+                "GROOT (MineStudio's GrootPolicy with EfficientNet-B0, 128x128, hidden 256, 2 \
+                 decoder blocks) on {}, {}",
+                self.backend, self.precision
+            ));
+        }
         let vpt = self.vpt()?;
         let [h, w, _] = vpt.img_shape;
         Ok(format!(

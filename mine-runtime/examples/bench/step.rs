@@ -1,21 +1,22 @@
-//! Our VPT training step, as the trainer runs it: typed experiment forward (policy +
-//! behaviour cloning, inside the precision's autocast scope), backward, global-norm clipping
-//! and AdamW, memory carried and detached. On a GPU each part ends with a device
+//! Our training step, as the trainer runs it: typed experiment forward (policy + its
+//! objectives: behaviour cloning for VPT, plus the KL divergence for GROOT; inside the
+//! precision's autocast scope), backward, global-norm clipping and AdamW, memory carried and
+//! detached. On a GPU each part ends with a device
 //! synchronization, as the reference's `torch.cuda.synchronize()`, so that the clock measures
 //! the work and not its queueing.
 
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use mine_dsl::experiment::{Experiment, Objectives};
 use mine_dsl::memory::Memory;
-use mine_dsl::objectives::BehaviorClone;
+use mine_dsl::objectives::{BehaviorClone, KlDivergence};
 use mine_dsl::prelude::*;
 use mine_runtime::kernels::autocast;
 use mine_runtime::optim::{OptimStep, OptimizerConfig};
-use mine_runtime::policies::vpt::{VptConfig, VptMemory, VptPolicy};
+use mine_runtime::policies::groot::GrootPolicy;
+use mine_runtime::policies::vpt::{VptConfig, VptPolicy};
 use mine_runtime::trainer::backend::Precision;
 
 use super::setup::Setup;
@@ -31,10 +32,9 @@ pub fn config(t: usize, memory: usize) -> VptConfig {
     }
 }
 
-/// A random batch like the data pipeline's: integer-valued frames in 0..=255, random actions,
-/// mask of ones.
-pub fn batch(b: usize, t: usize, config: &VptConfig, device: &Device) -> Batch {
-    let [h, w, c] = config.img_shape;
+/// A random batch like the data pipeline's: integer-valued `[h, w, c]` frames in 0..=255,
+/// random actions, mask of ones.
+pub fn batch(b: usize, t: usize, [h, w, c]: [usize; 3], device: &Device) -> Batch {
     let classes =
         |n: f64| Tensor::<3, Int>::random([b, t, 1], Distribution::Uniform(0.0, n), device);
     Batch {
@@ -62,44 +62,82 @@ pub fn optimizer() -> OptimizerConfig {
 }
 
 /// One configuration's model, optimizer and carried memory.
-pub struct TrainStep {
+pub struct TrainStep<P: Policy> {
     b: usize,
     t: usize,
-    config: VptConfig,
+    img_shape: [usize; 3],
     device: Device,
     precision: Precision,
-    policy: Option<VptPolicy>,
-    objectives: Objectives<VptPolicy>,
+    policy: Option<P>,
+    objectives: Objectives<P>,
     optim: OptimStep,
-    memory: Option<VptMemory>,
+    memory: Option<P::Memory>,
     steps: usize,
 }
 
-impl TrainStep {
-    /// Batch `b`, window `t`, attention memory `memory`, on the setup's autodiff device.
-    pub fn new(
-        setup: &Setup,
-        b: usize,
-        t: usize,
-        memory: usize,
-    ) -> Result<Self, Box<dyn std::error::Error>> {
-        // The heads' entropy on our kernel, as the trainer has it.
-        mine_runtime::kernels::install_dsl_kernels();
+type Error = Box<dyn std::error::Error>;
+
+/// The setup's autodiff device, seeded: the same weights and batches in every server, so
+/// that with the same kernels they compute the same losses bit for bit (`--tune` tells a flip
+/// that changes nothing from one that does).
+fn seeded_device(setup: &Setup) -> Result<Device, Error> {
+    // The heads' entropy on our kernel, as the trainer has it.
+    mine_runtime::kernels::install_dsl_kernels();
+    let device = setup.device()?;
+    device.seed(0);
+    Ok(device)
+}
+
+impl TrainStep<VptPolicy> {
+    /// The setup's VPT at batch `b`, window `t`, attention memory `memory`: behaviour cloning.
+    pub fn vpt(setup: &Setup, b: usize, t: usize, memory: usize) -> Result<Self, Error> {
+        let device = seeded_device(setup)?;
         let config = setup.vpt_at(t, memory)?;
-        let device = setup.device()?;
-        // The same weights and batches in every server: with the same kernels, the same losses
-        // bit for bit (`--tune` tells a flip that changes nothing from one that does).
-        device.seed(0);
-        let policy = VptPolicy::new(&config, &device)?;
-        let (policy, objectives) = Experiment::new(policy)
+        let experiment = Experiment::new(VptPolicy::new(&config, &device)?)
+            .objective(BehaviorClone { weight: 1.0 });
+        Self::new(
+            setup,
+            experiment.into_parts(),
+            config.img_shape,
+            device,
+            [b, t],
+        )
+    }
+}
+
+impl TrainStep<GrootPolicy> {
+    /// The setup's GROOT at batch `b`, window `t`, decoder memory `memory`: behaviour cloning
+    /// and the KL divergence (MineStudio's GROOT recipe, `kl_div_weight: 0.001`).
+    pub fn groot(setup: &Setup, b: usize, t: usize, memory: usize) -> Result<Self, Error> {
+        let device = seeded_device(setup)?;
+        let config = setup.groot_at(t, memory);
+        let experiment = Experiment::new(GrootPolicy::new(&config, &device)?)
             .objective(BehaviorClone { weight: 1.0 })
-            .into_parts();
+            .objective(KlDivergence::default().with_weight(0.001));
+        Self::new(
+            setup,
+            experiment.into_parts(),
+            config.img_shape(),
+            device,
+            [b, t],
+        )
+    }
+}
+
+impl<P: Policy> TrainStep<P> {
+    fn new(
+        setup: &Setup,
+        (policy, objectives): (P, Objectives<P>),
+        img_shape: [usize; 3],
+        device: Device,
+        [b, t]: [usize; 2],
+    ) -> Result<Self, Error> {
         let memory = policy.initial_memory(b, &device);
         Ok(Self {
             b,
             t,
+            img_shape,
             optim: OptimStep::new(optimizer(), None)?,
-            config,
             device,
             precision: setup.precision,
             policy: Some(policy),
@@ -134,7 +172,7 @@ impl TrainStep {
     /// Runs one step (the batch is made and uploaded before the clock starts): its times and
     /// its loss (read after the clock stops).
     pub fn run(&mut self) -> Result<(StepTimes, f32), Box<dyn std::error::Error>> {
-        let input = batch(self.b, self.t, &self.config, &self.device);
+        let input = batch(self.b, self.t, self.img_shape, &self.device);
         let (policy, memory) = (self.policy.take(), self.memory.take());
         let (policy, memory) = (policy.ok_or("no policy")?, memory.ok_or("no memory")?);
         let ctx = StepContext::train(self.steps, self.steps as u64);

@@ -4,12 +4,14 @@
 //! chain of single-threaded reductions, permutes and element-wise ops, forward and backward.
 //!
 //! Forward: `mean` and the biased variance `var` per channel (each plane summed in
-//! [`LANES`] partial sums, the planes in f64, the variance from the deviations), then
-//! `y = x * scale + shift` with `scale = gamma * rstd`, `rstd = 1 / sqrt(var + eps)`,
-//! `shift = beta - mean * scale`. Backward, with `M = N * H * W`, `sg = Σ g` and
-//! `sgd = Σ g (x - mean)`: `dbeta = sg`, `dgamma = sgd * rstd`, and
-//! `dx = gamma rstd (g - sg / M - (x - mean) rstd² sgd / M)`. No result depends on the
-//! number of threads.
+//! [`LANES`](super::lanes::LANES) partial sums, the planes in f64, the variance from the
+//! deviations), then `y = x * scale + shift` with `scale = gamma * rstd`,
+//! `rstd = 1 / sqrt(var + eps)`, `shift = beta - mean * scale`. Backward, with
+//! `M = N * H * W`, `sg = Σ g` and `sgd = Σ g (x - mean)`: `dbeta = sg`, `dgamma = sgd * rstd`,
+//! and `dx = (g - sg / M - (x - mean) * k) * rstd * gamma` with `k = sgd * rstd² / M`, from the
+//! deviation `x - mean` (a slope times `x` plus an offset would cancel digits when the mean is
+//! large against the spread). Both in the order of PyTorch's CPU kernels. No result depends
+//! on the number of threads.
 
 use std::mem::MaybeUninit;
 
@@ -108,14 +110,26 @@ fn affine_body(x: &[f32], scale: f32, shift: f32, out: &mut [MaybeUninit<f32>]) 
     }
 }
 
-multiversion!(grad_imp(g: &[f32], x: &[f32], k: [f32; 3], dx: &mut [MaybeUninit<f32>]) => grad_body);
+/// One channel's constants of the input gradient.
+#[derive(Clone, Copy, Debug)]
+struct GradTerms {
+    mean: f32,
+    /// `Σ g / M`.
+    mean_g: f32,
+    /// `sgd * rstd² / M`.
+    k: f32,
+    /// `rstd * gamma`.
+    scale: f32,
+}
 
-/// `dx = k[0] g + k[1] x + k[2]`.
+multiversion!(grad_imp(g: &[f32], x: &[f32], t: GradTerms, dx: &mut [MaybeUninit<f32>]) => grad_body);
+
+/// `dx = (g - mean_g - (x - mean) * k) * scale`.
 #[inline(always)]
-fn grad_body(g: &[f32], x: &[f32], [a, b, c]: [f32; 3], dx: &mut [MaybeUninit<f32>]) {
+fn grad_body(g: &[f32], x: &[f32], t: GradTerms, dx: &mut [MaybeUninit<f32>]) {
     let n = dx.len().min(g.len()).min(x.len());
     for ((d, &g), &x) in dx[..n].iter_mut().zip(&g[..n]).zip(&x[..n]) {
-        d.write(a * g + b * x + c);
+        d.write((g - t.mean_g - (x - t.mean) * t.k) * t.scale);
     }
 }
 
@@ -175,18 +189,21 @@ pub fn batch_norm_backward(
     let sgd = p.channel_sums(|i, ch| {
         f64::from(dot_imp(isa, p.plane(g, i, ch), p.plane(x, i, ch), mean[ch]))
     });
-    let k: Vec<[f32; 3]> = (0..p.c)
+    let terms: Vec<GradTerms> = (0..p.c)
         .map(|ch| {
-            let (r, gm) = (f64::from(rstd[ch]), f64::from(gamma[ch]));
+            let r = f64::from(rstd[ch]);
             dbeta[ch] = sg[ch] as f32;
             dgamma[ch] = (sgd[ch] * r) as f32;
-            let slope = -gm * r * r * r * sgd[ch] / count;
-            let offset = -gm * r * sg[ch] / count - slope * f64::from(mean[ch]);
-            [(gm * r) as f32, slope as f32, offset as f32]
+            GradTerms {
+                mean: mean[ch],
+                mean_g: (sg[ch] / count) as f32,
+                k: (sgd[ch] * r * r / count) as f32,
+                scale: rstd[ch] * gamma[ch],
+            }
         })
         .collect();
     p.write_planes(dx, |ch, at, dx| {
-        grad_imp(isa, &g[at..][..p.hw], &x[at..][..p.hw], k[ch], dx)
+        grad_imp(isa, &g[at..][..p.hw], &x[at..][..p.hw], terms[ch], dx)
     });
 }
 

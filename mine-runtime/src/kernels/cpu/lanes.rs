@@ -45,3 +45,16 @@ pub fn hsum(acc: &[f32; LANES]) -> f32 {
     let half: [f32; LANES / 2] = from_fn(|l| acc[l] + acc[l + LANES / 2]);
     half.iter().sum()
 }
+
+/// `Σ a[i] b[i]` over the shorter of the two, with [`LANES`] independent accumulators.
+#[inline(always)]
+pub fn lane_dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (ac, ar) = a[..n].as_chunks::<LANES>();
+    let (bc, br) = b[..n].as_chunks::<LANES>();
+    let mut acc = [0.0f32; LANES];
+    for (a, b) in ac.iter().zip(bc) {
+        add_lanes(&mut acc, &from_fn(|l| a[l] * b[l]));
+    }
+    hsum(&acc) + ar.iter().zip(br).map(|(a, b)| a * b).sum::<f32>()
+}

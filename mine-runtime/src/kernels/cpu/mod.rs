@@ -31,10 +31,16 @@ pub fn as_uninit(v: &mut [f32]) -> &mut [MaybeUninit<f32>] {
 }
 
 /// Zeroes `v` (which may start uninitialized) and returns it initialized: for the kernels
-/// that accumulate into their output.
+/// that accumulate into their output. Large outputs are zeroed on the thread pool, which
+/// also spreads the first touch of freshly mapped pages (their faults) over its threads.
 pub fn write_zeros(v: &mut [MaybeUninit<f32>]) -> &mut [f32] {
-    for x in v.iter_mut() {
-        x.write(0.0);
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
+    let zero = |chunk: &mut [MaybeUninit<f32>]| chunk.iter_mut().for_each(|x| _ = x.write(0.0));
+    if v.len() > CHUNK {
+        v.par_chunks_mut(CHUNK).for_each(zero);
+    } else {
+        zero(v);
     }
     // SAFETY: every element was written just above.
     unsafe { &mut *(v as *mut [MaybeUninit<f32>] as *mut [f32]) }
