@@ -380,7 +380,7 @@ fn training_steps(args: &Args, setup: &Setup) -> Result<(), Error> {
     let threads = args.threads.unwrap_or_else(server::rayon_threads);
     let gpu = setup.backend != Backend::Flex;
     println!(
-        "## Training step: {}, BC + backward + clipping + AdamW, memory carried\n",
+        "## Training step: {}, its objectives (VPT: BC; GROOT: BC + KL) + backward + clipping + AdamW, memory carried\n",
         setup.describe()?
     );
     println!(

@@ -60,3 +60,26 @@ pub fn silu_matches_burn_in_values_and_gradients() {
         );
     }
 }
+
+#[test]
+pub fn channel_gate_matches_burn_in_values_and_gradients() {
+    let device = Device::flex().autodiff();
+    // Planes above and below a parallel block, a 1x1 plane.
+    for [n, c, h, w] in [[2, 24, 130, 70], [3, 5, 7, 9], [2, 4, 1, 1]] {
+        let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(1.0, 2.0), &device);
+        let gate = Tensor::<1>::random([n * c], Distribution::Default, &device);
+        compare_grads(
+            "squeeze-excitation",
+            x,
+            vec![gate],
+            |x, p| {
+                let gate = p[0].clone().reshape([n, c, 1, 1]) + x.clone().mean_dim(2).mean_dim(3);
+                ops::scale_planes(x, gate)
+            },
+            |x, p| {
+                let gate = p[0].clone().reshape([n, c, 1, 1]) + x.clone().mean_dim(2).mean_dim(3);
+                x * gate
+            },
+        );
+    }
+}

@@ -98,6 +98,7 @@ fn kernels_match_burn_on_1_16_and_64_threads() {
             linear::linear_matches_burn_in_values_and_gradients();
             elementwise::add_matches_burn_in_values_and_gradients();
             elementwise::silu_matches_burn_in_values_and_gradients();
+            elementwise::channel_gate_matches_burn_in_values_and_gradients();
             heads::log_softmax_matches_burn_in_values_and_gradients();
             heads::row_entropy_matches_burn_in_values_and_gradients();
             elementwise::div_scalar_matches_burn_and_keeps_a_tracked_input_s_gradient();

@@ -18,6 +18,7 @@ pub mod linear;
 pub mod linear_bf16;
 pub mod log_softmax;
 pub mod max_pool;
+pub mod planes;
 pub mod silu;
 
 use std::mem::MaybeUninit;

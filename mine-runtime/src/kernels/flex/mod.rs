@@ -18,6 +18,7 @@ mod log_softmax;
 mod max_pool;
 mod norm;
 mod optim;
+mod planes;
 mod rows;
 mod silu;
 mod tensor;
@@ -130,6 +131,9 @@ pub trait CpuKernels: burn::backend::Backend {
     /// SiLU, `x * sigmoid(x)`, element by element on the thread pool.
     fn cpu_silu(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
+    /// `x * gate` for `x` `[N, C, H, W]` and `gate` `[N, C, 1, 1]` (a channel gate).
+    fn cpu_scale_planes(x: FloatTensor<Self>, gate: FloatTensor<Self>) -> FloatTensor<Self>;
+
     /// The entropy `-sum exp(y) y` of each row of `y` along the last dimension (kept, of size
     /// 1), rows on the thread pool: the action heads' entropies from their log-probabilities.
     fn cpu_row_entropy(y: FloatTensor<Self>) -> FloatTensor<Self>;
@@ -226,6 +230,10 @@ impl CpuKernels for Flex {
         silu::forward(x)
     }
 
+    fn cpu_scale_planes(x: FloatTensor<Self>, gate: FloatTensor<Self>) -> FloatTensor<Self> {
+        planes::scale(x, gate)
+    }
+
     fn cpu_row_entropy(y: FloatTensor<Self>) -> FloatTensor<Self> {
         entropy::forward(y)
     }
@@ -320,6 +328,10 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
 
     fn cpu_silu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         silu::autodiff::<C>(x)
+    }
+
+    fn cpu_scale_planes(x: FloatTensor<Self>, gate: FloatTensor<Self>) -> FloatTensor<Self> {
+        planes::scale_autodiff::<C>(x, gate)
     }
 
     fn cpu_row_entropy(y: FloatTensor<Self>) -> FloatTensor<Self> {

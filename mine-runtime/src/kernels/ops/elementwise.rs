@@ -1,4 +1,5 @@
-//! Element-wise operations: residual sums, the frames' scaling, SiLU.
+//! Element-wise operations: residual sums, the frames' scaling, SiLU, and a
+//! squeeze-excitation's channel gate.
 
 use burn::tensor::Tensor;
 
@@ -67,4 +68,24 @@ pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         ));
     }
     burn::tensor::activation::silu(x)
+}
+
+/// `x * gate` for `x` `[N, C, H, W]` and a channel gate `[N, C, 1, 1]` (broadcast): our kernel
+/// (planes on the thread pool, forward and backward) on flex f32 tensors, burn's broadcasting
+/// product otherwise.
+pub fn scale_planes(x: Tensor<4>, gate: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    {
+        let [n, c, _, _] = x.dims();
+        if gate.dims() == [n, c, 1, 1] && uses_kernels(&x) && on_flex_f32(&gate) {
+            use burn::backend::Dispatch;
+            return Tensor::from_dispatch(
+                <Dispatch as crate::kernels::CpuKernels>::cpu_scale_planes(
+                    x.into_dispatch(),
+                    gate.into_dispatch(),
+                ),
+            );
+        }
+    }
+    x * gate
 }

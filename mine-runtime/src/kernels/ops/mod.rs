@@ -21,7 +21,7 @@ mod pool;
 mod softmax;
 
 pub use conv::{conv2d, conv2d_layer, conv2d_relu};
-pub use elementwise::{PARALLEL_ADD_MIN, add, div_scalar, silu};
+pub use elementwise::{PARALLEL_ADD_MIN, add, div_scalar, scale_planes, silu};
 pub use linear::{linear, linear_layer, matmul};
 pub(crate) use norm::group_norm_of_residual_input;
 pub use norm::{batch_norm_train, group_norm_layer, group_norm_of_relu_layer, layer_norm_layer};

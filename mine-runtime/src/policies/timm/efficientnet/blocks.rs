@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::arch::{BlockSpec, padding};
 use crate::kernels::autocast::promote;
-use crate::kernels::ops::{add, conv2d_layer, silu};
+use crate::kernels::ops::{add, conv2d_layer, scale_planes, silu};
 use crate::policies::torch_nn::BatchNorm2d;
 
 /// A convolution as timm's `create_conv2d` makes it: no bias, symmetric padding, `groups`
@@ -62,7 +62,7 @@ impl SqueezeExcite {
         );
         // As PyTorch promotes under autocast: an f32 input times a bf16 gate is f32.
         let (x, gate) = promote(x, sigmoid(gate));
-        x * gate
+        scale_planes(x, gate)
     }
 }
 
