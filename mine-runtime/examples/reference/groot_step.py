@@ -18,7 +18,6 @@ on our side. All model and loss code that runs is MineStudio's; this file only d
 import argparse
 import contextlib
 import os
-import resource
 import sys
 import time
 
@@ -98,17 +97,7 @@ def main():
             raise RuntimeError(f"non-finite loss {loss.item()}")
         return {"forward": t1 - t0, "backward": t2 - t1, "optimizer": t3 - t2, "total": t3 - t0}
 
-    batch_idx = 0
-
-    def run(n):
-        nonlocal batch_idx
-        steps = []
-        for _ in range(n):
-            steps.append(step(batch_idx))
-            batch_idx += 1
-        return {"steps": steps, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-
-    vpt_step.serve(run)
+    vpt_step.serve_steps(step)
 
 
 if __name__ == "__main__":

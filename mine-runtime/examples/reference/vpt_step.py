@@ -168,6 +168,15 @@ def main():
             raise RuntimeError(f"non-finite loss {loss.item()}")
         return {"forward": t1 - t0, "backward": t2 - t1, "optimizer": t3 - t2, "total": t3 - t0}
 
+    def device_memory():
+        return {"device_mib": torch.cuda.max_memory_reserved(device) / 2**20} if cuda else {}
+
+    serve_steps(step, device_memory)
+
+
+def serve_steps(step, extra=dict):
+    """Serves `run N` with N calls of `step(batch_idx)` (each returning its times), the
+    batch index counting on across runs; the reply adds the peak RSS and `extra()`."""
     batch_idx = 0
 
     def run(n):
@@ -177,10 +186,7 @@ def main():
             steps.append(step(batch_idx))
             batch_idx += 1
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
-        reply = {"steps": steps, "peak_rss_mib": peak}
-        if cuda:
-            reply["device_mib"] = torch.cuda.max_memory_reserved(device) / 2**20
-        return reply
+        return {"steps": steps, "peak_rss_mib": peak, **extra()}
 
     serve(run)
 
