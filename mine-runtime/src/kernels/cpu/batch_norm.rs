@@ -4,7 +4,7 @@
 //! chain of single-threaded reductions, permutes and element-wise ops, forward and backward.
 //!
 //! Forward: `mean` and the biased variance `var` per channel (each plane summed in
-//! [`LANES`](super::lanes::LANES) partial sums, the planes in f64, the variance from the
+//! 16 interleaved partial sums, the planes in f64, the variance from the
 //! deviations), then `y = x * scale + shift` with `scale = gamma * rstd`,
 //! `rstd = 1 / sqrt(var + eps)`, `shift = beta - mean * scale`. Backward, with
 //! `M = N * H * W`, `sg = Σ g` and `sgd = Σ g (x - mean)`: `dbeta = sg`, `dgamma = sgd * rstd`,

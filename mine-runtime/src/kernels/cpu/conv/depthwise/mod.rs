@@ -15,7 +15,7 @@
 //! a few long loops rather than many short ones.
 //!
 //! Every output element sums the bias, then the taps in order; the weight gradient sums each
-//! tap over a plane in [`LANES`](crate::kernels::cpu::lanes::LANES) partial sums and the
+//! tap over a plane in 16 interleaved partial sums and the
 //! images in f64, so no result depends on the number of threads.
 
 use std::mem::MaybeUninit;
