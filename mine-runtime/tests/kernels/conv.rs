@@ -73,6 +73,15 @@ fn cases() -> Vec<Case> {
             options: o([1, 1], [1, 1], [1, 1]),
             bias: true,
         },
+        // Pointwise (1x1, stride 1, no padding: the gemms read the image in place), with
+        // enough channels and width for three bands of rows (16 rows of 128 x 64 floats each).
+        Case {
+            x: [1, 128, 40, 64],
+            out_channels: 24,
+            kernel: [1, 1],
+            options: o([1, 1], [0, 0], [1, 1]),
+            bias: true,
+        },
         // Depthwise (as many groups as channels): EfficientNet's 3x3 at stride 1 and 5x5 at
         // stride 2, an odd-sized stride-2 3x3, and a dilation.
         Case {

@@ -144,6 +144,35 @@ fn bands(s: &ConvShape) -> impl Iterator<Item = std::ops::Range<usize>> {
         .map(move |r| r..(r + step).min(oh))
 }
 
+/// Whether `s` is a pointwise convolution (1x1 kernel, stride 1, no padding): its unfolded
+/// input is the image itself, `[C_in, H * W]`, which the gemms then read in place.
+fn pointwise(s: &ConvShape) -> bool {
+    s.kernel == [1, 1] && s.stride == [1, 1] && s.padding == [0, 0]
+}
+
+/// `image`'s unfolded output rows `rows` for gemm, `[C_in * kh * kw, rows * ow]`: the image's
+/// own planes for a pointwise convolution, else [`im2col`]'s copy in `col`.
+fn unfolded<'a>(
+    s: &ConvShape,
+    image: &'a [f32],
+    rows: std::ops::Range<usize>,
+    col: &'a mut [f32],
+) -> View<'a> {
+    let [_, ow] = s.output_size().unwrap_or([0, 0]);
+    let (k, pixels) = (s.patch_len(), rows.len() * ow);
+    if pointwise(s) {
+        return View {
+            data: &image[rows.start * ow..],
+            rows: k,
+            cols: pixels,
+            row_stride: s.height * s.width,
+            col_stride: 1,
+        };
+    }
+    im2col(s, image, rows, col);
+    View::row_major(col, k, pixels)
+}
+
 /// [`conv2d_forward`](super::conv2d_forward) as im2col + gemm (any geometry).
 pub fn im2col_forward(
     s: &ConvShape,
@@ -165,11 +194,10 @@ pub fn im2col_forward(
         .zip(x.par_chunks(s.input_len().max(1)))
         .for_each(|(out, image)| {
             for rows in bands(s) {
-                let pixels = rows.len() * ow;
-                with_scratch(k * pixels, |col| {
-                    im2col(s, image, rows.clone(), col);
+                let scratch = if pointwise(s) { 0 } else { k * rows.len() * ow };
+                with_scratch(scratch, |col| {
                     let dst = &mut out[rows.start * ow..];
-                    matmul(dst, p, w, View::row_major(col, k, pixels), false);
+                    matmul(dst, p, w, unfolded(s, image, rows.clone(), col), false);
                 });
             }
             for (c, plane) in out.chunks_mut(p).enumerate() {
@@ -199,14 +227,19 @@ pub fn im2col_input_grad(s: &ConvShape, grad_out: &[f32], weight: &[f32], grad_x
             image.fill(0.0);
             for rows in bands(s) {
                 let pixels = rows.len() * ow;
+                let g = View {
+                    data: &g[rows.start * ow..],
+                    rows: s.out_channels,
+                    cols: pixels,
+                    row_stride: p,
+                    col_stride: 1,
+                };
+                if pointwise(s) {
+                    // The gradient's columns are the image's own (each band its own pixels).
+                    matmul(&mut image[rows.start * ow..], p, wt, g, true);
+                    continue;
+                }
                 with_scratch(k * pixels, |col| {
-                    let g = View {
-                        data: &g[rows.start * ow..],
-                        rows: s.out_channels,
-                        cols: pixels,
-                        row_stride: p,
-                        col_stride: 1,
-                    };
                     matmul(col, pixels, wt, g, false);
                     col2im_add(s, col, rows.clone(), image);
                 });
@@ -238,8 +271,8 @@ pub fn im2col_weight_grad(
             for (image, g) in images.chunks(in_len).zip(grads.chunks(out_len)) {
                 for rows in bands(s) {
                     let pixels = rows.len() * ow;
-                    with_scratch(k * pixels, |col| {
-                        im2col(s, image, rows.clone(), col);
+                    let scratch = if pointwise(s) { 0 } else { k * pixels };
+                    with_scratch(scratch, |col| {
                         let g = View {
                             data: &g[rows.start * ow..],
                             rows: co,
@@ -247,7 +280,8 @@ pub fn im2col_weight_grad(
                             row_stride: p,
                             col_stride: 1,
                         };
-                        matmul(&mut dw, k, g, View::row_major(col, k, pixels).t(), true);
+                        let x = unfolded(s, image, rows.clone(), col);
+                        matmul(&mut dw, k, g, x.t(), true);
                     });
                 }
             }
