@@ -19,6 +19,7 @@ use rayon::prelude::*;
 
 use super::isa::{Isa, multiversion};
 use super::lanes::lane_sum_of;
+use super::planes::for_each_plane;
 
 /// `[N, C, H, W]` as the kernels see it.
 #[derive(Clone, Copy, Debug)]
@@ -57,18 +58,9 @@ impl Planes {
         dst: &mut [MaybeUninit<f32>],
         write: impl Fn(usize, usize, &mut [MaybeUninit<f32>]) + Sync,
     ) {
-        if self.hw == 0 {
-            return;
-        }
-        let per = (1 << 14) / self.hw + 1;
-        dst.par_chunks_mut(per * self.hw)
-            .enumerate()
-            .for_each(|(task, block)| {
-                for (i, plane) in block.chunks_exact_mut(self.hw).enumerate() {
-                    let index = task * per + i;
-                    write(index % self.c, index * self.hw, plane);
-                }
-            });
+        for_each_plane(dst, self.hw, 0, |index, _, plane| {
+            write(index % self.c, index * self.hw, plane)
+        });
     }
 }
 

@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::isa::{Isa, multiversion};
-use super::lanes::{lane_sum as sum_body, lane_sum_of};
+use super::lanes::{lane_dot, lane_sum as sum_body, lane_sum_of};
 
 /// Elements per parallel task of [`squared_sum`], [`scale`] and [`divide`] (fixed, so that
 /// the partial sums, and therefore the result, do not depend on the number of threads).
@@ -47,13 +47,15 @@ pub fn add(a: &[f32], b: &[f32], dst: &mut [MaybeUninit<f32>]) {
     add_imp(Isa::detect(), a, b, dst);
 }
 
-multiversion!(sum_imp(xs: &[f32]) -> f32 => sum_body);
+multiversion!(pub(crate) sum_imp(xs: &[f32]) -> f32 => sum_body);
 
 /// The sum of `xs`, in 16 interleaved partial sums (`lanes::lane_sum`; vectorized, so the
 /// rounding differs from a sequential sum by the usual reassociation error).
 pub fn sum(xs: &[f32]) -> f32 {
     sum_imp(Isa::detect(), xs)
 }
+
+multiversion!(pub(crate) dot_imp(a: &[f32], b: &[f32]) -> f32 => lane_dot);
 
 multiversion!(squares_imp(xs: &[f32]) -> f32 => squares_body);
 

@@ -1,6 +1,8 @@
-//! A channel gate of `[N, C, H, W]` tensors (a squeeze-excitation's `x * gate`, `gate`
-//! `[N, C, 1, 1]`), planes on the thread pool, forward and backward. burn computes it as a
-//! broadcast product and, backward, a product and a reduction on the calling thread.
+//! Work over the `[H, W]` planes of `[N, C, H, W]` tensors on the thread pool: the blocking
+//! that the depthwise convolutions and BatchNorm share ([`for_each_plane`]), and a channel gate
+//! (a squeeze-excitation's `x * gate`, `gate` `[N, C, 1, 1]`), forward and backward, which
+//! burn computes as a broadcast product and, backward, a product and a reduction on the calling
+//! thread.
 //!
 //! (The squeeze-excitation's global average stays burn's `mean_dim(2).mean_dim(3)`: a kernel
 //! summing in another order moved a bias of the ROCKET-1 golden past its tolerance after 3
@@ -10,15 +12,32 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use super::elementwise::dot_imp;
 use super::isa::{Isa, multiversion};
-use super::lanes::lane_dot;
 
-/// Planes per parallel task: about 16K elements.
-fn per_task(plane: usize) -> usize {
-    (1 << 14) / plane.max(1) + 1
+/// Runs `work(plane index, task's scratch, plane of dst)` over `dst`'s planes of `len`
+/// elements, blocks of about 16K elements on the thread pool, each task with its own scratch
+/// of `scratch` floats.
+pub(super) fn for_each_plane(
+    dst: &mut [MaybeUninit<f32>],
+    len: usize,
+    scratch: usize,
+    work: impl Fn(usize, &mut [f32], &mut [MaybeUninit<f32>]) + Sync,
+) {
+    if len == 0 {
+        return;
+    }
+    let per = (1 << 14) / len + 1;
+    dst.par_chunks_mut(per * len)
+        .enumerate()
+        .for_each(|(task, block)| {
+            let mut scratch = vec![0.0; scratch];
+            for (i, plane) in block.chunks_exact_mut(len).enumerate() {
+                work(task * per + i, &mut scratch, plane);
+            }
+        });
 }
 
-multiversion!(dot_imp(a: &[f32], b: &[f32]) -> f32 => lane_dot);
 multiversion!(scaled_imp(x: &[f32], factor: f32, out: &mut [MaybeUninit<f32>]) => scaled_body);
 
 /// `out = x * factor`.
@@ -30,47 +49,22 @@ fn scaled_body(x: &[f32], factor: f32, out: &mut [MaybeUninit<f32>]) {
     }
 }
 
-/// Writes each plane `p` of `out` (`plane` elements each) as `x * factors[p]`.
-fn scaled_planes(x: &[f32], factors: &[f32], plane: usize, out: &mut [MaybeUninit<f32>]) {
-    if plane == 0 {
-        return;
-    }
-    let isa = Isa::detect();
-    let per = per_task(plane);
-    out.par_chunks_mut(per * plane)
-        .enumerate()
-        .for_each(|(task, block)| {
-            for (i, out) in block.chunks_exact_mut(plane).enumerate() {
-                let p = task * per + i;
-                scaled_imp(isa, &x[p * plane..][..plane], factors[p], out);
-            }
-        });
-}
-
-/// `out = x * gate[p]` over each plane `p`; every element of `out` is written.
+/// `out = x * gate[p]` over each plane `p` of `plane` elements; every element of `out` is
+/// written. With the output gradient for `x`, it is also the gate's input gradient.
 pub fn scale_planes(x: &[f32], gate: &[f32], plane: usize, out: &mut [MaybeUninit<f32>]) {
-    scaled_planes(x, gate, plane, out);
+    let isa = Isa::detect();
+    for_each_plane(out, plane, 0, |p, _, out| {
+        scaled_imp(isa, &x[p * plane..][..plane], gate[p], out)
+    });
 }
 
-/// The gradients of [`scale_planes`] for the output gradient `g`: `dx = g * gate[p]` (when
-/// asked; every element written) and `dgate[p] = Σ g x` over plane `p` (when asked).
-pub fn scale_planes_backward(
-    g: &[f32],
-    x: &[f32],
-    gate: &[f32],
-    plane: usize,
-    dx: Option<&mut [MaybeUninit<f32>]>,
-    dgate: Option<&mut [f32]>,
-) {
-    if let Some(dx) = dx {
-        scaled_planes(g, gate, plane, dx);
-    }
-    if let Some(dgate) = dgate {
-        let isa = Isa::detect();
-        dgate.par_iter_mut().enumerate().for_each(|(p, d)| {
-            *d = dot_imp(isa, &g[p * plane..][..plane], &x[p * plane..][..plane]);
-        });
-    }
+/// The gate's gradient in [`scale_planes`] for the output gradient `g`: `dgate[p] = Σ g x` over
+/// plane `p`.
+pub fn gate_grad(g: &[f32], x: &[f32], plane: usize, dgate: &mut [f32]) {
+    let isa = Isa::detect();
+    dgate.par_iter_mut().enumerate().for_each(|(p, d)| {
+        *d = dot_imp(isa, &g[p * plane..][..plane], &x[p * plane..][..plane]);
+    });
 }
 
 #[cfg(test)]
@@ -93,7 +87,8 @@ mod tests {
                 let mut out = vec![MaybeUninit::uninit(); x.len()];
                 scale_planes(&x, &gate, plane, &mut out);
                 let (mut dx, mut dgate) = (vec![MaybeUninit::uninit(); x.len()], vec![0.0; planes]);
-                scale_planes_backward(&g, &x, &gate, plane, Some(&mut dx), Some(&mut dgate));
+                scale_planes(&g, &gate, plane, &mut dx);
+                gate_grad(&g, &x, plane, &mut dgate);
                 let (out, dx) = (written(out), written(dx));
                 for p in 0..planes {
                     let r = p * plane..(p + 1) * plane;

@@ -10,7 +10,7 @@ use burn::backend::{Autodiff, Flex};
 use burn_flex::FlexTensor;
 
 use super::tensor::{contiguous, dims4, tensor, values, written};
-use crate::kernels::cpu::planes::{scale_planes, scale_planes_backward};
+use crate::kernels::cpu::planes::{gate_grad, scale_planes};
 
 /// `[N, C, H, W]`'s planes and their length.
 fn planes(x: &FlexTensor) -> ([usize; 4], usize) {
@@ -39,20 +39,14 @@ impl Backward<Flex, 2> for ScaleBackward {
         let [node_x, node_gate] = ops.parents;
         let (x, gate) = (contiguous(ops.state.0), contiguous(ops.state.1));
         let (dims, plane) = planes(&x);
-        let (g, xv, gv) = (values(&grad), values(&x), values(&gate));
-        let mut dgate = node_gate.as_ref().map(|_| vec![0.0; dims[0] * dims[1]]);
-        let dx = node_x.as_ref().map(|_| {
-            written(dims, |dx| {
-                scale_planes_backward(g, xv, gv, plane, Some(dx), dgate.as_deref_mut())
-            })
-        });
-        if dx.is_none() {
-            scale_planes_backward(g, xv, gv, plane, None, dgate.as_deref_mut());
-        }
-        if let (Some(node), Some(dx)) = (node_x, dx) {
+        let g = values(&grad);
+        if let Some(node) = node_x {
+            let dx = written(dims, |dx| scale_planes(g, values(&gate), plane, dx));
             grads.register::<Flex>(node.id, dx);
         }
-        if let (Some(node), Some(dgate)) = (node_gate, dgate) {
+        if let Some(node) = node_gate {
+            let mut dgate = vec![0.0; dims[0] * dims[1]];
+            gate_grad(g, values(&x), plane, &mut dgate);
             grads.register::<Flex>(node.id, tensor(dgate, [dims[0], dims[1], 1, 1]));
         }
     }

@@ -23,7 +23,8 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::ConvShape;
-use crate::kernels::cpu::lanes::lane_dot;
+use crate::kernels::cpu::elementwise::{dot_imp, sum_imp};
+use crate::kernels::cpu::planes::for_each_plane;
 use crate::kernels::isa::{Isa, multiversion};
 
 /// Whether these kernels compute `s` with a weight of `weight_len` elements: one filter per
@@ -183,11 +184,6 @@ fn check(s: &ConvShape, x: usize, weight: usize, out: usize) {
     );
 }
 
-/// Planes per parallel task: about 16K output elements.
-fn planes_per_task(plane: &Plane) -> usize {
-    (1 << 14) / plane.output_len().max(1) + 1
-}
-
 multiversion!(axpy_imp(w: f32, x: &[f32], acc: &mut [f32]) => axpy_body);
 
 /// `acc += w * x`.
@@ -197,31 +193,6 @@ fn axpy_body(w: f32, x: &[f32], acc: &mut [f32]) {
     for (a, v) in acc[..n].iter_mut().zip(&x[..n]) {
         *a += w * v;
     }
-}
-
-multiversion!(dot_imp(a: &[f32], b: &[f32]) -> f32 => lane_dot);
-
-/// Runs `work(plane index, task's scratch, plane of dst)` over `dst`'s planes of `len`
-/// elements, blocks of planes on the thread pool, each task with its own scratch of
-/// `scratch` floats.
-fn per_plane(
-    dst: &mut [MaybeUninit<f32>],
-    len: usize,
-    per: usize,
-    scratch: usize,
-    work: impl Fn(usize, &mut [f32], &mut [MaybeUninit<f32>]) + Sync,
-) {
-    if len == 0 {
-        return;
-    }
-    dst.par_chunks_mut(per * len)
-        .enumerate()
-        .for_each(|(task, block)| {
-            let mut scratch = vec![0.0; scratch];
-            for (i, plane) in block.chunks_exact_mut(len).enumerate() {
-                work(task * per + i, &mut scratch, plane);
-            }
-        });
 }
 
 /// `out = depthwise_conv2d(x, weight) + bias`, NCHW, then `max(out, 0)` when `relu`; every
@@ -238,32 +209,26 @@ pub fn depthwise_forward(
     let (p, channels, isa) = (Plane::of(s), s.in_channels, Isa::detect());
     let (in_len, run, [kh, kw], ow) = (p.input_len(), p.run_len(), p.kernel, p.output[1]);
     let scratch = p.buffer_len() + run;
-    per_plane(
-        out,
-        p.output_len(),
-        planes_per_task(&p),
-        scratch,
-        |plane, scratch, out| {
-            let c = plane % channels;
-            let (buffer, acc) = scratch.split_at_mut(p.buffer_len());
-            p.pad(&x[plane * in_len..][..in_len], buffer);
-            acc.fill(bias.map_or(0.0, |b| b[c]));
-            let w = &weight[c * p.taps()..][..p.taps()];
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let tap = &buffer[p.tap(ky, kx)..][..run];
-                    axpy_imp(isa, w[ky * kw + kx], tap, acc);
-                }
+    for_each_plane(out, p.output_len(), scratch, |plane, scratch, out| {
+        let c = plane % channels;
+        let (buffer, acc) = scratch.split_at_mut(p.buffer_len());
+        p.pad(&x[plane * in_len..][..in_len], buffer);
+        acc.fill(bias.map_or(0.0, |b| b[c]));
+        let w = &weight[c * p.taps()..][..p.taps()];
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let tap = &buffer[p.tap(ky, kx)..][..run];
+                axpy_imp(isa, w[ky * kw + kx], tap, acc);
             }
-            for (out, acc) in out.chunks_exact_mut(ow).zip(acc.chunks_exact(p.pitch)) {
-                let out = out.iter_mut().zip(acc);
-                match relu {
-                    true => out.for_each(|(o, &a)| _ = o.write(a.max(0.0))),
-                    false => out.for_each(|(o, &a)| _ = o.write(a)),
-                }
+        }
+        for (out, acc) in out.chunks_exact_mut(ow).zip(acc.chunks_exact(p.pitch)) {
+            let out = out.iter_mut().zip(acc);
+            match relu {
+                true => out.for_each(|(o, &a)| _ = o.write(a.max(0.0))),
+                false => out.for_each(|(o, &a)| _ = o.write(a)),
             }
-        },
-    );
+        }
+    });
 }
 
 /// The input gradient of [`depthwise_forward`]; every element of `grad_x` is written.
@@ -277,26 +242,20 @@ pub fn depthwise_input_grad(
     let (p, channels, isa) = (Plane::of(s), s.in_channels, Isa::detect());
     let (out_len, run, [kh, kw]) = (p.output_len(), p.run_len(), p.kernel);
     let scratch = p.buffer_len() + run;
-    per_plane(
-        grad_x,
-        p.input_len(),
-        planes_per_task(&p),
-        scratch,
-        |plane, scratch, dx| {
-            let c = plane % channels;
-            let (buffer, g) = scratch.split_at_mut(p.buffer_len());
-            p.spread(&grad_out[plane * out_len..][..out_len], g);
-            buffer.fill(0.0);
-            let w = &weight[c * p.taps()..][..p.taps()];
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let tap = &mut buffer[p.tap(ky, kx)..][..run];
-                    axpy_imp(isa, w[ky * kw + kx], g, tap);
-                }
+    for_each_plane(grad_x, p.input_len(), scratch, |plane, scratch, dx| {
+        let c = plane % channels;
+        let (buffer, g) = scratch.split_at_mut(p.buffer_len());
+        p.spread(&grad_out[plane * out_len..][..out_len], g);
+        buffer.fill(0.0);
+        let w = &weight[c * p.taps()..][..p.taps()];
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let tap = &mut buffer[p.tap(ky, kx)..][..run];
+                axpy_imp(isa, w[ky * kw + kx], g, tap);
             }
-            p.unpad(buffer, dx);
-        },
-    );
+        }
+        p.unpad(buffer, dx);
+    });
 }
 
 /// The weight gradient of [`depthwise_forward`] (`[C, 1, kh, kw]`, written whole) and, when
@@ -331,7 +290,7 @@ pub fn depthwise_weight_grad(
                             sums[ky * kw + kx] += f64::from(dot_imp(isa, &g, tap));
                         }
                     }
-                    sums[taps] += f64::from(crate::kernels::cpu::elementwise::sum(&g));
+                    sums[taps] += f64::from(sum_imp(isa, &g));
                 }
                 for (d, s) in dw.iter_mut().zip(&sums) {
                     *d = *s as f32;
