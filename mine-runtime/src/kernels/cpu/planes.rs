@@ -1,5 +1,5 @@
 //! Work over the `[H, W]` planes of `[N, C, H, W]` tensors on the thread pool: the blocking
-//! that the depthwise convolutions and BatchNorm share ([`for_each_plane`]), and a channel gate
+//! that the depthwise convolutions and BatchNorm share (`for_each_plane`), and a channel gate
 //! (a squeeze-excitation's `x * gate`, `gate` `[N, C, 1, 1]`), forward and backward, which
 //! burn computes as a broadcast product and, backward, a product and a reduction on the calling
 //! thread.
